@@ -56,7 +56,7 @@ def format_number(value: numbers.Number) -> str | None:
 
 
 def clean_answer_text(text: str) -> str:
-    """Strip whitespace and, for a math-delimited answer (``$...$``), its unescaped ``$`` signs."""
+    """Outer whitespace and, for a math-delimited answer (``$...$``), unescaped ``$`` signs removed."""
     text = text.strip()
     if _UNESCAPED_DOLLAR.match(text):
         text = _UNESCAPED_DOLLAR.sub("", text).strip()
@@ -64,16 +64,17 @@ def clean_answer_text(text: str) -> str:
 
 
 def to_answers(value: Any) -> list[str] | None:
-    """All acceptable answers a source value gives, cleaned, first one primary.
+    """All acceptable answers a source value gives, first one primary.
 
-    Accepts a string, a number, or a non-empty list/tuple of those. Returns None when the value is
-    missing, empty, or of another type.
+    A string is kept verbatim, as the release did (``' \\$ 5'``, ``'$(-1030, -990)$'``); a number is
+    formatted (``142.0`` -> ``142``); a non-empty list/tuple (Minerva, OlympiadBench) gives one
+    ``clean_answer_text`` answer per item. Returns None when the value is missing, blank, or of
+    another type.
     """
     if value is None:
         return None
     if isinstance(value, str):
-        text = clean_answer_text(value)
-        return [text] if text else None
+        return [value] if value.strip() else None
     if isinstance(value, numbers.Number):
         text = format_number(value)
         return [text] if text else None
@@ -81,5 +82,5 @@ def to_answers(value: Any) -> list[str] | None:
         items = [to_answers(v) for v in list(value)]
         if not items or any(i is None or len(i) != 1 for i in items):
             return None
-        return [i[0] for i in items]  # type: ignore[index]
+        return [clean_answer_text(i[0]) for i in items]  # type: ignore[index]
     return None

@@ -66,6 +66,6 @@ def build(spec: SetSpec, source: Source, template: str = DEFAULT_TEMPLATE, drop_
     counts.append(count_issue(len(records), spec.size, origin, f"{spec.name} output"))
     count_issues = [c for c in counts if c is not None]
     if not drop_invalid:
-        raise_issues(issues + count_issues, f"{spec.name} from {origin}")
+        raise_issues(count_issues + issues, f"{spec.name} from {origin}")
     rows = [to_row(r, spec.data_source, spec.split, TEMPLATES[template]) for r in records]
     return Built(rows, layout, issues, [str(c) for c in count_issues], notes)

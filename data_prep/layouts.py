@@ -3,7 +3,8 @@
 Three layouts cover every supported source (field names are matched case-insensitively):
 
 - ``verl``: an already processed file (``prompt`` messages + ``reward_model``), e.g. the shared
-  ``datasets/*.parquet``; the problem is recovered by inverting the prompt template.
+  ``datasets/*.parquet``; the problem is recovered by inverting the prompt template and the ground
+  truth is kept verbatim (so a round trip is exact).
 - ``problem_answer``: ``problem``/``question`` + ``answer``/``final_answer`` (AIME, AMC, MATH-500,
   Minerva, OlympiadBench, DeepScaleR); a list answer gives several acceptable answers.
 - ``problem_solution``: ``problem`` + ``solution`` and no answer (MATH train); the ground truth is the
@@ -160,7 +161,7 @@ def _read_verl(row: dict[str, Any], origin: str, i: int) -> Record | Rejected:
     if issues or problem is None or not isinstance(answer, str):
         return Rejected(row=i, source_index=index, problem=problem or None, issues=tuple(issues))
     meta = {k: extra[k] for k in EXTRA_FIELDS if isinstance(extra, dict) and extra.get(k) is not None}
-    return Record(problem=problem, answer=answer.strip(), row=i, source_index=int(index), meta=meta)
+    return Record(problem=problem, answer=answer, row=i, source_index=int(index), meta=meta)
 
 
 def read_records(source: Source) -> tuple[str, list[Record], list[Rejected]]:
