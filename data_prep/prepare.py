@@ -32,6 +32,7 @@ from data_prep.templates import DEFAULT_TEMPLATE, TEMPLATES  # noqa: E402
 from data_prep.writer import write_parquet_atomic  # noqa: E402
 
 DEFAULT_OUT = Path("data")
+FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
 def _local_path(text: str) -> tuple[Path, str | None] | None:
@@ -50,6 +51,8 @@ def resolve_source(spec: SetSpec, source: str | None, from_hub: bool, hub_loader
         local = _local_path(source)
         if local is not None:
             return load_file(*local)
+        if source.startswith(("/", ".", "~")) or Path(source).suffix in FILE_SUFFIXES:
+            raise DataError(f"{source}: no such file")
         repo, config, split = parse_hub_id(source)
         hub = hub_spec(spec, repo, config, split)
         if hub.repo not in {h.repo for h in spec.hub}:

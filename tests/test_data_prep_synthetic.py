@@ -198,3 +198,12 @@ def test_a_save_to_disk_folder_is_a_local_source(tmp_path, as_dict):
     source = f"{folder}@test" if as_dict else str(folder)
     path, _ = prepare("aime2025", tmp_path / "out", source=source)
     assert len(_rows(path)) == 30
+
+
+@needs_shared
+def test_a_paper_problem_whose_solution_has_no_box_fails_naming_its_row(tmp_path):
+    release = _rows(SHARED / "datasets" / "math_train.parquet")
+    rows = [{"problem": r["prompt"][1]["content"], "solution": f"\\boxed{{{r['reward_model']['ground_truth']}}}"} for r in release]
+    rows[5]["solution"] = "no box"
+    with pytest.raises(DataError, match=r"math.jsonl: row 5: field 'solution': no non-empty \\boxed\{\} answer"):
+        prepare("math_train", tmp_path, source=str(_write_jsonl(rows, tmp_path / "math.jsonl")))
