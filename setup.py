@@ -1,0 +1,42 @@
+"""verl-ext: label-free RL rewards for math reasoning, as an extension of stock veRL 0.9."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = "0.1.0"
+
+setup(
+    name="verl-ext",
+    version=VERSION,
+    description="Surrogate rewards (format, length) for GRPO on math without ground truth: a veRL 0.9 plugin",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["verl_ext", "verl_ext.*"]),
+    include_package_data=True,
+    package_data={"verl_ext": ["data/*", "data/**/*"]},
+    install_requires=[
+        "verl>=0.9.1,<0.10",
+        # hydra (veRL) pins antlr4 4.9.x; math-verify's 4.13 extra would break it.
+        "math-verify[antlr4_9_3]>=0.8",
+        "sympy>=1.12",
+        "pylatexenc>=2.10",
+        "hydra-core>=1.3",
+        "ray>=2.41",
+        "pandas>=2.0",
+        "pyarrow>=19.0",
+        "tqdm",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-asyncio"],
+        "trl": ["trl>=0.20"],
+    },
+    entry_points={
+        "verl.plugins": ["verl_ext = verl_ext.verl.plugin"],
+        "console_scripts": ["verl-ext = verl_ext.cli:main"],
+    },
+)
