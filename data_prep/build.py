@@ -8,7 +8,7 @@ from typing import Any
 from data_prep.layouts import read_records
 from data_prep.records import DataError, Issue, Record, raise_issues
 from data_prep.rows import to_row
-from data_prep.selection import load_fingerprints, load_indices, select_by_fingerprint, select_by_index
+from data_prep.selection import load_fingerprints, load_indices, sampler_note, select_by_fingerprint, select_by_index
 from data_prep.sets import SetSpec
 from data_prep.sources import Source
 from data_prep.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -50,7 +50,10 @@ def build(spec: SetSpec, source: Source, template: str = DEFAULT_TEMPLATE, drop_
         if layout != "verl" and spec.raw_rows is not None:
             counts.append(count_issue(len(source.rows), spec.raw_rows, origin, "the raw source"))
         if spec.selection == "index":
-            chosen = select_by_index(records, rejected, load_indices(), origin)
+            wanted = load_indices()
+            chosen = select_by_index(records, rejected, wanted, origin)
+            if layout != "verl":
+                chosen.notes.append(sampler_note([r.source_index for r in records], wanted))
         else:
             chosen = select_by_fingerprint(records, rejected, load_fingerprints(), origin)
         records, notes = chosen.records, list(chosen.notes)

@@ -94,7 +94,8 @@ def _meta(row: dict[str, Any], keys: dict[str, str], origin: str, i: int) -> tup
         except (TypeError, ValueError):
             issues.append(Issue(origin, i, key, f"cannot read {row[key]!r} as {EXTRA_FIELDS[name]}"))
     if "unique_id" not in meta and {"aime_number", "problem_number"} <= keys.keys():
-        part = "I" * int(row[keys["aime_number"]])
+        number = row[keys["aime_number"]]  # AIME I / II
+        part = "I" * number if isinstance(number, int) and 0 < number < 3 else str(number)
         meta["unique_id"] = f"{row.get(keys.get('year', ''), '')}-{part}-{row[keys['problem_number']]}"
     return meta, issues
 
@@ -158,9 +159,15 @@ def _read_verl(row: dict[str, Any], origin: str, i: int) -> Record | Rejected:
     if not isinstance(index, numbers.Integral) or isinstance(index, bool):
         issues.append(Issue(origin, i, "extra_info.index", f"not an integer: {index!r}"))
         index = None
+    meta: dict[str, Any] = {}
+    for name in EXTRA_FIELDS:
+        value = extra.get(name) if isinstance(extra, dict) else None
+        try:
+            meta[name] = _coerce(name, value)
+        except (TypeError, ValueError):
+            issues.append(Issue(origin, i, f"extra_info.{name}", f"cannot read {value!r} as {EXTRA_FIELDS[name]}"))
     if issues or problem is None or not isinstance(answer, str):
         return Rejected(row=i, source_index=index, problem=problem or None, issues=tuple(issues))
-    meta = {k: extra[k] for k in EXTRA_FIELDS if isinstance(extra, dict) and extra.get(k) is not None}
     return Record(problem=problem, answer=answer, row=i, source_index=int(index), meta=meta)
 
 

@@ -56,6 +56,13 @@ def paper_sample(kept_rows: Sequence[int], n: int = DEEPSCALER_SAMPLE, seed: int
     return [int(kept_rows[i]) for i in order]
 
 
+def sampler_note(kept_rows: Sequence[int], wanted: Sequence[int]) -> str:
+    """Whether the release's sampler, run on this raw source's readable rows, gives ``wanted``."""
+    same = len(kept_rows) >= len(wanted) and paper_sample(sorted(kept_rows), len(wanted)) == list(wanted)
+    verdict = "reproduces" if same else "does not reproduce (the shipped selection was used)"
+    return f"the release's sampler (RandomState({DEEPSCALER_SEED}) over {len(kept_rows)} readable rows) {verdict} the shipped selection"
+
+
 def fingerprint(problem: str) -> str:
     """Short hash of a problem's exact text (outer whitespace ignored)."""
     return hashlib.sha256(problem.strip().encode("utf-8")).hexdigest()[:FINGERPRINT_HEX]

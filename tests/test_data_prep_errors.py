@@ -77,6 +77,7 @@ def test_bad_sources_fail_naming_file_row_and_field(tmp_path, case, rows, messag
 BAD_PROCESSED = [
     ("unknown prompt layout", _with(_processed(), 1, prompt=[{"role": "user", "content": "P1"}]), "row 1: field 'prompt'"),
     ("empty ground truth", _with(_processed(), 2, reward_model={"ground_truth": " ", "style": "rule"}), "row 2: field 'reward_model.ground_truth'"),
+    ("bad extra_info field", _with(_processed(), 3, extra_info={"index": 3, "split": "test", "year": "later"}), "row 3: field 'extra_info.year': cannot read 'later' as int64"),
     ("duplicate row", _with(_processed(), 9, extra_info={"index": 4, "split": "test"}), "row 9: field 'extra_info.index': duplicate row: index 4 is also row 4"),
 ]
 

@@ -85,6 +85,7 @@ def test_deepscaler_17k_from_the_40k_set_equals_the_release_file(tmp_path, deeps
     assert [r["reward_model"] for r in ours] == [r["reward_model"] for r in release_17k]
     assert [r["extra_info"]["index"] for r in ours] == [r["extra_info"]["index"] for r in release_17k]
     assert "ignored 6 invalid source row(s) outside the paper's sample" in text
+    assert "the release's sampler (RandomState(42) over 40309 readable rows) reproduces the shipped selection" in text
 
 
 @needs_shared
