@@ -1,0 +1,156 @@
+"""Run a function in child processes with a hard time and memory bound.
+
+Some work cannot be bounded inside the process: math-verify's equivalence check can spend minutes
+(and gigabytes) in one C-level big-integer operation on an answer like ``9^{9^{9^{9}}}``, and its own
+timeouts rely on ``signal.alarm``, which only works in the main thread. ``IsolatedCaller`` keeps a
+small pool of long-lived child processes; a call that overruns its time is answered ``timeout`` and
+its child is killed (a fresh one replaces it on demand). Each child runs under an address-space
+limit, so a runaway computation fails with MemoryError there instead of exhausting the machine.
+Safe to use from many threads at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+_STARTUP_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """``status`` is "ok" (``value`` holds the return value), "timeout" or "error" (``message`` says why)."""
+
+    status: str
+    value: Any = None
+    message: str = ""
+
+
+def _resolve(target: str):  # noqa: ANN202 - any callable
+    module_name, _, function_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def _child_main(conn, target: str, memory_mb: int | None) -> None:  # noqa: ANN001 - a Connection
+    """The child's loop: receive argument tuples, send back ("ok", value) or ("error", message)."""
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    fn = _resolve(target)
+    conn.send(("ready", None))
+    while True:
+        try:
+            args = conn.recv()
+        except EOFError:
+            return
+        if args is None:
+            return
+        try:
+            conn.send(("ok", fn(*args)))
+        except BaseException as exc:  # report every failure to the parent, never die silently
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _Duplex:
+    """Two one-way pipes seen as one connection (send on one, receive and poll on the other)."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        from multiprocessing.connection import Connection
+
+        self._reader = Connection(read_fd, readable=True, writable=False)
+        self._writer = Connection(write_fd, readable=False, writable=True)
+        self.recv, self.poll, self.send = self._reader.recv, self._reader.poll, self._writer.send
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+class _Child:
+    """A fresh interpreter (``python -m verl_ext.rewards.isolation``): no fork, no re-run of __main__."""
+
+    def __init__(self, target: str, memory_mb: int | None) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        command = [sys.executable, "-m", __name__, target, str(to_child_r), str(from_child_w), str(memory_mb or 0)]
+        self.process = subprocess.Popen(command, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.conn = _Duplex(from_child_r, to_child_w)
+        if not self.conn.poll(_STARTUP_SECONDS):
+            self.kill()
+            raise RuntimeError(f"isolated worker for {target} did not start within {_STARTUP_SECONDS:.0f} s")
+        status, _ = self.conn.recv()
+        assert status == "ready", status
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=5)
+        self.conn.close()
+
+
+class IsolatedCaller:
+    """Call ``target`` ("module:function", importable in a fresh interpreter) in child processes."""
+
+    def __init__(self, target: str, timeout_s: float, memory_mb: int | None = 2048, max_children: int | None = None) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.target = target
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        size = max_children or min(4, os.cpu_count() or 1)
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
+
+    def _take_child(self) -> _Child:
+        try:
+            child = self._idle.get_nowait()
+            if child.is_alive():
+                return child
+            child.kill()
+        except queue.Empty:
+            pass
+        return _Child(self.target, self.memory_mb)
+
+    def call(self, *args: Any) -> CallResult:
+        """Run ``target(*args)`` in a child; never raises for the target's own failures."""
+        with self._slots:
+            child = self._take_child()
+            try:
+                child.conn.send(args)
+                if not child.conn.poll(self.timeout_s):
+                    child.kill()
+                    return CallResult("timeout", message=f"no answer within {self.timeout_s} s")
+                status, value = child.conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                child.kill()
+                return CallResult("error", message=f"worker died: {type(exc).__name__}: {exc}")
+            self._idle.put(child)
+            if status == "ok":
+                return CallResult("ok", value=value)
+            return CallResult("error", message=str(value))
+
+    def close(self) -> None:
+        """Stop every idle child (busy ones stop when their call ends and the pool is gone)."""
+        while True:
+            try:
+                child = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            child.kill()
+
+
+if __name__ == "__main__":
+    _target, _read_fd, _write_fd, _memory_mb = sys.argv[1:5]
+    _child_main(_Duplex(int(_read_fd), int(_write_fd)), _target, int(_memory_mb) or None)
