@@ -65,7 +65,9 @@ _callers_lock = threading.Lock()
 def _caller(timeout_s: float) -> IsolatedCaller:
     with _callers_lock:
         if timeout_s not in _callers:
-            _callers[timeout_s] = IsolatedCaller(f"{__name__}:math_verify_equivalent", timeout_s=timeout_s)
+            _callers[timeout_s] = IsolatedCaller(
+                f"{__name__}:math_verify_equivalent", timeout_s=timeout_s, warm_up_args=("\\frac{1}{2}", "0.5")
+            )
         return _callers[timeout_s]
 
 

@@ -12,6 +12,7 @@ Safe to use from many threads at once.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import queue
 import subprocess
@@ -37,14 +38,22 @@ def _resolve(target: str):  # noqa: ANN202 - any callable
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def _child_main(conn, target: str, memory_mb: int | None) -> None:  # noqa: ANN001 - a Connection
-    """The child's loop: receive argument tuples, send back ("ok", value) or ("error", message)."""
+def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | None = None) -> None:  # noqa: ANN001
+    """The child's loop: receive argument tuples, send back ("ok", value) or ("error", message).
+
+    ``warm_up_args``: one call made before the child reports ready, so that lazy imports and caches
+    are not billed to the first real call's time budget."""
     if memory_mb:
         import resource
 
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     fn = _resolve(target)
+    if warm_up_args is not None:
+        try:
+            fn(*warm_up_args)
+        except Exception:
+            pass
     conn.send(("ready", None))
     while True:
         try:
@@ -77,10 +86,12 @@ class _Duplex:
 class _Child:
     """A fresh interpreter (``python -m verl_ext.rewards.isolation``): no fork, no re-run of __main__."""
 
-    def __init__(self, target: str, memory_mb: int | None) -> None:
+    def __init__(self, target: str, memory_mb: int | None, warm_up_args: tuple | None) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         command = [sys.executable, "-m", __name__, target, str(to_child_r), str(from_child_w), str(memory_mb or 0)]
+        if warm_up_args is not None:
+            command.append(json.dumps(list(warm_up_args)))
         self.process = subprocess.Popen(command, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
         os.close(to_child_r)
         os.close(from_child_w)
@@ -103,12 +114,20 @@ class _Child:
 class IsolatedCaller:
     """Call ``target`` ("module:function", importable in a fresh interpreter) in child processes."""
 
-    def __init__(self, target: str, timeout_s: float, memory_mb: int | None = 2048, max_children: int | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout_s: float,
+        memory_mb: int | None = 2048,
+        max_children: int | None = None,
+        warm_up_args: tuple | None = None,
+    ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.target = target
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.warm_up_args = warm_up_args
         size = max_children or min(4, os.cpu_count() or 1)
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
@@ -121,7 +140,7 @@ class IsolatedCaller:
             child.kill()
         except queue.Empty:
             pass
-        return _Child(self.target, self.memory_mb)
+        return _Child(self.target, self.memory_mb, self.warm_up_args)
 
     def call(self, *args: Any) -> CallResult:
         """Run ``target(*args)`` in a child; never raises for the target's own failures."""
@@ -153,4 +172,5 @@ class IsolatedCaller:
 
 if __name__ == "__main__":
     _target, _read_fd, _write_fd, _memory_mb = sys.argv[1:5]
-    _child_main(_Duplex(int(_read_fd), int(_write_fd)), _target, int(_memory_mb) or None)
+    _warm_up = tuple(json.loads(sys.argv[5])) if len(sys.argv) > 5 else None
+    _child_main(_Duplex(int(_read_fd), int(_write_fd)), _target, int(_memory_mb) or None, _warm_up)

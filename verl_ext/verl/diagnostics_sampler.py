@@ -1,0 +1,82 @@
+"""Per-step training diagnostics for veRL 0.9's V1 trainer, through its custom-sampler hook.
+
+veRL 0.9.1 turns validation ``reward_extra_info`` into ``val-aux/...`` metrics, but not the training
+batch's: the reward managers' per-rollout verdicts (format, length reward, truncation, correctness)
+reach TransferQueue with each rollout and are dropped. This module logs them without a trainer
+subclass or a custom entry point, through the one hook veRL offers on every training step:
+
+    trainer.v1.sampler.custom_sampler.path=pkg://verl_ext.verl.diagnostics_sampler
+    trainer.v1.sampler.custom_sampler.name=DiagnosticsReplayBuffer
+
+``PPOTrainer._step_once`` calls ``replay_buffer.sample(...)`` once per step and merges the metrics it
+returns into the step's metrics, which go to every logger of ``trainer.logger`` (console, wandb, file)
+beside veRL's own. :class:`DiagnosticsReplayBuffer` is veRL's sync ``ReplayBuffer`` unchanged, except
+that for the ``train`` partition it reads the sampled rollouts' ``extra_fields`` back from
+TransferQueue and adds :func:`verl_ext.diagnostics.compute_diagnostics` of them.
+
+Scope: the sync trainer (``trainer.v1.trainer_mode=sync``) with rule-based rewards, whose scores are
+computed in the agent loop before sampling. veRL builds a custom sampler without the DAPO
+group-filtering arguments, so ``algorithm.filter_groups`` is not available with it (the recipe does
+not use it). Monitoring never stops training: a failed read is logged as a warning and the step goes
+on without diagnostics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import transfer_queue as tq
+from transfer_queue import KVBatchMeta
+from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+
+from verl_ext.diagnostics import columns_from_extra_fields, compute_diagnostics
+
+logger = logging.getLogger(__name__)
+
+TRAIN_PARTITION = "train"
+EXTRA_FIELDS = "extra_fields"
+
+# tq.kv_batch_get's signature: (keys, partition_id, select_fields) -> TensorDict-like mapping.
+KVBatchGet = Callable[..., Any]
+
+
+def fetch_extra_fields(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = None) -> list[Any]:
+    """The ``extra_fields`` of each real (non-padding) rollout of ``batch``, in batch order.
+
+    Args:
+        batch: the sampled batch: TransferQueue keys and their tags.
+        kv_batch_get: TransferQueue's ``kv_batch_get`` (injectable for tests); default ``tq.kv_batch_get``.
+    """
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
+    if not keys:
+        return []
+    get = kv_batch_get or tq.kv_batch_get
+    data = get(keys=keys, partition_id=batch.partition_id, select_fields=[EXTRA_FIELDS])
+    # Depending on the TransferQueue backend an element is the dict itself or a NonTensorData around it.
+    return [getattr(fields, "data", fields) for fields in data[EXTRA_FIELDS]]
+
+
+def training_diagnostics(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = None) -> dict[str, float]:
+    """Diagnostics of one sampled training batch; {} when it cannot be read (logged as a warning)."""
+    try:
+        return compute_diagnostics(columns_from_extra_fields(fetch_extra_fields(batch, kv_batch_get)))
+    except Exception as error:  # monitoring must never stop a training run
+        logger.warning("verl-ext diagnostics skipped for this step: %s: %s", type(error).__name__, error)
+        return {}
+
+
+class DiagnosticsReplayBuffer(ReplayBuffer):
+    """veRL's sync ``ReplayBuffer`` whose training samples also return ``diagnostics/*`` metrics.
+
+    Contract: the batch and every metric of ``ReplayBuffer.sample`` are returned unchanged; for the
+    ``train`` partition the diagnostics are added to the metrics (validation samples are untouched:
+    veRL already reports their ``reward_extra_info`` as ``val-aux/<data_source>/<key>/...``).
+    """
+
+    def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
+        batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
+        if partition_id == TRAIN_PARTITION:
+            metrics = {**metrics, **training_diagnostics(batch)}
+        return batch, metrics
