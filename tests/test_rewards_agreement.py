@@ -1,0 +1,78 @@
+"""Our rewards against the paper's own reward code, on the real Qwen2.5-Math-7B outputs in ../shared.
+
+``reference_labels.jsonl`` holds, for each released output, what the release's unmodified reward
+functions decided. Format decisions and format-length scores must match on at least 99.5% of them;
+today they match exactly, and any change that breaks one is a regression to look at.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from verl_ext.rewards import extract_answer, score_response
+
+MAX_RESPONSE = 3072
+
+
+def _labelled_outputs(root: Path) -> list[tuple[dict, dict]]:
+    outputs = root / "outputs"
+
+    @lru_cache(maxsize=None)
+    def load(run: str, step: int, bench: str) -> list[dict]:
+        (path,) = (outputs / run / str(step)).glob(f"res*_{bench}.json")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    pairs = []
+    for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
+        label = json.loads(line)
+        pairs.append((label, load(label["run"], label["step"], label["bench"])[label["idx"]]))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def labelled(shared_data):
+    return _labelled_outputs(shared_data)
+
+
+def test_extracted_answers_match_the_release(labelled):
+    mismatches = [(label, item) for label, item in labelled if (extract_answer(item["response"]) or "") != label["official_answer"]]
+    assert not mismatches
+
+
+def test_format_decisions_match_the_release(labelled):
+    decisions = [
+        (score_response("format", item["response"]).signals.format, label["format"]) for label, item in labelled
+    ]
+    agreement = sum(ours == theirs for ours, theirs in decisions) / len(decisions)
+    assert len(decisions) == 1517
+    assert agreement >= 0.995
+    assert agreement == 1.0, "a format decision changed on real data: find the class and pin it"
+
+
+def test_format_rate_rises_with_training_as_in_the_paper(labelled):
+    def rate(step: int) -> float:
+        rows = [label["format"] for label, _ in labelled if label["step"] == step and label["bench"] != "MATH500"]
+        return sum(rows) / len(rows)
+
+    assert 0.7 < rate(0) < 0.85 and rate(100) > 0.9
+
+
+def test_format_length_scores_match_the_release(labelled):
+    compared = 0
+    for label, item in labelled:
+        if label["length_reward"] is None:
+            continue
+        scored = score_response(
+            "format_length",
+            item["response"],
+            response_tokens=int(item["response_token_len"]),
+            max_response_tokens=MAX_RESPONSE,
+        )
+        assert scored.signals.length_reward == pytest.approx(label["length_reward"], abs=1e-9)
+        assert scored.score == pytest.approx(label["format_length"], abs=1e-9)
+        compared += 1
+    assert compared == 770
