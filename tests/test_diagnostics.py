@@ -18,6 +18,7 @@ BATCH = {
     "length_reward": [0.5, 1.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0],
     "truncated": [0, 0, 0, 0, 0, 0, 1, 1],
     "timed_out": [0, 0, 0, 0, 0, 0, 0, 1],
+    "reward_error": [0, 0, 0, 0, 0, 0, 0, 0],
     "response_tokens": [100, 200, 300, 400, 500, 600, 3072, 3072],
     "pred": ["1", "1", "1", "1", "2", "3", "", ""],
 }
@@ -30,6 +31,7 @@ BATCH = {
         ("length_reward_mean", 3.0 / 8),
         ("truncation_rate", 2 / 8),
         ("timeout_rate", 1 / 8),
+        ("reward_error_rate", 0.0),
         ("accuracy", 4 / 8),
         # format == correct on rollouts 0-3 (1, 1) and 6-7 (0, 0): 6 of 8.
         ("surrogate_correct_agreement", 6 / 8),
@@ -52,6 +54,7 @@ def test_metrics_are_exactly_the_documented_set_of_floats() -> None:
             "length_reward_mean",
             "truncation_rate",
             "timeout_rate",
+            "reward_error_rate",
             "accuracy",
             "surrogate_correct_agreement",
             "accuracy_given_format",

@@ -11,6 +11,7 @@ are left out of every mean. Keys read (as the verl-ext reward managers write the
 - ``length_reward`` (float): the length-shaped reward term.
 - ``truncated`` (0/1): the response hit ``max_response_length``.
 - ``timed_out`` (0/1): answer parsing or grading ran out of time.
+- ``reward_error`` (0/1): scoring failed and the rollout scored 0.
 - ``correct`` (0/1): the answer matches the ground truth; only where the data carries one.
 
 Output contract: metric name -> float, names under ``diagnostics/``. A metric is omitted (never NaN)
@@ -20,6 +21,7 @@ when no rollout carries what it needs, so a run without ground truths simply has
 - ``diagnostics/length_reward_mean``: mean of ``length_reward``.
 - ``diagnostics/truncation_rate``: mean of ``truncated``.
 - ``diagnostics/timeout_rate``: mean of ``timed_out``.
+- ``diagnostics/reward_error_rate``: mean of ``reward_error``.
 - ``diagnostics/accuracy``: mean of ``correct`` (accuracy of the training rollouts).
 - ``diagnostics/surrogate_correct_agreement``: over rollouts with both ``format`` and ``correct``, the
   fraction where the two verdicts are equal, i.e. P(format == correct). 1.0 means the surrogate
@@ -48,6 +50,7 @@ _MEAN_METRICS: dict[str, str] = {
     "length_reward_mean": "length_reward",
     "truncation_rate": "truncated",
     "timeout_rate": "timed_out",
+    "reward_error_rate": "reward_error",
     "accuracy": "correct",
 }
 
