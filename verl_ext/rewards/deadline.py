@@ -1,6 +1,7 @@
 """A time bound for pure-Python work that runs in any thread (no ``signal.alarm``).
 
-``call_with_deadline`` installs a per-thread profile hook that checks the calling thread's CPU time
+``call_with_deadline`` installs a per-thread trace hook (Python function calls only: no line,
+return or C-call events, to keep the overhead low) that checks the calling thread's CPU time
 (``time.thread_time``: other threads and a loaded machine do not eat the budget, so verdicts stay
 stable under load) on every function call and aborts the work with ``DeadlineExceeded`` once the budget is spent. The exception
 derives from BaseException so that library code with a broad ``except Exception`` cannot swallow it.
@@ -36,13 +37,14 @@ def call_with_deadline(fn: Callable[[], T], seconds: float) -> T:
     clock = time.thread_time
     deadline = clock() + seconds
 
-    def hook(frame, event, arg):  # noqa: ANN001 - signature fixed by sys.setprofile
-        if event == "call" and clock() > deadline and not _inside_import(frame):
+    def hook(frame, event, arg):  # noqa: ANN001 - signature fixed by sys.settrace
+        if clock() > deadline and not _inside_import(frame):
             raise DeadlineExceeded(f"exceeded {seconds:.3f} s")
+        return None  # no per-line tracing inside the frame
 
-    previous = sys.getprofile()
-    sys.setprofile(hook)
+    previous = sys.gettrace()
+    sys.settrace(hook)
     try:
         return fn()
     finally:
-        sys.setprofile(previous)
+        sys.settrace(previous)

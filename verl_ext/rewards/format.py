@@ -70,11 +70,16 @@ def _strip_thousands_commas(text: str) -> str:
         text = stripped
 
 
-def _latex_to_plain(text: str) -> str:
+@lru_cache(maxsize=1)
+def _latex_converter():  # noqa: ANN202 - a pylatexenc LatexNodes2Text (stateless between calls)
     from pylatexenc.latex2text import LatexNodes2Text
 
+    return LatexNodes2Text()
+
+
+def _latex_to_plain(text: str) -> str:
     text = text.replace("\\tfrac", "\\frac").replace("\\dfrac", "\\frac").replace("\\frac", " \\frac")
-    text = LatexNodes2Text().latex_to_text(text)
+    text = _latex_converter().latex_to_text(text)
     for symbol, name in _LATEX_SYMBOLS:
         text = text.replace(symbol, name)
     return text.strip()
