@@ -1,0 +1,111 @@
+"""The scored-rows layout: what ``verl-ext score`` writes and ``verl-ext metrics`` reads (JSONL).
+
+Each row is the input record plus the fields below. An input field with one of these names is kept
+under ``stored_<name>`` (a veRL dump's own ``score``, the release's ``score`` verdict, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verl_ext.io.errors import InputError
+from verl_ext.io.jsonl import iter_jsonl
+
+SCORED_FIELDS = (
+    "pred",  # the extracted answer: content of the last \boxed{} ("" when none)
+    "format",  # F in {0, 1}
+    "length_reward",  # L, null without a token count
+    "response_tokens",  # token count used (null when unknown)
+    "truncated",  # 1.0 when the response used the whole budget, null when unknown
+    "timed_out",  # 1.0 when a format or correctness check was stopped by its bound
+    "correct",  # C in {0, 1}, only when the record has a ground truth
+    "correct_error",  # why a correctness check failed (timeout, unparseable ground truth), else null
+    "score",  # the reward of --reward
+    "reward_preset",  # the name of --reward
+    "source",  # the input file the record came from
+)
+STORED_PREFIX = "stored_"
+PROBLEM_KEYS = ("uid", "prompt", "input", "problem")
+"""Fields identifying a problem (the k samples of one problem share it), in this order of preference."""
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """What the metrics need of one scored response."""
+
+    path: str
+    where: str
+    source: str | None
+    data_source: str
+    step: int | None
+    problem: str
+    pred: str
+    format: float
+    score: float
+    correct: float | None
+    response_tokens: int | None
+    truncated: float | None
+    timed_out: float
+
+
+def _number(record: dict[str, Any], key: str, path: str, where: str, required: bool) -> float | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise InputError(path, f"missing field {key!r}", where)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise InputError(path, f"field {key!r} must be a number, got {value!r:.60}", where)
+    return float(value)
+
+
+def _problem_key(record: dict[str, Any], where: str) -> str:
+    for key in PROBLEM_KEYS:
+        value = record.get(key)
+        if value is not None and value != "":
+            return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return f"<{where}>"  # no problem identity: the record is a problem of its own
+
+
+def _step(value: Any, path: str, where: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(path, f"field 'step' must be a whole number, got {value!r}", where) from None
+    if not number.is_integer():
+        raise InputError(path, f"field 'step' must be a whole number, got {value!r}", where)
+    return int(number)
+
+
+def read_scored(path: str | Path) -> list[ScoredRow]:
+    """Rows of a ``verl-ext score`` output; InputError for a file that is not one."""
+    name = str(path)
+    rows = []
+    for where, record in iter_jsonl(path):
+        if "score" not in record or "format" not in record or "pred" not in record:
+            raise InputError(name, "not a scored record (no 'score', 'format' and 'pred'): run `verl-ext score` first", where)
+        tokens = _number(record, "response_tokens", name, where, required=False)
+        rows.append(
+            ScoredRow(
+                path=name,
+                where=where,
+                source=record.get("source"),
+                data_source=str(record.get("data_source") or "unknown"),
+                step=_step(record.get("step"), name, where),
+                problem=_problem_key(record, where),
+                pred=str(record.get("pred") or ""),
+                format=_number(record, "format", name, where, required=True),
+                score=_number(record, "score", name, where, required=True),
+                correct=_number(record, "correct", name, where, required=False),
+                response_tokens=None if tokens is None else int(tokens),
+                truncated=_number(record, "truncated", name, where, required=False),
+                timed_out=_number(record, "timed_out", name, where, required=False) or 0.0,
+            )
+        )
+    return rows
