@@ -1,0 +1,255 @@
+"""``verl-ext``: the command line. Thin: parse arguments, call the library, print.
+
+Each subcommand is one ``add_<name>_parser(subparsers)`` function that registers its arguments and
+its handler (``set_defaults(handler=...)``); a handler takes the parsed arguments and returns the
+exit status. Adding a subcommand = one such function + one line in ``SUBCOMMANDS``.
+
+Exit status: 0 success, 1 a run that failed (scoring stalled or crashed), 2 bad input or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from verl_ext import __version__
+
+PROG = "verl-ext"
+
+
+def _write_text(text: str, output: str | None) -> None:
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        print(text)
+
+
+def _log_names(args: argparse.Namespace) -> list[str | None]:
+    names = args.name or []
+    if names and len(names) != len(args.logs):
+        raise ValueError(f"--name given {len(names)} times for {len(args.logs)} logs: give one per log, in order")
+    return list(names) or [None] * len(args.logs)
+
+
+def _read_logs(args: argparse.Namespace):  # noqa: ANN202 - list[MetricLog]
+    from verl_ext.io.logs import read_metric_log
+
+    return [read_metric_log(path, name) for path, name in zip(args.logs, _log_names(args))]
+
+
+def _add_output_format(parser: argparse.ArgumentParser, csv: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    if csv:
+        group.add_argument("--csv", action="store_true", help="print CSV instead of a Markdown table")
+
+
+# --- score ---------------------------------------------------------------------------------------
+
+
+def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
+    from verl_ext.rewards.presets import preset_names
+    from verl_ext.scoring import DEFAULT_MAX_RESPONSE_LENGTH, DEFAULT_TIMEOUT_S
+
+    parser = subparsers.add_parser(
+        "score",
+        help="score generations offline with a reward preset",
+        description="Score generation files (veRL validation/rollout dumps, JSON/JSONL/parquet with response and "
+        "ground_truth, generation lists) and write every record back with pred, format, length_reward, "
+        "correct (with a ground truth) and score.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl, .json or .parquet files")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help="scored records (JSONL)")
+    parser.add_argument("--reward", required=True, choices=[n for n in preset_names() if n != "random"])
+    parser.add_argument("--max-response-length", type=int, default=DEFAULT_MAX_RESPONSE_LENGTH, metavar="TOKENS",
+                        help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})")
+    parser.add_argument("--peak", type=float, default=0.5, help="peak of the length curve, in (0, 1) (default 0.5)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="scoring processes (default: every core)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help=f"bound of one correctness check; an item over it scores 0 and is counted (default {DEFAULT_TIMEOUT_S})")
+    parser.add_argument("--tokenizer", metavar="PATH", help="count the tokens of responses whose record has no token count")
+    parser.add_argument("--data-source", metavar="NAME", help="data_source of records that have none")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(handler=run_score)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from verl_ext.scoring import ScoreOptions, score_files
+
+    options = ScoreOptions(args.reward, args.max_response_length, args.peak, args.timeout, args.workers)
+    summary = score_files(
+        args.inputs, args.output, options, tokenizer=args.tokenizer, data_source=args.data_source,
+        progress=not (args.quiet or args.no_progress),
+    )
+    if not args.quiet:
+        lines = [
+            f"scored {summary.rows} responses from {summary.files} file(s) in {summary.seconds:.1f} s "
+            f"({summary.per_second:.1f}/s, {options.worker_count()} worker(s)) -> {args.output}"
+        ]
+        if summary.tokens_counted:
+            lines.append(f"counted the tokens of {summary.tokens_counted} responses with {args.tokenizer}")
+        if summary.with_ground_truth:
+            lines.append(f"correct: {summary.correct}/{summary.with_ground_truth} ({summary.correct / summary.with_ground_truth:.3f})")
+        if summary.timed_out or summary.correct_errors:
+            lines.append(
+                f"warning: {summary.timed_out} check(s) stopped by their time bound, {summary.correct_errors} correctness "
+                "check(s) failed (scored 0; see timed_out / correct_error in the output)"
+            )
+        print("\n".join(lines), file=sys.stderr)
+    return 0
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def add_metrics_parser(subparsers: argparse._SubParsersAction) -> None:
+    from verl_ext.eval.metrics import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+
+    parser = subparsers.add_parser(
+        "metrics",
+        help="accuracy, mean@k, pass@k, maj@k with bootstrap CIs, format rate, lengths",
+        description="Metrics of `verl-ext score` outputs, per data_source (and step, input file, scored file when "
+        "they vary): accuracy (mean@k), unbiased pass@k and maj@k for k samples per problem, with bootstrap "
+        "confidence intervals over problems; format rate, mean score, response tokens, truncation rate.",
+    )
+    parser.add_argument("scored", nargs="+", metavar="SCORED", help="JSONL written by `verl-ext score`")
+    parser.add_argument("--k", type=int, nargs="+", default=[], metavar="K", help="also report pass@K for these K")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help=f"bootstrap resamples (default {DEFAULT_BOOTSTRAP})")
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, help=f"CI level (default {DEFAULT_CONFIDENCE})")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    _add_output_format(parser)
+    parser.set_defaults(handler=run_metrics)
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    from verl_ext.eval.metrics import compute_metrics, to_markdown, to_payload
+    from verl_ext.eval.render import to_csv, to_json
+    from verl_ext.io.scored import read_scored
+
+    if any(k < 1 for k in args.k):
+        raise ValueError(f"--k values must be >= 1, got {args.k}")
+    report = compute_metrics({path: read_scored(path) for path in args.scored}, args.k, args.bootstrap, args.confidence, args.seed)
+    if args.json:
+        text = to_json(to_payload(report))
+    elif args.csv:
+        text = to_csv(report.rows)
+    else:
+        text = to_markdown(report)
+    _write_text(text, args.output)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+# --- table ---------------------------------------------------------------------------------------
+
+
+def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="veRL file-logger JSONL or a JSON list of per-step dicts")
+    parser.add_argument("--benchmarks", nargs="+", metavar="B", help="benchmarks, in column order (default: those every log has)")
+    parser.add_argument("--max-step", type=int, metavar="N", help="only steps <= N")
+    parser.add_argument("--name", action="append", metavar="NAME", help="run name, once per LOG in order (default: file stem)")
+
+
+def add_table_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "table",
+        help="the paper's table: best validation step per run",
+        description="For each run, the validation step with the best mean accuracy over the benchmarks (earliest on "
+        "ties) and its per-benchmark accuracies. Accuracy metric: val-*/<bench>/acc/mean@N, else .../correct/mean@N, "
+        "else val/test_score/<bench>, else .../reward/mean@N or .../score/mean@N.",
+    )
+    _add_log_arguments(parser)
+    _add_output_format(parser)
+    parser.set_defaults(handler=run_table)
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from verl_ext.eval.render import to_csv, to_json
+    from verl_ext.eval.table import build_table, to_markdown
+
+    benchmarks, rows = build_table(_read_logs(args), args.benchmarks, args.max_step)
+    if args.json:
+        print(to_json({"benchmarks": benchmarks, "max_step": args.max_step, "rows": [row.as_dict() for row in rows]}))
+    elif args.csv:
+        print(to_csv([{"run": r.run, "step": r.step, **r.accuracies, "average": r.average} for r in rows]), end="")
+    else:
+        print(to_markdown(benchmarks, rows))
+    return 0
+
+
+# --- plot ----------------------------------------------------------------------------------------
+
+
+def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plot",
+        help="the paper's curves: accuracy, response length, format rate per step",
+        description="One figure with a panel per benchmark's validation accuracy, the mean response length and "
+        "(when logged) the validation format rate; one line per run.",
+    )
+    _add_log_arguments(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="FIG.png", help="image file (format from the suffix)")
+    parser.add_argument("--title", help="figure title")
+    parser.set_defaults(handler=run_plot)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from verl_ext.eval.plot import plot_runs
+
+    path = plot_runs(_read_logs(args), args.output, args.benchmarks, args.max_step, args.title)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_score_parser,
+    add_metrics_parser,
+    add_table_parser,
+    add_plot_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="verl-ext: label-free RL rewards for math, and their evaluation.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from verl_ext.eval.table import TableError
+    from verl_ext.io.errors import InputError
+    from verl_ext.scoring import ScoringError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except ScoringError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (InputError, TableError, ValueError, OSError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

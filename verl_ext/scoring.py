@@ -1,0 +1,292 @@
+"""Offline scoring of generation files through the preset registry (``verl-ext score``).
+
+Pipeline: read every input (``verl_ext.io``; bad input fails before any scoring), check that each
+record has what the reward needs (a ground truth for ``correctness``, a token count for the
+length-based rewards, optionally counted with a tokenizer), score in a process pool with
+``score_response``, and write the input records back out with the scores, in input order.
+
+Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
+library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
+answer costs at most ``timeout_s``; it then scores C = 0 with ``timed_out`` = 1 and ``correct_error``
+saying why. As a last resort a watchdog stops the run with an error naming the records of a chunk
+that makes no progress at all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from verl_ext.io.errors import InputError
+from verl_ext.io.generations import Sample, read_generations
+from verl_ext.io.jsonl import write_jsonl
+from verl_ext.io.scored import SCORED_FIELDS, STORED_PREFIX
+
+DEFAULT_MAX_RESPONSE_LENGTH = 3072
+DEFAULT_TIMEOUT_S = 5.0
+"""Per-item bound of a correctness check offline: looser than training's 1 s, so that a loaded
+machine does not turn slow-but-right checks into zeros; a pathological item still costs only this."""
+CHUNK_SIZE = 16
+
+
+class ScoringError(RuntimeError):
+    """Scoring itself failed on a record (a bug, or a stalled worker); names the record."""
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    reward: str
+    max_response_length: int = DEFAULT_MAX_RESPONSE_LENGTH
+    peak: float = 0.5
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    workers: int | None = None  # None: every core
+    chunk_size: int = CHUNK_SIZE
+
+    def validate(self) -> None:
+        from verl_ext.rewards.length import validate_length_args
+        from verl_ext.rewards.presets import get_preset
+
+        get_preset(self.reward)
+        if isinstance(self.max_response_length, bool) or not isinstance(self.max_response_length, int):
+            raise ValueError(f"max_response_length must be a whole number, got {self.max_response_length!r}")
+        validate_length_args(0, self.max_response_length, self.peak)
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout_s}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass
+class ScoreSummary:
+    """What a run did, for the closing line of ``verl-ext score``."""
+
+    rows: int = 0
+    files: int = 0
+    seconds: float = 0.0
+    with_ground_truth: int = 0
+    correct: int = 0
+    tokens_counted: int = 0
+    timed_out: int = 0
+    correct_errors: int = 0
+    layouts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+# --- reading and checking ------------------------------------------------------------------------
+
+
+def load_samples(paths: Sequence[str | Path], data_source: str | None = None) -> tuple[list[Sample], dict[str, int]]:
+    """Samples of every input, in order, and how many files had each layout.
+
+    ``data_source`` fills the field of records without one; every sample records its ``source`` file.
+    """
+    if not paths:
+        raise ValueError("no input files")
+    samples: list[Sample] = []
+    layouts: dict[str, int] = {}
+    for path in paths:
+        layout, found = read_generations(path)
+        layouts[layout] = layouts.get(layout, 0) + 1
+        for sample in found:
+            if data_source and not sample.fields.get("data_source"):
+                sample.fields["data_source"] = data_source
+        samples.extend(found)
+    return samples, layouts
+
+
+def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, int]:  # noqa: ANN001
+    first, count = None, 0
+    for sample in samples:
+        if missing(sample):
+            count += 1
+            first = first or sample
+    return first, count
+
+
+def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
+    """InputError naming the first record that lacks what the reward needs (and how many do)."""
+    from verl_ext.rewards.presets import get_preset
+
+    spec = get_preset(options.reward)
+    if spec.needs_ground_truth:
+        first, count = _first_missing(samples, lambda s: s.ground_truth is None)
+        if first is not None:
+            raise InputError(first.path, f"no ground truth, which reward {options.reward!r} needs ({count} of {len(samples)} records lack one)", first.where)
+    if spec.needs_length:
+        first, count = _first_missing(samples, lambda s: s.response_tokens is None)
+        if first is not None:
+            raise InputError(
+                first.path,
+                f"no token count (response_token_len, response_length or response_tokens), which reward "
+                f"{options.reward!r} needs ({count} of {len(samples)} records lack one); pass --tokenizer PATH to count them",
+                first.where,
+            )
+
+
+def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 256) -> int:
+    """Fill the token count of samples without one by tokenizing the response text. Returns how many.
+
+    The count of decoded text can differ from the generator's by a token or two (special tokens such
+    as EOS are not in the text).
+    """
+    missing = [s for s in samples if s.response_tokens is None]
+    if not missing:
+        return 0
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    except Exception as exc:  # OSError for a bad path, ValueError for a bad config, ...
+        raise ValueError(f"cannot load tokenizer {tokenizer!r}: {exc}") from None
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        encoded = tok([s.response for s in batch], add_special_tokens=False)["input_ids"]
+        for sample, ids in zip(batch, encoded):
+            sample.response_tokens = len(ids)
+    return len(missing)
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+_Item = tuple[str, "int | None", "str | None"]  # response, tokens, ground truth
+
+
+def _worker_init() -> None:
+    from verl_ext.rewards.format import warm_up
+
+    warm_up()
+
+
+def score_items(task: tuple[str, int, float, float, list[_Item]]) -> list[dict[str, Any] | str]:
+    """Score a chunk; each entry is the scored fields, or an error message (str). Runs in pool workers."""
+    from verl_ext.rewards.presets import score_response
+
+    reward, max_length, peak, timeout_s, items = task
+    out: list[dict[str, Any] | str] = []
+    for response, tokens, truth in items:
+        try:
+            scored = score_response(
+                reward,
+                response,
+                response_tokens=tokens,
+                max_response_tokens=max_length,
+                ground_truth=truth,
+                peak=peak,
+                correctness_timeout_s=timeout_s,
+            )
+        except Exception as exc:  # reported with the record's location by the parent
+            out.append(f"{type(exc).__name__}: {exc}")
+            continue
+        fields = scored.extra_info()
+        if "correct" in fields:
+            fields["correct_error"] = scored.signals.correct_error
+        fields["score"] = scored.score
+        out.append(fields)
+    return out
+
+
+def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[str, int, float, float, list[_Item]]]:
+    for start in range(0, len(samples), options.chunk_size):
+        items = [(s.response, s.response_tokens, s.ground_truth) for s in samples[start : start + options.chunk_size]]
+        yield options.reward, options.max_response_length, options.peak, options.timeout_s, items
+
+
+def _stall_bound(options: ScoreOptions) -> float:
+    """Seconds without any finished chunk after which the run is declared stalled (generous)."""
+    return 300.0 + options.chunk_size * (2 * options.timeout_s + 5.0)
+
+
+def score_samples(samples: Sequence[Sample], options: ScoreOptions, progress: bool = True) -> Iterator[dict[str, Any]]:
+    """The scored fields of every sample, in order. Uses ``options.worker_count()`` processes."""
+    from tqdm import tqdm
+
+    workers = min(options.worker_count(), max(1, -(-len(samples) // options.chunk_size)))
+    bar = tqdm(total=len(samples), unit="resp", desc="scoring", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    pool = None
+    try:
+        if workers <= 1:
+            results: Iterator[list[dict[str, Any] | str]] = map(score_items, _tasks(samples, options))
+            next_chunk = lambda: next(results)  # noqa: E731
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            pool_results = pool.imap(score_items, _tasks(samples, options))
+            bound = _stall_bound(options)
+            next_chunk = lambda: pool_results.next(timeout=bound)  # noqa: E731
+        index = 0
+        while index < len(samples):
+            try:
+                chunk = next_chunk()
+            except multiprocessing.TimeoutError:
+                last = samples[min(index + options.chunk_size, len(samples)) - 1]
+                raise ScoringError(
+                    f"no progress for {_stall_bound(options):.0f} s on the records from {samples[index].location} "
+                    f"to {last.location}"
+                ) from None
+            for fields in chunk:
+                if isinstance(fields, str):
+                    raise ScoringError(f"{samples[index].location}: scoring failed: {fields}")
+                yield fields
+                index += 1
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def scored_record(sample: Sample, scored: dict[str, Any], reward: str) -> dict[str, Any]:
+    """The input record with the scored fields added; input fields of the same name become ``stored_<name>``."""
+    row: dict[str, Any] = {}
+    for key, value in sample.fields.items():
+        name = key
+        while name in SCORED_FIELDS or (name != key and name in sample.fields):
+            name = STORED_PREFIX + name
+        row[name] = value
+    row.update(scored)
+    row["reward_preset"] = reward
+    row["source"] = sample.path
+    return row
+
+
+def score_files(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    options: ScoreOptions,
+    *,
+    tokenizer: str | None = None,
+    data_source: str | None = None,
+    progress: bool = True,
+) -> ScoreSummary:
+    """Score every record of ``inputs`` and write them, in order, to the JSONL file ``output``."""
+    options.validate()
+    started = time.perf_counter()
+    samples, layouts = load_samples(inputs, data_source)
+    summary = ScoreSummary(files=len(inputs), layouts=layouts)
+    if tokenizer:
+        summary.tokens_counted = count_tokens(samples, tokenizer)
+    check_samples(samples, options)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for sample, scored in zip(samples, score_samples(samples, options, progress)):
+            summary.timed_out += int(bool(scored.get("timed_out")))
+            if "correct" in scored:
+                summary.with_ground_truth += 1
+                summary.correct += int(scored["correct"] == 1.0)
+                summary.correct_errors += int(scored.get("correct_error") is not None)
+            yield scored_record(sample, scored, options.reward)
+
+    summary.rows = write_jsonl(rows(), output)
+    summary.seconds = time.perf_counter() - started
+    return summary
