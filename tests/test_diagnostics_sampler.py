@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import torch
 
-pytest.importorskip("transfer_queue", reason="veRL's V1 trainer needs TransferQueue (verl[verl-core])")
+# veRL's V1 trainer imports TransferQueue, cachetools, fastapi and uvicorn (all in verl[verl-core]).
+pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[verl-core] (TransferQueue, ...)")
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 from transfer_queue import KVBatchMeta  # noqa: E402
