@@ -30,10 +30,25 @@ setup(
         "pyarrow>=19.0",
         "tqdm",
         "matplotlib>=3.7",
+        # veRL 0.9's V1 trainer (used by the recipe's diagnostics sampler) needs these from verl[verl-core]
+        "TransferQueue>=0.1.10",
+        "cachetools",
+        "fastapi",
+        "uvicorn",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-asyncio"],
         "trl": ["trl>=0.20"],
+        # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
+        # flash-attn build (its `flash-attn-cu130torch211` extra). Install torch first, then
+        # `pip install --no-build-isolation -e ".[gpu]"` (flash-attn builds against the installed torch).
+        "gpu": [
+            "verl[vllm]==0.9.1",
+            "vllm==0.24.0",
+            "torch==2.11.0",
+            "transformers==5.9.0",
+            "flash-attn==2.8.3",
+        ],
     },
     entry_points={
         "verl.plugins": ["verl_ext = verl_ext.verl.plugin"],

@@ -153,8 +153,9 @@ class ScoredResponse:
         """Flat per-sample fields for logs (veRL's ``reward_extra_info``, scored JSONL rows).
 
         ``timed_out`` counts a format check or correctness check stopped by its bound.
-        ``correct`` appears only when a ground truth was given (monitoring: presets other than
-        ``correctness`` never use it).
+        ``correct`` (and ``acc``, the same value under the name veRL's validation metrics read for
+        ``val-core/<data_source>/acc/...``) appear only when a ground truth was given (monitoring:
+        presets other than ``correctness`` never use it).
         """
         s = self.signals
         info: dict[str, Any] = {
@@ -167,6 +168,7 @@ class ScoredResponse:
         }
         if s.correct is not None:
             info["correct"] = s.correct
+            info["acc"] = s.correct
         return info
 
 

@@ -11,7 +11,8 @@ Options under ``reward.reward_kwargs`` (all optional):
 Each sample's response length is the number of ones in its response attention mask. Scoring is the
 preset's own (``score_response``); this module only adapts veRL's DataProto in and out.
 ``reward_extra_info`` per sample: format, length_reward, response_tokens, truncated, pred, timed_out,
-reward_error, and ``correct`` when the sample has a ground truth (monitoring only).
+reward_error, and ``correct`` (also as ``acc``, which veRL's validation reports under ``val-core/``)
+when the sample has a ground truth (monitoring only).
 A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
 ``reward_error`` = 1 marks it.
 """
@@ -76,7 +77,7 @@ def _failed_sample_info(response_tokens: int, has_truth: bool) -> dict[str, Any]
         "reward_error": 1.0,
     }
     if has_truth:
-        info["correct"] = 0.0
+        info["correct"] = info["acc"] = 0.0
     return info
 
 
