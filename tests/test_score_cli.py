@@ -53,10 +53,10 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
 
 @pytest.fixture(scope="module")
 def all_scored(shared_data, tmp_path_factory) -> tuple[list[Path], list[dict]]:
-    """Every shared output scored with --reward correctness on 2 processes (the full agreement check)."""
+    """Every shared output scored with --reward correctness, default processes (the full agreement check)."""
     inputs = sorted((shared_data / "outputs").glob("*/*/*.json"))
     out = tmp_path_factory.mktemp("scored") / "all.jsonl"
-    done = _cli("score", *map(str, inputs), "-o", str(out), "--reward", "correctness", "--workers", "2", "--quiet")
+    done = _cli("score", *map(str, inputs), "-o", str(out), "--reward", "correctness", "--quiet")
     assert done.returncode == 0, done.stderr
     return inputs, _rows(out)
 
@@ -78,10 +78,9 @@ def test_scored_rows_keep_every_input_field_in_input_order(all_scored, shared_da
     for original, row in zip(originals, rows):
         kept = {("stored_score" if k == "score" else k): v for k, v in original.items()}
         assert {k: row[k] for k in kept} == kept
-    assert set(rows[0]) == set(originals[0]) | {
-        "stored_score", "pred", "format", "length_reward", "response_tokens", "truncated", "timed_out", "correct",
-        "correct_error", "score", "reward_preset", "source",
-    }
+    library_fields = set(score_response("correctness", "\\boxed{1}", ground_truth="1").extra_info())
+    assert {"pred", "format", "length_reward", "response_tokens", "truncated", "timed_out", "correct"} <= library_fields
+    assert set(rows[0]) == set(originals[0]) | library_fields | {"stored_score", "correct_error", "score", "reward_preset", "source"}
 
 
 @pytest.mark.parametrize("index, pred, truth, why", KNOWN_DISAGREEMENTS, ids=[d[3] for d in KNOWN_DISAGREEMENTS])
@@ -93,16 +92,36 @@ def test_each_disagreement_class_is_an_equivalent_answer(shared_data, index, pre
     assert scored.score == 1.0, why
 
 
-def test_pool_and_in_process_scoring_give_the_same_rows(all_scored, shared_data, tmp_path):
+def test_process_pool_and_in_process_scoring_give_the_same_rows(all_scored, shared_data, tmp_path):
     _, rows = all_scored
     subset = json.loads((shared_data / MATH500_FILE).read_text(encoding="utf-8"))[90:130]
     path = tmp_path / "subset.json"
     path.write_text(json.dumps(subset), encoding="utf-8")
-    out = tmp_path / "one.jsonl"
-    assert main(["score", str(path), "-o", str(out), "--reward", "correctness", "--workers", "1", "--quiet"]) == 0
-    pooled = [r for r in rows if r["source"].endswith(MATH500_FILE)][90:130]
+    out = tmp_path / "pooled.jsonl"
+    done = _cli("score", str(path), "-o", str(out), "--reward", "correctness", "--workers", "2", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "2 process(es)" in done.stderr
+    in_process = [r for r in rows if r["source"].endswith(MATH500_FILE)][90:130]
     keys = ("pred", "format", "length_reward", "truncated", "correct", "score")
-    assert [{k: r[k] for k in keys} for r in _rows(out)] == [{k: r[k] for k in keys} for r in pooled]
+    assert [{k: r[k] for k in keys} for r in _rows(out)] == [{k: r[k] for k in keys} for r in in_process]
+
+
+@pytest.mark.parametrize(
+    "workers, items, cores, expected, why",
+    [
+        (None, 1517, 2, 1, "too small to repay a pool's start-up"),
+        (None, 2000, 2, 2, "1000 responses per process"),
+        (None, 100_000, 16, 16, "every core"),
+        (None, 100_000, 2, 2, "every core"),
+        (3, 100, 2, 3, "an explicit count is honoured"),
+        (4, 20, 2, 2, "but never more processes than chunks of 16"),
+    ],
+)
+def test_process_count(monkeypatch, workers, items, cores, expected, why):
+    from verl_ext import scoring
+
+    monkeypatch.setattr(scoring.os, "cpu_count", lambda: cores)
+    assert scoring.ScoreOptions("correctness", workers=workers).worker_count(items) == expected, why
 
 
 # --- length-based rewards and token counts -------------------------------------------------------
@@ -154,14 +173,15 @@ def test_unloadable_tokenizer_is_a_clear_error(tmp_path, capsys):
 
 def test_verl_validation_dump_keeps_its_fields_and_scores(tmp_path):
     records = [
-        {"input": "user: 1+1", "output": "\\boxed{2}", "gts": "2", "score": 0.5, "step": 20, "reward": 0.5, "response_tokens": 40},
-        {"input": "user: 3+3", "output": "\\boxed{x^}", "gts": "6", "score": 0.0, "step": 20, "reward": 0.0, "response_tokens": 3072},
+        {"input": "user: 1+1", "output": "\\boxed{2}", "gts": "2", "score": 0.5, "step": 20, "reward": 0.5, "acc": 0.0, "response_tokens": 40},
+        {"input": "user: 3+3", "output": "\\boxed{x^}", "gts": "6", "score": 0.0, "step": 20, "reward": 0.0, "acc": 1.0, "response_tokens": 3072},
     ]
     out = tmp_path / "s.jsonl"
     assert main(["score", str(_jsonl(tmp_path / "20.jsonl", records)), "-o", str(out), "--reward", "format_length", "--quiet"]) == 0
     rows = _rows(out)
     assert [r["step"] for r in rows] == [20, 20] and [r["input"] for r in rows] == ["user: 1+1", "user: 3+3"]
     assert [r["stored_score"] for r in rows] == [0.5, 0.0] and [r["reward"] for r in rows] == [0.5, 0.0]
+    assert [r["stored_acc"] for r in rows] == [0.0, 1.0]  # the dump's own verdicts are kept, never overwritten
     assert [r["format"] for r in rows] == [1.0, 0.0]
     assert [r["correct"] for r in rows] == [1.0, 0.0]
     assert rows[1]["truncated"] == 1.0 and rows[1]["score"] == pytest.approx(-1.0)  # bad format, truncated: min(0, L)

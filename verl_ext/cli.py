@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from verl_ext import __version__
+from verl_ext.demo.run import add_demo_parser
 
 PROG = "verl-ext"
 
@@ -68,7 +69,7 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-response-length", type=int, default=DEFAULT_MAX_RESPONSE_LENGTH, metavar="TOKENS",
                         help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})")
     parser.add_argument("--peak", type=float, default=0.5, help="peak of the length curve, in (0, 1) (default 0.5)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="scoring processes (default: every core)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="scoring processes (default: every core, one per 1000 responses at most)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"bound of one correctness check; an item over it scores 0 and is counted (default {DEFAULT_TIMEOUT_S})")
     parser.add_argument("--tokenizer", metavar="PATH", help="count the tokens of responses whose record has no token count")
@@ -89,7 +90,7 @@ def run_score(args: argparse.Namespace) -> int:
     if not args.quiet:
         lines = [
             f"scored {summary.rows} responses from {summary.files} file(s) in {summary.seconds:.1f} s "
-            f"({summary.per_second:.1f}/s, {options.worker_count()} worker(s)) -> {args.output}"
+            f"({summary.per_second:.1f}/s, {summary.workers} process(es)) -> {args.output}"
         ]
         if summary.tokens_counted:
             lines.append(f"counted the tokens of {summary.tokens_counted} responses with {args.tokenizer}")
@@ -215,6 +216,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_metrics_parser,
     add_table_parser,
     add_plot_parser,
+    add_demo_parser,
 )
 
 

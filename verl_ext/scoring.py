@@ -32,6 +32,10 @@ DEFAULT_TIMEOUT_S = 5.0
 """Per-item bound of a correctness check offline: looser than training's 1 s, so that a loaded
 machine does not turn slow-but-right checks into zeros; a pathological item still costs only this."""
 CHUNK_SIZE = 16
+MIN_ITEMS_PER_WORKER = 1000
+"""With ``workers`` left to the default, a pool process is started only per this many responses: a
+worker's start-up (a fresh interpreter, sympy, math-verify's checker child) costs about as much as
+scoring several hundred responses in-process, so smaller runs score in the calling process."""
 
 
 class ScoringError(RuntimeError):
@@ -44,7 +48,7 @@ class ScoreOptions:
     max_response_length: int = DEFAULT_MAX_RESPONSE_LENGTH
     peak: float = 0.5
     timeout_s: float = DEFAULT_TIMEOUT_S
-    workers: int | None = None  # None: every core
+    workers: int | None = None  # None: every core, for runs large enough to repay a pool's start-up
     chunk_size: int = CHUNK_SIZE
 
     def validate(self) -> None:
@@ -60,8 +64,14 @@ class ScoreOptions:
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
 
-    def worker_count(self) -> int:
-        return self.workers or os.cpu_count() or 1
+    def worker_count(self, items: int | None = None) -> int:
+        """Processes used for ``items`` responses: ``workers`` when given, else every core, with at
+        least MIN_ITEMS_PER_WORKER responses each (1 = score in the calling process)."""
+        chunks = -(-items // self.chunk_size) if items is not None else None
+        if self.workers is not None:
+            return max(1, min(self.workers, chunks)) if chunks is not None else self.workers
+        cores = os.cpu_count() or 1
+        return cores if items is None else max(1, min(cores, items // MIN_ITEMS_PER_WORKER))
 
 
 @dataclass
@@ -77,6 +87,7 @@ class ScoreSummary:
     timed_out: int = 0
     correct_errors: int = 0
     layouts: dict[str, int] = field(default_factory=dict)
+    workers: int = 1
 
     @property
     def per_second(self) -> float:
@@ -208,10 +219,14 @@ def _stall_bound(options: ScoreOptions) -> float:
 
 
 def score_samples(samples: Sequence[Sample], options: ScoreOptions, progress: bool = True) -> Iterator[dict[str, Any]]:
-    """The scored fields of every sample, in order. Uses ``options.worker_count()`` processes."""
+    """The scored fields of every sample, in order, from ``options.worker_count(len(samples))`` processes.
+
+    A pool uses the "spawn" start method: a script calling this must guard its entry point with
+    ``if __name__ == "__main__":``.
+    """
     from tqdm import tqdm
 
-    workers = min(options.worker_count(), max(1, -(-len(samples) // options.chunk_size)))
+    workers = options.worker_count(len(samples))
     bar = tqdm(total=len(samples), unit="resp", desc="scoring", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     pool = None
     try:
@@ -248,15 +263,15 @@ def score_samples(samples: Sequence[Sample], options: ScoreOptions, progress: bo
 
 def scored_record(sample: Sample, scored: dict[str, Any], reward: str) -> dict[str, Any]:
     """The input record with the scored fields added; input fields of the same name become ``stored_<name>``."""
+    added = {**scored, "reward_preset": reward, "source": sample.path}
+    taken = set(SCORED_FIELDS) | set(added)
     row: dict[str, Any] = {}
     for key, value in sample.fields.items():
         name = key
-        while name in SCORED_FIELDS or (name != key and name in sample.fields):
+        while name in taken or (name != key and name in sample.fields):
             name = STORED_PREFIX + name
         row[name] = value
-    row.update(scored)
-    row["reward_preset"] = reward
-    row["source"] = sample.path
+    row.update(added)
     return row
 
 
@@ -277,6 +292,7 @@ def score_files(
     if tokenizer:
         summary.tokens_counted = count_tokens(samples, tokenizer)
     check_samples(samples, options)
+    summary.workers = options.worker_count(len(samples))
 
     def rows() -> Iterator[dict[str, Any]]:
         for sample, scored in zip(samples, score_samples(samples, options, progress)):

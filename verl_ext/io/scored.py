@@ -1,7 +1,8 @@
 """The scored-rows layout: what ``verl-ext score`` writes and ``verl-ext metrics`` reads (JSONL).
 
-Each row is the input record plus the fields below. An input field with one of these names is kept
-under ``stored_<name>`` (a veRL dump's own ``score``, the release's ``score`` verdict, ...).
+Each row is the input record plus the fields below (``SCORED_FIELDS``; the reward library's
+``extra_info`` may add more). An input field with the name of an added field is kept under
+``stored_<name>`` (a veRL dump's own ``score`` and ``acc``, the release's ``score`` verdict, ...).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SCORED_FIELDS = (
     "truncated",  # 1.0 when the response used the whole budget, null when unknown
     "timed_out",  # 1.0 when a format or correctness check was stopped by its bound
     "correct",  # C in {0, 1}, only when the record has a ground truth
+    "acc",  # the same as correct, under the name veRL's validation metrics read
     "correct_error",  # why a correctness check failed (timeout, unparseable ground truth), else null
     "score",  # the reward of --reward
     "reward_preset",  # the name of --reward
