@@ -4,8 +4,8 @@ Equivalence is math-verify's (``parse`` + ``verify``), never a hand-rolled check
 timeouts use ``signal.alarm`` (main thread only), so they are switched off and the check runs in an
 ``IsolatedCaller`` child process instead, under ``DEFAULT_TIMEOUT_S`` and a memory limit: it is
 bounded in any thread (veRL runs reward code in executor threads). A timeout or an error scores
-C = 0 and is reported in ``CorrectnessCheck`` (never a silent 0). Plain integers on both sides are
-compared in-process: the common case (AIME, AMC) needs no child process.
+C = 0 and is reported in ``CorrectnessCheck`` (never a silent 0). Plain integers on both sides
+("142" or "142.0") are compared in-process: the common case (AIME, AMC) needs no child process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.isolation import IsolatedCaller
 
 DEFAULT_TIMEOUT_S = 1.0
-_INTEGER = re.compile(r"[-+]?[0-9]{1,30}")
+_INTEGRAL_DECIMAL = re.compile(r"[-+]?[0-9]{1,30}(\.0*)?")
 _BOX = "\\boxed"
 
 
@@ -71,6 +71,14 @@ def _caller(timeout_s: float) -> IsolatedCaller:
         return _callers[timeout_s]
 
 
+def _as_integer(text: str) -> int | None:
+    """The integer a plain integral literal ("142", "-7", "142.0") denotes; None for anything else."""
+    text = text.strip()
+    if not _INTEGRAL_DECIMAL.fullmatch(text):
+        return None
+    return int(text.split(".")[0])
+
+
 def check_answer_correct(answer: str | None, ground_truth: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> CorrectnessCheck:
     """Is the extracted ``answer`` equivalent to ``ground_truth``? Bounded by ``timeout_s``."""
     ground_truth = str(ground_truth).strip()
@@ -78,8 +86,9 @@ def check_answer_correct(answer: str | None, ground_truth: str, timeout_s: float
         return CorrectnessCheck(correct=False, error="empty ground truth")
     if answer is None or not answer.strip():
         return CorrectnessCheck(correct=False)
-    if _INTEGER.fullmatch(answer.strip()) and _INTEGER.fullmatch(ground_truth):
-        return CorrectnessCheck(correct=int(answer) == int(ground_truth))
+    integer_answer, integer_truth = _as_integer(answer), _as_integer(ground_truth)
+    if integer_answer is not None and integer_truth is not None:
+        return CorrectnessCheck(correct=integer_answer == integer_truth)
     result = _caller(timeout_s).call(answer, ground_truth)
     if result.status == "ok":
         return CorrectnessCheck(correct=bool(result.value))

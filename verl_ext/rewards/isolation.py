@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _STARTUP_SECONDS = 120.0
+CHILD_MODULE = "verl_ext.rewards.isolated_child"
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ class _Duplex:
 
 
 class _Child:
-    """A fresh interpreter (``python -m verl_ext.rewards.isolation``): no fork, no re-run of __main__."""
+    """A fresh interpreter (``python -m verl_ext.rewards.isolated_child``): no fork, no re-run of __main__."""
 
     def __init__(self, target: str, memory_mb: int | None, warm_up_args: tuple | None) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        command = [sys.executable, "-m", __name__, target, str(to_child_r), str(from_child_w), str(memory_mb or 0)]
+        command = [sys.executable, "-m", CHILD_MODULE, target, str(to_child_r), str(from_child_w), str(memory_mb or 0)]
         if warm_up_args is not None:
             command.append(json.dumps(list(warm_up_args)))
         self.process = subprocess.Popen(command, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
@@ -170,7 +171,8 @@ class IsolatedCaller:
             child.kill()
 
 
-if __name__ == "__main__":
-    _target, _read_fd, _write_fd, _memory_mb = sys.argv[1:5]
-    _warm_up = tuple(json.loads(sys.argv[5])) if len(sys.argv) > 5 else None
-    _child_main(_Duplex(int(_read_fd), int(_write_fd)), _target, int(_memory_mb) or None, _warm_up)
+def child_entry(argv: list[str]) -> None:
+    """``python -m verl_ext.rewards.isolated_child TARGET READ_FD WRITE_FD MEMORY_MB [WARM_UP_JSON]``."""
+    target, read_fd, write_fd, memory_mb = argv[:4]
+    warm_up = tuple(json.loads(argv[4])) if len(argv) > 4 else None
+    _child_main(_Duplex(int(read_fd), int(write_fd)), target, int(memory_mb) or None, warm_up)
