@@ -1,0 +1,179 @@
+"""TRL adapter: the reward presets as ``GRPOTrainer`` reward functions.
+
+    from trl import GRPOConfig, GRPOTrainer
+    from verl_ext.integrations.trl import reward_func
+
+    config = GRPOConfig(max_completion_length=512, ...)
+    trainer = GRPOTrainer(model, reward_funcs=reward_func("format_length", config), args=config, ...)
+
+Scoring is ``verl_ext.rewards.presets.score_response``, the very function the veRL managers call
+(``verl_ext.verl.managers``); this module only adapts TRL's call convention to it:
+
+- response text: the decoded completion (for conversational data, the content of its last message);
+- response tokens: ``len(completion_ids[i])``: the generated ids up to and including EOS, as
+  TRL passes them (veRL counts the ones of the response attention mask: the same tokens);
+- token budget: the trainer's ``max_completion_length`` (give the config, or the number);
+- ground truth: the dataset column ``ground_truth`` (or a veRL-style ``reward_model`` column of
+  ``{"ground_truth": ...}`` dicts); used by ``correctness`` and, for every preset, as monitoring.
+
+Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
+``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
+format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground truths are present,
+accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``.
+A response whose scoring fails scores 0 and counts as a reward error (logged with its traceback),
+as in the veRL managers.
+This module does not import TRL.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Sequence
+
+from verl_ext.diagnostics import PREFIX as METRIC_PREFIX
+from verl_ext.diagnostics import compute_diagnostics
+from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
+from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
+from verl_ext.rewards.presets import ScoredResponse, get_preset, score_response
+
+logger = logging.getLogger(__name__)
+
+GROUND_TRUTH_KEY = "ground_truth"
+
+
+def completion_text(completion: Any) -> str:
+    """Text of one TRL completion: a string, or a conversation whose last message is the reply."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content", "")
+        if isinstance(content, list):  # content blocks: keep the text ones
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return str(content or "")
+    raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
+
+
+def ground_truths(kwargs: dict[str, Any], count: int, key: str = GROUND_TRUTH_KEY) -> list[str | None]:
+    """One ground truth (or None) per completion, from the dataset column ``key`` or ``reward_model``."""
+    if key in kwargs and kwargs[key] is not None:
+        values = list(kwargs[key])
+    elif kwargs.get("reward_model") is not None:
+        values = [row.get("ground_truth") if isinstance(row, dict) else None for row in kwargs["reward_model"]]
+    else:
+        return [None] * count
+    if len(values) != count:
+        raise ValueError(f"column {key!r} has {len(values)} values for {count} completions")
+    return [None if v is None or not str(v).strip() else str(v) for v in values]
+
+
+def _max_tokens(max_completion_length: Any) -> int:
+    value = getattr(max_completion_length, "max_completion_length", max_completion_length)
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"max_completion_length must be an int (or a config holding one), got {value!r}")
+    return value
+
+
+class PresetReward:
+    """A TRL reward function for one preset; TRL logs it under ``rewards/<preset>/mean``.
+
+    ``__call__(prompts, completions, completion_ids=None, **kwargs) -> list[float]``: one score per
+    completion, exactly ``score_response(preset, text, response_tokens=len(ids),
+    max_response_tokens=max_completion_length, ground_truth=..., peak=...)``.score.
+    Length-based presets need ``completion_ids``; ``correctness`` needs a ground truth per row.
+    """
+
+    def __init__(
+        self,
+        preset: str,
+        max_completion_length: Any,
+        *,
+        peak: float = DEFAULT_PEAK,
+        correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
+        monitor_correctness: bool = True,
+        ground_truth_key: str = GROUND_TRUTH_KEY,
+        seed: int | None = None,
+        log_metrics: bool = True,
+    ) -> None:
+        self.spec = get_preset(preset)
+        self.preset = preset
+        self.__name__ = preset  # TRL's name for the function (metrics, completion tables)
+        self.max_completion_length = _max_tokens(max_completion_length)
+        validate_length_args(0, self.max_completion_length, peak)
+        self.peak = peak
+        self.correctness_timeout_s = correctness_timeout_s
+        self.monitor_correctness = monitor_correctness
+        self.ground_truth_key = ground_truth_key
+        self.rng = random.Random(seed) if preset == "random" else None
+        self.log_metrics = log_metrics
+
+    def score(self, completion: Any, completion_ids: Sequence[int] | None, ground_truth: str | None) -> ScoredResponse:
+        """The ``ScoredResponse`` of one completion (raises what ``score_response`` raises)."""
+        return score_response(
+            self.preset,
+            completion_text(completion),
+            response_tokens=None if completion_ids is None else len(completion_ids),
+            max_response_tokens=self.max_completion_length,
+            ground_truth=ground_truth,
+            peak=self.peak,
+            correctness_timeout_s=self.correctness_timeout_s,
+            rng=self.rng,
+            monitor_correctness=self.monitor_correctness,
+        )
+
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        if completion_ids is None and self.spec.needs_length:
+            raise ValueError(f"reward {self.preset!r} needs completion_ids (TRL passes them)")
+        if completion_ids is not None and len(completion_ids) != len(completions):
+            raise ValueError(f"{len(completion_ids)} completion_ids for {len(completions)} completions")
+        truths = ground_truths(kwargs, len(completions), self.ground_truth_key)
+        if self.spec.needs_ground_truth and any(t is None for t in truths):
+            raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
+        scores, infos = [], []
+        for i, completion in enumerate(completions):
+            ids = None if completion_ids is None else completion_ids[i]
+            try:
+                scored = self.score(completion, ids, truths[i])
+            except Exception:
+                logger.exception("verl-ext %s reward failed on completion %d", self.preset, i)
+                scores.append(0.0)
+                infos.append({"reward_error": 1.0})
+                continue
+            scores.append(scored.score)
+            infos.append({**scored.extra_info(), "reward_error": 0.0})
+        log_metric = kwargs.get("log_metric")
+        if self.log_metrics and callable(log_metric):
+            for name, value in batch_diagnostics(infos).items():
+                log_metric(name, value)
+        return scores
+
+
+def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
+    """``diagnostics/*`` of a batch of ``extra_info()`` dicts: the veRL runs' metrics
+    (``verl_ext.diagnostics.compute_diagnostics``) plus ``reward_error_rate``."""
+    keys: dict[str, None] = {}
+    for info in infos:
+        keys.update(dict.fromkeys(info))
+    columns = {key: [info.get(key) for info in infos] for key in keys if key != "pred"}
+    metrics = compute_diagnostics(columns)
+    errors = [float(e) for e in columns.get("reward_error", []) if e is not None]
+    if errors:
+        metrics[METRIC_PREFIX + "reward_error_rate"] = sum(errors) / len(errors)
+    return metrics
+
+
+def reward_func(preset: str, max_completion_length: Any, **options: Any) -> PresetReward:
+    """The TRL reward function of ``preset``; ``max_completion_length``: a GRPOConfig or an int.
+
+    ``options``: peak, correctness_timeout_s, monitor_correctness, ground_truth_key, seed, log_metrics.
+    """
+    return PresetReward(preset, max_completion_length, **options)
+
+
+__all__ = ["PresetReward", "batch_diagnostics", "completion_text", "ground_truths", "reward_func"]
