@@ -1,0 +1,7 @@
+"""``python -m verl_ext.demo [options]``: ``verl-ext demo`` without the console entry point."""
+
+import sys
+
+from verl_ext.demo.run import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""Held-out evaluation of the demo model: greedy answers to the test problems, scored by the preset.
+
+Scores go through ``score_response`` (the same function the trainers use); accuracy compares with
+the ground truths (monitoring only). Metric names follow veRL's validation metrics for the data
+source ``DEMO`` (``val-core/DEMO/acc/mean@1`` is the one ``verl-ext table`` ranks runs by).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from verl_ext.demo.problems import Problem
+from verl_ext.demo.warmup import prompt_text
+from verl_ext.rewards.presets import score_response
+
+DATA_SOURCE = "DEMO"
+
+
+def generate_greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128) -> list[tuple[str, int]]:  # noqa: ANN001
+    """``(text, token count)`` of the greedy completion of each prompt; the count includes EOS as in training."""
+    import torch
+
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    results: list[tuple[str, int]] = []
+    was_training = model.training
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                out = model.generate(
+                    **batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+                    temperature=None, top_p=None, top_k=None,
+                )
+            for row in out[:, batch["input_ids"].shape[1] :].tolist():
+                count = row.index(eos) + 1 if eos in row else len(row)
+                results.append((tokenizer.decode(row[:count], skip_special_tokens=True), count))
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return results
+
+
+def score_samples(model, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float = 0.5) -> list[dict[str, Any]]:  # noqa: ANN001
+    """One row per problem: its greedy completion, token count, extracted answer, format, correctness and score."""
+    outputs = generate_greedy(model, tokenizer, [prompt_text(p) for p in problems], max_new_tokens)
+    rows: list[dict[str, Any]] = []
+    rng = random.Random(0)  # the ``random`` control: the same draws at every evaluation
+    for problem, (text, tokens) in zip(problems, outputs):
+        scored = score_response(
+            preset, text, response_tokens=tokens, max_response_tokens=max_new_tokens, ground_truth=problem.answer, peak=peak, rng=rng,
+        )
+        rows.append({
+            "id": problem.id, "problem": problem.problem, "answer": problem.answer, "completion": text, "tokens": tokens,
+            "pred": scored.extra_info()["pred"], "format": scored.signals.format, "correct": scored.signals.correct or 0.0,
+            "score": scored.score,
+        })
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """veRL-named validation metrics of scored rows: acc, format, reward (the preset's score), length."""
+    count = max(1, len(rows))
+
+    def mean(key: str) -> float:
+        return sum(float(r[key]) for r in rows) / count
+
+    prefix = f"val-core/{DATA_SOURCE}"
+    aux = f"val-aux/{DATA_SOURCE}"
+    return {
+        f"{prefix}/acc/mean@1": mean("correct"),
+        f"{aux}/format/mean@1": mean("format"),
+        f"{aux}/reward/mean@1": mean("score"),
+        f"{aux}/response_length/mean@1": mean("tokens"),
+    }
+
+
+def distinct_answers(rows: list[dict[str, Any]]) -> int:
+    """How many different boxed answers the rows give (no answer not counted): a collapse to one
+    constant answer, whatever the problem, is the tell-tale of a hacked surrogate reward."""
+    return len({row["pred"] for row in rows if row["format"]})
+
+
+def evaluate(model, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float = 0.5) -> dict[str, float]:  # noqa: ANN001
+    """``summarize(score_samples(...))``."""
+    return summarize(score_samples(model, tokenizer, problems, preset, max_new_tokens, peak))

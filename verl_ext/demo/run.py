@@ -1,0 +1,382 @@
+"""``verl-ext demo``: GRPO with a surrogate reward on a tiny model, on CPU, through TRL.
+
+The README's main job on any machine. Steps:
+
+1. load the shipped problem set (``data/problems.jsonl``; train and test splits);
+2. build (or load from the cache) the tiny Qwen2 model and its tokenizer, or load ``--model PATH``;
+3. warm up with supervised steps on templated solutions, a minority of which box the answer
+   (``warmup.py``): the model now sometimes writes ``\\boxed{...}``;
+4. GRPO (TRL's ``GRPOTrainer``, no vLLM, CPU) rewarded by the chosen preset through
+   ``verl_ext.integrations.trl``: the same scoring as the veRL managers;
+5. evaluate greedily on the test problems before training, every ``--eval-every`` steps and at
+   the end; write ``<out>/<reward>-seed<seed>.jsonl`` (veRL file-logger format), ``curves.png``
+   (``verl_ext.eval.plot``), ``samples.jsonl`` (every held-out completion, scored) and ``summary.json``.
+
+No network: the Hugging Face libraries are put offline before they are imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STEPS = 40
+DEFAULT_WARMUP_STEPS = 120
+END_WINDOW = 5
+
+
+@dataclass
+class DemoConfig:
+    """Everything a demo run depends on; ``warmup_steps=None``: 120 for the tiny model, 0 with ``model``."""
+
+    reward: str = "format_length"
+    steps: int = DEFAULT_STEPS
+    model: str | None = None
+    out: str | None = None
+    seed: int = 0
+    warmup_steps: int | None = None
+    boxed_share: float = 0.25
+    num_generations: int = 8
+    prompts_per_step: int = 4
+    max_completion_length: int = 64
+    learning_rate: float = 1e-3
+    temperature: float = 1.0
+    peak: float = 0.5
+    eval_every: int = 5
+    threads: int = 1
+    progress: bool = True
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("verl-ext-demo") / f"{self.reward}-seed{self.seed}"
+
+    def log_path(self) -> Path:
+        return self.out_dir() / f"{self.reward}-seed{self.seed}.jsonl"
+
+
+@dataclass
+class DemoResult:
+    """Paths written and the headline metrics (``summary.json``): ``start`` is GRPO step 1 (rollouts of
+    the warmed-up model, before any update), ``end`` the mean over the last ``window`` steps;
+    ``held_out_*`` the greedy evaluations before training and after the last step, and
+    ``distinct_answers`` how many different boxed answers those two evaluations gave."""
+
+    log: str
+    plot: str | None
+    seconds: float
+    warmup_seconds: float
+    grpo_seconds: float
+    parameters: int
+    window: int
+    start: dict[str, float] = field(default_factory=dict)
+    end: dict[str, float] = field(default_factory=dict)
+    held_out_start: dict[str, float] = field(default_factory=dict)
+    held_out_end: dict[str, float] = field(default_factory=dict)
+    held_out_problems: int = 0
+    distinct_answers: list[int] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+HEADLINE = ("critic/score/mean", "diagnostics/format_rate", "response_length/mean", "diagnostics/accuracy", "diagnostics/length_reward_mean")
+
+
+def _offline() -> None:
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ[name] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("WANDB_DISABLED", "true")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    for name in ("trl", "accelerate", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(trl|transformers|accelerate)\b")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def load_model(config: DemoConfig, corpus: list[str]):  # noqa: ANN201 - (model, tokenizer, source)
+    """The tiny cached model, or ``config.model`` from a local path (never downloaded)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verl_ext.demo.tiny import tiny_model_dir
+
+    if config.model:
+        path = Path(config.model)
+        if not path.exists():
+            raise ValueError(f"--model {config.model}: no such local directory (the demo never downloads)")
+        source = str(path)
+    else:
+        source = str(tiny_model_dir(corpus))
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{source}: the tokenizer has no EOS token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype="float32")
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer, source
+
+
+def _window_means(history: dict[int, dict[str, float]], steps: list[int]) -> dict[str, float]:
+    means = {}
+    for key in HEADLINE:
+        values = [history[s][key] for s in steps if key in history.get(s, {})]
+        if values:
+            means[key] = sum(values) / len(values)
+    return means
+
+
+def _held_out(history: dict[int, dict[str, float]], step: int) -> dict[str, float]:
+    return {k: v for k, v in history.get(step, {}).items() if k.startswith("val-")}
+
+
+def run(config: DemoConfig) -> DemoResult:
+    """Run the demo end to end; see the module docstring. Raises ValueError on bad options."""
+    from verl_ext.rewards.presets import get_preset
+
+    get_preset(config.reward)
+    for name in ("steps", "num_generations", "prompts_per_step", "max_completion_length", "threads"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if config.num_generations < 2:
+        raise ValueError("num_generations must be >= 2 (GRPO compares completions of the same prompt)")
+    started = time.perf_counter()
+    _offline()
+
+    import random
+
+    import torch
+
+    torch.set_num_threads(config.threads)
+    _quiet_libraries()
+    from datasets import Dataset
+    from transformers import PrinterCallback, ProgressCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from verl_ext.demo.evaluate import distinct_answers, score_samples, summarize
+    from verl_ext.demo.metrics_log import MetricLogWriter, make_callback
+    from verl_ext.demo.problems import load_problems
+    from verl_ext.demo.tiny import count_parameters
+    from verl_ext.demo.warmup import prompt_text, tokenizer_corpus, warm_up
+    from verl_ext.integrations.trl import reward_func
+
+    random.seed(config.seed)
+    train, test = load_problems(split="train"), load_problems(split="test")
+    model, tokenizer, source = load_model(config, tokenizer_corpus(train + test))
+    out = config.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    say = print if config.progress else (lambda *a, **k: None)
+    say(f"verl-ext demo: reward {config.reward}, model {source} ({count_parameters(model):,} parameters), "
+        f"{config.steps} GRPO steps, seed {config.seed}, {config.threads} thread(s) -> {out}")
+
+    warmup_steps = config.warmup_steps if config.warmup_steps is not None else (0 if config.model else DEFAULT_WARMUP_STEPS)
+    warm = warm_up(model, tokenizer, train, steps=warmup_steps, seed=config.seed, boxed_share=config.boxed_share, progress=config.progress)
+    if warm.steps:
+        say(f"warm-up: {warm.steps} steps in {warm.seconds:.0f} s, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
+
+    samples_path = out / "samples.jsonl"
+    samples_path.write_text("", encoding="utf-8")
+    samples: dict[int, list[dict[str, Any]]] = {}
+
+    def held_out(current_model, step: int) -> dict[str, float]:  # noqa: ANN001
+        rows = score_samples(current_model, tokenizer, test, config.reward, config.max_completion_length, config.peak)
+        samples[step] = rows
+        with open(samples_path, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
+        return summarize(rows)
+
+    writer = MetricLogWriter(config.log_path())
+    writer.write(0, held_out(model, 0))
+
+    batch = config.prompts_per_step * config.num_generations
+    args = GRPOConfig(
+        output_dir=str(out / "trainer"),
+        max_steps=config.steps,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=1,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        beta=0.0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=config.seed,
+        data_seed=config.seed,
+        disable_tqdm=True,
+        log_completions=False,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+    dataset = Dataset.from_list([{"prompt": prompt_text(p), "ground_truth": p.answer} for p in train])
+    callback = make_callback(writer, config.steps, held_out, config.eval_every, config.progress)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_func(config.reward, args, peak=config.peak, seed=config.seed),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    for noisy in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(noisy)
+    grpo_started = time.perf_counter()
+    trainer.train()
+    grpo_seconds = time.perf_counter() - grpo_started
+    try:
+        (out / "trainer").rmdir()  # TRL's output folder: empty, as nothing is checkpointed
+    except OSError:
+        pass
+
+    plot = _plot(config.log_path(), out / "curves.png", f"verl-ext demo: {config.reward}, seed {config.seed}")
+    window = min(END_WINDOW, config.steps)
+    steps = sorted(s for s in writer.history if s > 0)
+    result = DemoResult(
+        log=str(config.log_path()),
+        plot=None if plot is None else str(plot),
+        seconds=time.perf_counter() - started,
+        warmup_seconds=warm.seconds,
+        grpo_seconds=grpo_seconds,
+        parameters=count_parameters(model),
+        window=window,
+        start=_window_means(writer.history, steps[:1]),
+        end=_window_means(writer.history, steps[-window:]),
+        held_out_start=_held_out(writer.history, 0),
+        held_out_end=_held_out(writer.history, steps[-1] if steps else 0),
+        held_out_problems=len(test),
+        distinct_answers=[distinct_answers(samples[min(samples)]), distinct_answers(samples[max(samples)])],
+        config=asdict(config),
+    )
+    (out / "summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    say(summary_text(result))
+    if samples:
+        say(examples_text(samples[min(samples)], samples[max(samples)], min(samples), max(samples)))
+    return result
+
+
+def examples_text(before: list[dict[str, Any]], after: list[dict[str, Any]], first: int, last: int, count: int = 3) -> str:
+    """A few held-out problems with their greedy completions at steps ``first`` and ``last``: what the scores reward."""
+    lines = [f"held-out completions (greedy; all in samples.jsonl), step {first} -> step {last}:"]
+    for index in range(0, len(before), max(1, len(before) // count))[:count]:
+        lines.append(f"  {before[index]['problem']}  (answer {before[index]['answer']})")
+        for step, row in ((first, before[index]), (last, after[index])):
+            text = row["completion"].replace("\n", " ")
+            text = text if len(text) <= 90 else text[:87] + "..."
+            lines.append(f"    step {step:>3}: {text!r}  score {row['score']:.2f}")
+    return "\n".join(lines)
+
+
+def _plot(log: Path, output: Path, title: str) -> Path | None:
+    """``verl-ext plot``'s figure of the run; None (with a note) when it cannot be drawn."""
+    try:
+        from verl_ext.eval.plot import plot_runs
+        from verl_ext.io.logs import read_metric_log
+
+        return plot_runs([read_metric_log(log)], output, title=title)
+    except Exception as exc:  # the log is the result; a missing figure must not fail the run
+        print(f"note: no plot ({type(exc).__name__}: {exc})")
+        return None
+
+
+def summary_text(result: DemoResult) -> str:
+    """The closing lines: start vs end of the headline metrics, held-out accuracy, where things are."""
+    labels = {
+        "critic/score/mean": "mean reward",
+        "diagnostics/format_rate": "format rate",
+        "response_length/mean": "mean length (tokens)",
+        "diagnostics/accuracy": "accuracy (monitoring)",
+    }
+    lines = [f"done in {result.seconds:.0f} s (warm-up {result.warmup_seconds:.0f} s, GRPO {result.grpo_seconds:.0f} s); "
+             f"step 1 (before any update) vs mean of the last {result.window} step(s):"]
+    for key, label in labels.items():
+        if key in result.start and key in result.end:
+            lines.append(f"  {label:<22} {result.start[key]:7.3f} -> {result.end[key]:7.3f}")
+    held_out = {"format": "held-out format", "acc": "held-out accuracy"}
+    for key in sorted(result.held_out_start):
+        variable = key.split("/")[2] if key.count("/") >= 3 else ""
+        if variable in held_out and key in result.held_out_end:
+            lines.append(f"  {held_out[variable]:<22} {result.held_out_start[key]:7.3f} -> {result.held_out_end[key]:7.3f}")
+    if result.distinct_answers:
+        first, last = result.distinct_answers
+        lines.append(f"  {'distinct boxed answers':<22} {first:7d} -> {last:7d}   (of {result.held_out_problems} held-out problems)")
+    lines.append(f"log: {result.log}" + (f"\nplot: {result.plot}" if result.plot else ""))
+    return "\n".join(lines)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``demo`` (arguments and handler ``run_demo``) on a ``verl-ext`` subparsers object."""
+    from verl_ext.rewards.presets import preset_names
+
+    d = DemoConfig()
+    parser = subparsers.add_parser(
+        "demo",
+        help="the main job on any machine: GRPO with a surrogate reward on a tiny model, on CPU (TRL)",
+        description="Warm up a tiny locally built Qwen2 model on templated solutions of the shipped arithmetic "
+        "problems, then train it with GRPO (TRL) rewarded by a verl-ext preset. Prints per-step reward, format rate, "
+        "length and (monitoring) accuracy; writes a veRL-format metric log, curves.png and summary.json.",
+    )
+    parser.add_argument("--reward", default=d.reward, choices=preset_names(), help=f"reward preset (default {d.reward})")
+    parser.add_argument("--steps", type=int, default=d.steps, metavar="N", help=f"GRPO steps (default {d.steps})")
+    parser.add_argument("--model", metavar="PATH", help="a local Hugging Face causal LM instead of the tiny model")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default verl-ext-demo/<reward>-seed<seed>)")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"seed of warm-up and GRPO (default {d.seed})")
+    parser.add_argument("--warmup-steps", type=int, metavar="N",
+                        help=f"supervised warm-up steps (default {DEFAULT_WARMUP_STEPS} for the tiny model, 0 with --model)")
+    parser.add_argument("--num-generations", type=int, default=d.num_generations, metavar="G", help=f"completions per prompt (default {d.num_generations})")
+    parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, metavar="P", help=f"prompts per GRPO step (default {d.prompts_per_step})")
+    parser.add_argument("--max-completion-length", type=int, default=d.max_completion_length, metavar="TOKENS",
+                        help=f"token budget of generation and of the length reward (default {d.max_completion_length})")
+    parser.add_argument("--lr", type=float, default=d.learning_rate, help=f"GRPO learning rate (default {d.learning_rate})")
+    parser.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N", help=f"held-out evaluation every N steps (default {d.eval_every})")
+    parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
+    parser.set_defaults(handler=run_demo)
+
+
+def config_from_args(args: argparse.Namespace) -> DemoConfig:
+    return DemoConfig(
+        reward=args.reward, steps=args.steps, model=args.model, out=args.out, seed=args.seed, warmup_steps=args.warmup_steps,
+        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
+        max_completion_length=args.max_completion_length, learning_rate=args.lr, eval_every=args.eval_every,
+        threads=args.threads, progress=not args.quiet,
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Handler of ``verl-ext demo``: 0 on success (bad options raise ValueError: the CLI answers 2)."""
+    run(config_from_args(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m verl_ext.demo``: the same command without the ``verl-ext`` entry point."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m verl_ext.demo")
+    add_demo_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["demo", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.handler(args)
+    except ValueError as exc:
+        print(f"verl-ext demo: error: {exc}", file=sys.stderr)
+        return 2
