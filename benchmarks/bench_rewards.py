@@ -35,6 +35,7 @@ ADVERSARIAL = {
     "lone surrogate": "\\boxed{\ud800\udfff}",
     "\\frac{1}{0}": "\\boxed{\\frac{1}{0}}",
     "1000000!": "\\boxed{1000000!}",
+    "binomial(10^7, 5*10^6)": "\\boxed{binomial(10^7, 5 \\cdot 10^6)}",
     "factorial(10^6)": "\\boxed{factorial(1000000)}",
     "deep parentheses": "\\boxed{" + "(" * 30 + "1" + ")" * 30 + "}",
     "long sum (1000 chars)": "\\boxed{" + "1+" * 499 + "1}",

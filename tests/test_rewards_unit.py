@@ -74,7 +74,7 @@ BOUNDED_CASES = [
     ("two tower", "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"),
     ("braces nested 5000 deep", "\\boxed{" + "{" * 5000 + "5" + "}" * 5000 + "}"),
     ("200 kB answer", "\\boxed{" + "1+" * 100_000 + "1}"),
-    ("huge factorial", "\\boxed{1000000!}"),
+    ("a 1000-character sum over the parse budget", "\\boxed{" + "1+" * 499 + "1}"),
 ]
 
 
@@ -85,6 +85,26 @@ def test_adversarial_answers_score_zero_and_report_the_bound(case, response):
     assert check.budget_exceeded is True
     scored = score_response("format_length", response, response_tokens=100, max_response_tokens=3072)
     assert scored.extra_info()["timed_out"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["1000000!", "factorial(1000000)", "binomial(10^7, 5 \\cdot 10^6)", "fibonacci(10^6)", "\\binom{10}{5}", "5!"],
+)
+def test_number_theoretic_functions_are_checked_for_syntax_not_computed(answer):
+    check = check_format(f"\\boxed{{{answer}}}")  # the release computes 1000000! before saying yes
+    assert check.well_formed is True and check.budget_exceeded is False
+
+
+def test_parse_budget_is_deterministic():
+    response = "\\boxed{" + "+".join(["x"] * 300) + "}"
+    from verl_ext.rewards import format as format_module
+
+    verdicts = set()
+    for _ in range(3):
+        format_module._check_answer.cache_clear()
+        verdicts.add(check_format(response))
+    assert len(verdicts) == 1
 
 
 def test_one_megabyte_response_is_scored_from_its_last_box():

@@ -32,14 +32,20 @@ def _inside_import(frame) -> bool:  # noqa: ANN001 - a frame object
     return False
 
 
-def call_with_deadline(fn: Callable[[], T], seconds: float) -> T:
-    """Return ``fn()``, or raise DeadlineExceeded once it has used ``seconds`` of this thread's CPU time."""
+def call_with_deadline(fn: Callable[[], T], seconds: float, max_calls: int | None = None) -> T:
+    """Return ``fn()``, or raise DeadlineExceeded once it has used ``seconds`` of this thread's CPU time
+    or made more than ``max_calls`` Python function calls (a deterministic budget: the same input
+    stops at the same point on any machine, under any load)."""
     clock = time.thread_time
     deadline = clock() + seconds
+    calls = 0
+    limit = max_calls if max_calls is not None else -1
 
     def hook(frame, event, arg):  # noqa: ANN001 - signature fixed by sys.settrace
-        if clock() > deadline and not _inside_import(frame):
-            raise DeadlineExceeded(f"exceeded {seconds:.3f} s")
+        nonlocal calls
+        calls += 1
+        if (calls == limit or clock() > deadline) and not _inside_import(frame):
+            raise DeadlineExceeded(f"exceeded {max_calls} calls or {seconds:.3f} s")
         return None  # no per-line tracing inside the frame
 
     previous = sys.gettrace()

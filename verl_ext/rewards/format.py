@@ -9,8 +9,10 @@ Unlike the paper's release, the check is bounded, whatever the model writes:
 - answers longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_NESTING`` are not parsed;
 - the expression is first parsed without evaluation and rejected when evaluating it would build a
   number of more than ``MAX_RESULT_DIGITS`` digits (``9^{9^{9^{9}}}``: the release never returns);
-- each parse runs under a ``PARSE_SECONDS`` budget of CPU time (``deadline.py``); real answers
-  parse in about a millisecond.
+- number-theoretic and combinatorial functions (``1000000!``, ``binomial(10^7, 5 10^6)``) are parsed
+  as inert function symbols: their value is never computed (the release computes it);
+- each parse runs under a deterministic budget of ``PARSE_CALLS`` Python calls, with a CPU-time
+  safety net (``deadline.py``); real answers parse in 200-3,000 calls, about a millisecond.
 An answer rejected by these bounds scores F = 0 and is reported as ``budget_exceeded``.
 """
 
@@ -28,7 +30,8 @@ from verl_ext.rewards.simple_syntax import is_simple_expression
 MAX_ANSWER_CHARS = 1_000
 MAX_NESTING = 32
 MAX_RESULT_DIGITS = 100_000
-PARSE_SECONDS = 0.02
+PARSE_CALLS = 6_000  # real answers parse in 200-3,000 Python calls
+PARSE_SECONDS = 0.5  # CPU-time safety net behind the call budget
 
 # --- normalisation -------------------------------------------------------------------------------
 
@@ -180,11 +183,34 @@ def _explodes(expr) -> bool:  # noqa: ANN001 - a sympy expression
     return False
 
 
+# Functions whose value on a large integer takes unbounded time in C (big-integer arithmetic that no
+# Python-level budget can interrupt). They parse as inert symbols: the syntax is checked, nothing computed.
+_INERT_FUNCTIONS = (
+    "factorial", "factorial2", "subfactorial", "binomial", "multinomial", "fibonacci", "lucas", "tribonacci",
+    "bell", "bernoulli", "catalan", "euler", "genocchi", "harmonic", "partition", "npartitions", "prime",
+    "primepi", "nextprime", "prevprime", "primorial", "isprime", "factorint", "primefactors", "divisors",
+    "divisor_count", "divisor_sigma", "totient", "reduced_totient", "mobius", "ff", "rf", "gamma",
+    "loggamma", "motzkin", "stirling", "nt", "fac", "gcd", "lcm", "perfect_power", "sqrt_mod", "n_order",
+)
+
+
+@lru_cache(maxsize=1)
+def _inert_namespace() -> dict:
+    from sympy import Function
+
+    return {name: Function(name) for name in _INERT_FUNCTIONS}
+
+
 def _parse(text: str, evaluate: bool):  # noqa: ANN202 - a sympy expression
     from sympy.parsing import sympy_parser
 
     transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
-    return sympy_parser.parse_expr(text.replace("^", "**"), transformations=transformations, evaluate=evaluate)
+    return sympy_parser.parse_expr(
+        text.replace("^", "**"),
+        local_dict=dict(_inert_namespace()),
+        transformations=transformations,
+        evaluate=evaluate,
+    )
 
 
 _WARM_UP_ANSWERS = ("\\frac{1}{2}", "-\\sqrt{2}x^2+\\pi", "(1, 2)", "y = 2x + 3", "6 + 9i", "\\infty", "E", "2^{10}", "1/0", "[2, 7)")
@@ -223,17 +249,17 @@ def parses_as_math(normalized: str) -> bool:
         return True  # sympy accepts every such text (tests/test_simple_syntax.py): skip its parse
     if "^" in text:  # only powers can build numbers too large to evaluate in bounded time
         try:
-            shape = call_with_deadline(lambda: _parse(text, evaluate=False), PARSE_SECONDS)
+            shape = call_with_deadline(lambda: _parse(text, evaluate=False), PARSE_SECONDS, PARSE_CALLS)
         except DeadlineExceeded as exc:
-            raise BudgetExceeded(f"parse took longer than {PARSE_SECONDS} s") from exc
+            raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
         except Exception:
             shape = None
         if shape is not None and _explodes(shape):
             raise BudgetExceeded(f"evaluating the answer builds a number of more than {MAX_RESULT_DIGITS} digits")
     try:
-        call_with_deadline(lambda: _parse(text, evaluate=True), PARSE_SECONDS)
+        call_with_deadline(lambda: _parse(text, evaluate=True), PARSE_SECONDS, PARSE_CALLS)
     except DeadlineExceeded as exc:
-        raise BudgetExceeded(f"parse took longer than {PARSE_SECONDS} s") from exc
+        raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
     except Exception:  # the verdict: sympy's parser rejects the expression
         return False
     return True
