@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["verl_ext", "verl_ext.*"]),
     include_package_data=True,
-    package_data={"verl_ext": ["data/*", "data/**/*"]},
+    package_data={"verl_ext": ["demo/data/*"]},
     install_requires=[
         "verl>=0.9.1,<0.10",
         # hydra (veRL) pins antlr4 4.9.x; math-verify's 4.13 extra would break it.
@@ -38,7 +38,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-asyncio"],
-        "trl": ["trl>=0.20"],
+        "trl": ["trl>=1.16"],  # the demo's diagnostics use GRPOTrainer's log_metric hook
         # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
         # flash-attn build (its `flash-attn-cu130torch211` extra). Install torch first, then
         # `pip install --no-build-isolation -e ".[gpu]"` (flash-attn builds against the installed torch).
