@@ -168,8 +168,6 @@ def _explodes(expr) -> bool:  # noqa: ANN001 - a sympy expression
     """True when evaluating ``expr`` would build a number of more than MAX_RESULT_DIGITS digits."""
     from sympy import Basic, Pow
 
-    if not isinstance(expr, Basic):
-        return False
     stack = [expr]
     while stack:
         node = stack.pop()
@@ -241,6 +239,14 @@ def warm_up() -> None:
     _warm = True
 
 
+def _bounded_parse(text: str, evaluate: bool):  # noqa: ANN202 - a sympy expression
+    """``_parse`` under the call budget; BudgetExceeded when the budget runs out."""
+    try:
+        return call_with_deadline(lambda: _parse(text, evaluate=evaluate), PARSE_SECONDS, PARSE_CALLS)
+    except DeadlineExceeded as exc:
+        raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
+
+
 def parses_as_math(normalized: str) -> bool:
     """Whether sympy parses the normalised answer (``=`` as an equation). Raises BudgetExceeded."""
     warm_up()
@@ -249,17 +255,17 @@ def parses_as_math(normalized: str) -> bool:
         return True  # sympy accepts every such text (tests/test_simple_syntax.py): skip its parse
     if "^" in text:  # only powers can build numbers too large to evaluate in bounded time
         try:
-            shape = call_with_deadline(lambda: _parse(text, evaluate=False), PARSE_SECONDS, PARSE_CALLS)
-        except DeadlineExceeded as exc:
-            raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
+            shape = _bounded_parse(text, evaluate=False)
+        except BudgetExceeded:
+            raise
         except Exception:
             shape = None
         if shape is not None and _explodes(shape):
             raise BudgetExceeded(f"evaluating the answer builds a number of more than {MAX_RESULT_DIGITS} digits")
     try:
-        call_with_deadline(lambda: _parse(text, evaluate=True), PARSE_SECONDS, PARSE_CALLS)
-    except DeadlineExceeded as exc:
-        raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
+        _bounded_parse(text, evaluate=True)
+    except BudgetExceeded:
+        raise
     except Exception:  # the verdict: sympy's parser rejects the expression
         return False
     return True
@@ -287,9 +293,7 @@ def _check_answer(answer: str) -> tuple[bool, bool]:
         return False, True
     try:
         return parses_as_math(normalize_answer(answer)), False
-    except BudgetExceeded:
-        return False, True
-    except RecursionError:
+    except (BudgetExceeded, RecursionError):
         return False, True
 
 
