@@ -182,3 +182,14 @@ def test_distinct_answers_counts_boxed_answers_only() -> None:
     metrics = summarize(rows)
     assert metrics["val-core/DEMO/acc/mean@1"] == pytest.approx(1 / 3)
     assert metrics["val-aux/DEMO/response_length/mean@1"] == 20.0
+
+
+def test_printed_completions_keep_single_backslashes() -> None:
+    from verl_ext.demo.run import examples_text
+
+    before = [{"problem": "What is 2+2?", "answer": "4", "completion": "So 2+2=4.\nThe answer is \\boxed{4}.", "score": 1.0}]
+    after = [{"problem": "What is 2+2?", "answer": "4", "completion": "\\boxed{4}", "score": 1.0}]
+    text = examples_text(before, after, 0, 5)
+    assert "step   0: \"So 2+2=4. The answer is \\boxed{4}.\"  score 1.00" in text  # one backslash, as generated
+    assert "step   5: \"\\boxed{4}\"" in text
+    assert "\\\\" not in text

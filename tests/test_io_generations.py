@@ -137,6 +137,14 @@ BAD_INPUTS = [
     ("empty file", "g.jsonl", "", ["g.jsonl", "empty file"]),
     ("only whitespace", "g.json", "  \n\n", ["g.json", "empty file"]),
     ("truncated last JSONL line", "g.jsonl", '{"response": "a"}\n{"response": "b", "ground', ["g.jsonl: line 2", "truncated"]),
+    # '{"response": "b",' is 17 characters: the record stops at column 18 of line 2, not "line 2 column 1" of the line's newline
+    ("cut line with its newline", "g.jsonl", '{"response": "a"}\n{"response": "b", \n{"response": "c"}\n',
+     ["g.jsonl: line 2: not valid JSON: the record stops at column 18", "truncated line?"]),
+    ("cut inside a string", "g.jsonl", '{"response": "a"}\n{"response": "b", "ground\n',
+     ["g.jsonl: line 2: not valid JSON: the record stops at column 26 inside a string that starts at column 19"]),
+    ("bad character mid-line", "g.jsonl", '{"response": "a"}\n{"response": x}\n', ["g.jsonl: line 2: not valid JSON: Expecting value at column 14"]),
+    # the file ends after '{"response": "b"}' on line 2, whose last character is column 19 (a leading space)
+    ("JSON list cut after an element", "g.json", '[{"response": "a"},\n {"response": "b"},\n', ["g.json: line 2 column 19", "stops early"]),
     ("bad JSONL line in the middle", "g.jsonl", '{"response": "a"}\n{oops}\n{"response": "c"}\n', ["g.jsonl: line 2", "not valid JSON"]),
     ("truncated JSON list", "g.json", '[{"response": "a"},\n {"response": "b"', ["g.json: line 2", "not valid JSON"]),
     ("empty JSON list", "g.json", "[]", ["g.json", "no records"]),

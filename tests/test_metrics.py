@@ -239,3 +239,47 @@ def test_metrics_cli_bad_input_exits_2_naming_the_line(tmp_path, capsys):
     assert main(["metrics", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}: line 2: field 'format' must be a number" in err
+
+
+def _as_json_list(jsonl: Path, path: Path) -> Path:
+    path.write_text(json.dumps([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), encoding="utf-8")
+    return path
+
+
+def _as_parquet(jsonl: Path, path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), path)
+    return path
+
+
+@pytest.mark.parametrize("convert, name", [(_as_json_list, "s.json"), (_as_parquet, "s.parquet")])
+def test_metrics_reads_scored_records_in_the_file_formats_score_reads(tmp_path, capsys, convert, name):
+    path = convert(_scored_file(tmp_path / "s.jsonl"), tmp_path / name)
+    assert main(["metrics", str(path), "--json", "--bootstrap", "20"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    # 6 problems x 4 samples, sample s of problem p correct when (p + s) % 3 == 0: 2+1+1+2+1+1 = 8 of 24
+    assert (row["problems"], row["k"]) == (6, 4)
+    assert row["accuracy"] == pytest.approx(8 / 24)
+
+
+def test_metrics_on_a_release_output_file_says_to_score_it_first(shared_data, capsys):
+    release = shared_data / "outputs" / "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_a" / "100" / "res_AMC2023.json"
+    assert main(["metrics", str(release)]) == 2
+    err = capsys.readouterr().err
+    assert f"{release}: item 1: generations (flat layout), not a scored record" in err
+    assert "run `verl-ext score` first" in err and "not valid JSON" not in err
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--bootstrap", "0"], "--bootstrap must be >= 1"),
+        (["--confidence", "1.5"], "--confidence must lie strictly between 0 and 1"),
+        (["--k", "0"], "--k values must be >= 1"),
+    ],
+)
+def test_bad_metrics_options_name_their_flag(tmp_path, capsys, flags, words):
+    assert main(["metrics", str(_scored_file(tmp_path / "s.jsonl")), *flags]) == 2
+    assert f"verl-ext metrics: error: {words}" in capsys.readouterr().err

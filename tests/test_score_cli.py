@@ -247,6 +247,16 @@ def test_bad_scoring_requests_exit_2_with_the_reason(tmp_path, capsys, records, 
     assert not out.exists()
 
 
+def test_progress_bar_reaches_every_record(tmp_path, capsys):
+    # 17 records = one full chunk of 16 and one of 1: the bar must count the last chunk too
+    records = [{"response": f"\\boxed{{{i}}}"} for i in range(17)]
+    out = tmp_path / "s.jsonl"
+    assert main(["score", str(_jsonl(tmp_path / "g.jsonl", records)), "-o", str(out), "--reward", "format"]) == 0
+    err = capsys.readouterr().err
+    assert "100%" in err and "17/17" in err
+    assert err.rstrip().endswith(f"wrote {out}")
+
+
 def test_unknown_reward_is_refused_by_the_parser(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["score", "x.jsonl", "-o", "o.jsonl", "--reward", "oracle"])

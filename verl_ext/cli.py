@@ -21,12 +21,25 @@ from verl_ext.demo.run import add_demo_parser
 PROG = "verl-ext"
 
 
-def _write_text(text: str, output: str | None) -> None:
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    else:
-        print(text)
+OUTPUT_RULE = (
+    "writes exactly this file (creating missing folders) and says so on stderr; refused for a directory or an input file"
+)
+
+
+def _say_wrote(path: str | Path) -> None:
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_text(text: str, output: str | None, inputs: Sequence[str], example_name: str) -> None:
+    """``text`` to stdout, or to the file ``output`` under the ``-o`` rule of ``verl_ext.io.output``."""
+    from verl_ext.io.output import prepare_output_path
+
+    if not output:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    path = prepare_output_path(output, inputs, example_name)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    _say_wrote(path)
 
 
 def _log_names(args: argparse.Namespace) -> list[str | None]:
@@ -64,7 +77,7 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
         "correct (with a ground truth) and score.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl, .json or .parquet files")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help="scored records (JSONL)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help=f"scored records (JSONL): {OUTPUT_RULE}")
     parser.add_argument("--reward", required=True, choices=[n for n in preset_names() if n != "random"])
     parser.add_argument("--max-response-length", type=int, default=DEFAULT_MAX_RESPONSE_LENGTH, metavar="TOKENS",
                         help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})")
@@ -90,7 +103,7 @@ def run_score(args: argparse.Namespace) -> int:
     if not args.quiet:
         lines = [
             f"scored {summary.rows} responses from {summary.files} file(s) in {summary.seconds:.1f} s "
-            f"({summary.per_second:.1f}/s, {summary.workers} process(es)) -> {args.output}"
+            f"({summary.per_second:.1f}/s, {summary.workers} process(es))"
         ]
         if summary.tokens_counted:
             lines.append(f"counted the tokens of {summary.tokens_counted} responses with {args.tokenizer}")
@@ -102,6 +115,7 @@ def run_score(args: argparse.Namespace) -> int:
                 "check(s) failed (scored 0; see timed_out / correct_error in the output)"
             )
         print("\n".join(lines), file=sys.stderr)
+        _say_wrote(args.output)
     return 0
 
 
@@ -118,12 +132,13 @@ def add_metrics_parser(subparsers: argparse._SubParsersAction) -> None:
         "they vary): accuracy (mean@k), unbiased pass@k and maj@k for k samples per problem, with bootstrap "
         "confidence intervals over problems; format rate, mean score, response tokens, truncation rate.",
     )
-    parser.add_argument("scored", nargs="+", metavar="SCORED", help="JSONL written by `verl-ext score`")
+    parser.add_argument("scored", nargs="+", metavar="SCORED",
+                        help="files written by `verl-ext score` (JSONL; a JSON list or parquet of scored records is read too)")
     parser.add_argument("--k", type=int, nargs="+", default=[], metavar="K", help="also report pass@K for these K")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help=f"bootstrap resamples (default {DEFAULT_BOOTSTRAP})")
     parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, help=f"CI level (default {DEFAULT_CONFIDENCE})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument("-o", "--output", metavar="FILE", help=f"write to FILE instead of stdout: {OUTPUT_RULE}")
     _add_output_format(parser)
     parser.set_defaults(handler=run_metrics)
 
@@ -135,6 +150,14 @@ def run_metrics(args: argparse.Namespace) -> int:
 
     if any(k < 1 for k in args.k):
         raise ValueError(f"--k values must be >= 1, got {args.k}")
+    if args.bootstrap < 1:
+        raise ValueError(f"--bootstrap must be >= 1 (resamples per confidence interval), got {args.bootstrap}")
+    if not 0.0 < args.confidence < 1.0:
+        raise ValueError(f"--confidence must lie strictly between 0 and 1, got {args.confidence}")
+    if args.output:
+        from verl_ext.io.output import check_output_path
+
+        check_output_path(args.output, args.scored, "metrics.md")  # before the work, not after
     report = compute_metrics({path: read_scored(path) for path in args.scored}, args.k, args.bootstrap, args.confidence, args.seed)
     if args.json:
         text = to_json(to_payload(report))
@@ -142,7 +165,7 @@ def run_metrics(args: argparse.Namespace) -> int:
         text = to_csv(report.rows)
     else:
         text = to_markdown(report)
-    _write_text(text, args.output)
+    _write_text(text, args.output, args.scored, "metrics.md")
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -167,6 +190,7 @@ def add_table_parser(subparsers: argparse._SubParsersAction) -> None:
         "else val/test_score/<bench>, else .../reward/mean@N or .../score/mean@N.",
     )
     _add_log_arguments(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help=f"write to FILE instead of stdout: {OUTPUT_RULE}")
     _add_output_format(parser)
     parser.set_defaults(handler=run_table)
 
@@ -175,13 +199,18 @@ def run_table(args: argparse.Namespace) -> int:
     from verl_ext.eval.render import to_csv, to_json
     from verl_ext.eval.table import build_table, to_markdown
 
+    if args.output:
+        from verl_ext.io.output import check_output_path
+
+        check_output_path(args.output, args.logs, "table.md")
     benchmarks, rows = build_table(_read_logs(args), args.benchmarks, args.max_step)
     if args.json:
-        print(to_json({"benchmarks": benchmarks, "max_step": args.max_step, "rows": [row.as_dict() for row in rows]}))
+        text = to_json({"benchmarks": benchmarks, "max_step": args.max_step, "rows": [row.as_dict() for row in rows]})
     elif args.csv:
-        print(to_csv([{"run": r.run, "step": r.step, **r.accuracies, "average": r.average} for r in rows]), end="")
+        text = to_csv([{"run": r.run, "step": r.step, **r.accuracies, "average": r.average} for r in rows])
     else:
-        print(to_markdown(benchmarks, rows))
+        text = to_markdown(benchmarks, rows)
+    _write_text(text, args.output, args.logs, "table.md")
     return 0
 
 
@@ -196,7 +225,8 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
         "(when logged) the validation format rate; one line per run.",
     )
     _add_log_arguments(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="FIG.png", help="image file (format from the suffix)")
+    parser.add_argument("-o", "--output", required=True, metavar="FIG.png",
+                        help=f"image file, format from the suffix (.png, .pdf, .svg, ...; PNG without one): {OUTPUT_RULE}")
     parser.add_argument("--title", help="figure title")
     parser.set_defaults(handler=run_plot)
 
@@ -204,8 +234,11 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_plot(args: argparse.Namespace) -> int:
     from verl_ext.eval.plot import plot_runs
 
+    from verl_ext.io.output import check_output_path
+
+    check_output_path(args.output, args.logs, "curves.png")
     path = plot_runs(_read_logs(args), args.output, args.benchmarks, args.max_step, args.title)
-    print(f"wrote {path}", file=sys.stderr)
+    _say_wrote(path)
     return 0
 
 

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
 from verl_ext.io.jsonl import write_jsonl
+from verl_ext.io.output import check_output_path
 from verl_ext.io.scored import SCORED_FIELDS, STORED_PREFIX
 
 DEFAULT_MAX_RESPONSE_LENGTH = 3072
@@ -248,12 +249,13 @@ def score_samples(samples: Sequence[Sample], options: ScoreOptions, progress: bo
                     f"no progress for {_stall_bound(options):.0f} s on the records from {samples[index].location} "
                     f"to {last.location}"
                 ) from None
-            for fields in chunk:
+            for offset, fields in enumerate(chunk):
                 if isinstance(fields, str):
-                    raise ScoringError(f"{samples[index].location}: scoring failed: {fields}")
+                    raise ScoringError(f"{samples[index + offset].location}: scoring failed: {fields}")
+            bar.update(len(chunk))  # before yielding: the consumer may stop right after the last record
+            for fields in chunk:
                 yield fields
                 index += 1
-            bar.update(len(chunk))
     finally:
         bar.close()
         if pool is not None:
@@ -284,8 +286,12 @@ def score_files(
     data_source: str | None = None,
     progress: bool = True,
 ) -> ScoreSummary:
-    """Score every record of ``inputs`` and write them, in order, to the JSONL file ``output``."""
+    """Score every record of ``inputs`` and write them, in order, to the JSONL file ``output``.
+
+    ``output`` follows ``verl_ext.io.output``: never a directory, never one of the inputs (OutputError).
+    """
     options.validate()
+    check_output_path(output, inputs, example_name="scored.jsonl")
     started = time.perf_counter()
     samples, layouts = load_samples(inputs, data_source)
     summary = ScoreSummary(files=len(inputs), layouts=layouts)

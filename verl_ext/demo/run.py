@@ -279,7 +279,7 @@ def examples_text(before: list[dict[str, Any]], after: list[dict[str, Any]], fir
         for step, row in ((first, before[index]), (last, after[index])):
             text = row["completion"].replace("\n", " ")
             text = text if len(text) <= 90 else text[:87] + "..."
-            lines.append(f"    step {step:>3}: {text!r}  score {row['score']:.2f}")
+            lines.append(f'    step {step:>3}: "{text}"  score {row["score"]:.2f}')  # as generated: no repr escapes
     return "\n".join(lines)
 
 

@@ -1,8 +1,11 @@
 """The paper's curves (``verl-ext plot``): one figure, one line per run.
 
-Panels: validation accuracy of each benchmark (the metric ``table`` uses), the mean response length
-of the training rollouts (``response_length/mean``) and, when any run logged it, the validation
-format rate (``val-*/<bench>/format/mean@N``, averaged over the benchmarks logged at that step).
+Panels, each when any run logged it: validation accuracy of each benchmark (the metric ``table``
+uses), the mean reward of the training rollouts (``critic/score/mean``), their format rate
+(``diagnostics/format_rate``), their mean response length (``response_length/mean``), and the
+validation format rate (``val-*/<bench>/format/mean@N``, averaged over the benchmarks logged at that step).
+Accuracy and format rates are drawn on a fixed 0-1 axis (widened only if a value lies outside), so that
+noise of a few problems does not look like a trend.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from typing import Sequence
 
 from verl_ext.eval.table import accuracy_metrics, validation_metrics
 from verl_ext.io.logs import MetricLog
+from verl_ext.io.output import check_output_path, prepare_output_path
 
 RESPONSE_LENGTH = "response_length/mean"
+TRAINING_REWARD = "critic/score/mean"
+TRAINING_FORMAT_RATE = "diagnostics/format_rate"
+UNIT_RANGE = (0.0, 1.0)
 
 
 def short_labels(names: Sequence[str]) -> list[str]:
@@ -50,10 +57,12 @@ class Panel:
     title: str
     ylabel: str
     series: list[list[tuple[int, float]]]
+    ylim: tuple[float, float] | None = None  # fixed axis range (None: matplotlib's automatic range)
 
 
 def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None) -> list[Panel]:
-    """The panels of the figure: each benchmark's accuracy, response length, format rate (when logged)."""
+    """The panels of the figure: each benchmark's accuracy, training reward, training format rate, response
+    length, validation format rate (each when logged)."""
     if not logs:
         raise ValueError("no logs")
     benchmarks = list(benchmarks) if benchmarks else sorted(set().union(*(accuracy_metrics(log) for log in logs)))
@@ -65,26 +74,57 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
             series.append(_clip(log.series(name), max_step) if name else [])
         if not any(series):
             raise ValueError(f"no run logged a validation accuracy for {bench}")
-        panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series))
-    lengths = [_clip(log.series(RESPONSE_LENGTH), max_step) for log in logs]
-    if any(lengths):
-        panels.append(Panel("mean response length (training rollouts)", "tokens", lengths))
+        panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE))
+    training = (
+        (TRAINING_REWARD, "mean reward (training rollouts)", "reward", None),
+        (TRAINING_FORMAT_RATE, "format rate (training rollouts)", "rate", UNIT_RANGE),
+        (RESPONSE_LENGTH, "mean response length (training rollouts)", "tokens", None),
+    )
+    for metric, title, ylabel, ylim in training:
+        series = [_clip(log.series(metric), max_step) for log in logs]
+        if any(series):
+            panels.append(Panel(title, ylabel, series, ylim))
     formats = [_format_series(log, max_step) for log in logs]
     if any(formats):
-        panels.append(Panel("format rate (validation, mean over benchmarks)", "rate", formats))
+        panels.append(Panel("format rate (validation, mean over benchmarks)", "rate", formats, UNIT_RANGE))
     if not panels:
-        raise ValueError("the logs hold none of the plotted metrics (validation accuracy, response_length/mean, format)")
+        raise ValueError(
+            f"the logs hold none of the plotted metrics (validation accuracy, {TRAINING_REWARD}, {TRAINING_FORMAT_RATE}, "
+            f"{RESPONSE_LENGTH}, validation format)"
+        )
     return panels
 
 
-def plot_runs(
+def _axis_range(panel: Panel) -> tuple[float, float] | None:
+    """``panel.ylim`` with a small margin, widened to any value outside it; None for an automatic range."""
+    if panel.ylim is None:
+        return None
+    values = [v for points in panel.series for _, v in points]
+    low, high = min([panel.ylim[0], *values]), max([panel.ylim[1], *values])
+    margin = 0.03 * (high - low)
+    return low - margin, high + margin
+
+
+def image_format(output: str | Path) -> str:
+    """The image format of ``output``: its suffix (one matplotlib writes), or ``png`` without a suffix."""
+    from matplotlib.figure import Figure
+
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    supported = Figure().canvas.get_supported_filetypes()
+    if suffix not in supported:
+        raise ValueError(f"-o {output}: unknown image format {suffix!r}: use one of .{', .'.join(sorted(supported))}")
+    return suffix
+
+
+def draw_figure(
     logs: Sequence[MetricLog],
-    output: str | Path,
     benchmarks: Sequence[str] | None = None,
     max_step: int | None = None,
     title: str | None = None,
-) -> Path:
-    """Draw the curves of ``logs`` into the image ``output`` (format from its suffix, e.g. .png)."""
+):  # noqa: ANN201 - matplotlib.figure.Figure (imported lazily)
+    """The figure of ``logs``: one panel per ``build_panels`` entry, one line per run, a shared legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,6 +154,8 @@ def plot_runs(
         ax.set_xlabel("training step")
         ax.set_ylabel(panel.ylabel)
         ax.grid(True, alpha=0.3)
+        if (ylim := _axis_range(panel)) is not None:
+            ax.set_ylim(*ylim)
     for index in range(len(panels), rows * cols):
         axes[index // cols][index % cols].axis("off")
     shown = [(handles[run], labels[run]) for run in sorted(handles)]
@@ -127,8 +169,28 @@ def plot_runs(
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout(rect=(0, bottom, 1, 0.96 if title else 1))
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=130)
-    plt.close(fig)
+    return fig
+
+
+def plot_runs(
+    logs: Sequence[MetricLog],
+    output: str | Path,
+    benchmarks: Sequence[str] | None = None,
+    max_step: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Draw the curves of ``logs`` into exactly the file ``output`` (format from ``image_format``); returns its path.
+
+    ``output`` follows ``verl_ext.io.output``: missing folders are created; a directory or an input is refused.
+    """
+    output = check_output_path(output, [log.path for log in logs], example_name="curves.png")
+    fmt = image_format(output)
+    fig = draw_figure(logs, benchmarks, max_step, title)
+    import matplotlib.pyplot as plt  # after draw_figure chose the Agg backend
+
+    try:
+        output = prepare_output_path(output)
+        fig.savefig(output, format=fmt, dpi=130)  # an explicit format: matplotlib then adds no suffix
+    finally:
+        plt.close(fig)
     return output

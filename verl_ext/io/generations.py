@@ -189,13 +189,16 @@ def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"row {number}", to_jsonable(row)
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(where, record)`` for every record of a JSON list, JSONL or parquet file."""
+def iter_records(path: str | Path, any_suffix: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` for every record of a JSON list, JSONL or parquet file.
+
+    ``any_suffix``: read a file of another suffix as JSON list or JSONL instead of refusing it.
+    """
     path = check_readable(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _iter_parquet(path)
-    if suffix in (".json", ".jsonl"):
+    if suffix in (".json", ".jsonl") or any_suffix:
         return iter_json_records(path)
     raise InputError(path, f"unknown format {suffix or '(no suffix)'!r}: expected one of {', '.join(SUFFIXES)}")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from verl_ext.io.errors import InputError
+from verl_ext.io.output import prepare_output_path
 
 
 def check_readable(path: str | Path) -> Path:
@@ -41,6 +42,17 @@ def first_char(path: Path) -> str:
                 return stripped[0]
 
 
+def _json_error(exc: json.JSONDecodeError, text: str) -> str:
+    """``not valid JSON: <msg> at column C``, C 1-based within the line; text that stops early says so
+    (the column is then the one just past its last character)."""
+    end = len(text.rstrip())
+    if exc.pos >= end:
+        return f"not valid JSON: the record stops at column {end + 1} ({exc.msg}; truncated line?)"
+    if exc.msg.startswith("Unterminated string"):
+        return f"not valid JSON: the record stops at column {end + 1} inside a string that starts at column {exc.colno} (truncated line?)"
+    return f"not valid JSON: {exc.msg} at column {exc.colno}"
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Objects of a JSONL file, one per non-blank line. InputError names the line of any bad one."""
     path = check_readable(path)
@@ -54,11 +66,11 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 raise InputError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}", where) from None
             if not line.strip():
                 continue
+            text = line.rstrip("\r\n")  # the newline is not part of the record: columns count within the line
             try:
-                obj = json.loads(line)
+                obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                hint = " (truncated line?)" if not line.endswith("\n") else ""
-                raise InputError(path, f"not valid JSON: {exc.msg} at column {exc.colno}{hint}", where) from None
+                raise InputError(path, _json_error(exc, text), where) from None
             if not isinstance(obj, dict):
                 raise InputError(path, f"expected a JSON object, got {type(obj).__name__}", where)
             found = True
@@ -74,7 +86,12 @@ def load_json(path: str | Path) -> Any:
         with open(path, encoding="utf-8-sig") as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON: {exc.msg} (truncated file?)", f"line {exc.lineno} column {exc.colno}") from None
+        text = exc.doc.rstrip()
+        if exc.pos >= len(text):  # the document stops early: point at its last character
+            line = text.count("\n") + 1
+            column = len(text) - (text.rfind("\n") + 1)
+            raise InputError(path, f"not valid JSON: the file stops early ({exc.msg}; truncated file?)", f"line {line} column {column}") from None
+        raise InputError(path, f"not valid JSON: {exc.msg}", f"line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text: {exc}") from None
 
@@ -137,8 +154,7 @@ def dumps_line(obj: dict[str, Any]) -> str:
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
     """Write ``rows`` as JSONL, atomically (a partial file never takes the final name). Returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = prepare_output_path(path)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     count = 0
     try:

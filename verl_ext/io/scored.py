@@ -1,4 +1,7 @@
-"""The scored-rows layout: what ``verl-ext score`` writes and ``verl-ext metrics`` reads (JSONL).
+"""The scored-rows layout: what ``verl-ext score`` writes (JSONL) and ``verl-ext metrics`` reads.
+
+``read_scored`` takes the file formats ``score`` takes (JSONL, a JSON list of objects, parquet), but
+only scored records: a file of generations gets an error saying to run ``verl-ext score`` first.
 
 Each row is the input record plus the fields below (``SCORED_FIELDS``; the reward library's
 ``extra_info`` may add more). An input field with the name of an added field is kept under
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verl_ext.io.errors import InputError
-from verl_ext.io.jsonl import iter_jsonl
+from verl_ext.io.generations import LAYOUTS, iter_records
 
 SCORED_FIELDS = (
     "pred",  # the extracted answer: content of the last \boxed{} ("" when none)
@@ -85,13 +88,22 @@ def _step(value: Any, path: str, where: str) -> int | None:
     return int(number)
 
 
+def _not_scored(record: dict[str, Any]) -> str:
+    layout = next((layout for layout, (matches, _) in LAYOUTS.items() if matches(record)), None)
+    what = f"generations ({layout} layout), not a scored record" if layout else "not a scored record"
+    return (
+        f"{what} (no 'score', 'format' and 'pred'): run `verl-ext score` first "
+        "(verl-ext score FILE -o scored.jsonl --reward NAME) and pass its output"
+    )
+
+
 def read_scored(path: str | Path) -> list[ScoredRow]:
-    """Rows of a ``verl-ext score`` output; InputError for a file that is not one."""
+    """Rows of a ``verl-ext score`` output (JSONL, JSON list or parquet); InputError for a file that is not one."""
     name = str(path)
     rows = []
-    for where, record in iter_jsonl(path):
+    for where, record in iter_records(path, any_suffix=True):
         if "score" not in record or "format" not in record or "pred" not in record:
-            raise InputError(name, "not a scored record (no 'score', 'format' and 'pred'): run `verl-ext score` first", where)
+            raise InputError(name, _not_scored(record), where)
         tokens = _number(record, "response_tokens", name, where, required=False)
         rows.append(
             ScoredRow(
