@@ -50,7 +50,8 @@ def resolve_source(spec: SetSpec, source: str | None, from_hub: bool, hub_loader
     if source:
         local = _local_path(source)
         if local is not None:
-            return load_file(*local)
+            wanted = ([spec.local.name] if spec.local else []) + [f"{spec.name}{suffix}" for suffix in FILE_SUFFIXES]
+            return load_file(*local, wanted=wanted)
         if source.startswith(("/", ".", "~")) or Path(source).suffix in FILE_SUFFIXES:
             raise DataError(f"{source}: no such file")
         repo, config, split = parse_hub_id(source)

@@ -57,10 +57,34 @@ def _read_json(text: str, origin: str) -> list[Any]:
     return data
 
 
-def _read_saved_dataset(path: Path, split: str | None) -> list[Any]:
+DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")
+"""Files ``save_to_disk`` writes at the top of a DatasetDict / a Dataset folder."""
+SOURCE_KINDS = "a .json/.jsonl/.parquet file, a datasets save_to_disk folder (PATH or PATH@SPLIT), or a Hub id owner/name[:config][@split]"
+
+
+def _plain_folder_error(path: Path, wanted: Sequence[str]) -> DataError:
+    """One line for a folder that ``save_to_disk`` did not write: what a source may be, and which file to pass."""
+    files = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
+    head = f"{path}: a plain folder, not a datasets save_to_disk folder (no {' or '.join(SAVED_DATASET_MARKERS)}); a source is {SOURCE_KINDS}"
+    if not files:
+        return DataError(f"{head}; this folder holds no {'/'.join(DATA_SUFFIXES)} file")
+    pick = next((name for name in wanted if name in files), None)
+    if pick is not None:
+        return DataError(f"{head}; pick the file of this set: --source {path / pick}")
+    shown = ", ".join(files[:8]) + (f", ... ({len(files)} in all)" if len(files) > 8 else "")
+    return DataError(f"{head}; pick one of its files with --source {path}/FILE: {shown}")
+
+
+def _read_saved_dataset(path: Path, split: str | None, wanted: Sequence[str] = ()) -> list[Any]:
+    if not any((path / marker).is_file() for marker in SAVED_DATASET_MARKERS):
+        raise _plain_folder_error(path, wanted)
     import datasets
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:  # a damaged save_to_disk folder
+        raise DataError(f"{path}: cannot read this save_to_disk folder ({type(exc).__name__}: {exc})") from None
     if isinstance(loaded, datasets.DatasetDict):
         names = list(loaded.keys())
         if split is None and len(names) != 1:
@@ -72,14 +96,17 @@ def _read_saved_dataset(path: Path, split: str | None) -> list[Any]:
     return loaded.to_list()
 
 
-def load_file(path: Path, split: str | None = None) -> Source:
+def load_file(path: Path, split: str | None = None, wanted: Sequence[str] = ()) -> Source:
     """Rows of a local file: ``.json`` (list or JSON lines), ``.jsonl``, ``.parquet``, or a folder
-    written by ``datasets``' ``save_to_disk`` (``split`` picks from a DatasetDict)."""
+    written by ``datasets``' ``save_to_disk`` (``split`` picks from a DatasetDict).
+
+    Any other folder is a DataError saying what a source may be; ``wanted`` (file names, preferred
+    first) lets it name the file to pass when the folder holds one of them."""
     origin = str(path)
     if not path.exists():
         raise DataError(f"{origin}: no such file")
     if path.is_dir():
-        rows = _read_saved_dataset(path, split)
+        rows = _read_saved_dataset(path, split, wanted)
     elif path.suffix == ".parquet":
         import pyarrow.parquet as pq
 

@@ -81,3 +81,36 @@ def test_runs_as_a_script_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "aime2024: wrote o/aime2024.parquet (30 rows, data_source AIME2024" in result.stdout
     assert (tmp_path / "o" / "aime2024.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "files, set_name, pick",
+    [
+        (["aime2024.json", "amc2023.json", "notes.txt"], "aime2024", "--source {folder}/aime2024.json"),
+        # olympiadbench's own file in the release is olympiad_bench.json
+        (["olympiad_bench.json", "math500.json"], "olympiadbench", "--source {folder}/olympiad_bench.json"),
+        (["a.json", "b.parquet"], "aime2024", "pick one of its files with --source {folder}/FILE: a.json, b.parquet"),
+        (["notes.txt"], "aime2024", "this folder holds no .json/.jsonl/.parquet file"),
+    ],
+    ids=["folder holds the set's file", "set file under another name", "no file of the set", "no data file"],
+)
+def test_a_plain_folder_source_is_one_line_saying_what_a_source_may_be(tmp_path, capsys, files, set_name, pick):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for name in files:
+        (folder / name).write_text("[]", encoding="utf-8")
+    assert main([set_name, "--source", str(folder), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {folder}: a plain folder, not a datasets save_to_disk folder")
+    assert "a source is a .json/.jsonl/.parquet file, a datasets save_to_disk folder" in err and "Hub id" in err
+    assert pick.format(folder=folder) in err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_shared
+def test_the_release_raw_folder_as_source_names_the_file_to_pass(capsys, tmp_path):
+    raw = SHARED / "raw"
+    assert main(["aime2024", "--source", str(raw), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert f"--source {raw / 'aime2024.json'}" in err
