@@ -7,19 +7,22 @@
 # Environment (defaults in brackets):
 #   REWARD         correctness | format | format_length | length | random        [format_length]
 #   TRAIN_SET      deepscaler_17k | math_train: the file $DATA_DIR/$TRAIN_SET.parquet [deepscaler_17k]
-#   MODEL_PATH     local model directory or Hugging Face hub id                  [Qwen/Qwen2.5-Math-7B]
+#   MODEL_PATH     local model directory or Hugging Face hub id                  [the scale file's]
 #   DATA_DIR       prepared parquet files (data_prep/prepare.py)                 [<repo>/data]
 #   CKPT_DIR       checkpoints go to $CKPT_DIR/$EXPERIMENT                        [<repo>/checkpoints]
 #   LOG_DIR        veRL file logger: $LOG_DIR/format_length/$EXPERIMENT.jsonl     [$CKPT_DIR/logs]
-#   NNODES         nodes; above 1 the run is submitted to a running Ray cluster  [1]
-#   GPUS_PER_NODE  GPUs per node                                                 [8]
+#                  (a rerun that resumes keeps the earlier log as $EXPERIMENT.jsonl.part<N>)
+#   NNODES         nodes; above 1 the run is submitted to a running Ray cluster  [the scale file's]
+#   GPUS_PER_NODE  GPUs per node                                                 [the scale file's]
 #   EXPERIMENT     run name (wandb, logs, checkpoints)     [grpo-$TRAIN_SET-<model dir name>-$REWARD]
 #   RAY_ADDRESS    Ray dashboard address for NNODES > 1                          [http://127.0.0.1:8265]
-#   PYTHON         interpreter                                                   [python3]
-#   DRY_RUN=1      check everything, print the command instead of running it
+#   PYTHON         interpreter that runs main_ppo, the pre-flight and `ray job`  [python3]
+#   DRY_RUN=1      check everything, print the command instead of running it; writes nothing
 #
-# Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]);
-# Hydra's own flags (--cfg job, --resolve, --info, --help) print and exit without checks and without Ray.
+# Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]).
+# scale=<name> (config/scale/<name>.yaml, default paper) also gives MODEL_PATH, NNODES and GPUS_PER_NODE
+# their defaults. Hydra's own flags (--cfg job, --resolve, --info, --help) print and exit after checking
+# REWARD, TRAIN_SET and the scale only (no data, model, GPU or Ray needed).
 set -euo pipefail
 
 RECIPE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,13 +35,13 @@ CONFIG_NAME="format_length_grpo"
 PLUGIN_MODULE="verl_ext.verl.plugin"
 VAL_SETS=(aime2024 amc2023 math500)
 
+# trainer.project_name of the config: the file logger's folder under LOG_DIR.
+PROJECT="format_length"
+
 REWARD="${REWARD:-format_length}"
 TRAIN_SET="${TRAIN_SET:-deepscaler_17k}"
-MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-Math-7B}"
 DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"
 CKPT_DIR="${CKPT_DIR:-$REPO_ROOT/checkpoints}"
-NNODES="${NNODES:-1}"
-GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
 PYTHON="${PYTHON:-python3}"
 RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
 
@@ -99,6 +102,31 @@ for arg in "$@"; do
     esac
 done
 
+# The run size: the last scale=<name> override (config/scale/<name>.yaml) or the config's default.
+SCALE="paper"
+for arg in ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"}; do
+    case "$arg" in
+        scale=*) SCALE="${arg#scale=}" ;;
+    esac
+done
+
+# ---------------------------------------------------------------- pre-flight, with the interpreter that runs main_ppo
+# First REWARD, TRAIN_SET and the scale (also for --cfg job; prints the scale's defaults for the environment);
+# before a run, after the other checks, veRL's import with the plugin: VERL_USE_EXTERNAL_MODULES makes a broken
+# plugin raise there (and in every process of the run) instead of being skipped at debug log level.
+export VERL_USE_EXTERNAL_MODULES="$PLUGIN_MODULE"
+command -v "$PYTHON" > /dev/null || die "PYTHON='$PYTHON' is not an interpreter on this node"
+preflight() {
+    # On failure the pre-flight has said why on stderr.
+    "$PYTHON" "$RECIPE_DIR/preflight.py" --config-dir="$CONFIG_DIR" --scale="$SCALE" --reward="$REWARD" \
+        --train-set="$TRAIN_SET" "$@" || exit 2
+}
+preflight_out="$(preflight)" || exit 2
+{ read -r SCALE_MODEL_PATH; read -r SCALE_NNODES; read -r SCALE_GPUS_PER_NODE; } <<< "$preflight_out"
+MODEL_PATH="${MODEL_PATH:-$SCALE_MODEL_PATH}"
+NNODES="${NNODES:-$SCALE_NNODES}"
+GPUS_PER_NODE="${GPUS_PER_NODE:-$SCALE_GPUS_PER_NODE}"
+
 DATA_DIR="$(absolute "$DATA_DIR")"
 CKPT_DIR="$(absolute "$CKPT_DIR")"
 LOG_DIR="$(absolute "${LOG_DIR:-$CKPT_DIR/logs}")"
@@ -107,16 +135,13 @@ if ! is_hub_id "$MODEL_PATH"; then
 fi
 MODEL_NAME="$(basename "$MODEL_PATH" | tr '[:upper:]' '[:lower:]')"
 EXPERIMENT="${EXPERIMENT:-grpo-${TRAIN_SET}-${MODEL_NAME}-${REWARD}}"
+# veRL's file logger writes here (VERL_FILE_LOGGER_PATH) and opens it with mode "wb".
+LOG_FILE="$LOG_DIR/$PROJECT/$EXPERIMENT.jsonl"
 
 # ---------------------------------------------------------------- checks, before anything starts
 check_inputs() {
     [[ "$NNODES" =~ ^[1-9][0-9]*$ ]] || die "NNODES must be a positive integer, got '$NNODES'"
     [[ "$GPUS_PER_NODE" =~ ^[1-9][0-9]*$ ]] || die "GPUS_PER_NODE must be a positive integer, got '$GPUS_PER_NODE'"
-
-    local rewards
-    rewards="$("$PYTHON" -c 'from verl_ext.rewards.presets import preset_names; print(" ".join(preset_names()))')" \
-        || die "cannot import verl_ext with $PYTHON: install it first (pip install -e \".[gpu]\" in $REPO_ROOT)"
-    [[ " $rewards " == *" $REWARD "* ]] || die "unknown REWARD '$REWARD' (choose one of: $rewards)"
 
     local missing=() name
     for name in "$TRAIN_SET" "${VAL_SETS[@]}"; do
@@ -135,9 +160,18 @@ check_inputs() {
     else
         [[ -f "$MODEL_PATH/config.json" ]] || die "MODEL_PATH '$MODEL_PATH' is not a model directory (no config.json there)"
     fi
-    if ((NNODES > 1)); then
-        command -v ray > /dev/null || die "NNODES=$NNODES needs the 'ray' command to submit to the cluster at $RAY_ADDRESS"
-    fi
+}
+
+# The file logger truncates its file: a rerun (resume) first moves the earlier log to the next free
+# $LOG_FILE.part<N>; verl_ext.io.logs reads the parts and the log together, later steps winning.
+keep_earlier_log() {
+    [[ -s "$LOG_FILE" ]] || return 0
+    local part=1
+    while [[ -e "$LOG_FILE.part$part" ]]; do
+        part=$((part + 1))
+    done
+    mv -- "$LOG_FILE" "$LOG_FILE.part$part"
+    echo "run_grpo.sh: kept the earlier log as $LOG_FILE.part$part" >&2
 }
 
 # ---------------------------------------------------------------- the Hydra overrides this script sets
@@ -146,6 +180,14 @@ for name in "${VAL_SETS[@]}"; do
     val_files+="$(hydra_quote "$DATA_DIR/$name.parquet"),"
 done
 val_files="${val_files%,}]"
+
+# What the TaskRunner and every worker need in their environment. Shell exports reach only the processes
+# this script starts; main_ppo's ray.init() may attach to a Ray cluster that is already up, whose actors
+# see only the job's runtime env: so they go there (ray.init's runtime_env here, the job's for NNODES > 1).
+RUNTIME_ENV_VARS=(
+    "VERL_FILE_LOGGER_PATH=$LOG_FILE"
+    "VERL_USE_EXTERNAL_MODULES=$PLUGIN_MODULE"
+)
 
 OVERRIDES=(
     "reward.reward_manager.name=$REWARD"
@@ -157,6 +199,9 @@ OVERRIDES=(
     "trainer.experiment_name=$(hydra_quote "$EXPERIMENT")"
     "trainer.default_local_dir=$(hydra_quote "$CKPT_DIR/$EXPERIMENT")"
 )
+for pair in "${RUNTIME_ENV_VARS[@]}"; do
+    OVERRIDES+=("+ray_kwargs.ray_init.runtime_env.env_vars.${pair%%=*}=$(hydra_quote "${pair#*=}")")
+done
 
 run() {
     if [[ "${DRY_RUN:-0}" == "1" ]]; then
@@ -166,6 +211,8 @@ run() {
         done
         exit 0
     fi
+    mkdir -p "$CKPT_DIR" "$(dirname "$LOG_FILE")"
+    keep_earlier_log
     exec "$@"
 }
 
@@ -174,8 +221,9 @@ if ((HYDRA_INFO)); then
 fi
 
 check_inputs
-mkdir -p "$CKPT_DIR" "$LOG_DIR"
-export VERL_FILE_LOGGER_ROOT="${VERL_FILE_LOGGER_ROOT:-$LOG_DIR}"
+# Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin.
+preflight --import-verl > /dev/null
+export VERL_FILE_LOGGER_PATH="$LOG_FILE"
 
 if ((NNODES == 1)); then
     echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPUs), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
@@ -185,7 +233,7 @@ fi
 # ---------------------------------------------------------------- NNODES > 1: a job on a running Ray cluster
 # `ray job submit` re-joins the entrypoint words with Windows-style quoting, so every word is passed
 # POSIX-quoted and must not hold whitespace or a double quote.
-entrypoint=(python3 -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
+entrypoint=("$PYTHON" -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
 quoted=()
 for word in "${entrypoint[@]}"; do
     [[ "$word" != *[[:space:]\"]* ]] || die "with NNODES > 1 no argument may contain whitespace or '\"': $word"
@@ -194,18 +242,19 @@ done
 
 # The job runs in a copy of this checkout on every node (so recipe/ and verl_ext/ are the submitter's),
 # and `import verl` loads the verl-ext plugin there by module name as well as by entry point.
-runtime_env="$("$PYTHON" - "$REPO_ROOT" "$PLUGIN_MODULE" "$VERL_FILE_LOGGER_ROOT" <<'PY'
+runtime_env="$("$PYTHON" - "$REPO_ROOT" "${RUNTIME_ENV_VARS[@]}" <<'PY'
 import json
 import sys
 
-repo_root, plugin_module, log_root = sys.argv[1:4]
+repo_root, pairs = sys.argv[1], sys.argv[2:]
 print(json.dumps({
     "working_dir": repo_root,
     "excludes": [".git", "data", "checkpoints", "outputs", "wandb", "*.parquet", "*.egg-info"],
-    "env_vars": {"VERL_USE_EXTERNAL_MODULES": plugin_module, "VERL_FILE_LOGGER_ROOT": log_root},
+    "env_vars": dict(pair.split("=", 1) for pair in pairs),
 }))
 PY
 )"
 
 echo "run_grpo.sh: submitting $EXPERIMENT to the Ray cluster at $RAY_ADDRESS ($NNODES nodes x $GPUS_PER_NODE GPUs)" >&2
-run ray job submit --address="$RAY_ADDRESS" --runtime-env-json="$runtime_env" -- "${quoted[@]}"
+# Ray's CLI from $PYTHON's environment, whichever `ray` is first on PATH.
+run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env-json="$runtime_env" -- "${quoted[@]}"
