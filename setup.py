@@ -15,13 +15,15 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["verl_ext", "verl_ext.*"]),
+    # verl_ext.demo.data holds data only (no __init__.py): listed as a package of its own, as setuptools asks
+    packages=[*find_packages(include=["verl_ext", "verl_ext.*"]), "verl_ext.demo.data"],
     include_package_data=True,
-    package_data={"verl_ext": ["demo/data/*"]},
+    package_data={"verl_ext.demo.data": ["*.jsonl", "*.md"]},
     install_requires=[
         "verl>=0.9.1,<0.10",
-        # hydra (veRL) pins antlr4 4.9.x; math-verify's 4.13 extra would break it.
-        "math-verify[antlr4_9_3]>=0.8",
+        # hydra (veRL) pins antlr4 4.9.x; math-verify's 4.13 extra would break it. The extra's name is spelled
+        # as math-verify declares it (Provides-Extra: antlr4-9-3), so that no pip warns it is absent.
+        "math-verify[antlr4-9-3]>=0.8",
         "sympy>=1.12",
         "pylatexenc>=2.10",
         "hydra-core>=1.3",

@@ -1,0 +1,62 @@
+"""Packaging: setup.py's requirements are spelled as the installed packages declare them, and a build puts the
+demo's data in the package without setuptools' "absent from the packages configuration" warning.
+
+Builds run setuptools' own commands (egg_info, build_py) on a copy of the sources in a temporary folder: the
+legacy path an old pip (23.x, no pyproject.toml) takes, which keeps the requirement text as written."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("src")
+    shutil.copy(REPO / "setup.py", folder)
+    shutil.copy(REPO / "README.md", folder)
+    shutil.copytree(REPO / "verl_ext", folder / "verl_ext", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
+
+
+def _setup(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-W", "always", "setup.py", *args], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def written_requirements(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Requirement]:
+    egg_base = tmp_path_factory.mktemp("egg")
+    _setup(source_copy, "-q", "egg_info", "--egg-base", str(egg_base))
+    lines = (egg_base / "verl_ext.egg-info" / "requires.txt").read_text(encoding="utf-8").splitlines()
+    return [Requirement(line) for line in lines if line.strip() and not line.startswith("[")]
+
+
+def test_math_verify_extra_is_spelled_as_math_verify_declares_it(written_requirements):
+    (math_verify,) = [r for r in written_requirements if r.name == "math-verify"]
+    declared = importlib.metadata.metadata("math-verify").get_all("Provides-Extra")
+    assert math_verify.extras == {"antlr4-9-3"}
+    assert math_verify.extras <= set(declared)  # exact spelling: pip 23.x warns about antlr4_9_3
+
+
+def test_antlr4_runtime_installed_is_the_4_9_3_that_hydra_needs():
+    assert importlib.metadata.version("antlr4-python3-runtime") == "4.9.3"
+    hydra_pins = [r for r in map(Requirement, importlib.metadata.requires("hydra-core") or []) if r.name == "antlr4-python3-runtime"]
+    assert hydra_pins and all(r.specifier.contains("4.9.3") for r in hydra_pins)
+
+
+def test_build_ships_demo_data_without_a_packages_warning(source_copy, tmp_path):
+    done = _setup(source_copy, "-q", "build_py", "--build-lib", str(tmp_path / "lib"))
+    assert "absent from the `packages` configuration" not in done.stderr + done.stdout
+    shipped = tmp_path / "lib" / "verl_ext" / "demo" / "data"
+    assert sorted(p.name for p in shipped.iterdir()) == ["README.md", "problems.jsonl"]
+    assert (shipped / "problems.jsonl").read_bytes() == (REPO / "verl_ext" / "demo" / "data" / "problems.jsonl").read_bytes()
