@@ -40,3 +40,21 @@ def build_tiny_tokenizer(directory: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_tokenizer(tmp_path_factory.mktemp("tiny_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def launcher_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for recipe launcher subprocesses: PYTHON is this interpreter, and PATH finds no python or ray
+    of any environment (decoys that fail loudly come first; this interpreter's bin directory is left out), so a
+    test passes only if the launcher uses $PYTHON for everything."""
+    import os
+    import sys
+
+    decoys = tmp_path_factory.mktemp("decoy_bin")
+    for name in ("python", "python3", "ray"):
+        decoy = decoys / name
+        decoy.write_text(f"#!/bin/sh\necho 'decoy {name} on PATH: use $PYTHON' >&2\nexit 97\n")
+        decoy.chmod(0o755)
+    python_bin = os.path.dirname(sys.executable)
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d != python_bin and "pyenv" not in d]
+    return {**os.environ, "PATH": os.pathsep.join([str(decoys), *kept]), "PYTHON": sys.executable}
