@@ -135,7 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Write the paper's train/eval sets as veRL parquet files.")
     parser.add_argument("name", nargs="?", choices=sorted(SETS), metavar="NAME", help=f"one of: {', '.join(SETS)}")
     parser.add_argument("--all", action="store_true", help="every set (skips sets with no local source unless --from-hub)")
-    parser.add_argument("--source", help="local file/folder, or Hub id owner/name[:config][@split]")
+    parser.add_argument("--source", help="local .json/.jsonl/.parquet file, datasets save_to_disk folder (PATH[@SPLIT]), "
+                        "or Hub id owner/name[:config][@split]")
     parser.add_argument("--from-hub", action="store_true", help="read from the set's default Hub id (network)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--template", choices=sorted(TEMPLATES), default=DEFAULT_TEMPLATE)

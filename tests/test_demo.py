@@ -121,6 +121,11 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noq
         assert line["data"]["response_length/mean"] <= config.max_completion_length
     assert result.plot is not None and Path(result.plot).stat().st_size > 0
     assert Path(result.plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from verl_ext.eval.plot import build_panels
+    from verl_ext.io.logs import read_metric_log
+
+    titles = [panel.title for panel in build_panels([read_metric_log(result.log)])]
+    assert {"mean reward (training rollouts)", "format rate (training rollouts)", "DEMO: validation accuracy"} <= set(titles)
     summary = json.loads((Path(config.out) / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["steps"] == 2 and "diagnostics/format_rate" in summary["end"]
     assert len(summary["distinct_answers"]) == 2 and summary["held_out_problems"] == 84
