@@ -5,6 +5,8 @@ its handler (``set_defaults(handler=...)``); a handler takes the parsed argument
 exit status. Adding a subcommand = one such function + one line in ``SUBCOMMANDS``.
 
 Exit status: 0 success, 1 a run that failed (scoring stalled or crashed), 2 bad input or arguments.
+``-o`` follows one rule in every subcommand (``verl_ext.io.output``): exactly that file, missing folders
+created, ``wrote PATH`` on stderr; a directory, a path under a file or an input file is refused before any work.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ OUTPUT_RULE = (
 
 def _say_wrote(path: str | Path) -> None:
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _check_output(output: str | None, inputs: Sequence[str], example_name: str) -> None:
+    """Refuse a bad ``-o`` before any work (the rule of ``verl_ext.io.output``); no ``-o``: nothing to check."""
+    from verl_ext.io.output import check_output_path
+
+    if output:
+        check_output_path(output, inputs, example_name)
 
 
 def _write_text(text: str, output: str | None, inputs: Sequence[str], example_name: str) -> None:
@@ -154,10 +164,7 @@ def run_metrics(args: argparse.Namespace) -> int:
         raise ValueError(f"--bootstrap must be >= 1 (resamples per confidence interval), got {args.bootstrap}")
     if not 0.0 < args.confidence < 1.0:
         raise ValueError(f"--confidence must lie strictly between 0 and 1, got {args.confidence}")
-    if args.output:
-        from verl_ext.io.output import check_output_path
-
-        check_output_path(args.output, args.scored, "metrics.md")  # before the work, not after
+    _check_output(args.output, args.scored, "metrics.md")
     report = compute_metrics({path: read_scored(path) for path in args.scored}, args.k, args.bootstrap, args.confidence, args.seed)
     if args.json:
         text = to_json(to_payload(report))
@@ -199,10 +206,7 @@ def run_table(args: argparse.Namespace) -> int:
     from verl_ext.eval.render import to_csv, to_json
     from verl_ext.eval.table import build_table, to_markdown
 
-    if args.output:
-        from verl_ext.io.output import check_output_path
-
-        check_output_path(args.output, args.logs, "table.md")
+    _check_output(args.output, args.logs, "table.md")
     benchmarks, rows = build_table(_read_logs(args), args.benchmarks, args.max_step)
     if args.json:
         text = to_json({"benchmarks": benchmarks, "max_step": args.max_step, "rows": [row.as_dict() for row in rows]})
@@ -220,9 +224,10 @@ def run_table(args: argparse.Namespace) -> int:
 def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "plot",
-        help="the paper's curves: accuracy, response length, format rate per step",
-        description="One figure with a panel per benchmark's validation accuracy, the mean response length and "
-        "(when logged) the validation format rate; one line per run.",
+        help="the paper's curves: accuracy, training reward, response length, format rates per step",
+        description="One figure, one line per run, with a panel (when logged) per benchmark's validation accuracy, "
+        "the training reward, the training format rate, the mean response length and the validation format rate; "
+        "accuracies and rates on a fixed 0-1 axis.",
     )
     _add_log_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="FIG.png",
@@ -234,9 +239,7 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_plot(args: argparse.Namespace) -> int:
     from verl_ext.eval.plot import plot_runs
 
-    from verl_ext.io.output import check_output_path
-
-    check_output_path(args.output, args.logs, "curves.png")
+    _check_output(args.output, args.logs, "curves.png")
     path = plot_runs(_read_logs(args), args.output, args.benchmarks, args.max_step, args.title)
     _say_wrote(path)
     return 0

@@ -1,7 +1,8 @@
 """Readers and writers: generations to score, scored rows, per-step metric logs. Readers never score.
 
 Every reader raises ``InputError`` naming the file and the line (``line N``), list element
-(``item N``) or parquet row (``row N``) of bad input.
+(``item N``) or parquet row (``row N``) of bad input. ``verl_ext.io.output`` holds the one rule for
+output paths (``-o``) of every subcommand.
 """
 
 from verl_ext.io.errors import InputError
