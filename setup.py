@@ -39,7 +39,7 @@ setup(
         "uvicorn",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-asyncio"],
+        "test": ["pytest>=8", "pytest-asyncio", "setuptools"],  # setuptools: tests/test_packaging.py builds with it
         "trl": ["trl>=1.16"],  # the demo's diagnostics use GRPOTrainer's log_metric hook
         # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
         # flash-attn build (its `flash-attn-cu130torch211` extra). Install torch first, then
