@@ -21,9 +21,11 @@ setup(
     package_data={"verl_ext.demo.data": ["*.jsonl", "*.md"]},
     install_requires=[
         "verl>=0.9.1,<0.10",
-        # hydra (veRL) pins antlr4 4.9.x; math-verify's 4.13 extra would break it. The extra's name is spelled
-        # as math-verify declares it (Provides-Extra: antlr4-9-3), so that no pip warns it is absent.
-        "math-verify[antlr4-9-3]>=0.8",
+        # hydra (veRL) pins antlr4 4.9.x, and math-verify's LaTeX parser (latex2sympy2_extended) takes 4.9.3 to
+        # 4.13.2: pinned here directly. Not through math-verify's `antlr4-9-3` extra: that extra asks for
+        # latex2sympy2_extended[antlr4_9_3], a spelling pip 23.0 does not match (it warns and leaves antlr4 free).
+        "math-verify>=0.8",
+        "antlr4-python3-runtime==4.9.3",
         "sympy>=1.12",
         "pylatexenc>=2.10",
         "hydra-core>=1.3",

@@ -1,5 +1,6 @@
-"""Packaging: setup.py's requirements are spelled as the installed packages declare them, and a build puts the
-demo's data in the package without setuptools' "absent from the packages configuration" warning.
+"""Packaging: setup.py's requirements are spelled as the installed packages declare them, antlr4 is the 4.9.3
+that hydra and math-verify both accept, and a build puts the demo's data in the package without setuptools'
+"absent from the packages configuration" warning.
 
 Builds run setuptools' own commands (egg_info, build_py) on a copy of the sources in a temporary folder: the
 legacy path an old pip (23.x, no pyproject.toml) takes, which keeps the requirement text as written."""
@@ -41,17 +42,26 @@ def written_requirements(source_copy: Path, tmp_path_factory: pytest.TempPathFac
     return [Requirement(line) for line in lines if line.strip() and not line.startswith("[")]
 
 
-def test_math_verify_extra_is_spelled_as_math_verify_declares_it(written_requirements):
-    (math_verify,) = [r for r in written_requirements if r.name == "math-verify"]
-    declared = importlib.metadata.metadata("math-verify").get_all("Provides-Extra")
-    assert math_verify.extras == {"antlr4-9-3"}
-    assert math_verify.extras <= set(declared)  # exact spelling: pip 23.x warns about antlr4_9_3
+def test_every_extra_asked_of_a_dependency_is_spelled_as_that_dependency_declares_it(written_requirements):
+    # pip 23.0 compares extras as written: math-verify declares `antlr4-9-3`, and `antlr4_9_3` made it warn
+    for requirement in written_requirements:
+        if requirement.extras:
+            declared = set(importlib.metadata.metadata(requirement.name).get_all("Provides-Extra") or [])
+            assert requirement.extras <= declared, (requirement, sorted(declared))
 
 
-def test_antlr4_runtime_installed_is_the_4_9_3_that_hydra_needs():
+def test_antlr4_pin_is_the_one_version_hydra_and_math_verify_both_accept(written_requirements):
+    (pin,) = [r for r in written_requirements if r.name == "antlr4-python3-runtime"]
+    needs = [r for dist in ("hydra-core", "latex2sympy2_extended")
+             for r in map(Requirement, importlib.metadata.requires(dist) or [])
+             if r.name == "antlr4-python3-runtime" and r.marker is None]
+    assert len(needs) == 2  # hydra: 4.9.*, latex2sympy2_extended: 4.9.3 to 4.13.2
+    assert str(pin.specifier) == "==4.9.3" and all(r.specifier.contains("4.9.3") for r in needs)
+    assert not any(r.name == "math-verify" and r.extras for r in written_requirements)  # its extra would warn on pip 23.0
+
+
+def test_antlr4_runtime_installed_is_4_9_3():
     assert importlib.metadata.version("antlr4-python3-runtime") == "4.9.3"
-    hydra_pins = [r for r in map(Requirement, importlib.metadata.requires("hydra-core") or []) if r.name == "antlr4-python3-runtime"]
-    assert hydra_pins and all(r.specifier.contains("4.9.3") for r in hydra_pins)
 
 
 def test_build_ships_demo_data_without_a_packages_warning(source_copy, tmp_path):
