@@ -1,4 +1,7 @@
-"""The fast recogniser may only say "yes" where sympy's parser (the format verdict) says yes."""
+"""The fast recogniser may only say "yes" where sympy's parser (the format verdict) says yes.
+
+The oracle is sympy's own ``parse_expr`` (which evals): acceptable here because its inputs are the
+release's fixed answers and a token soup of digits, letters and operators, never live model output."""
 
 from __future__ import annotations
 
@@ -8,13 +11,17 @@ import random
 import pytest
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.format import _SINGLE_EQUALS, _parse, normalize_answer, warm_up
+from verl_ext.rewards.expression import inert_namespace
+from verl_ext.rewards.format import _SINGLE_EQUALS, normalize_answer, warm_up
 from verl_ext.rewards.simple_syntax import is_simple_expression
 
 
 def _sympy_accepts(text: str) -> bool:
+    from sympy.parsing import sympy_parser
+
+    transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
     try:
-        _parse(text, evaluate=True)
+        sympy_parser.parse_expr(text.replace("^", "**"), dict(inert_namespace()), transformations)
     except Exception:
         return False
     return True

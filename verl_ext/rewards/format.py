@@ -5,33 +5,33 @@ F = 1 when the last ``\\boxed{}`` holds a non-empty answer that, after PRM800K-s
 via pylatexenc, braces dropped, lower case), parses as a sympy expression with implicit multiplication,
 ``=`` read as an equation. It is a syntax check: the verdict is the one sympy's parser gives.
 
-Unlike the paper's release, the check is bounded, whatever the model writes:
+The text is never evaluated as code: sympy's parser translates it to source, which is vetted against a
+whitelist and interpreted node by node (``expression.py``); the verdict is the one ``parse_expr``'s
+``eval`` would give. Unlike the paper's release, the check is bounded, whatever the model writes, by
+static checks made before anything is built (no time or call budget, so the verdict is the same in
+every process, under any load and sympy cache state):
 - answers longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_NESTING`` are not parsed;
-- the expression is first parsed without evaluation and rejected when evaluating it would build a
-  number of more than ``MAX_RESULT_DIGITS`` digits (``9^{9^{9^{9}}}``: the release never returns);
+- powers, towers and exponent notation whose numbers could exceed ``expression.MAX_RESULT_DIGITS``
+  digits, floats with exponents beyond ``MAX_FLOAT_EXPONENT``, roots and functions of numbers of more
+  than ``MAX_DIGITS_WITH_IRRATIONALS`` digits (or more than ``MAX_IRRATIONAL_NODES`` of them) are rejected;
 - number-theoretic and combinatorial functions (``1000000!``, ``binomial(10^7, 5 10^6)``) are parsed
-  as inert function symbols: their value is never computed (the release computes it);
-- each parse runs under a deterministic budget of ``PARSE_CALLS`` Python calls, with a CPU-time
-  safety net (``deadline.py``); real answers parse in 200-3,000 calls, about a millisecond.
-An answer rejected by these bounds scores F = 0 and is reported as ``budget_exceeded``.
+  as inert function symbols: their value is never computed (the release computes it).
+An answer rejected by these bounds scores F = 0 and is reported as ``budget_exceeded``; an answer using
+a construct outside the whitelist (attributes, strings, unknown functions, ...) scores F = 0.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.deadline import DeadlineExceeded, call_with_deadline
+from verl_ext.rewards.expression import NotMath, TooCostly, build, check_cost, to_code, vet
 from verl_ext.rewards.simple_syntax import is_simple_expression
 
 MAX_ANSWER_CHARS = 1_000
 MAX_NESTING = 32
-MAX_RESULT_DIGITS = 100_000
-PARSE_CALLS = 6_000  # real answers parse in 200-3,000 Python calls
-PARSE_SECONDS = 0.5  # CPU-time safety net behind the call budget
 
 # --- normalisation -------------------------------------------------------------------------------
 
@@ -121,14 +121,14 @@ def normalize_answer(answer: str) -> str:
     return answer
 
 
-# --- bounded sympy parse -------------------------------------------------------------------------
+# --- bounded, eval-free parse --------------------------------------------------------------------
 
 _SINGLE_EQUALS = re.compile(r"(?<!=)=(?!=)")
 _PLAIN_NUMBER = re.compile(r"-?[0-9]{1,50}(\.[0-9]{1,50})?")
 
 
 class BudgetExceeded(Exception):
-    """The answer is too large, too deep, or too slow to check within the reward's bounds."""
+    """The answer is too large or too deep to check within the reward's static bounds."""
 
 
 def _nesting_depth(text: str) -> int:
@@ -142,133 +142,65 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def _log10_magnitude(expr) -> float | None:  # noqa: ANN001 - a sympy expression
-    """log10 of |value| for an unevaluated exact numeric expression, None when it is not one."""
-    from sympy import Add, Integer, Mul, Pow, Rational
-
-    if isinstance(expr, (Integer, Rational)):
-        biggest = max(abs(int(expr.p)), abs(int(expr.q)), 1)
-        return biggest.bit_length() * math.log10(2)
-    if isinstance(expr, Pow):
-        base, exponent = _log10_magnitude(expr.base), _log10_magnitude(expr.exp)
-        if base is None or exponent is None:
-            return None
-        if exponent > 300:
-            return math.inf if base > 0 else 0.0
-        return base * 10**exponent
-    if isinstance(expr, (Add, Mul)):
-        parts = [_log10_magnitude(arg) for arg in expr.args]
-        if any(part is None for part in parts):
-            return None
-        return sum(parts) + (1.0 if isinstance(expr, Add) else 0.0)
-    return None
-
-
-def _explodes(expr) -> bool:  # noqa: ANN001 - a sympy expression
-    """True when evaluating ``expr`` would build a number of more than MAX_RESULT_DIGITS digits."""
-    from sympy import Basic, Pow
-
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, Basic):
-            continue
-        if isinstance(node, Pow):
-            magnitude = _log10_magnitude(node)
-            if magnitude is not None and magnitude > MAX_RESULT_DIGITS:
-                return True
-        stack.extend(node.args)
-    return False
-
-
-# Functions whose value on a large integer takes unbounded time in C (big-integer arithmetic that no
-# Python-level budget can interrupt). They parse as inert symbols: the syntax is checked, nothing computed.
-_INERT_FUNCTIONS = (
-    "factorial", "factorial2", "subfactorial", "binomial", "multinomial", "fibonacci", "lucas", "tribonacci",
-    "bell", "bernoulli", "catalan", "euler", "genocchi", "harmonic", "partition", "npartitions", "prime",
-    "primepi", "nextprime", "prevprime", "primorial", "isprime", "factorint", "primefactors", "divisors",
-    "divisor_count", "divisor_sigma", "totient", "reduced_totient", "mobius", "ff", "rf", "gamma",
-    "loggamma", "motzkin", "stirling", "nt", "fac", "gcd", "lcm", "perfect_power", "sqrt_mod", "n_order",
+_WARM_UP_ANSWERS = (
+    "\\frac{1}{2}", "-\\sqrt{2}x^2+\\pi", "(1, 2)", "y = 2x + 3", "6 + 9i", "\\infty", "E", "2^{10}", "1/0", "[2, 7)",
+    "-\\frac{\\cos \\left( \\frac{\\pi}{15} \\right)}{8}", "\\sin 30^\\circ < 1", "\\max(1, 2)", "1.5e3", "5!",
 )
-
-
-@lru_cache(maxsize=1)
-def _inert_namespace() -> dict:
-    from sympy import Function
-
-    return {name: Function(name) for name in _INERT_FUNCTIONS}
-
-
-def _parse(text: str, evaluate: bool):  # noqa: ANN202 - a sympy expression
-    from sympy.parsing import sympy_parser
-
-    transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
-    return sympy_parser.parse_expr(
-        text.replace("^", "**"),
-        local_dict=dict(_inert_namespace()),
-        transformations=transformations,
-        evaluate=evaluate,
-    )
-
-
-_WARM_UP_ANSWERS = ("\\frac{1}{2}", "-\\sqrt{2}x^2+\\pi", "(1, 2)", "y = 2x + 3", "6 + 9i", "\\infty", "E", "2^{10}", "1/0", "[2, 7)")
 _warm = False
 
 
 def warm_up() -> None:
-    """Run the whole pipeline once without deadlines, so that sympy's and pylatexenc's lazy imports
-    happen outside any time budget (an interrupted import would break sympy for the process)."""
+    """Run the whole pipeline once, so that sympy's and pylatexenc's lazy imports and first-use tables
+    are paid at start-up rather than by the first answers (verdicts do not depend on it)."""
     global _warm
     if _warm:
         return
     import warnings
 
     import sympy
-    from pylatexenc.latex2text import LatexNodes2Text  # noqa: F401
-    from sympy.parsing import sympy_parser  # noqa: F401
 
     # sympy warns about non-Expr arguments (tuples in products) on some model answers: noise here.
     warnings.filterwarnings("ignore", category=sympy.utilities.exceptions.SymPyDeprecationWarning)
     for answer in _WARM_UP_ANSWERS:
-        text = _SINGLE_EQUALS.sub("==", normalize_answer(answer))
-        for evaluate in (False, True):
-            try:
-                _parse(text, evaluate=evaluate)
-            except Exception:
-                pass
+        try:
+            _sympy_accepts(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
+        except Exception:
+            pass
     _warm = True
 
 
-def _bounded_parse(text: str, evaluate: bool):  # noqa: ANN202 - a sympy expression
-    """``_parse`` under the call budget; BudgetExceeded when the budget runs out."""
+def _sympy_accepts(text: str) -> bool:
+    """sympy's parser's verdict on ``text``, reached without eval (``expression.py``). Raises BudgetExceeded."""
     try:
-        return call_with_deadline(lambda: _parse(text, evaluate=evaluate), PARSE_SECONDS, PARSE_CALLS)
-    except DeadlineExceeded as exc:
-        raise BudgetExceeded(f"parse exceeded {PARSE_CALLS} calls or {PARSE_SECONDS} s") from exc
+        tree = vet(to_code(text))
+    except TooCostly as exc:
+        raise BudgetExceeded(str(exc)) from exc
+    except NotMath:
+        return False
+    except (RecursionError, MemoryError) as exc:
+        raise BudgetExceeded(f"{type(exc).__name__} while parsing") from exc
+    except Exception:  # the tokenizer, a transformation or Python's parser rejects the text
+        return False
+    try:
+        check_cost(tree)
+    except TooCostly as exc:
+        raise BudgetExceeded(str(exc)) from exc
+    try:
+        build(tree)
+    except (RecursionError, MemoryError) as exc:
+        raise BudgetExceeded(f"{type(exc).__name__} while building") from exc
+    except Exception:  # the verdict: building the expression fails, as parse_expr's eval would
+        return False
+    return True
 
 
 def parses_as_math(normalized: str) -> bool:
-    """Whether sympy parses the normalised answer (``=`` as an equation). Raises BudgetExceeded."""
+    """Whether sympy parses the normalised answer (``=`` read as ``==``). Raises BudgetExceeded."""
     warm_up()
     text = _SINGLE_EQUALS.sub("==", normalized)
     if _PLAIN_NUMBER.fullmatch(text) or is_simple_expression(text):
         return True  # sympy accepts every such text (tests/test_simple_syntax.py): skip its parse
-    if "^" in text:  # only powers can build numbers too large to evaluate in bounded time
-        try:
-            shape = _bounded_parse(text, evaluate=False)
-        except BudgetExceeded:
-            raise
-        except Exception:
-            shape = None
-        if shape is not None and _explodes(shape):
-            raise BudgetExceeded(f"evaluating the answer builds a number of more than {MAX_RESULT_DIGITS} digits")
-    try:
-        _bounded_parse(text, evaluate=True)
-    except BudgetExceeded:
-        raise
-    except Exception:  # the verdict: sympy's parser rejects the expression
-        return False
-    return True
+    return _sympy_accepts(text)
 
 
 # --- the reward ----------------------------------------------------------------------------------

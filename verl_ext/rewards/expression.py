@@ -1,0 +1,335 @@
+"""Model text to a sympy object without ever evaluating the text as code.
+
+The format verdict is "does sympy's parser accept the answer?" (``format.py``). sympy's ``parse_expr``
+translates the text to Python source and ``eval``s it, which runs whatever the text spells
+(``open('x','w')``, ``exec(...)``, ``().__class__...``). Here the same translation is used, but never
+evaluated:
+
+1. ``to_code``: sympy's own tokenizer and transformations (auto symbols, numbers, implicit
+   multiplication and application, factorial notation) turn the text into source code. This step
+   only rewrites tokens; the code is the one ``parse_expr`` would run.
+2. ``vet``: the code is parsed with Python's ``ast`` and accepted only if every node is on a
+   whitelist: numbers, the constructors the parser emits (``Integer``, ``Float``, ``Rational``,
+   ``Number``, ``Symbol``, ``Function``, with literal arguments of the expected shape only),
+   elementary functions and constants, arithmetic, comparisons, tuples and lists. No attribute
+   access, subscripts, keywords, strings outside those constructors, lambdas, comprehensions or other
+   names. Anything else raises ``NotMath`` (the answer is not a math expression: F = 0).
+3. ``check_cost``: a static bound on the vetted tree, before anything is built (``TooCostly``):
+   ``numeric_size`` bounds the decimal digits of every exact number the tree can make (a power
+   multiplies the base's digits by the exponent's value, so ``9**9**9``, ``10**10**7``, ``1e999999999``
+   and ``(2x)**10**100`` are caught whatever their syntax); irrational work (roots, elementary
+   functions, order comparisons) is allowed only on small numbers and a few times per answer.
+4. ``build``: the vetted tree is interpreted node by node with Python's own operator semantics
+   (``operator.add``, calls of the whitelisted objects, chained comparisons that short-circuit as in
+   Python), so the object, and any exception, is exactly what ``eval`` of the same code gives.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+import operator
+import re
+from functools import lru_cache
+from typing import Any
+
+MAX_RESULT_DIGITS = 100_000  # exact integers up to this size take milliseconds to build
+MAX_FLOAT_EXPONENT = 1_000  # |N| in "1eN": mpmath builds 10**N exactly (1e100000 takes 0.5 s)
+MAX_DIGITS_WITH_IRRATIONALS = 300  # roots/functions factor their arguments: sqrt of 1000 digits takes 0.2 s
+MAX_IRRATIONAL_NODES = 16  # each costs about a millisecond (more when sympy's cache is cold)
+MAX_TREE_DEPTH = 200  # deeper trees are not real answers (and would exhaust the recursion limit)
+
+
+class NotMath(Exception):
+    """The code uses a construct outside the whitelist: not a math expression (F = 0)."""
+
+
+class TooCostly(Exception):
+    """Building the expression could exceed the static cost bounds (reported as ``budget_exceeded``)."""
+
+
+# --- step 1: sympy's translation, without eval ----------------------------------------------------
+
+# Number-theoretic and combinatorial functions: parsed as inert function symbols (their value on a
+# large integer takes unbounded time in C). The syntax is checked; nothing is computed.
+INERT_FUNCTIONS = (
+    "factorial", "factorial2", "subfactorial", "binomial", "multinomial", "fibonacci", "lucas", "tribonacci",
+    "bell", "bernoulli", "catalan", "euler", "genocchi", "harmonic", "partition", "npartitions", "prime",
+    "primepi", "nextprime", "prevprime", "primorial", "isprime", "factorint", "primefactors", "divisors",
+    "divisor_count", "divisor_sigma", "totient", "reduced_totient", "mobius", "ff", "rf", "gamma",
+    "loggamma", "motzkin", "stirling", "nt", "fac", "gcd", "lcm", "perfect_power", "sqrt_mod", "n_order",
+)
+
+
+@lru_cache(maxsize=1)
+def inert_namespace() -> dict[str, Any]:
+    """The parser's local names: each inert function as an undefined sympy Function."""
+    from sympy import Function
+
+    return {name: Function(name) for name in INERT_FUNCTIONS}
+
+
+@lru_cache(maxsize=1)
+def parser_namespace() -> dict[str, Any]:
+    """The global names ``parse_expr`` gives its transformations: sympy's public names, the built-in
+    functions, ``max``/``min`` as Max/Min. Only used to decide which words are names (as sympy does)."""
+    import sympy
+
+    names = {name: getattr(sympy, name) for name in sympy.__all__}
+    names.update((n, obj) for n, obj in vars(builtins).items() if isinstance(obj, type(builtins.len)))
+    names["max"], names["min"] = sympy.Max, sympy.Min
+    return names
+
+
+@lru_cache(maxsize=1)
+def _transformations() -> tuple:
+    from sympy.parsing import sympy_parser
+
+    return sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
+
+
+def to_code(text: str) -> str:
+    """The Python source sympy's parser makes of ``text`` (``^`` read as a power). Not evaluated."""
+    from sympy.parsing.sympy_parser import stringify_expr
+
+    return stringify_expr(text.replace("^", "**"), dict(inert_namespace()), parser_namespace(), _transformations())
+
+
+# --- step 2: the whitelist ------------------------------------------------------------------------
+
+# Constructors sympy's transformations emit, with the literal arguments they take.
+_FLOAT_LITERAL = re.compile(r"(?P<mantissa>[0-9_]*\.?[0-9_]*)(?:[eE](?P<exponent>[-+]?[0-9_]+))?")
+_DIGITS = re.compile(r"[0-9]+")
+_CONSTRUCTOR_ARGUMENTS = {"Integer": (int,), "Rational": (int, int), "Float": (str,), "Number": (str,), "Symbol": (str,), "Function": (str,)}
+_CONSTANTS = ("I", "pi", "oo", "zoo", "nan", "true", "false")
+ELEMENTARY_FUNCTIONS = (
+    "sqrt", "cbrt", "root", "exp", "log", "ln", "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan",
+    "acot", "asec", "acsc", "atan2", "sinh", "cosh", "tanh", "coth", "sech", "csch", "asinh", "acosh", "atanh",
+    "acoth", "asech", "acsch", "re", "im", "arg", "sign", "conjugate", "floor", "ceiling", "frac", "abs", "max", "min",
+)
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
+    ast.BitOr: operator.or_, ast.BitAnd: operator.and_,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
+_COMPARE = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+_ORDERINGS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_CONTAINERS = (ast.Expression, ast.Tuple, ast.List, ast.Load)
+
+
+@lru_cache(maxsize=1)
+def whitelisted_names() -> dict[str, Any]:
+    """Every name vetted code may use, bound to the object ``eval`` would find (locals first)."""
+    names = parser_namespace()
+    allowed = {name: names[name] for name in (*_CONSTRUCTOR_ARGUMENTS, *_CONSTANTS, *ELEMENTARY_FUNCTIONS)}
+    allowed.update(inert_namespace())
+    return allowed
+
+
+def _check_constructor(node: ast.Call, name: str) -> None:
+    shapes = _CONSTRUCTOR_ARGUMENTS[name]
+    if len(node.args) != len(shapes) or any(
+        not isinstance(arg, ast.Constant) or type(arg.value) is not shape for arg, shape in zip(node.args, shapes)
+    ):
+        raise NotMath(f"{name} with arguments other than the parser's literals")
+    value = node.args[0].value
+    if name == "Float" and not _FLOAT_LITERAL.fullmatch(value):
+        raise NotMath(f"Float of a non-numeric string {value!r}")
+    if name == "Number" and not _DIGITS.fullmatch(value):
+        raise NotMath(f"Number of a non-digit string {value!r}")
+
+
+def _check_call(node: ast.Call, names: dict[str, Any]) -> None:
+    if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+        raise NotMath("keyword or starred arguments")
+    func = node.func
+    if isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "Function":
+        return  # an undefined function applied, e.g. Function('k')(x): checked as a constructor call itself
+    if not isinstance(func, ast.Name) or func.id not in names:
+        raise NotMath("a call of something other than a whitelisted function")
+    if func.id in _CONSTRUCTOR_ARGUMENTS:
+        _check_constructor(node, func.id)
+
+
+def vet(code: str) -> ast.Expression:
+    """Parse ``code`` and check it against the whitelist. Raises SyntaxError (sympy's parser would
+    fail too), NotMath (a construct outside the whitelist) or TooCostly (a tree deeper than
+    MAX_TREE_DEPTH)."""
+    tree = ast.parse(code.strip(), mode="eval")
+    names = whitelisted_names()
+    constructor_literals: set[int] = set()
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise TooCostly(f"expression nested deeper than {MAX_TREE_DEPTH}")
+        if isinstance(node, ast.Call):
+            _check_call(node, names)
+            if isinstance(node.func, ast.Name) and node.func.id in _CONSTRUCTOR_ARGUMENTS:
+                constructor_literals.update(id(arg) for arg in node.args)
+        elif isinstance(node, ast.Name):
+            if node.id not in names:
+                raise NotMath(f"name {node.id!r} is not whitelisted")
+        elif isinstance(node, ast.Constant):
+            if id(node) not in constructor_literals and node.value is not Ellipsis:
+                raise NotMath(f"a literal {type(node.value).__name__} outside the parser's constructors")
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINARY:
+                raise NotMath(f"operator {type(node.op).__name__}")
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in _UNARY:
+                raise NotMath(f"operator {type(node.op).__name__}")
+        elif isinstance(node, ast.Compare):
+            if any(type(op) not in _COMPARE for op in node.ops):
+                raise NotMath("comparison other than == != < <= > >=")
+        elif not isinstance(node, _CONTAINERS):
+            raise NotMath(f"{type(node).__name__} is not allowed")
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.operator, ast.unaryop, ast.cmpop, ast.expr_context)):
+                stack.append((child, depth + 1))
+    return tree
+
+
+# --- step 3: static cost bound --------------------------------------------------------------------
+
+_LOG10_2 = math.log10(2)
+
+
+def _integer_digits(value: int) -> float:
+    """An upper bound of log10 |value| from the bit length (no big-number arithmetic); 0 for -1, 0, 1."""
+    return abs(value).bit_length() * _LOG10_2 if abs(value) > 1 else 0.0
+
+
+def _float_digits(literal: str) -> float:
+    """log10 bound of |value| of a float literal; TooCostly past MAX_FLOAT_EXPONENT (its cost is in the exponent)."""
+    match = _FLOAT_LITERAL.fullmatch(literal)
+    assert match is not None  # vetted
+    exponent = int(match.group("exponent") or 0)
+    if abs(exponent) > MAX_FLOAT_EXPONENT:
+        raise TooCostly(f"a number with exponent {exponent} (bound {MAX_FLOAT_EXPONENT})")
+    whole_digits = len(match.group("mantissa").split(".")[0].replace("_", "").lstrip("0"))
+    return float(max(whole_digits + exponent, 0))
+
+
+def _is_integer_literal(node: ast.AST) -> bool:
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Integer"
+
+
+class _Cost:
+    """Bottom-up bound: ``digits(node)`` >= log10 of the height (max |numerator|, |denominator|) of every
+    exact number the subtree can produce, summed over the subtree; irrational work is counted."""
+
+    def __init__(self) -> None:
+        self.irrational_nodes = 0
+
+    def digits(self, node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return self.digits(node.body)
+        if isinstance(node, ast.Constant):
+            return _integer_digits(node.value) if type(node.value) is int else 0.0
+        if isinstance(node, ast.Name):
+            return 0.0
+        if isinstance(node, ast.UnaryOp):
+            return self.digits(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = self.digits(node.left), self.digits(node.right)
+            if isinstance(node.op, ast.Pow):
+                return self._power(left, right, irrational=not _is_integer_literal(node.right))
+            return left + right + (_LOG10_2 if isinstance(node.op, (ast.Add, ast.Sub)) else 0.0)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.Compare):
+            self.irrational_nodes += sum(isinstance(op, _ORDERINGS) for op in node.ops)
+            return self.digits(node.left) + sum(self.digits(c) for c in node.comparators)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return sum(self.digits(e) for e in node.elts)
+        raise NotMath(f"{type(node).__name__} is not allowed")  # unreachable after vet
+
+    def _power(self, base: float, exponent: float, irrational: bool) -> float:
+        self.irrational_nodes += irrational
+        if base == 0.0:
+            return exponent  # 0, 1, -1, symbols: no number grows
+        if exponent > math.log10(MAX_RESULT_DIGITS) + 1:
+            raise TooCostly(f"a power of more than {MAX_RESULT_DIGITS} digits")
+        return base * 10.0**exponent + exponent
+
+    def _call(self, node: ast.Call) -> float:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == "Float":
+            return _float_digits(node.args[0].value)
+        if name == "Number":
+            return float(len(node.args[0].value))
+        if name in ("Integer", "Rational"):
+            return sum(_integer_digits(arg.value) for arg in node.args)
+        if name in ("Symbol", "Function"):
+            return 0.0
+        self.irrational_nodes += name in ELEMENTARY_FUNCTIONS
+        return sum(self.digits(arg) for arg in node.args) + (self.digits(node.func) if name is None else 0.0)
+
+
+def numeric_size(tree: ast.Expression) -> tuple[float, int]:
+    """(digits bound, irrational node count) of a vetted tree; TooCostly when a power overflows."""
+    cost = _Cost()
+    digits = cost.digits(tree)
+    return digits, cost.irrational_nodes
+
+
+def check_cost(tree: ast.Expression) -> None:
+    """Raise TooCostly unless building ``tree`` stays within the static bounds above."""
+    digits, irrational_nodes = numeric_size(tree)
+    if digits > MAX_RESULT_DIGITS:
+        raise TooCostly(f"numbers of more than {MAX_RESULT_DIGITS} digits")
+    if irrational_nodes > MAX_IRRATIONAL_NODES:
+        raise TooCostly(f"more than {MAX_IRRATIONAL_NODES} roots, functions or order comparisons")
+    if irrational_nodes and digits > MAX_DIGITS_WITH_IRRATIONALS:
+        raise TooCostly(f"roots or functions of numbers of more than {MAX_DIGITS_WITH_IRRATIONALS} digits")
+
+
+# --- step 4: build --------------------------------------------------------------------------------
+
+
+def _compare(node: ast.Compare, names: dict[str, Any]) -> Any:  # noqa: ANN401 - whatever Python gives
+    """Python's chained comparison: ``a < b < c`` is ``(a < b) and (b < c)``, c unevaluated if the first fails."""
+    left = _build(node.left, names)
+    last = len(node.ops) - 1
+    for position, (op, comparator) in enumerate(zip(node.ops, node.comparators)):
+        right = _build(comparator, names)
+        result = _COMPARE[type(op)](left, right)
+        if position == last or not result:  # ``not`` asks for a truth value, as ``and`` does
+            return result
+        left = right
+    raise AssertionError("a comparison without operators")  # unreachable: ast.Compare has >= 1
+
+
+def _build(node: ast.AST, names: dict[str, Any]) -> Any:  # noqa: ANN401 - a sympy object or a Python value
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.BinOp):
+        left = _build(node.left, names)
+        return _BINARY[type(node.op)](left, _build(node.right, names))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_build(node.operand, names))
+    if isinstance(node, ast.Call):
+        function = _build(node.func, names)
+        return function(*[_build(arg, names) for arg in node.args])
+    if isinstance(node, ast.Compare):
+        return _compare(node, names)
+    if isinstance(node, ast.Tuple):
+        return tuple(_build(e, names) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [_build(e, names) for e in node.elts]
+    raise NotMath(f"{type(node).__name__} is not allowed")  # unreachable after vet
+
+
+def build(tree: ast.Expression) -> Any:  # noqa: ANN401
+    """The object ``eval`` of the vetted code would give; raises what that ``eval`` would raise."""
+    return _build(tree.body, whitelisted_names())
