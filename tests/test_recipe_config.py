@@ -1,14 +1,18 @@
-"""recipe/format_length: every REWARD x TRAIN_SET run composes through veRL 0.9's real Hydra config
-with the paper's hyperparameters, and sets no key that veRL ignores.
+"""recipe/format_length: every REWARD x TRAIN_SET run composes through veRL 0.9's real Hydra config and sets
+no key that veRL ignores; and it is the paper's run, key by key (the fidelity test below): the release's own
+launcher overrides on its veRL 0.2 defaults (../shared/data/rl-without-gt/release/), mapped to veRL 0.9.1 keys
+by recipe/format_length/fidelity.yaml, whose deviation table lists every difference (and the README shows it).
 
-The launcher tells which command and overrides it runs (DRY_RUN=1); those are composed here in one
-process with Hydra's compose API (a subprocess per combination costs ~15 s of imports), and one real
+The launcher tells which command and overrides it runs (DRY_RUN=1, with $PYTHON = this interpreter and decoy
+python/ray first on PATH); those are composed here in one process with Hydra's compose API, and one real
 `run_grpo.sh --cfg job` subprocess checks that this composition is the one the launcher prints.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import subprocess
 from functools import cache
@@ -31,58 +35,7 @@ REWARDS = ["correctness", "format", "format_length", "length", "random"]
 TRAIN_SETS = ["deepscaler_17k", "math_train"]
 BENCHMARKS = {"aime2024": "AIME2024", "amc2023": "AMC2023", "math500": "MATH500"}
 
-# The paper's hyperparameters: config key -> value (actor_rollout_ref abbreviated as arr).
-PAPER = {
-    "algorithm.adv_estimator": "grpo",
-    "algorithm.use_kl_in_reward": False,
-    "data.train_batch_size": 128,
-    "data.max_prompt_length": 1024,
-    "data.max_response_length": 3072,
-    "arr.actor.ppo_mini_batch_size": 128,
-    "arr.actor.ppo_epochs": 1,
-    "arr.actor.strategy": "fsdp",
-    "arr.ref.strategy": "fsdp",
-    "arr.actor.optim.lr": 1e-6,
-    "arr.actor.optim.lr_scheduler_type": "constant",
-    "arr.actor.optim.lr_warmup_steps": 0,
-    "arr.actor.optim.lr_warmup_steps_ratio": 0.0,
-    "arr.actor.optim.clip_grad": 1.0,
-    "arr.actor.grad_clip": 1.0,
-    "arr.actor.use_kl_loss": True,
-    "arr.actor.kl_loss_coef": 0.001,
-    "arr.actor.kl_loss_type": "low_var_kl",
-    "arr.actor.entropy_coeff": 0.001,
-    "arr.actor.clip_ratio": 0.2,
-    "arr.actor.clip_ratio_low": 0.2,
-    "arr.actor.clip_ratio_high": 0.2,
-    "arr.rollout.name": "vllm",
-    "arr.rollout.tensor_model_parallel_size": 2,
-    "arr.rollout.n": 8,
-    "arr.rollout.temperature": 0.6,
-    "arr.rollout.top_p": 1.0,
-    "arr.rollout.do_sample": True,
-    "arr.rollout.prompt_length": 1024,
-    "arr.rollout.response_length": 3072,
-    "arr.rollout.val_kwargs.do_sample": False,
-    "arr.rollout.val_kwargs.n": 1,
-    "arr.rollout.val_kwargs.temperature": 0,
-    "arr.model.path": "Qwen/Qwen2.5-Math-7B",
-    "trainer.total_training_steps": 100,
-    "trainer.val_before_train": True,
-    "trainer.test_freq": 5,
-    "trainer.nnodes": 1,
-    "trainer.n_gpus_per_node": 8,
-    "trainer.use_v1": True,
-    "trainer.v1.trainer_mode": "sync",
-    "trainer.v1.sampler.custom_sampler.path": "pkg://verl_ext.verl.diagnostics_sampler",
-    "trainer.v1.sampler.custom_sampler.name": "DiagnosticsReplayBuffer",
-    "reward.reward_manager.source": "register",
-    "reward.reward_kwargs.peak": 0.5,
-    "reward.reward_kwargs.max_response_length": 3072,
-}
-
 AVG_AT_K = {
-    "arr.rollout.val_kwargs.do_sample": True,
     "arr.rollout.val_kwargs.n": 16,
     "arr.rollout.val_kwargs.temperature": 0.6,
     "arr.rollout.val_kwargs.top_p": 0.95,
@@ -98,8 +51,18 @@ def select(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key.replace("arr.", "actor_rollout_ref.", 1), throw_on_missing=True)
 
 
+# The conftest fixture launcher_env (PYTHON = this interpreter, decoy python/ray first on PATH), set per module.
+_LAUNCHER_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _launcher_env(launcher_env: dict[str, str]) -> None:
+    _LAUNCHER_ENV.update(launcher_env)
+
+
 def run_launcher(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DATA_DIR": str(DATA_DIR), **env}
+    assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
+    environment = {**_LAUNCHER_ENV, "DATA_DIR": str(DATA_DIR), **env}
     for name in ("REWARD", "TRAIN_SET", "MODEL_PATH", "NNODES", "GPUS_PER_NODE", "EXPERIMENT", "CKPT_DIR", "LOG_DIR"):
         if name not in env:
             environment.pop(name, None)
@@ -177,14 +140,6 @@ COMBINATIONS = [(reward, train_set) for reward in REWARDS for train_set in TRAIN
 
 
 @pytest.mark.parametrize(("reward", "train_set"), COMBINATIONS)
-def test_every_run_has_the_papers_hyperparameters(reward: str, train_set: str) -> None:
-    cfg = launcher_config(REWARD=reward, TRAIN_SET=train_set)
-    actual = {key: select(cfg, key) for key in PAPER}
-    assert actual == PAPER
-    assert cfg.trainer.save_freq > 0
-
-
-@pytest.mark.parametrize(("reward", "train_set"), COMBINATIONS)
 def test_reward_and_train_set_are_each_one_override(reward: str, train_set: str) -> None:
     cfg = launcher_config(REWARD=reward, TRAIN_SET=train_set)
     assert cfg.reward.reward_manager.name == reward
@@ -198,6 +153,7 @@ def test_reward_and_train_set_are_each_one_override(reward: str, train_set: str)
         "data.train_files",
         "trainer.experiment_name",
         "trainer.default_local_dir",
+        "ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH",
     }
 
 
@@ -238,9 +194,9 @@ def test_validation_runs_on_aime_amc_and_math500_by_data_source() -> None:
 def test_avg_at_k_is_one_switch() -> None:
     cfg = launcher_config("eval=avg16")
     assert {key: select(cfg, key) for key in AVG_AT_K} == AVG_AT_K
-    assert {key: select(cfg, key) for key in PAPER if key not in AVG_AT_K and "val_kwargs" not in key} == {
-        key: value for key, value in PAPER.items() if key not in AVG_AT_K and "val_kwargs" not in key
-    }
+    greedy, sampled = flat_config(launcher_config()), flat_config(cfg)
+    differing = {key for key in greedy.keys() | sampled.keys() if greedy.get(key) != sampled.get(key)}
+    assert differing == {key.replace("arr.", "actor_rollout_ref.", 1) for key in AVG_AT_K}
 
 
 def test_environment_sets_model_nodes_gpus_experiment_and_checkpoints(tmp_path: Path) -> None:
@@ -256,13 +212,18 @@ def test_environment_sets_model_nodes_gpus_experiment_and_checkpoints(tmp_path: 
 def test_smoke_recipe_is_one_gpu_two_short_steps_of_the_same_recipe() -> None:
     from verl.utils.config import validate_config
 
-    cfg = launcher_config("scale=smoke", MODEL_PATH="Qwen/Qwen2.5-0.5B", GPUS_PER_NODE="1")
-    assert (cfg.trainer.n_gpus_per_node, cfg.actor_rollout_ref.rollout.tensor_model_parallel_size) == (1, 1)
+    # No environment: scale=smoke alone gives the smoke run (the scale file's model, one node, one GPU).
+    cfg = launcher_config("scale=smoke")
+    assert (cfg.trainer.nnodes, cfg.trainer.n_gpus_per_node) == (1, 1)
+    assert cfg.actor_rollout_ref.rollout.tensor_model_parallel_size == 1
     assert cfg.trainer.total_training_steps == 2
     assert cfg.data.max_response_length <= 1024
     assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen2.5-0.5B"
-    for key in ("algorithm.adv_estimator", "arr.actor.use_kl_loss", "trainer.v1.sampler.custom_sampler.path"):
-        assert select(cfg, key) == PAPER[key]
+    assert cfg.trainer.experiment_name == "grpo-deepscaler_17k-qwen2.5-0.5b-format_length"
+    paper = launcher_config()
+    for key in ("algorithm.adv_estimator", "arr.actor.use_kl_loss", "arr.actor.policy_loss.loss_mode",
+                "trainer.v1.sampler.custom_sampler.path", "data.seed"):
+        assert select(cfg, key) == select(paper, key)
     validate_config(cfg, use_reference_policy=True, use_critic=False)
 
 
@@ -274,3 +235,218 @@ def test_launcher_cfg_job_prints_the_same_config_through_verl_main_ppo() -> None
     printed = OmegaConf.create(result.stdout)
     expected = launcher_config("eval=avg16", **env)
     assert OmegaConf.to_container(printed) == OmegaConf.to_container(expected)
+
+
+# ---------------------------------------------------------------- fidelity to the release's own run
+RELEASE = REPO.parent / "shared" / "data" / "rl-without-gt" / "release"
+FIDELITY = RECIPE / "fidelity.yaml"
+README = RECIPE / "README.md"
+TABLE_BEGIN, TABLE_END = "<!-- deviation-table:begin (rendered from fidelity.yaml) -->", "<!-- deviation-table:end -->"
+RELEASE_LAUNCHER = "run_grpo_math_7b.sh"
+CKPT = "/ckpt"  # CKPT_DIR of the composed runs: the recipe's default_local_dir is {CKPT_DIR}/{EXPERIMENT}
+
+
+def fidelity() -> dict:
+    return yaml.safe_load(FIDELITY.read_text())
+
+
+def shell_assignments(text: str) -> list[tuple[str, str, bool]]:
+    """(name, value, commented out) of every `[#] [export] NAME=VALUE` line; command substitutions left out."""
+    found = []
+    for line in text.splitlines():
+        match = re.match(r"^\s*(#)?\s*(?:export\s+)?([A-Za-z_]\w*)=(.*)$", line)
+        if match and "$(" not in match.group(3) and "`" not in match.group(3):
+            words = shlex.split(match.group(3), comments=True)
+            found.append((match.group(2), words[0] if words else "", bool(match.group(1))))
+    return found
+
+
+def release_variables(train_set: str) -> dict[str, str]:
+    """The shell variables of the release's launcher as its wrapper run_train.sh sets them; train_data is the
+    wrapper's line (active or commented out) for this training set."""
+    wrapper = (RELEASE / "run_train.sh").read_text()
+    launcher = (RELEASE / RELEASE_LAUNCHER).read_text()
+    call = next(line for line in wrapper.splitlines() if RELEASE_LAUNCHER in line and not line.lstrip().startswith("#"))
+    positional = shlex.split(call)[shlex.split(call).index(f"./scripts/train/{RELEASE_LAUNCHER}") + 1 :]
+    variables = {str(i): value for i, value in enumerate(positional, start=1)}
+    for name, value, commented in shell_assignments(wrapper) + shell_assignments(launcher):
+        if not commented:
+            variables[name] = value
+    train_files = [value for name, value, _ in shell_assignments(wrapper) if name == "train_data"]
+    matching = [value for value in train_files if Path(value).stem == train_set]
+    assert len(matching) == 1, f"run_train.sh has no train_data line for {train_set}: {train_files}"
+    variables["train_data"] = matching[0]
+    return variables
+
+
+def expand(word: str, variables: dict[str, str]) -> str:
+    def substitute(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in variables, f"release launcher uses ${name}, which neither release script sets"
+        return expand(variables[name], variables)
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", substitute, word)
+
+
+def release_overrides(train_set: str) -> list[tuple[str, Any]]:
+    """(key, value) of every Hydra override the release's launcher passes to main_ppo, parsed by Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    text = (RELEASE / RELEASE_LAUNCHER).read_text().replace("\\\n", " ")
+    command = next(line for line in text.splitlines() if "ray job submit" in line and "verl.trainer.main_ppo" in line)
+    words = shlex.split(command.split("verl.trainer.main_ppo", 1)[1].split("2>&1", 1)[0])
+    variables = release_variables(train_set)
+    parsed = OverridesParser.create().parse_overrides([expand(word, variables) for word in words])
+    return [(override.key_or_group, override.value()) for override in parsed]
+
+
+def release_config(train_set: str) -> dict[str, Any]:
+    """The release's run, flattened: its veRL 0.2 defaults, its launcher's overrides, then its code's defaults."""
+    cfg = OmegaConf.load(RELEASE / "ppo_trainer.yaml")
+    for key, value in release_overrides(train_set):
+        OmegaConf.update(cfg, key, value, force_add=True)
+    del cfg["hydra"]  # ${now:...}: Hydra's resolver; not compared
+    flat = flat_items(OmegaConf.to_container(cfg, resolve=True))
+    for key, spec in fidelity()["release_code"].items():
+        assert key not in flat, f"release_code sets {key}, which the release's config already sets"
+        flat[key] = spec["value"]
+    return flat
+
+
+def same(release: Any, recipe: Any) -> bool:
+    if isinstance(release, bool) or isinstance(recipe, bool):
+        return type(release) is type(recipe) and release == recipe
+    return release == recipe
+
+
+def basenames(value: Any) -> Any:
+    return [Path(v).name for v in value] if isinstance(value, list) else Path(value).name
+
+
+def fill(value: Any, placeholders: dict[str, str]) -> Any:
+    return value.format(**placeholders) if isinstance(value, str) and "{" in value else value
+
+
+def fidelity_differences(reward: str, train_set: str, *overrides: str) -> list[str]:
+    """Every difference between the release's run and the composed recipe that the deviation table does not
+    list with exactly these values, and every table row that is no longer a difference."""
+    table = fidelity()
+    release = release_config(train_set)
+    cfg = launcher_config(*overrides, REWARD=reward, TRAIN_SET=train_set, CKPT_DIR=CKPT)
+    recipe = flat_items(OmegaConf.to_container(cfg, resolve=True))
+    placeholders = {"REWARD": reward, "TRAIN_SET": train_set, "EXPERIMENT": cfg.trainer.experiment_name, "CKPT_DIR": CKPT}
+    listed_release = {key: value for row in table["deviations"] for key, value in row["release"].items()}
+    listed_recipe = {key: fill(value, placeholders) for row in table["deviations"] for key, value in row["recipe"].items()}
+    problems, used = [], set()
+    compared = [key for key in release if key in table["mapping"] or not key.startswith(tuple(table["not_compared"]))]
+    for key in compared:
+        if key not in table["mapping"]:
+            problems.append(f"release key {key}={release[key]!r} has no entry in fidelity.yaml's mapping")
+            continue
+        target = table["mapping"][key]
+        theirs = release[key]
+        ours = recipe.get(target, "<absent in veRL 0.9.1's config>") if target else None
+        if target and key in table.get("compare_basename", []):
+            theirs, ours = basenames(theirs), basenames(ours)
+        if target and same(theirs, ours):
+            continue
+        used.add(key)
+        if key not in listed_release or not same(listed_release[key], release[key]):
+            problems.append(f"unlisted difference: release {key}={release[key]!r} vs recipe {target}={ours!r}")
+        elif target:
+            used.add(target)
+            if target not in listed_recipe or not same(listed_recipe[target], ours):
+                problems.append(f"deviation row for {key} says recipe {target}={listed_recipe.get(target)!r}, "
+                                f"the recipe has {ours!r}")
+    stale_mapping = sorted(set(table["mapping"]) - set(compared))
+    problems += [f"mapping entry {key} is not a key of the release's run" for key in stale_mapping]
+    stale_rows = sorted((listed_release.keys() | listed_recipe.keys()) - used)
+    problems += [f"deviation row key {key} is not (or no longer) a difference" for key in stale_rows]
+    return problems
+
+
+@pytest.mark.parametrize(("reward", "train_set"), COMBINATIONS)
+def test_every_run_is_the_releases_run_but_for_the_listed_deviations(reward: str, train_set: str) -> None:
+    assert fidelity_differences(reward, train_set) == []
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("actor_rollout_ref.actor.optim.lr=2e-6",
+         "unlisted difference: release actor_rollout_ref.actor.optim.lr=1e-06 vs recipe actor_rollout_ref.actor.optim.lr=2e-06"),
+        ("data.seed=42", "unlisted difference: release data.seed=1 vs recipe data.seed=42"),
+        ("actor_rollout_ref.actor.policy_loss.loss_mode=vanilla",
+         "unlisted difference: release actor_rollout_ref.actor.policy_loss='verl02_micro_token_mean' vs recipe "
+         "actor_rollout_ref.actor.policy_loss.loss_mode='vanilla'"),
+        ("trainer.total_training_steps=90",
+         "deviation row for trainer.total_training_steps says recipe trainer.total_training_steps=100, the recipe has 90"),
+        ("actor_rollout_ref.rollout.enforce_eager=true",
+         "deviation row key actor_rollout_ref.rollout.enforce_eager is not (or no longer) a difference"),
+    ],
+)
+def test_the_fidelity_check_names_an_unlisted_or_stale_difference(override: str, problem: str) -> None:
+    """Guard of the guard: one changed hyperparameter and the comparison must name it."""
+    assert problem in fidelity_differences("format_length", "deepscaler_17k", override)
+
+
+def test_release_launcher_is_parsed_completely() -> None:
+    """Every override line of the release's launcher reaches the comparison (nothing dropped by the parser)."""
+    text = (RELEASE / RELEASE_LAUNCHER).read_text()
+    block = text.split("verl.trainer.main_ppo", 1)[1].split("2>&1", 1)[0]
+    lines = [line.strip().rstrip("\\").strip() for line in block.splitlines() if "=" in line]
+    overrides = dict(release_overrides("math_train"))
+    assert len(overrides) == len(lines) == 43
+    assert overrides["trainer.total_training_steps"] == 105 and overrides["trainer.test_freq"] == 5
+    assert overrides["actor_rollout_ref.rollout.gpu_memory_utilization"] == 0.7
+    assert overrides["data.train_files"].endswith("/math_train.parquet")
+    assert overrides["trainer.logger"] == ["console", "wandb"]
+
+
+def test_every_key_the_recipe_sets_is_compared_or_listed_as_recipe_only() -> None:
+    table = fidelity()
+    targets = set(table["mapping"].values())
+    recipe_only = table["recipe_only"]
+    files = [CONFIG_DIR / "format_length_grpo.yaml", CONFIG_DIR / "eval" / "greedy.yaml", CONFIG_DIR / "scale" / "paper.yaml"]
+    keys = {key for path in files for key in recipe_keys(path)}
+    unaccounted = sorted(k for k in keys if k not in targets and not k.startswith(tuple(recipe_only)))
+    assert unaccounted == []
+    assert sorted(p for p in recipe_only if not any(k.startswith(p) for k in keys)) == [], "stale recipe_only entries"
+
+
+def render_deviation_table(table: dict) -> str:
+    """The README's table: one row per deviation (keys = values), then the recipe-only settings."""
+
+    def cell(values: dict) -> str:
+        return "<br>".join(f"`{key}={json.dumps(value)}`" for key, value in values.items()) or "(none)"
+
+    rows = ["| release (veRL 0.2) | recipe (veRL 0.9.1) | why |", "| --- | --- | --- |"]
+    rows += [f"| {cell(row['release'])} | {cell(row['recipe'])} | {row['why']} |" for row in table["deviations"]]
+    rows += [f"| {row['release']} | {row['recipe']} | {row['why']} |" for row in table["semantics"]]
+    rows += [f"| (not set) | `{key}` | {why} |" for key, why in table["recipe_only"].items()]
+    return "\n".join(rows)
+
+
+def test_readme_shows_the_deviation_table_of_fidelity_yaml() -> None:
+    text = README.read_text()
+    assert TABLE_BEGIN in text and TABLE_END in text
+    shown = text.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0].strip()
+    assert shown == render_deviation_table(fidelity()), "re-render: python tests/test_recipe_config.py"
+
+
+def test_train_sampler_gives_the_releases_prompt_order() -> None:
+    """veRL 0.9.1's sampler with the recipe's data config yields the permutation of the release's sampler:
+    torch.utils.data.RandomSampler with torch.Generator().manual_seed(1), over DeepScaleR's 17,000 rows."""
+    import torch
+    from torch.utils.data import RandomSampler
+    from verl.trainer.ppo.utils import create_rl_sampler
+
+    rows = range(len(pd.read_parquet(DATA_DIR / "deepscaler_17k.parquet", columns=["data_source"])))
+    assert len(rows) == 17000
+    release_order = list(RandomSampler(rows, generator=torch.Generator().manual_seed(1)))
+    recipe_order = list(create_rl_sampler(launcher_config().data, rows))
+    assert recipe_order == release_order
+
+
+if __name__ == "__main__":
+    print(render_deviation_table(fidelity()))
