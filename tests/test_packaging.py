@@ -68,5 +68,8 @@ def test_build_ships_demo_data_without_a_packages_warning(source_copy, tmp_path)
     done = _setup(source_copy, "-q", "build_py", "--build-lib", str(tmp_path / "lib"))
     assert "absent from the `packages` configuration" not in done.stderr + done.stdout
     shipped = tmp_path / "lib" / "verl_ext" / "demo" / "data"
-    assert sorted(p.name for p in shipped.iterdir()) == ["README.md", "problems.jsonl"]
+    source = REPO / "verl_ext" / "demo" / "data"
+    every_file = sorted(p.name for p in source.iterdir() if p.is_file())
+    assert {"README.md", "problems.jsonl"} <= set(every_file)
+    assert sorted(p.name for p in shipped.iterdir()) == every_file  # every data file ships, nothing else
     assert (shipped / "problems.jsonl").read_bytes() == (REPO / "verl_ext" / "demo" / "data" / "problems.jsonl").read_bytes()
