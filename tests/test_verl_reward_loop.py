@@ -93,7 +93,10 @@ def _run(preset: str, tokenizer_dir, extra: list[str] = ()):  # noqa: ANN001, AN
 @pytest.mark.parametrize("preset", ["format_length", "format", "length", "correctness"])
 def test_reward_loop_scores_each_preset_like_the_pure_function(preset, local_ray, tiny_tokenizer_dir):
     scores, extra, keys = _run(preset, tiny_tokenizer_dir)
-    expected_keys = {"format", "length_reward", "response_tokens", "truncated", "pred", "timed_out", "reward_error", "correct", "acc"}
+    expected_keys = {
+        "format", "length_reward", "response_tokens", "truncated", "pred", "timed_out", "reward_error", "correct", "acc",
+        "monitor_error",
+    }
     assert set(keys) == expected_keys
     for i, (text, truth) in enumerate(SAMPLES):
         tokens = min(len(text), MAX_RESPONSE)

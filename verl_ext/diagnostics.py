@@ -13,6 +13,8 @@ are left out of every mean. Keys read (as the verl-ext reward managers write the
 - ``timed_out`` (0/1): answer parsing or grading ran out of time.
 - ``reward_error`` (0/1): scoring failed and the rollout scored 0.
 - ``correct`` (0/1): the answer matches the ground truth; only where the data carries one.
+- ``monitor_error`` (0/1): the monitoring correctness check failed to run; that rollout's ``correct``
+  is unknown and left out of every metric that reads ``correct``.
 
 Output contract: metric name -> float, names under ``diagnostics/``. A metric is omitted (never NaN)
 when no rollout carries what it needs, so a run without ground truths simply has no accuracy metrics.
@@ -22,6 +24,7 @@ when no rollout carries what it needs, so a run without ground truths simply has
 - ``diagnostics/truncation_rate``: mean of ``truncated``.
 - ``diagnostics/timeout_rate``: mean of ``timed_out``.
 - ``diagnostics/reward_error_rate``: mean of ``reward_error``.
+- ``diagnostics/monitor_error_rate``: mean of ``monitor_error``.
 - ``diagnostics/accuracy``: mean of ``correct`` (accuracy of the training rollouts).
 - ``diagnostics/surrogate_correct_agreement``: over rollouts with both ``format`` and ``correct``, the
   fraction where the two verdicts are equal, i.e. P(format == correct). 1.0 means the surrogate
@@ -51,6 +54,7 @@ _MEAN_METRICS: dict[str, str] = {
     "truncation_rate": "truncated",
     "timeout_rate": "timed_out",
     "reward_error_rate": "reward_error",
+    "monitor_error_rate": "monitor_error",
     "accuracy": "correct",
 }
 
@@ -87,6 +91,16 @@ def _pairs(info: Mapping[str, Sequence[Any]], first: str, second: str) -> list[t
     return [(a, b) for a, b in zip(left, right) if a is not None and b is not None]
 
 
+def _without_failed_monitoring(info: Mapping[str, Sequence[Any]]) -> Mapping[str, Sequence[Any]]:
+    """``info`` with ``correct`` set to None where ``monitor_error`` is 1 (the check did not run)."""
+    if "monitor_error" not in info or "correct" not in info:
+        return info
+    failed = [_number(v) == 1.0 for v in info["monitor_error"]]
+    if not any(failed):
+        return info
+    return {**info, "correct": [None if bad else v for v, bad in zip(info["correct"], failed)]}
+
+
 def compute_diagnostics(reward_extra_info: Mapping[str, Sequence[Any]]) -> dict[str, float]:
     """Diagnostics of one batch of rollouts (see the module docstring for names and definitions).
 
@@ -99,6 +113,7 @@ def compute_diagnostics(reward_extra_info: Mapping[str, Sequence[Any]]) -> dict[
     Raises:
         ValueError: ``format`` and ``correct`` columns of different lengths.
     """
+    reward_extra_info = _without_failed_monitoring(reward_extra_info)
     metrics: dict[str, float] = {}
     for name, key in _MEAN_METRICS.items():
         mean = _mean(v for v in _column(reward_extra_info, key) if v is not None)

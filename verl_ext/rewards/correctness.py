@@ -2,9 +2,11 @@
 
 Equivalence is math-verify's (``parse`` + ``verify``), never a hand-rolled checker. math-verify's own
 timeouts use ``signal.alarm`` (main thread only), so they are switched off and the check runs in an
-``IsolatedCaller`` child process instead, under ``DEFAULT_TIMEOUT_S`` and a memory limit: it is
-bounded in any thread (veRL runs reward code in executor threads). A timeout or an error scores
-C = 0 and is reported in ``CorrectnessCheck`` (never a silent 0). Plain integers on both sides
+``IsolatedCaller`` child process instead, under ``DEFAULT_TIMEOUT_S`` seconds of the child's CPU time
+(not wall time: load never turns a right answer into a timeout) and a memory limit: it is bounded in
+any thread (veRL runs reward code in executor threads). A timeout or an error scores C = 0 and is
+reported in ``CorrectnessCheck`` (never a silent 0); a child that cannot start raises
+``WorkerStartError`` (the presets decide: a monitoring check must not change a label-free reward). Plain integers on both sides
 ("142" or "142.0") are compared in-process: the common case (AIME, AMC) needs no child process.
 """
 

@@ -1,20 +1,28 @@
-"""Run a function in child processes with a hard time and memory bound.
+"""Run a function in child processes with a hard CPU-time and memory bound.
 
 Some work cannot be bounded inside the process: math-verify's equivalence check can spend minutes
 (and gigabytes) in one C-level big-integer operation on an answer like ``9^{9^{9^{9}}}``, and its own
 timeouts rely on ``signal.alarm``, which only works in the main thread. ``IsolatedCaller`` keeps a
-small pool of long-lived child processes; a call that overruns its time is answered ``timeout`` and
-its child is killed (a fresh one replaces it on demand). Each child runs under an address-space
-limit, so a runaway computation fails with MemoryError there instead of exhausting the machine.
-Safe to use from many threads at once.
+small pool of long-lived child processes. Each call is bounded by the child's own CPU time, not by the
+wall clock, so a loaded machine never turns a slow right answer into a timeout: before each call the
+child sets its ``RLIMIT_CPU`` soft limit to the CPU seconds it has used plus ``timeout_s`` (rounded up to
+the next whole second, the kernel's unit), and the kernel ends it with SIGXCPU when it overruns (even
+inside one C-level operation). Such a call is answered ``timeout``; a fresh child replaces the dead
+one on demand. The parent only keeps a wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound)
+for a child that stops without using CPU. Each child also runs under an address-space limit, so a
+runaway computation fails with MemoryError there instead of exhausting the machine.
+A child that cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError``
+from ``call``: that is a failure of the machinery, not of the answer. Safe to use from many threads.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 _STARTUP_SECONDS = 120.0
+WALL_BACKSTOP_FACTOR = 30.0
 CHILD_MODULE = "verl_ext.rewards.isolated_child"
+
+
+class WorkerStartError(RuntimeError):
+    """A child process could not be started or did not report ready."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +57,12 @@ def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | 
 
     ``warm_up_args``: one call made before the child reports ready, so that lazy imports and caches
     are not billed to the first real call's time budget."""
-    if memory_mb:
-        import resource
+    import resource
 
+    if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a CPU overrun ends the child: no core file
     fn = _resolve(target)
     if warm_up_args is not None:
         try:
@@ -63,10 +77,24 @@ def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | 
             return
         if args is None:
             return
+        cpu_seconds, args = args
+        _limit_cpu_time(cpu_seconds)
         try:
             conn.send(("ok", fn(*args)))
         except BaseException as exc:  # report every failure to the parent, never die silently
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _limit_cpu_time(seconds: float) -> None:
+    """Let the kernel end this process once it has used ``seconds`` more CPU time (whole seconds, rounded up)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime + seconds)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 class _Duplex:
@@ -93,18 +121,38 @@ class _Child:
         command = [sys.executable, "-m", CHILD_MODULE, target, str(to_child_r), str(from_child_w), str(memory_mb or 0)]
         if warm_up_args is not None:
             command.append(json.dumps(list(warm_up_args)))
-        self.process = subprocess.Popen(command, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
+        try:
+            self.process = subprocess.Popen(command, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(fd)
+            raise WorkerStartError(f"cannot start the isolated worker for {target}: {exc}") from exc
         os.close(to_child_r)
         os.close(from_child_w)
         self.conn = _Duplex(from_child_r, to_child_w)
-        if not self.conn.poll(_STARTUP_SECONDS):
+        try:
+            if not self.conn.poll(_STARTUP_SECONDS):
+                raise WorkerStartError(f"isolated worker for {target} did not start within {_STARTUP_SECONDS:.0f} s")
+            status, _ = self.conn.recv()
+            if status != "ready":
+                raise WorkerStartError(f"isolated worker for {target} sent {status!r} instead of 'ready'")
+        except (EOFError, OSError) as exc:
             self.kill()
-            raise RuntimeError(f"isolated worker for {target} did not start within {_STARTUP_SECONDS:.0f} s")
-        status, _ = self.conn.recv()
-        assert status == "ready", status
+            raise WorkerStartError(f"isolated worker for {target} died at start-up: {type(exc).__name__}") from exc
+        except WorkerStartError:
+            self.kill()
+            raise
 
     def is_alive(self) -> bool:
         return self.process.poll() is None
+
+    def ran_out_of_cpu(self) -> bool:
+        """Whether the child was ended by its RLIMIT_CPU (SIGXCPU)."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return False
+        return code == -signal.SIGXCPU
 
     def kill(self) -> None:
         self.process.kill()
@@ -144,17 +192,23 @@ class IsolatedCaller:
         return _Child(self.target, self.memory_mb, self.warm_up_args)
 
     def call(self, *args: Any) -> CallResult:
-        """Run ``target(*args)`` in a child; never raises for the target's own failures."""
+        """Run ``target(*args)`` in a child; never raises for the target's own failures.
+
+        Raises WorkerStartError when no child can be started (the caller decides what that means)."""
         with self._slots:
             child = self._take_child()
+            backstop = max(WALL_BACKSTOP_FACTOR * self.timeout_s, 10.0)
             try:
-                child.conn.send(args)
-                if not child.conn.poll(self.timeout_s):
+                child.conn.send((self.timeout_s, args))
+                if not child.conn.poll(backstop):
                     child.kill()
-                    return CallResult("timeout", message=f"no answer within {self.timeout_s} s")
+                    return CallResult("timeout", message=f"no answer within {backstop:.0f} s of wall time")
                 status, value = child.conn.recv()
-            except (EOFError, OSError, BrokenPipeError) as exc:
+            except (EOFError, OSError) as exc:
+                out_of_cpu = child.ran_out_of_cpu()
                 child.kill()
+                if out_of_cpu:
+                    return CallResult("timeout", message=f"more than {self.timeout_s} s of CPU time")
                 return CallResult("error", message=f"worker died: {type(exc).__name__}: {exc}")
             self._idle.put(child)
             if status == "ok":

@@ -38,6 +38,7 @@ class Signals:
     correct: float | None
     correct_timed_out: bool = False
     correct_error: str | None = None
+    monitor_error: str | None = None
     rng: random.Random | None = field(default=None, compare=False, repr=False)
 
 
@@ -115,8 +116,13 @@ def measure(
     peak: float = DEFAULT_PEAK,
     correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
     rng: random.Random | None = None,
+    monitoring: bool = False,
 ) -> Signals:
-    """All signals of one response. Length needs both token counts; correctness needs a ground truth."""
+    """All signals of one response. Length needs both token counts; correctness needs a ground truth.
+
+    ``monitoring``: the correctness check only monitors (the reward does not use it). A failure of the
+    check itself (its child process cannot start, say) is then recorded in ``monitor_error`` with
+    C = 0 instead of raising, so it cannot change the reward; otherwise it raises."""
     pred = extract_answer(response)
     fmt = check_answer_format(pred)
     length = truncated = None
@@ -126,8 +132,15 @@ def measure(
     else:
         validate_length_args(0, max_response_tokens or 1, peak)
     check: CorrectnessCheck | None = None
+    monitor_error = None
     if ground_truth is not None and str(ground_truth).strip():
-        check = check_answer_correct(pred, str(ground_truth), correctness_timeout_s)
+        try:
+            check = check_answer_correct(pred, str(ground_truth), correctness_timeout_s)
+        except Exception as exc:
+            if not monitoring:
+                raise
+            monitor_error = f"{type(exc).__name__}: {exc}"
+            check = CorrectnessCheck(correct=False, error=monitor_error)
     return Signals(
         pred=pred,
         format=fmt.reward,
@@ -138,6 +151,7 @@ def measure(
         correct=None if check is None else check.reward,
         correct_timed_out=bool(check and check.timed_out),
         correct_error=None if check is None else check.error,
+        monitor_error=monitor_error,
         rng=rng,
     )
 
@@ -154,8 +168,9 @@ class ScoredResponse:
 
         ``timed_out`` counts a format check or correctness check stopped by its bound.
         ``correct`` (and ``acc``, the same value under the name veRL's validation metrics read for
-        ``val-core/<data_source>/acc/...``) appear only when a ground truth was given (monitoring:
-        presets other than ``correctness`` never use it).
+        ``val-core/<data_source>/acc/...``) and ``monitor_error`` appear only when a ground truth was
+        given (monitoring: presets other than ``correctness`` never use it). ``monitor_error`` = 1 marks a
+        monitoring check that failed to run (``correct`` is then 0 and means "unknown", not "wrong").
         """
         s = self.signals
         info: dict[str, Any] = {
@@ -169,6 +184,7 @@ class ScoredResponse:
         if s.correct is not None:
             info["correct"] = s.correct
             info["acc"] = s.correct
+            info["monitor_error"] = float(s.monitor_error is not None)
         return info
 
 
@@ -205,5 +221,6 @@ def score_response(
         peak=peak,
         correctness_timeout_s=correctness_timeout_s,
         rng=rng,
+        monitoring=not spec.needs_ground_truth,
     )
     return ScoredResponse(score=spec.combine(signals), signals=signals)

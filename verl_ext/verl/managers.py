@@ -12,9 +12,10 @@ Each sample's response length is the number of ones in its response attention ma
 preset's own (``score_response``); this module only adapts veRL's DataProto in and out.
 ``reward_extra_info`` per sample: format, length_reward, response_tokens, truncated, pred, timed_out,
 reward_error, and ``correct`` (also as ``acc``, which veRL's validation reports under ``val-core/``)
-when the sample has a ground truth (monitoring only).
+and ``monitor_error`` when the sample has a ground truth (monitoring only).
 A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
-``reward_error`` = 1 marks it.
+``reward_error`` = 1 marks it. Under a label-free preset a failure of the monitoring correctness check
+is not a scoring failure: the sample keeps its score and ``monitor_error`` = 1 marks it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def _failed_sample_info(response_tokens: int, has_truth: bool) -> dict[str, Any]
     }
     if has_truth:
         info["correct"] = info["acc"] = 0.0
+        info["monitor_error"] = 0.0
     return info
 
 
@@ -124,7 +126,9 @@ class PresetRewardManager(RewardManagerBase):
             return 0.0, _failed_sample_info(response_tokens, ground_truth is not None)
         info = scored.extra_info()
         info["reward_error"] = 0.0
-        if scored.signals.correct_error and not scored.signals.correct_timed_out:
+        if scored.signals.monitor_error:
+            logger.warning("verl-ext monitoring correctness check failed: %s", printable(scored.signals.monitor_error))
+        elif scored.signals.correct_error and not scored.signals.correct_timed_out:
             logger.warning("verl-ext correctness check failed: %s", printable(scored.signals.correct_error))
         return scored.score, info
 
