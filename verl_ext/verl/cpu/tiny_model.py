@@ -1,0 +1,45 @@
+"""The tiny local Qwen2 of the ``scale=cpu`` recipe: the demo's builder, a chat template, a longer context.
+
+``python -m verl_ext.verl.cpu.tiny_model`` prints the directory (built once, cached like the demo's
+model under ``$VERL_EXT_CACHE``); nothing is downloaded. The tokenizer is the demo's byte-level BPE
+(trained on the demo's bundled problems: any text encodes, long texts take many tokens); the chat
+template is the minimal ``<role>: <content>`` one veRL needs to turn the recipe's chat prompts into ids.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from verl_ext.demo.tiny import TinySpec, tiny_model_dir
+
+# Real math prompts run to a few hundred byte-level tokens: a longer context than the demo's.
+CPU_RECIPE_SPEC = TinySpec(max_position_embeddings=1024)
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def recipe_model_dir(root: Path | None = None) -> Path:
+    """The cached model directory, with the chat template set (built when missing)."""
+    from transformers import AutoTokenizer
+
+    from verl_ext.demo.problems import load_problems
+    from verl_ext.demo.warmup import tokenizer_corpus
+
+    directory = tiny_model_dir(tokenizer_corpus(load_problems()), CPU_RECIPE_SPEC, root)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    if tokenizer.chat_template != CHAT_TEMPLATE:
+        tokenizer.chat_template = CHAT_TEMPLATE
+        tokenizer.save_pretrained(directory)
+    return directory
+
+
+def main() -> int:
+    print(recipe_model_dir())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
