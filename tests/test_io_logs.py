@@ -76,3 +76,47 @@ def test_bad_logs_fail_with_file_and_place(tmp_path, content, words):
     assert str(path) in str(caught.value)
     for word in words:
         assert word in str(caught.value)
+
+
+def test_a_resumed_runs_parts_are_read_first_and_its_later_steps_win_whole(tmp_path):
+    # part1: steps 1-10 of the crashed run; part2: 5-7 of a second crash; the live file: 6-12
+    _file_logger(tmp_path / "run.jsonl.part1", [(s, {"a": 100.0 + s, "only_first": 1.0}) for s in range(1, 11)])
+    _file_logger(tmp_path / "run.jsonl.part2", [(s, {"a": 200.0 + s}) for s in range(5, 8)])
+    _file_logger(tmp_path / "run.jsonl", [(s, {"a": 300.0 + s}) for s in range(6, 13)])
+    log = read_metric_log(tmp_path / "run.jsonl")
+    assert list(log.steps) == list(range(1, 13))
+    assert {s: v["a"] for s, v in log.steps.items()} == {
+        1: 101.0, 2: 102.0, 3: 103.0, 4: 104.0, 5: 205.0, 6: 306.0, 7: 307.0, 8: 308.0, 9: 309.0, 10: 310.0,
+        11: 311.0, 12: 312.0,
+    }
+    # a replaced step keeps nothing of the earlier run's record
+    assert "only_first" not in log.steps[6] and log.steps[4]["only_first"] == 1.0
+    assert log.parts == [str(tmp_path / "run.jsonl.part1"), str(tmp_path / "run.jsonl.part2")]
+    assert log.name == "run"
+
+
+def test_parts_are_ordered_by_number_and_other_names_are_not_parts(tmp_path):
+    _file_logger(tmp_path / "run.jsonl.part10", [(1, {"a": 10.0})])
+    _file_logger(tmp_path / "run.jsonl.part2", [(1, {"a": 2.0})])
+    for stray in ("run.jsonl.part0", "run.jsonl.partx", "run.jsonl.part3.bak", "other.jsonl.part1"):
+        _file_logger(tmp_path / stray, [(1, {"a": -1.0})])
+    _file_logger(tmp_path / "run.jsonl", [(2, {"a": 0.0})])
+    log = read_metric_log(tmp_path / "run.jsonl")
+    assert log.steps == {1: {"a": 10.0}, 2: {"a": 0.0}}
+    assert [Path(p).name for p in log.parts] == ["run.jsonl.part2", "run.jsonl.part10"]
+
+
+@pytest.mark.parametrize("live", ["missing", "empty"])
+def test_a_resume_that_logged_nothing_yet_reads_its_parts(tmp_path, live):
+    _file_logger(tmp_path / "run.jsonl.part1", [(1, {"a": 1.0})])
+    if live == "empty":
+        (tmp_path / "run.jsonl").write_text("")
+    assert read_metric_log(tmp_path / "run.jsonl").steps == {1: {"a": 1.0}}
+
+
+def test_a_part_of_another_layout_is_an_error_naming_it(tmp_path):
+    (tmp_path / "run.jsonl.part1").write_text('[{"step": 1, "a": 1}]', encoding="utf-8")
+    _file_logger(tmp_path / "run.jsonl", [(2, {"a": 2.0})])
+    with pytest.raises(InputError) as caught:
+        read_metric_log(tmp_path / "run.jsonl")
+    assert str(tmp_path / "run.jsonl") in str(caught.value) and "earlier parts are flat_list" in str(caught.value)

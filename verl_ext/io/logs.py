@@ -9,11 +9,18 @@
     (``val/test_score/AIME2024``, ``response_length/mean``, ...). JSONL of flat dicts is read too.
 
 Only numeric values are kept (booleans and strings are not metrics); ``None``/NaN mean "not logged".
+
+Resumed runs: veRL's file logger opens its file with mode "wb", so recipe/format_length/run_grpo.sh moves an
+earlier log ``run.jsonl`` aside as ``run.jsonl.part1``, ``run.jsonl.part2``, ... before a rerun. Reading
+``run.jsonl`` reads its parts first, in order, then the file itself: a step logged again by a later part
+replaces the earlier record of that step whole (the resumed run's values win, nothing of the crashed run's
+step is mixed in); every other step is kept once.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,8 @@ class MetricLog:
     path: str
     layout: str
     steps: dict[int, dict[str, float]] = field(default_factory=dict)
+    # Earlier logs of the same run (``<path>.part<N>``) read before ``path``, oldest first.
+    parts: list[str] = field(default_factory=list)
 
     def series(self, metric: str) -> list[tuple[int, float]]:
         """``(step, value)`` for every step that logged ``metric``."""
@@ -59,23 +68,50 @@ def _numeric(data: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def read_metric_log(path: str | Path, name: str | None = None) -> MetricLog:
-    """The metrics of one log file; run name = ``name`` or the file stem."""
-    path = check_readable(path)
-    log = MetricLog(name=name or path.stem, path=str(path), layout="")
+def earlier_parts(path: str | Path) -> list[Path]:
+    """``<path>.part<N>`` files beside ``path``, by N (the order run_grpo.sh made them in)."""
+    path = Path(path)
+    pattern = re.compile(re.escape(path.name) + r"\.part([1-9][0-9]*)")
+    found = [(int(m.group(1)), p) for p in path.parent.glob(path.name + ".part*") if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def _read_one(path: Path) -> tuple[str, dict[int, dict[str, float]]]:
+    """(layout, steps) of one file; several lines of a step merged, a later value winning."""
+    layout, steps = "", {}
     for where, record in iter_json_records(path):
         if "step" not in record:
             raise InputError(path, f"missing field 'step' (keys: {', '.join(sorted(record))[:200]})", where)
         step = _step(record["step"], str(path), where)
         if "data" in record and isinstance(record["data"], dict):
-            layout, data = "file_logger", record["data"]
+            record_layout, data = "file_logger", record["data"]
         elif "data" in record:
             raise InputError(path, f"field 'data' must be an object, got {type(record['data']).__name__}", where)
         else:
-            layout, data = "flat_list", {k: v for k, v in record.items() if k != "step"}
+            record_layout, data = "flat_list", {k: v for k, v in record.items() if k != "step"}
+        if layout and record_layout != layout:
+            raise InputError(path, f"mixes {layout} records with {record_layout} records", where)
+        layout = record_layout
+        steps.setdefault(step, {}).update(_numeric(data))
+    return layout, steps
+
+
+def read_metric_log(path: str | Path, name: str | None = None) -> MetricLog:
+    """The metrics of one run: ``path`` with its earlier parts (see above); run name = ``name`` or the file stem.
+
+    After a resume the live file may be missing or still empty: its parts alone are then the run's log.
+    """
+    path = Path(path)
+    parts = earlier_parts(path)
+    sources = [*parts, path]
+    if parts and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
+        sources = parts
+    log = MetricLog(name=name or path.stem, path=str(path), layout="", parts=[str(p) for p in parts])
+    for source in sources:
+        layout, steps = _read_one(check_readable(source))
         if log.layout and layout != log.layout:
-            raise InputError(path, f"mixes {log.layout} records with {layout} records", where)
+            raise InputError(source, f"is a {layout} log, its earlier parts are {log.layout} logs")
         log.layout = layout
-        log.steps.setdefault(step, {}).update(_numeric(data))
+        log.steps.update(steps)  # a step logged again replaces the earlier record whole
     log.steps = dict(sorted(log.steps.items()))
     return log
