@@ -8,6 +8,7 @@
 #   REWARD         correctness | format | format_length | length | random        [format_length]
 #   TRAIN_SET      deepscaler_17k | math_train: the file $DATA_DIR/$TRAIN_SET.parquet [deepscaler_17k]
 #   MODEL_PATH     local model directory or Hugging Face hub id                  [the scale file's]
+#                  (scale=cpu: a tiny Qwen2 built locally, and VERL_PLATFORM=cpu)
 #   DATA_DIR       prepared parquet files (data_prep/prepare.py)                 [<repo>/data]
 #   CKPT_DIR       checkpoints go to $CKPT_DIR/$EXPERIMENT                        [<repo>/checkpoints]
 #   LOG_DIR        veRL file logger: $LOG_DIR/format_length/$EXPERIMENT.jsonl     [$CKPT_DIR/logs]
@@ -123,6 +124,14 @@ preflight() {
 }
 preflight_out="$(preflight)" || exit 2
 { read -r SCALE_MODEL_PATH; read -r SCALE_NNODES; read -r SCALE_GPUS_PER_NODE; } <<< "$preflight_out"
+# scale=cpu: veRL on verl-ext's CPU backend (selected by VERL_PLATFORM=cpu) and, unless MODEL_PATH is given,
+# the tiny Qwen2 built locally (python -m verl_ext.verl.cpu.tiny_model; cached, nothing downloaded).
+if [[ "$SCALE" == "cpu" ]]; then
+    export VERL_PLATFORM=cpu
+    if [[ -z "${MODEL_PATH:-}" ]]; then
+        MODEL_PATH="$("$PYTHON" -m verl_ext.verl.cpu.tiny_model)" || die "cannot build the tiny CPU model with $PYTHON"
+    fi
+fi
 MODEL_PATH="${MODEL_PATH:-$SCALE_MODEL_PATH}"
 NNODES="${NNODES:-$SCALE_NNODES}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-$SCALE_GPUS_PER_NODE}"
