@@ -1,12 +1,15 @@
 """recipe/format_length/run_grpo.sh: the command it runs (DRY_RUN=1), on one node and as a Ray job,
-and the clear errors it stops with before anything starts."""
+and the clear errors it stops with before anything starts (its pre-flight runs with $PYTHON).
+
+Every launcher call gets PYTHON = this interpreter and decoy python/python3/ray first on PATH (conftest's
+launcher_env): a bare `python3` or `ray` anywhere in the launcher fails these tests."""
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -16,14 +19,23 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
 ENV_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
-             "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT")
+             "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH")
+PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
+_LAUNCHER_ENV: dict[str, str] = {}
 
 
-def launch(*args: str, script: str = "run_grpo.sh", **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+@pytest.fixture(autouse=True, scope="module")
+def _launcher_env(launcher_env: dict[str, str]) -> None:
+    _LAUNCHER_ENV.update(launcher_env)
+
+
+def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
+    environment = {k: v for k, v in _LAUNCHER_ENV.items() if k not in ENV_NAMES}
     environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", **env})
     return subprocess.run(
-        ["bash", str(RECIPE / script), *args], env=environment, capture_output=True, text=True, timeout=120, check=False
+        ["bash", str(RECIPE / script), *args], env=environment, capture_output=True, text=True, timeout=300,
+        check=False, cwd=cwd,
     )
 
 
@@ -41,7 +53,7 @@ def job_entrypoint(words: list[str]) -> list[str]:
 def test_single_node_runs_verls_main_ppo_with_the_recipe_config_in_place() -> None:
     words = command("eval=avg16")
     assert words[:5] == [
-        "python3",
+        sys.executable,
         "-m",
         "verl.trainer.main_ppo",
         f"--config-dir={RECIPE / 'config'}",
@@ -57,30 +69,72 @@ def test_overrides_are_passed_before_hydra_flags_whatever_their_order() -> None:
     assert words[-4:] == ["trainer.logger=[console]", "eval=avg16", "--cfg", "job"]
 
 
-def test_hydra_print_flags_need_no_data_model_or_checks() -> None:
-    words = command("--cfg", "job", DATA_DIR="/nonexistent", MODEL_PATH="/nonexistent/model", REWARD="nope")
+def test_hydra_print_flags_need_no_data_or_model() -> None:
+    words = command("--cfg", "job", DATA_DIR="/nonexistent", MODEL_PATH="/nonexistent/model")
     assert words[2] == "verl.trainer.main_ppo" and words[-2:] == ["--cfg", "job"]
 
 
-def test_smoke_script_is_the_same_launcher_at_smoke_scale_on_one_gpu() -> None:
-    result = launch(script="run_smoke.sh")
-    assert result.returncode == 0, result.stderr
-    words = shlex.split(result.stdout)
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REWARD": "nope"}, "unknown REWARD 'nope' (choose one of: correctness format format_length length random)"),
+        ({"TRAIN_SET": "gsm8k"}, "unknown TRAIN_SET 'gsm8k' (choose one of: deepscaler_17k math_train)"),
+    ],
+)
+def test_hydra_print_flags_still_check_reward_and_train_set(env: dict, message: str) -> None:
+    result = launch("--cfg", "job", **env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("script", ["run_grpo.sh", "run_smoke.sh"])
+def test_scale_smoke_alone_gives_the_smoke_run_on_one_gpu(script: str) -> None:
+    """The scale file gives the environment's defaults: no MODEL_PATH or GPUS_PER_NODE needed."""
+    words = command("scale=smoke") if script == "run_grpo.sh" else shlex.split(launch(script=script).stdout)
     assert words[2] == "verl.trainer.main_ppo"
     assert {"scale=smoke", "trainer.n_gpus_per_node=1", "trainer.nnodes=1", "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B"} <= set(words)
 
 
+def test_paper_scale_defaults_to_the_7b_model_on_eight_gpus_and_the_environment_overrides_a_scale() -> None:
+    assert {"trainer.n_gpus_per_node=8", "actor_rollout_ref.model.path=Qwen/Qwen2.5-Math-7B"} <= set(command())
+    assert "trainer.n_gpus_per_node=2" in command("scale=smoke", GPUS_PER_NODE="2")
+
+
+def test_an_unknown_scale_is_an_error_naming_the_choices() -> None:
+    result = launch("scale=huge")
+    assert result.returncode == 2 and "unknown scale 'huge'" in result.stderr and "paper" in result.stderr
+
+
+def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
+    """Issue 12 item 10: DRY_RUN=1 used to create $CKPT_DIR/logs."""
+    (tmp_path / "cwd").mkdir()
+    result = launch(CKPT_DIR=str(tmp_path / "ckpt"), LOG_DIR=str(tmp_path / "logs"), cwd=tmp_path / "cwd")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"] and list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_the_log_path_and_plugin_reach_the_trainer_through_rays_runtime_env(tmp_path: Path) -> None:
+    """Shell exports do not reach veRL's TaskRunner on a running Ray cluster: ray.init's runtime env does."""
+    words = command(CKPT_DIR=str(tmp_path), EXPERIMENT="exp")
+    prefix = "+ray_kwargs.ray_init.runtime_env.env_vars."
+    assert {w.removeprefix(prefix) for w in words if w.startswith(prefix)} == {
+        f"VERL_FILE_LOGGER_PATH={tmp_path / 'logs' / 'format_length' / 'exp.jsonl'}",
+        PLUGIN_ENV,
+    }
+
+
 def test_multi_node_submits_a_ray_job_carrying_the_checkout_and_the_plugin(tmp_path: Path) -> None:
-    words = command("eval=avg16", NNODES="2", RAY_ADDRESS="http://head:8265", CKPT_DIR=str(tmp_path))
-    assert words[:4] == ["ray", "job", "submit", "--address=http://head:8265"]
-    runtime_env = json.loads(words[4].removeprefix("--runtime-env-json="))
+    words = command("eval=avg16", NNODES="2", RAY_ADDRESS="http://head:8265", CKPT_DIR=str(tmp_path), EXPERIMENT="exp")
+    # Ray's CLI of $PYTHON's environment, not whichever `ray` is first on PATH
+    assert words[:6] == [sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address=http://head:8265"]
+    runtime_env = json.loads(words[6].removeprefix("--runtime-env-json="))
     assert runtime_env["working_dir"] == str(REPO)
     assert {".git", "data", "checkpoints"} <= set(runtime_env["excludes"])
-    assert runtime_env["env_vars"]["VERL_FILE_LOGGER_ROOT"] == str(tmp_path / "logs")
+    assert runtime_env["env_vars"]["VERL_FILE_LOGGER_PATH"] == str(tmp_path / "logs" / "format_length" / "exp.jsonl")
 
     entrypoint = job_entrypoint(words)
     assert entrypoint[:5] == [
-        "python3",
+        sys.executable,
         "-m",
         "verl.trainer.main_ppo",
         "--config-dir=recipe/format_length/config",
@@ -96,7 +150,7 @@ def test_the_job_imports_the_module_of_verl_exts_plugin_entry_point() -> None:
     plugin_modules = {ep.value.split(":")[0] for ep in entry_points(group="verl.plugins") if ep.name == "verl_ext"}
     if not plugin_modules:
         pytest.skip("verl-ext is not installed (pip install -e .): no entry point to compare with")
-    runtime_env = json.loads(command(NNODES="2")[4].removeprefix("--runtime-env-json="))
+    runtime_env = json.loads(command(NNODES="2")[6].removeprefix("--runtime-env-json="))
     assert {runtime_env["env_vars"]["VERL_USE_EXTERNAL_MODULES"]} == plugin_modules
 
 
@@ -109,7 +163,8 @@ def test_job_arguments_survive_ray_quoting_and_the_job_shell() -> None:
     ("env", "args", "message"),
     [
         ({"DATA_DIR": "/nonexistent/data"}, (), "missing data file(s): /nonexistent/data/deepscaler_17k.parquet"),
-        ({"TRAIN_SET": "gsm8k"}, (), f"missing data file(s): {DATA_DIR / 'gsm8k.parquet'}"),
+        ({"TRAIN_SET": "math_train", "DATA_DIR": "/nonexistent/data"}, (), "missing data file(s): /nonexistent/data/math_train.parquet"),
+        ({"TRAIN_SET": "gsm8k"}, (), "unknown TRAIN_SET 'gsm8k'"),
         ({"MODEL_PATH": "/nonexistent/model"}, (), "MODEL_PATH '/nonexistent/model' is not a model directory"),
         ({"MODEL_PATH": "Org/not-cached-model", "HF_HUB_OFFLINE": "1"}, (), "nor in the Hugging Face cache"),
         ({"REWARD": "accuracy"}, (), "unknown REWARD 'accuracy' (choose one of: correctness format format_length"),
@@ -138,3 +193,30 @@ def test_a_local_model_directory_is_passed_as_an_absolute_path(tmp_path: Path) -
     words = command(MODEL_PATH=str(tmp_path / "model"))
     assert f"actor_rollout_ref.model.path={tmp_path / 'model'}" in words
     assert "trainer.experiment_name=grpo-deepscaler_17k-model-format_length" in words
+
+
+def test_a_broken_plugin_stops_the_launcher_before_anything_starts(tmp_path: Path) -> None:
+    """veRL only logs a failing verl.plugins entry point at debug level (then "Unknown reward manager" deep in
+    a Ray worker); the pre-flight imports veRL with VERL_USE_EXTERNAL_MODULES, so the plugin's error surfaces."""
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['verl_ext.verl.managers'] = None\n")
+    result = launch(PYTHONPATH=str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "'import verl' failed" in result.stderr and "verl_ext.verl.managers" in result.stderr
+
+
+def test_a_python_that_does_not_exist_is_named() -> None:
+    result = launch(PYTHON="/nonexistent/bin/python")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "PYTHON='/nonexistent/bin/python' is not an interpreter" in result.stderr
+
+
+@pytest.mark.parametrize("flags", [(), ("--cfg", "job")])
+def test_the_pre_flight_runs_with_python_even_when_another_python_has_everything(tmp_path: Path, flags: tuple) -> None:
+    """$PYTHON = this interpreter without its site-packages (-S): no verl-ext there, so the launcher must stop,
+    although the interpreter that runs the test has verl-ext."""
+    bare = tmp_path / "python"
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    bare.chmod(0o755)
+    result = launch(*flags, PYTHON=str(bare))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert f"run_grpo.sh: error: {sys.executable} cannot run the recipe: No module named" in result.stderr

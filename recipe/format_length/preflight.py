@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 PREFIX = "run_grpo.sh: error: "
 MAIN_CONFIG = "format_length_grpo.yaml"
 TRAIN_SETS = ("deepscaler_17k", "math_train")
@@ -45,6 +43,8 @@ def _lookup(tree: dict, dotted: str) -> Any:
 
 
 def _load(path: Path) -> dict:
+    import yaml  # here, so that an interpreter without it gets the one-line error of main()
+
     try:
         return yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.import_verl:
             check_verl(args.reward)
     except ImportError as error:
-        print(f"{PREFIX}cannot import verl_ext with {sys.executable}: {error} (pip install -e . first)", file=sys.stderr)
+        print(f"{PREFIX}{sys.executable} cannot run the recipe: {error} (install verl-ext there: pip install -e .)", file=sys.stderr)
         return 2
     except PreflightError as error:
         print(f"{PREFIX}{error}", file=sys.stderr)
