@@ -41,7 +41,8 @@ setup(
         "uvicorn",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-asyncio", "setuptools"],  # setuptools: tests/test_packaging.py builds with it
+        # setuptools: tests/test_packaging.py builds with it; hypothesis: tests/test_format_fuzz.py
+        "test": ["pytest>=8", "pytest-asyncio", "setuptools", "hypothesis"],
         "trl": ["trl>=1.16"],  # the demo's diagnostics use GRPOTrainer's log_metric hook
         # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
         # flash-attn build (its `flash-attn-cu130torch211` extra). Install torch first, then

@@ -18,10 +18,14 @@ evaluated:
    ``numeric_size`` bounds the decimal digits of every exact number the tree can make (a power
    multiplies the base's digits by the exponent's value, so ``9**9**9``, ``10**10**7``, ``1e999999999``
    and ``(2x)**10**100`` are caught whatever their syntax); irrational work (roots, elementary
-   functions, order comparisons) is allowed only on small numbers and a few times per answer.
+   functions, order comparisons) is allowed only on small numbers and a few times per answer, and
+   an order comparison (or max/min) of two irrational numbers is refused (sympy may try to prove
+   an identity such as ``sqrt(2) + sqrt(3) = sqrt(5 + 2 sqrt(6))``).
 4. ``build``: the vetted tree is interpreted node by node with Python's own operator semantics
    (``operator.add``, calls of the whitelisted objects, chained comparisons that short-circuit as in
-   Python), so the object, and any exception, is exactly what ``eval`` of the same code gives.
+   Python), so the object, and any exception, is what ``eval`` of the same code gives. One exception:
+   trigonometric functions of ``p pi / q`` with ``q > 12`` are built unevaluated (sympy would expand
+   ``cos(pi/120)`` into nested radicals; the value is the same finite number, so the verdict is kept).
 """
 
 from __future__ import annotations
@@ -246,11 +250,29 @@ class _Cost:
         if isinstance(node, ast.Call):
             return self._call(node)
         if isinstance(node, ast.Compare):
-            self.irrational_nodes += sum(isinstance(op, _ORDERINGS) for op in node.ops)
-            return self.digits(node.left) + sum(self.digits(c) for c in node.comparators)
+            return self._compare(node)
         if isinstance(node, (ast.Tuple, ast.List)):
             return sum(self.digits(e) for e in node.elts)
         raise NotMath(f"{type(node).__name__} is not allowed")  # unreachable after vet
+
+    def _counted(self, nodes: list[ast.AST]) -> tuple[float, list[int]]:
+        """Digits of ``nodes`` together, and the irrational nodes inside each."""
+        digits, counts = 0.0, []
+        for node in nodes:
+            before = self.irrational_nodes
+            digits += self.digits(node)
+            counts.append(self.irrational_nodes - before)
+        return digits, counts
+
+    def _compare(self, node: ast.Compare) -> float:
+        # Deciding "a < b" between two irrational numbers can make sympy prove an identity
+        # (sqrt(2) + sqrt(3) < sqrt(5 + 2 sqrt(6)) takes 60-160 ms): allowed with at most one of them.
+        digits, counts = self._counted([node.left, *node.comparators])
+        for op, left, right in zip(node.ops, counts, counts[1:]):
+            if isinstance(op, _ORDERINGS) and left + right >= 2:
+                raise TooCostly("an order comparison of two irrational numbers")
+        self.irrational_nodes += sum(isinstance(op, _ORDERINGS) for op in node.ops)
+        return digits
 
     def _power(self, base: float, exponent: float, irrational: bool) -> float:
         self.irrational_nodes += irrational
@@ -270,8 +292,11 @@ class _Cost:
             return sum(_integer_digits(arg.value) for arg in node.args)
         if name in ("Symbol", "Function"):
             return 0.0
+        digits, counts = self._counted(list(node.args))
+        if name in ("max", "min") and sum(counts) >= 2:
+            raise TooCostly(f"{name} of irrational numbers (it orders them)")
         self.irrational_nodes += name in ELEMENTARY_FUNCTIONS
-        return sum(self.digits(arg) for arg in node.args) + (self.digits(node.func) if name is None else 0.0)
+        return digits + (self.digits(node.func) if name is None else 0.0)
 
 
 def numeric_size(tree: ast.Expression) -> tuple[float, int]:
@@ -293,6 +318,23 @@ def check_cost(tree: ast.Expression) -> None:
 
 
 # --- step 4: build --------------------------------------------------------------------------------
+
+
+# Evaluated at a rational multiple of pi with denominator 15, 20, ..., 120 (240 for tan), these expand
+# into nested radicals that later arithmetic handles slowly (1/tan(pi/240) takes 0.3-0.7 s). At such an
+# argument (denominator > 12) the value is a finite non-zero real number whether evaluated or not, so
+# building the call unevaluated keeps every later verdict.
+_CIRCULAR = ("sin", "cos", "tan", "cot", "sec", "csc")
+_HYPERBOLIC = ("sinh", "cosh", "tanh", "coth", "sech", "csch")
+
+
+def _expands_into_radicals(name: str, args: list[Any]) -> bool:
+    from sympy import Expr, I, Rational, pi
+
+    if len(args) != 1 or not isinstance(args[0], Expr) or name not in _CIRCULAR + _HYPERBOLIC:
+        return False
+    coefficient = args[0].as_coefficient(pi if name in _CIRCULAR else I * pi)
+    return isinstance(coefficient, Rational) and coefficient.q > 12
 
 
 def _compare(node: ast.Compare, names: dict[str, Any]) -> Any:  # noqa: ANN401 - whatever Python gives
@@ -320,7 +362,10 @@ def _build(node: ast.AST, names: dict[str, Any]) -> Any:  # noqa: ANN401 - a sym
         return _UNARY[type(node.op)](_build(node.operand, names))
     if isinstance(node, ast.Call):
         function = _build(node.func, names)
-        return function(*[_build(arg, names) for arg in node.args])
+        args = [_build(arg, names) for arg in node.args]
+        if isinstance(node.func, ast.Name) and _expands_into_radicals(node.func.id, args):
+            return function(*args, evaluate=False)
+        return function(*args)
     if isinstance(node, ast.Compare):
         return _compare(node, names)
     if isinstance(node, ast.Tuple):
