@@ -33,6 +33,7 @@ setup(
         "pandas>=2.0",
         "pyarrow>=19.0",
         "tqdm",
+        "psutil",  # the CPU backend (verl_ext/verl/cpu): host memory for veRL's device queries
         "matplotlib>=3.7",
         # veRL 0.9's V1 trainer (used by the recipe's diagnostics sampler) needs these from verl[verl-core]
         "TransferQueue>=0.1.10",
