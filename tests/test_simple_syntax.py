@@ -12,11 +12,19 @@ import pytest
 
 from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.expression import inert_namespace
-from verl_ext.rewards.format import _SINGLE_EQUALS, normalize_answer, warm_up
-from verl_ext.rewards.simple_syntax import is_simple_expression
+from verl_ext.rewards.format import (
+    _SINGLE_EQUALS,
+    BudgetExceeded,
+    _reserved_names,
+    _sympy_accepts,
+    certainly_malformed,
+    normalize_answer,
+    warm_up,
+)
+from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
 
-def _sympy_accepts(text: str) -> bool:
+def _parse_expr_accepts(text: str) -> bool:
     from sympy.parsing import sympy_parser
 
     transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
@@ -32,8 +40,10 @@ def _sympy_accepts(text: str) -> bool:
     [
         ("11/2", True), ("3sqrt(5)", True), ("-pi/6", True), ("1-12i", True), ("(a+5)(b+2)", True),
         ("y==2x+3", True), ("14(sqrt(2)-1)", True), (".5", True), ("--5", True),
-        ("x(2)", False), ("pi(2)", False), ("xy", False), ("2^3", False), ("sqrt()", False),
-        ("(", False), ("1+", False), ("(1,2)", False), ("[2,inf)", False), ("5!", False), ("", False),
+        ("x^5-x^4+x-1", True), ("6r^2-4r", True), ("x^2y", True), ("(3,pi/2)", True), ("-2,1", True),
+        ("x(2)", False), ("pi(2)", False), ("xy", False), ("2^3", False), ("sqrt()", False), ("x^2^3", False),
+        ("x^999", False), ("x^y(2)", False), ("(1,2)(3,4)", False), ("1,", False),
+        ("(", False), ("1+", False), ("[2,inf)", False), ("5!", False), ("", False),
     ],
 )
 def test_recognises_the_simple_grammar_only(text, simple):
@@ -48,26 +58,56 @@ def test_every_simple_real_answer_is_accepted_by_sympy(shared_data):
             answer = extract_answer(item["response"])
             if answer:
                 texts.add(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
-    simple = [text for text in texts if is_simple_expression(text)]
+    simple = [text for text in texts if is_simple_expression(text) or is_plain_word(text, _reserved_names())]
     assert len(simple) > 100
-    assert [text for text in simple if not _sympy_accepts(text)] == []
+    assert [text for text in simple if not _parse_expr_accepts(text)] == []
+    assert [text for text in simple if not _full_check_accepts(text)] == []
+
+
+def _full_check_accepts(text: str) -> bool:
+    """The eval-free check the shortcut skips: it must say yes too, within its bounds."""
+    try:
+        return _sympy_accepts(text)
+    except BudgetExceeded:
+        return False
 
 
 def _random_text(rng: random.Random) -> str:
-    pieces = ["1", "23", "4.5", ".5", "x", "y", "e", "i", "pi", "sqrt(", "(", ")", "+", "-", "*", "/", "==", "k", "0"]
+    pieces = [
+        "1", "23", "4.5", ".5", "x", "y", "e", "i", "pi", "sqrt(", "(", ")", "+", "-", "*", "/", "==", "k", "0",
+        "^", "^2", "^x", "^99", "^100", ",", "x^3", "sqrt(2)", "ab", "es",
+    ]
     return "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
 
 
 def test_random_token_soup_never_gets_a_yes_that_sympy_denies():
     warm_up()
     rng = random.Random(1234)
-    texts = {_random_text(rng) for _ in range(4000)}
-    simple = [text for text in texts if is_simple_expression(text)]
+    texts = {_random_text(rng) for _ in range(6000)}
+    simple = [text for text in texts if is_simple_expression(text) or is_plain_word(text, _reserved_names())]
     assert len(simple) > 200
-    assert [text for text in simple if not _sympy_accepts(text)] == []
+    assert [text for text in simple if not _parse_expr_accepts(text)] == []
+    assert [text for text in simple if not _full_check_accepts(text)] == []
+
+
+@pytest.mark.parametrize("word,plain", [("east", True), ("carla", True), ("pi", False), ("beta", False), ("factor", False), ("x", False), ("alpha", False)])
+def test_a_plain_word_is_neither_a_sympy_name_nor_a_greek_letter(word, plain):
+    assert is_plain_word(word, _reserved_names()) is plain
 
 
 @pytest.mark.parametrize("letter", "abcdefghijklmnopqrstuvwxyz")
 def test_every_single_letter_is_a_plain_symbol_for_sympy(letter):
-    for text in (letter, f"2{letter}", f"{letter}+1", f"(1){letter}"):
-        assert is_simple_expression(text) and _sympy_accepts(text)
+    for text in (letter, f"2{letter}", f"{letter}+1", f"(1){letter}", f"{letter}^2"):
+        assert is_simple_expression(text) and _parse_expr_accepts(text)
+
+
+def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_check():
+    warm_up()
+    rng = random.Random(99)
+    pieces = ["1", "x", "(", ")", "[", "]", ",", ";", "-", "inf", "+", "0.", "2", "sqrt(", "^2"]
+    texts = {"".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(4000)}
+    texts |= {"[2,inf)", "(-inf,0]", "[-1+0;0-1]", "[1/5;-18/5]", "(3/5,8/3]", "0.[3)", "0.2[1]"}
+    malformed = [text for text in texts if certainly_malformed(text)]
+    assert len(malformed) > 500
+    assert [text for text in malformed if _parse_expr_accepts(text)] == []
+    assert [text for text in malformed if _full_check_accepts(text)] == []

@@ -27,8 +27,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.expression import NotMath, TooCostly, build, check_cost, to_code, vet
-from verl_ext.rewards.simple_syntax import is_simple_expression
+from verl_ext.rewards.latex_text import latex_to_text
+from verl_ext.rewards.expression import (
+    NotMath,
+    TooCostly,
+    build,
+    check_cost,
+    inert_namespace,
+    parser_namespace,
+    to_code,
+    vet,
+)
+from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
 MAX_ANSWER_CHARS = 1_000
 MAX_NESTING = 32
@@ -83,7 +93,8 @@ def _latex_converter():  # noqa: ANN202 - a pylatexenc LatexNodes2Text (stateles
 
 def _latex_to_plain(text: str) -> str:
     text = text.replace("\\tfrac", "\\frac").replace("\\dfrac", "\\frac").replace("\\frac", " \\frac")
-    text = _latex_converter().latex_to_text(text)
+    fast = latex_to_text(text)  # pylatexenc's output for common constructs, in microseconds
+    text = fast if fast is not None else _latex_converter().latex_to_text(text)
     for symbol, name in _LATEX_SYMBOLS:
         text = text.replace(symbol, name)
     return text.strip()
@@ -198,9 +209,34 @@ def parses_as_math(normalized: str) -> bool:
     """Whether sympy parses the normalised answer (``=`` read as ``==``). Raises BudgetExceeded."""
     warm_up()
     text = _SINGLE_EQUALS.sub("==", normalized)
-    if _PLAIN_NUMBER.fullmatch(text) or is_simple_expression(text):
+    if _PLAIN_NUMBER.fullmatch(text) or is_simple_expression(text) or is_plain_word(text, _reserved_names()):
         return True  # sympy accepts every such text (tests/test_simple_syntax.py): skip its parse
+    if certainly_malformed(text):
+        return False  # Python's parser rejects every such text: skip sympy's translation
     return _sympy_accepts(text)
+
+
+_CLOSING = {")": "(", "]": "["}
+
+
+def certainly_malformed(text: str) -> bool:
+    """A ``;`` or unbalanced/mismatched brackets (``[2,inf)``, matrices): no Python expression, so
+    sympy's translated code cannot parse either (its transformations only add balanced brackets)."""
+    if ";" in text:
+        return True
+    stack: list[str] = []
+    for char in text:
+        if char in "([":
+            stack.append(char)
+        elif char in _CLOSING:
+            if not stack or stack.pop() != _CLOSING[char]:
+                return True
+    return bool(stack)
+
+
+@lru_cache(maxsize=1)
+def _reserved_names() -> frozenset[str]:
+    return frozenset(parser_namespace()) | frozenset(inert_namespace())
 
 
 # --- the reward ----------------------------------------------------------------------------------
