@@ -1,0 +1,206 @@
+"""veRL 0.9.1's own trainer end to end on the CPU, through the recipe's launcher: ``run_grpo.sh scale=cpu``.
+
+Two launches share one checkpoint and log folder (module fixture, about 2 x 1 min on 2 idle cores):
+
+* A: the recipe as a user runs it: main_ppo, V1 sync trainer, FSDP2 actor + reference, GRPO with the
+  ``format_length`` manager through the agent loop's streaming reward path, the diagnostics sampler,
+  validation before and after, the file logger, a checkpoint at step 2. TRL is installed (CI installs the
+  ``[trl]`` extra), so veRL's FSDP workers also run through the TRL clash fixed in the plugin.
+* B: the same command with ``trainer.total_training_steps=3``: it resumes from A's checkpoint at step 3.
+  B runs with the rollout's weight sync disabled (``VERL_EXT_CPU_WEIGHT_SYNC=0``): the negative control
+  of the weight-sync check. The rollout server then keeps the model path's initial weights while the actor
+  resumed from two updates, so rollout and actor log-probs must disagree; in A they agree to float
+  precision after the step-1 update.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from verl_ext.io.logs import read_metric_log
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCHER = REPO / "recipe" / "format_length" / "run_grpo.sh"
+DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
+BENCHMARKS = ("AIME2024", "AMC2023", "MATH500")
+LAUNCH_TIMEOUT_S = 900
+PROBS_DIFF = "training/rollout_probs_diff_mean"
+# fp32 rollout and fp32 actor on the same weights: |p_rollout - p_actor| is float rounding (~1e-9 seen).
+SYNCED_PROBS_DIFF_MAX = 1e-5
+
+
+@dataclass
+class Launch:
+    returncode: int
+    output: str
+
+
+@dataclass
+class Runs:
+    first: Launch
+    resumed: Launch
+    log: Path
+    checkpoints: Path
+    checkpoints_after_first: list[str]
+    tracker_after_first: str
+
+
+def _kill_ray_of(temp_dir: Path) -> None:
+    """End the processes of the Ray instance started under ``temp_dir`` (only ours), if any survived."""
+    marker = str(temp_dir)
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            cmdline = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.kill(int(pid_dir.name), 9)
+            except OSError:
+                pass
+
+
+def _launch(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
+    command = ["bash", str(LAUNCHER), "scale=cpu", f"+ray_kwargs.ray_init._temp_dir={ray_dir}", *overrides]
+    try:
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S, check=False
+        )
+        return Launch(done.returncode, done.stdout + done.stderr)
+    finally:
+        _kill_ray_of(ray_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    if not DATA_DIR.is_dir():
+        pytest.fail(f"the shared release data is missing: expected the parquet sets in {DATA_DIR}")
+    work = tmp_path_factory.mktemp("cpu_trainer")
+    # Ray's socket paths must stay short (AF_UNIX limit): its temp dir goes directly under /tmp.
+    ray_dir = Path(tempfile.gettempdir()) / f"vx-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATA_DIR": str(DATA_DIR),
+        "CKPT_DIR": str(work / "checkpoints"),
+        "LOG_DIR": str(work / "logs"),
+        "EXPERIMENT": "cpu-e2e",
+        "REWARD": "format_length",
+        "PYTHON": sys.executable,
+        "VERL_EXT_CACHE": str(work / "model-cache"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("VERL_PLATFORM", None)  # the launcher sets it for scale=cpu
+    try:
+        first = _launch(env, ray_dir)
+        checkpoints = work / "checkpoints" / "cpu-e2e"
+        listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        tracker = checkpoints / "latest_checkpointed_iteration.txt"
+        tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
+        resumed = _launch(
+            env, ray_dir, "trainer.total_training_steps=3",
+            "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
+        )
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    return Runs(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text)
+
+
+def _tail(launch: Launch) -> str:
+    return launch.output[-6000:]
+
+
+def test_first_launch_trains_two_steps_and_exits_0(runs: Runs):
+    assert runs.first.returncode == 0, _tail(runs.first)
+    first_log = read_metric_log(runs.log.with_name(runs.log.name + ".part1"))
+    assert sorted(first_log.steps) == [0, 1, 2]
+
+
+def test_per_step_metrics_hold_diagnostics_and_validation_accuracy(runs: Runs):
+    steps = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
+    for step in (1, 2):
+        for name in ("diagnostics/format_rate", "diagnostics/length_reward_mean", "diagnostics/truncation_rate",
+                     "diagnostics/reward_error_rate", "critic/score/mean", "timing_s/gen", "timing_s/update_actor"):
+            assert name in steps[step], f"step {step} lacks {name}"
+        assert steps[step]["diagnostics/reward_error_rate"] == 0.0
+    for step in (0, 2):  # validation before training and at the last step
+        accuracies = [name for name in steps[step] if name.startswith("val-core/") and name.endswith("/acc/mean@1")]
+        assert accuracies, f"no val-core/<BENCH>/acc/mean@1 at step {step}"
+        assert {name.split("/")[1] for name in accuracies} <= set(BENCHMARKS)
+
+
+def test_reward_managers_scored_every_rollout_through_the_agent_loop(runs: Runs):
+    # diagnostics/* are read back from the rollouts' extra_fields in TransferQueue: only the agent loop's
+    # streaming reward path writes them there. Every rollout was scored (no reward error) and the training
+    # rewards are the format_length preset's: at most 1.5 (0.5 + a length bonus of at most 1), at least -1.
+    steps = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
+    for step in (1, 2):
+        assert -1.0 <= steps[step]["critic/score/min"] <= steps[step]["critic/score/max"] <= 1.5
+        assert 0.0 <= steps[step]["diagnostics/truncation_rate"] <= 1.0
+
+
+def test_checkpoint_of_step_two_is_written(runs: Runs):
+    assert runs.tracker_after_first == "2"
+    assert "global_step_2" in runs.checkpoints_after_first
+    actor = runs.checkpoints / "global_step_3" / "actor"  # the resumed run's, same layout
+    assert (actor / "huggingface" / "config.json").is_file()
+    assert any(actor.glob("model_world_size_1_rank_0.pt"))
+
+
+def test_second_launch_resumes_at_step_three_and_keeps_steps_one_and_two(runs: Runs):
+    assert runs.resumed.returncode == 0, _tail(runs.resumed)
+    assert "global_step_2" in runs.resumed.output  # veRL: "Resuming from .../global_step_2"
+    resumed_only = read_metric_log(runs.log)  # the live file with its parts
+    assert 3 in resumed_only.steps and "diagnostics/format_rate" in resumed_only.steps[3]
+    union = resumed_only.steps
+    assert sorted(union) == [0, 1, 2, 3]
+    assert "diagnostics/format_rate" in union[1]  # step 1 from the first launch survived the resume
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the resumed run validates first (val_before_train) and logs that at step 2; "
+    "verl_ext.io.logs lets a later record of a step replace the earlier one whole, so step 2's training "
+    "metrics from the first launch are dropped from the union",
+)
+def test_training_metrics_of_step_two_survive_the_resume(runs: Runs):
+    union = read_metric_log(runs.log).steps
+    assert "diagnostics/format_rate" in union[2]
+
+
+def test_rollout_log_probs_track_the_actor_only_with_weight_sync(runs: Runs):
+    first = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
+    resumed = read_metric_log(runs.log).steps
+    synced = first[2][PROBS_DIFF]  # after the step-1 update: the rollout holds the updated weights
+    stale = resumed[3][PROBS_DIFF]  # sync disabled: the rollout kept the initial weights
+    assert first[1]["actor/grad_norm"] > 0  # the actor did move
+    assert synced < SYNCED_PROBS_DIFF_MAX
+    assert stale > 100 * SYNCED_PROBS_DIFF_MAX
+
+
+def test_table_and_plot_read_the_trainer_log(runs: Runs, tmp_path: Path):
+    table = subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", "table", str(runs.log), "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert table.returncode == 0, table.stderr
+    assert "cpu-e2e" in table.stdout
+    figure = tmp_path / "curves.png"
+    plot = subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", "plot", str(runs.log), "-o", str(figure)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert plot.returncode == 0, plot.stderr
+    assert figure.stat().st_size > 0
