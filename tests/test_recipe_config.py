@@ -44,7 +44,8 @@ AVG_AT_K = {
 # Keys veRL 0.9.1's main_ppo never reads (it does not run migrate_legacy_reward_impl): must stay null.
 LEGACY_TOP_LEVEL = ("reward_model", "custom_reward_function", "sandbox_fusion")
 # Keys the recipe may add to veRL's schema: read by verl-ext's reward managers (config.reward.reward_kwargs).
-ALLOWED_NEW_KEYS = ("reward.reward_kwargs",)
+# and keyword arguments of ray.init, which veRL's run_ppo passes it as they are (ray_kwargs.ray_init).
+ALLOWED_NEW_KEYS = ("reward.reward_kwargs", "ray_kwargs.ray_init.")
 
 
 def select(cfg: DictConfig, key: str) -> Any:
@@ -116,9 +117,25 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     return flat_items(OmegaConf.to_container(cfg, resolve=False))
 
 
+def _dict_field(target: str, name: str) -> bool:
+    """Whether the dataclass ``target`` (a node's _target_) has a field ``name`` typed as a free-form dict."""
+    import dataclasses
+    import importlib
+
+    module, _, cls = target.rpartition(".")
+    fields = {f.name: f for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+    return name in fields and "dict" in str(fields[name].type).lower()
+
+
 def has_key(container: dict, dotted: str) -> bool:
+    """Whether veRL's schema defines ``dotted``: a key of the composed config, or below a free-form dict
+    (an empty mapping such as override_config, or a dict-typed field of the node's config dataclass)."""
     node: Any = container
     for part in dotted.split("."):
+        if isinstance(node, dict) and not node:
+            return True
+        if isinstance(node, dict) and part not in node and "_target_" in node:
+            return _dict_field(node["_target_"], part)
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]
@@ -182,6 +199,21 @@ def test_every_recipe_key_exists_in_verls_own_schema(path: Path) -> None:
     assert unknown == []
     legacy = [key for key in recipe_keys(path) if key.split(".")[0] in LEGACY_TOP_LEVEL]
     assert legacy == []
+
+
+@pytest.mark.parametrize(
+    ("key", "defined"),
+    [
+        ("actor_rollout_ref.actor.ppo_mini_batch_size", True),
+        ("actor_rollout_ref.actor.ppo_mini_batchsize", False),  # a typo
+        ("actor_rollout_ref.model.override_config.attn_implementation", True),  # free-form {}
+        ("actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype", True),  # dict field of FSDPEngineConfig
+        ("actor_rollout_ref.actor.fsdp_config.mixed_precison.param_dtype", False),  # a typo
+        ("actor_rollout_ref.actor.fsdp_config.param_offload.extra", False),  # below a leaf
+    ],
+)
+def test_the_schema_check_tells_a_typo_from_a_free_form_key(key: str, defined: bool) -> None:
+    assert has_key(OmegaConf.to_container(stock_config(), resolve=False), key) is defined
 
 
 def test_validation_runs_on_aime_amc_and_math500_by_data_source() -> None:
