@@ -1,11 +1,18 @@
-"""Reward throughput per preset on the paper's real outputs (one core), and the worst single-response
-time over the adversarial set. Prints figures; asserts nothing.
+"""Reward throughput on the paper's real outputs, cold and warm, against the release's own check; the
+worst single response over adversarial families; agreement with the release's labels. Prints figures,
+asserts nothing.
 
-    python benchmarks/bench_rewards.py [--shared PATH] [--repeat N]
+    python benchmarks/bench_rewards.py [--shared PATH] [--runs N] [--warm-passes N] [--skip-release]
 
-Throughput is measured cold (answer caches cleared before each preset) and warm (a second pass), on
-one core: the process pins itself to one CPU where the OS allows. Correctness is excluded from the
-surrogate presets' figures (no ground truth passed), as in training where it is only monitored.
+Cold: a fresh interpreter pinned to one CPU scores each distinct real response once (start-up, i.e.
+imports and ``warm_up``, is timed apart). Its answer cache starts empty, so only answers repeated by
+other responses hit it. Warm: further passes over the same responses in that process (every answer
+cached): the per-response cost of extraction, length and bookkeeping. The release's check is the same
+normalisation followed by sympy's ``parse_expr`` (which evals; safe here on the release's fixed
+outputs), cold in its own fresh interpreter. Each row is the best of ``--runs`` fresh interpreters
+(other processes only ever slow a run down). Throughput is printed per wall second and per CPU second:
+on a loaded machine the CPU figure is the one to compare (the load average is printed).
+Correctness is excluded (no ground truth passed), as in training where it is only monitored.
 """
 
 from __future__ import annotations
@@ -14,31 +21,41 @@ import argparse
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from verl_ext.rewards import format as format_module
-from verl_ext.rewards.presets import score_response
+PRESETS = ("format_length", "format", "length", "random")
+MAX_RESPONSE = 3072
+ROLLOUTS_PER_PROMPT, DISTINCT_ANSWERS_PER_PROMPT = 8, 2.4  # GRPO groups on the release's outputs (issue 10)
 
 ADVERSARIAL = {
     "power tower 9^9^9^9": "\\boxed{9^{9^{9^{9}}}}",
+    "9**9**9": "\\boxed{9**9**9}",
+    "10**10**10": "\\boxed{10**10**10}",
+    "2**2**2**2**2**2": "\\boxed{2**2**2**2**2**2}",
+    "7**7**7": "\\boxed{7**7**7}",
     "10^{10^{100}}": "\\boxed{10^{10^{100}}}",
-    "2^2^2^2^2^2": "\\boxed{2^{2^{2^{2^{2^{2}}}}}}",
+    "1e999999999": "\\boxed{1e999999999}",
+    "1.5 x 10^99999999": "\\boxed{1.5 \\times 10^{99999999}}",
+    "(2x)^{10^{100}}": "\\boxed{(2x)^{10^{100}}}",
+    "sqrt(10^1000+1)": "\\boxed{\\sqrt{10^{1000}+1}}",
+    "1/tan(pi/240)": "\\boxed{\\frac{1}{\\tan(\\frac{\\pi}{240})}}",
+    "radical identity <": "\\boxed{\\sqrt{2}+\\sqrt{3} < \\sqrt{5+2\\sqrt{6}}}",
+    "cos(pi/15) answer": "\\boxed{-\\frac{\\cos \\left( \\frac{\\pi}{15} \\right)}{8}}",
     "braces nested 5000 deep": "\\boxed{" + "{" * 5000 + "5" + "}" * 5000 + "}",
     "1 MB response": "word " * 200_000 + "\\boxed{5}",
     "200 kB answer": "\\boxed{" + "1+" * 100_000 + "1}",
-    "unclosed \\boxed{": "so \\boxed{5",
-    "\\boxed 5": "\\boxed 5",
-    "\\fbox{5}": "\\fbox{5}",
-    "empty box": "\\boxed{}",
-    "two boxes": "\\boxed{1} or \\boxed{2}",
-    "lone surrogate": "\\boxed{\ud800\udfff}",
-    "\\frac{1}{0}": "\\boxed{\\frac{1}{0}}",
+    "long sum (999 chars)": "\\boxed{" + "1+" * 499 + "1}",
+    "16 square roots": "\\boxed{" + "+".join(f"\\sqrt{{{n}}}" for n in range(2, 18)) + "}",
     "1000000!": "\\boxed{1000000!}",
-    "binomial(10^7, 5*10^6)": "\\boxed{binomial(10^7, 5 \\cdot 10^6)}",
-    "factorial(10^6)": "\\boxed{factorial(1000000)}",
-    "deep parentheses": "\\boxed{" + "(" * 30 + "1" + ")" * 30 + "}",
-    "long sum (1000 chars)": "\\boxed{" + "1+" * 499 + "1}",
+    "binomial(10^7, 5*10^6)": "\\boxed{\\binom{10^7}{5 \\cdot 10^6}}",
+    "prod_{i=1}^{10^9}": "\\boxed{\\prod_{i=1}^{10^{9}} i}",
+    "open('x','w')": "\\boxed{open('x.txt','w').write('x')}",
+    "__import__('os')": "\\boxed{__import__('os').system('true')}",
+    "unclosed \\boxed{": "so \\boxed{5",
+    "lone surrogate": "\\boxed{\ud800\udfff}",
 }
 
 
@@ -49,62 +66,175 @@ def load_outputs(shared: Path) -> list[dict]:
     return items
 
 
+def distinct_responses(shared: Path) -> list[tuple[str, int]]:
+    """Each distinct real response with a token count, once, in file order."""
+    seen: dict[str, int] = {}
+    for item in load_outputs(shared):
+        if item.get("response_token_len") not in (None, "") and item["response"] not in seen:
+            seen[item["response"]] = int(item["response_token_len"])
+    return list(seen.items())
+
+
 def pin_to_one_core() -> str:
     if hasattr(os, "sched_setaffinity"):
         core = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {core})
-        return f"pinned to CPU {core}"
+        return f"CPU {core}"
     return "not pinned (no sched_setaffinity)"
 
 
-def throughput(preset: str, items: list[dict], repeat: int) -> tuple[float, float]:
-    format_module._check_answer.cache_clear()
-    rng = random.Random(0)
+def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:  # noqa: ANN001
+    wall, cpu = time.perf_counter(), time.process_time()
+    for response, tokens in responses:
+        score(response, tokens)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
-    def one_pass() -> float:
-        start = time.perf_counter()
-        for item in items:
-            score_response(
-                preset,
-                item["response"],
-                response_tokens=int(item["response_token_len"]),
-                max_response_tokens=3072,
-                rng=rng,
-            )
-        return len(items) / (time.perf_counter() - start)
 
-    cold = one_pass()
-    warm = max(one_pass() for _ in range(repeat))
-    return cold, warm
+def child(kind: str, shared: Path, warm_passes: int) -> dict:
+    """Runs in a fresh interpreter: start-up, one cold pass, ``warm_passes`` warm passes."""
+    pinned = pin_to_one_core()
+    responses = distinct_responses(shared)
+    start = time.perf_counter()
+    if kind == "release":
+        from sympy.parsing import sympy_parser
+
+        from verl_ext.rewards.answer import extract_answer
+        from verl_ext.rewards.format import _SINGLE_EQUALS, normalize_answer
+
+        transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
+
+        def score(response: str, tokens: int) -> None:
+            answer = extract_answer(response)
+            if answer:
+                try:
+                    text = _SINGLE_EQUALS.sub("==", normalize_answer(answer)).replace("^", "**")
+                    sympy_parser.parse_expr(text, transformations=transformations)
+                except Exception:
+                    pass
+
+        score("\\boxed{\\frac{1}{2}+x^2}", 10)  # imports, as warm_up does for ours
+    else:
+        from verl_ext.rewards.format import warm_up
+        from verl_ext.rewards.presets import score_response
+
+        warm_up()
+        rng = random.Random(0)
+
+        def score(response: str, tokens: int) -> None:
+            score_response(kind, response, response_tokens=tokens, max_response_tokens=MAX_RESPONSE, rng=rng)
+
+    startup = time.perf_counter() - start
+    cold = _timed_pass(score, responses)
+    warm = [_timed_pass(score, responses) for _ in range(warm_passes if kind != "release" else 0)]
+    best_warm = min(warm, key=lambda pair: pair[1]) if warm else (float("nan"), float("nan"))
+    return {"pinned": pinned, "n": len(responses), "startup_s": startup, "cold": cold, "warm": best_warm}
+
+
+def run_child(kind: str, shared: Path, warm_passes: int, runs: int) -> dict:
+    """The best of ``runs`` fresh interpreters (fastest cold CPU time; fastest warm CPU time)."""
+    results = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--shared", str(shared), "--warm-passes", str(warm_passes)],
+            capture_output=True, text=True, check=True,
+        )
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    best = min(results, key=lambda r: r["cold"][1])
+    best["warm"] = min((r["warm"] for r in results), key=lambda pair: pair[1])
+    return best
+
+
+def agreement(shared: Path) -> tuple[int, int, int, int]:
+    """(format decisions equal, labelled, format_length scores equal, with token counts) vs the release's labels."""
+    from verl_ext.rewards.presets import score_response
+
+    outputs, files = shared / "outputs", {}
+    same_format = same_score = labelled = scored = 0
+    for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
+        label = json.loads(line)
+        key = (label["run"], label["step"], label["bench"])
+        if key not in files:
+            (path,) = (outputs / label["run"] / str(label["step"])).glob(f"res*_{label['bench']}.json")
+            files[key] = json.loads(path.read_text(encoding="utf-8"))
+        item = files[key][label["idx"]]
+        labelled += 1
+        same_format += score_response("format", item["response"]).signals.format == label["format"]
+        if label["length_reward"] is not None:
+            scored += 1
+            ours = score_response(
+                "format_length", item["response"], response_tokens=int(item["response_token_len"]),
+                max_response_tokens=MAX_RESPONSE,
+            ).score
+            same_score += abs(ours - label["format_length"]) <= 1e-9
+    return same_format, labelled, same_score, scored
+
+
+def worst_cases() -> list[tuple[str, float, float, float]]:
+    """(name, CPU ms, F, budget exceeded) of each adversarial response, answer cache cleared."""
+    from verl_ext.rewards import format as format_module
+    from verl_ext.rewards.presets import score_response
+
+    format_module.warm_up()
+    rows = []
+    for name, response in ADVERSARIAL.items():
+        format_module._check_answer.cache_clear()
+        start = time.thread_time()
+        scored = score_response("format_length", response, response_tokens=100, max_response_tokens=MAX_RESPONSE)
+        elapsed = (time.thread_time() - start) * 1000
+        rows.append((name, elapsed, scored.signals.format, float(scored.signals.format_budget_exceeded)))
+    return rows
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:>10,.0f}" if seconds == seconds and seconds > 0 else f"{'-':>10}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rl-without-gt"
     parser.add_argument("--shared", type=Path, default=default_shared)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="fresh interpreters per row (the best counts)")
+    parser.add_argument("--warm-passes", type=int, default=5)
+    parser.add_argument("--skip-release", action="store_true", help="do not time the release's check")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.shared, args.warm_passes)))
+        return
 
-    print(pin_to_one_core())
-    format_module.warm_up()
-    items = [item for item in load_outputs(args.shared) if item.get("response_token_len") not in (None, "")]
-    print(f"{len(items)} real outputs with token counts")
-    print(f"{'preset':<15} {'cold resp/s':>12} {'warm resp/s':>12}")
-    for preset in ("format_length", "format", "length", "random"):
-        cold, warm = throughput(preset, items, args.repeat)
-        print(f"{preset:<15} {cold:>12,.0f} {warm:>12,.0f}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (others' work slows wall-clock figures)")
+    kinds = PRESETS if args.skip_release else ("release",) + PRESETS
+    results = {kind: run_child(kind, args.shared, args.warm_passes, args.runs) for kind in kinds}
+    first = results[PRESETS[0]]
+    print(f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to {first['pinned']}")
+    print(f"{'check':<15} {'start-up s':>10} {'cold /s':>10} {'cold /cpu-s':>11} {'warm /s':>10} {'warm /cpu-s':>11}")
+    for kind, r in results.items():
+        label = "release check" if kind == "release" else kind
+        print(
+            f"{label:<15} {r['startup_s']:>10.2f} {_rate(r['n'], r['cold'][0])} {_rate(r['n'], r['cold'][1]):>11}"
+            f" {_rate(r['n'], r['warm'][0])} {_rate(r['n'], r['warm'][1]):>11}"
+        )
+    ours = results["format_length"]
+    cold_cpu, warm_cpu = ours["n"] / ours["cold"][1], ours["n"] / ours["warm"][1]
+    if "release" in results:
+        release = results["release"]
+        print(f"format_length vs the release's check, cold per CPU second: {cold_cpu / (release['n'] / release['cold'][1]):.1f}x")
+    repeat = 1 - DISTINCT_ANSWERS_PER_PROMPT / ROLLOUTS_PER_PROMPT
+    step = 1 / ((1 - repeat) / cold_cpu + repeat / warm_cpu)
+    print(
+        f"a GRPO step ({ROLLOUTS_PER_PROMPT} rollouts per prompt, ~{DISTINCT_ANSWERS_PER_PROMPT} distinct answers): "
+        f"{repeat:.0%} of its responses repeat an answer of their group, so it sees about {step:,.0f} responses "
+        f"per CPU second (cold for new answers, warm for repeats); answers repeated across steps are warm too"
+    )
 
-    print("\nadversarial set, format_length, one response each (cold cache):")
-    worst = 0.0
-    for name, response in ADVERSARIAL.items():
-        format_module._check_answer.cache_clear()
-        start = time.perf_counter()
-        scored = score_response("format_length", response, response_tokens=100, max_response_tokens=3072)
-        elapsed = (time.perf_counter() - start) * 1000
-        worst = max(worst, elapsed)
-        info = scored.extra_info()
-        print(f"  {name:<26} {elapsed:7.2f} ms  F={info['format']:.0f} timed_out={info['timed_out']:.0f}")
-    print(f"worst single response: {worst:.2f} ms")
+    same_format, labelled, same_score, scored = agreement(args.shared)
+    print(f"\nagreement with the release's labels: format {same_format}/{labelled}, format_length {same_score}/{scored}")
+
+    print("\nadversarial responses, format_length, one each, answer cache cleared (CPU ms of this thread):")
+    rows = worst_cases()
+    for name, elapsed, fmt, budget in rows:
+        print(f"  {name:<26} {elapsed:8.2f} ms  F={fmt:.0f} budget_exceeded={budget:.0f}")
+    print(f"worst single response: {max(r[1] for r in rows):.2f} ms (target 50 ms)")
 
 
 if __name__ == "__main__":

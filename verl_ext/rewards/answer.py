@@ -24,20 +24,21 @@ def answer_region(response: str) -> str:
 def extract_answer(response: str) -> str | None:
     """Content of the last ``\\boxed{...}`` (balanced braces), or None when there is no well-formed box.
 
-    An empty box gives ``""`` (an answer that is present but empty).
+    An empty box gives ``""`` (an answer that is present but empty). Same result as searching
+    ``answer_region(response)``, without scanning the whole response for ``</think>``: the last box
+    counts only if no ``</think>`` follows it.
     """
-    text = answer_region(response)
-    start = text.rfind(BOX)
-    if start < 0:
+    start = response.rfind(BOX)
+    if start < 0 or response.find(THINK_END, start) >= 0:
         return None
     open_at = start + len(BOX)
-    if open_at >= len(text) or text[open_at] != "{":
+    if open_at >= len(response) or response[open_at] != "{":
         return None
     depth = 0
-    for match in _BRACE.finditer(text, open_at):
+    for match in _BRACE.finditer(response, open_at):
         depth += 1 if match.group() == "{" else -1
         if depth == 0:
-            return text[open_at + 1 : match.start()]
+            return response[open_at + 1 : match.start()]
     return None
 
 

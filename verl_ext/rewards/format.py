@@ -46,13 +46,12 @@ MAX_NESTING = 32
 # --- normalisation -------------------------------------------------------------------------------
 
 _ENCLOSING_TEXT = re.compile(r"^\\text\{(?P<text>.+?)\}$")
-_UNITS = tuple(
-    re.compile(unit + r"(es)?(s)? *(\^[0-9]+)?")
-    for unit in (
-        "degree", "cm", "centimeter", "meter", "mile", "second", "minute", "hour",
-        "day", "week", "month", "year", "foot", "feet", "inch", "yard",
-    )
+_UNIT_WORDS = (
+    "degree", "cm", "centimeter", "meter", "mile", "second", "minute", "hour",
+    "day", "week", "month", "year", "foot", "feet", "inch", "yard",
 )
+_UNITS = tuple(re.compile(unit + r"(es)?(s)? *(\^[0-9]+)?") for unit in _UNIT_WORDS)
+_ANY_UNIT = re.compile("|".join(_UNIT_WORDS))  # no unit word: the removal loop changes nothing
 _DEGREE = re.compile(r"\^ *\\circ")
 _THIN_SPACE_COMMA = re.compile(r",\\! *")
 _MINUS_SPACES = re.compile(r"- *")
@@ -109,8 +108,9 @@ def normalize_answer(answer: str) -> str:
     answer = answer.replace(" or ", " , ").replace(" and ", " , ")
     for word, power in _SCALE_WORDS:
         answer = answer.replace(word, power)
-    for unit in _UNITS:
-        answer = unit.sub("", answer)
+    if _ANY_UNIT.search(answer):
+        for unit in _UNITS:
+            answer = unit.sub("", answer)
     answer = _DEGREE.sub("", answer)
     if answer and answer[0] == "{" and answer[-1] == "}":
         answer = answer[1:-1]
@@ -156,6 +156,8 @@ def _nesting_depth(text: str) -> int:
 _WARM_UP_ANSWERS = (
     "\\frac{1}{2}", "-\\sqrt{2}x^2+\\pi", "(1, 2)", "y = 2x + 3", "6 + 9i", "\\infty", "E", "2^{10}", "1/0", "[2, 7)",
     "-\\frac{\\cos \\left( \\frac{\\pi}{15} \\right)}{8}", "\\sin 30^\\circ < 1", "\\max(1, 2)", "1.5e3", "5!",
+    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\alpha + \\sqrt[3]{2}", "(0, 9) \\cup (9, 36)",
+    "\\left[\\frac{\\pi^2}{8}, 1\\right]", "x^{2} - 2^{x}", "\\frac{1}{k(k^2 + 1)}", "11^{\\text{th}}",
 )
 _warm = False
 
@@ -172,6 +174,7 @@ def warm_up() -> None:
 
     # sympy warns about non-Expr arguments (tuples in products) on some model answers: noise here.
     warnings.filterwarnings("ignore", category=sympy.utilities.exceptions.SymPyDeprecationWarning)
+    _latex_converter().latex_to_text("\\alpha")  # pylatexenc's lazy imports (the fast path skips it below)
     for answer in _WARM_UP_ANSWERS:
         try:
             _sympy_accepts(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
@@ -255,8 +258,10 @@ class FormatCheck:
         return 1.0 if self.well_formed else 0.0
 
 
-@lru_cache(maxsize=65_536)
-def _check_answer(answer: str) -> tuple[bool, bool]:
+def _verdict(answer: str) -> tuple[bool, bool]:
+    """(well formed, budget exceeded) of a non-empty answer."""
+    if _PLAIN_NUMBER.fullmatch(answer):
+        return True, False  # normalised to a decimal number, which sympy always accepts (as the simple path)
     if len(answer) > MAX_ANSWER_CHARS or _nesting_depth(answer) > MAX_NESTING:
         return False, True
     try:
@@ -265,12 +270,18 @@ def _check_answer(answer: str) -> tuple[bool, bool]:
         return False, True
 
 
+@lru_cache(maxsize=65_536)
+def _check_answer(answer: str) -> FormatCheck:
+    """The answer cache: a FormatCheck is immutable, so one object serves every repeat of an answer."""
+    well_formed, budget_exceeded = _verdict(answer)
+    return FormatCheck(answer=answer, well_formed=well_formed, budget_exceeded=budget_exceeded)
+
+
 def check_answer_format(answer: str | None) -> FormatCheck:
     """Format verdict for an already extracted answer (None or "" is never well formed)."""
     if not answer:
         return FormatCheck(answer=answer, well_formed=False)
-    well_formed, budget_exceeded = _check_answer(answer)
-    return FormatCheck(answer=answer, well_formed=well_formed, budget_exceeded=budget_exceeded)
+    return _check_answer(answer)
 
 
 def check_format(response: str) -> FormatCheck:

@@ -25,7 +25,7 @@ from verl_ext.rewards.format import check_answer_format
 from verl_ext.rewards.length import DEFAULT_PEAK, is_truncated, length_reward, validate_length_args
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Signals:
     """Everything measured about one response; ``None`` where the input did not allow it."""
 
@@ -156,7 +156,7 @@ def measure(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoredResponse:
     """The score of one response under one preset, with the signals behind it."""
 
