@@ -105,10 +105,14 @@ def test_an_unknown_scale_is_an_error_naming_the_choices() -> None:
     assert result.returncode == 2 and "unknown scale 'huge'" in result.stderr and "paper" in result.stderr
 
 
-def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
-    """Issue 12 item 10: DRY_RUN=1 used to create $CKPT_DIR/logs."""
+@pytest.mark.parametrize(
+    ("args", "dry_run"), [((), "1"), (("--cfg", "job"), "0")], ids=["DRY_RUN=1", "--cfg job, for real"]
+)
+def test_a_dry_run_or_a_printed_config_writes_nothing(tmp_path: Path, args: tuple, dry_run: str) -> None:
+    """Issue 12 item 10: DRY_RUN=1 used to create $CKPT_DIR/logs; --cfg job only prints, too."""
     (tmp_path / "cwd").mkdir()
-    result = launch(CKPT_DIR=str(tmp_path / "ckpt"), LOG_DIR=str(tmp_path / "logs"), cwd=tmp_path / "cwd")
+    result = launch(*args, CKPT_DIR=str(tmp_path / "ckpt"), LOG_DIR=str(tmp_path / "logs"), cwd=tmp_path / "cwd",
+                    DRY_RUN=dry_run)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"] and list((tmp_path / "cwd").iterdir()) == []
 

@@ -220,8 +220,10 @@ run() {
         done
         exit 0
     fi
-    mkdir -p "$CKPT_DIR" "$(dirname "$LOG_FILE")"
-    keep_earlier_log
+    if ((!HYDRA_INFO)); then
+        mkdir -p "$CKPT_DIR" "$(dirname "$LOG_FILE")"
+        keep_earlier_log
+    fi
     exec "$@"
 }
 
