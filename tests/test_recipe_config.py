@@ -466,18 +466,24 @@ def test_readme_shows_the_deviation_table_of_fidelity_yaml() -> None:
     assert shown == render_deviation_table(fidelity()), "re-render: python tests/test_recipe_config.py"
 
 
-def test_train_sampler_gives_the_releases_prompt_order() -> None:
-    """veRL 0.9.1's sampler with the recipe's data config yields the permutation of the release's sampler:
-    torch.utils.data.RandomSampler with torch.Generator().manual_seed(1), over DeepScaleR's 17,000 rows."""
+@pytest.mark.parametrize("train_set", TRAIN_SETS)
+def test_train_sampler_gives_the_releases_prompt_order_in_the_first_epoch(train_set: str) -> None:
+    """veRL 0.9.1's sampler with the recipe's data config yields the permutation of the release's sampler,
+    torch.utils.data.RandomSampler with torch.Generator().manual_seed(1), over the training set's rows. From
+    the second epoch on they differ (a deviation-table row): torch's sampler draws an extra, empty permutation
+    at the end of each epoch, torchdata's does not."""
     import torch
     from torch.utils.data import RandomSampler
     from verl.trainer.ppo.utils import create_rl_sampler
 
-    rows = range(len(pd.read_parquet(DATA_DIR / "deepscaler_17k.parquet", columns=["data_source"])))
-    assert len(rows) == 17000
-    release_order = list(RandomSampler(rows, generator=torch.Generator().manual_seed(1)))
-    recipe_order = list(create_rl_sampler(launcher_config().data, rows))
-    assert recipe_order == release_order
+    rows = range(len(pd.read_parquet(DATA_DIR / f"{train_set}.parquet", columns=["data_source"])))
+    assert len(rows) == {"deepscaler_17k": 17000, "math_train": 7470}[train_set]
+    release = RandomSampler(rows, generator=torch.Generator().manual_seed(1))
+    recipe = create_rl_sampler(launcher_config(TRAIN_SET=train_set).data, rows)
+    assert list(recipe) == list(release)
+    assert list(recipe) != list(release)  # epoch 2
+    row = [r for r in fidelity()["semantics"] if r["release"].startswith("train order after the first epoch")]
+    assert len(row) == 1 and "from step 59" in row[0]["why"] and 7470 // 128 == 58 and 17000 // 128 == 132
 
 
 if __name__ == "__main__":
