@@ -111,3 +111,21 @@ def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_che
     assert len(malformed) > 500
     assert [text for text in malformed if _parse_expr_accepts(text)] == []
     assert [text for text in malformed if _full_check_accepts(text)] == []
+
+
+def test_multi_row_matrices_are_rejected_as_the_full_normalisation_and_check_would(shared_data):
+    from verl_ext.rewards.format import _MULTI_ROW_MATRIX, parses_as_math
+
+    answers = {
+        "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+        "x \\begin{pmatrix} a \\\\ \\end{pmatrix} + 1", "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
+    }
+    for path in (shared_data / "outputs").glob("*/*/res*_*.json"):
+        for item in json.loads(path.read_text(encoding="utf-8")):
+            for text in (extract_answer(item["response"]) or "", str(item.get("ground_truth", ""))):
+                if "matrix" in text:
+                    answers.add(text)
+    matrices = [a for a in answers if _MULTI_ROW_MATRIX.search(a)]
+    assert len(matrices) > 10
+    assert [a for a in matrices if parses_as_math(normalize_answer(a))] == []
+    assert not _MULTI_ROW_MATRIX.search("\\begin{pmatrix} 5 \\end{pmatrix}")  # one row: "[5]", a list

@@ -61,7 +61,13 @@ _LATEX_SYMBOLS = (("√", "sqrt"), ("π", "pi"), ("∞", "inf"), ("∪", "U"), (
 _SCALE_WORDS = (("million", "*10^6"), ("billion", "*10^9"), ("trillion", "*10^12"))
 
 
+_FLOAT_START = frozenset("0123456789+-.iInN")  # float() accepts nothing else first (after whitespace)
+
+
 def _float_or_none(text: str) -> float | None:
+    stripped = text.strip()
+    if not stripped or stripped[0] not in _FLOAT_START:
+        return None  # what float() would say, without raising and catching an exception
     try:
         return float(text)
     except ValueError:
@@ -76,6 +82,8 @@ def _is_integral(value: float) -> bool:
 
 
 def _strip_thousands_commas(text: str) -> str:
+    if "," not in text:
+        return text
     while True:
         stripped = _THOUSANDS_COMMA.sub(r"\1\3\4", text)
         if stripped == text:
@@ -136,6 +144,7 @@ def normalize_answer(answer: str) -> str:
 
 _SINGLE_EQUALS = re.compile(r"(?<!=)=(?!=)")
 _PLAIN_NUMBER = re.compile(r"-?[0-9]{1,50}(\.[0-9]{1,50})?")
+_PLAIN_FRACTION = re.compile(r"-?[0-9]{1,50}/[0-9]{1,50}")  # in the simple grammar too, checked faster
 
 
 class BudgetExceeded(Exception):
@@ -212,7 +221,12 @@ def parses_as_math(normalized: str) -> bool:
     """Whether sympy parses the normalised answer (``=`` read as ``==``). Raises BudgetExceeded."""
     warm_up()
     text = _SINGLE_EQUALS.sub("==", normalized)
-    if _PLAIN_NUMBER.fullmatch(text) or is_simple_expression(text) or is_plain_word(text, _reserved_names()):
+    if (
+        _PLAIN_NUMBER.fullmatch(text)
+        or _PLAIN_FRACTION.fullmatch(text)
+        or is_simple_expression(text)
+        or is_plain_word(text, _reserved_names())
+    ):
         return True  # sympy accepts every such text (tests/test_simple_syntax.py): skip its parse
     if certainly_malformed(text):
         return False  # Python's parser rejects every such text: skip sympy's translation
@@ -258,12 +272,19 @@ class FormatCheck:
         return 1.0 if self.well_formed else 0.0
 
 
+# A pmatrix/bmatrix with a row break: pylatexenc writes its rows joined by ";", which no normalisation
+# step removes and no Python expression contains (``certainly_malformed``).
+_MULTI_ROW_MATRIX = re.compile(r"\\begin\{([pb])matrix\}(?:(?!\\end\{\1matrix\}).)*?\\\\", re.DOTALL)
+
+
 def _verdict(answer: str) -> tuple[bool, bool]:
     """(well formed, budget exceeded) of a non-empty answer."""
     if _PLAIN_NUMBER.fullmatch(answer):
         return True, False  # normalised to a decimal number, which sympy always accepts (as the simple path)
     if len(answer) > MAX_ANSWER_CHARS or _nesting_depth(answer) > MAX_NESTING:
         return False, True
+    if _MULTI_ROW_MATRIX.search(answer):
+        return False, False
     try:
         return parses_as_math(normalize_answer(answer)), False
     except (BudgetExceeded, RecursionError):
