@@ -31,13 +31,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-LAUNCHER = REPO / "recipe" / "format_length" / "run_grpo.sh"
+from verl_ext.verl.cpu.launcher import LAUNCHER, REPO, kill_ray_under, launcher_env, ray_temp_dir
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
 PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "step")
 
@@ -79,26 +78,9 @@ class MemorySampler:
         self._thread.join()
 
 
-def kill_ray_of(temp_dir: Path) -> None:
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if str(temp_dir) in " ".join(process.info["cmdline"] or []):
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-
-
 def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Path | None) -> dict:
-    ray_dir = Path(tempfile.gettempdir()) / f"vxb-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "CKPT_DIR": str(work / "checkpoints"),
-        "LOG_DIR": str(work / "logs"),
-        "EXPERIMENT": "bench",
-        "REWARD": reward,
-        "PYTHON": sys.executable,
-    }
+    ray_dir = ray_temp_dir("vxb")
+    env = launcher_env(data_dir, work, "bench", reward)
     if cache is not None:
         env["VERL_EXT_CACHE"] = str(cache)
     command = [
@@ -112,7 +94,7 @@ def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Pat
         with MemorySampler(process.pid) as memory:
             output, _ = process.communicate(timeout=1800)
     finally:
-        kill_ray_of(ray_dir)
+        kill_ray_under(ray_dir)
     wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.stderr.write(output[-5000:])

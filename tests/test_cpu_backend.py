@@ -264,3 +264,18 @@ def test_without_the_fix_verl_worker_model_patch_crashes_on_trl():
     result = _run_python(_monkey_patch_code(undo_fix=True))
     assert result.returncode != 0
     assert "AutoModelForCausalLMWithValueHead" in result.stderr
+
+
+# ---------------------------------------------------------------- launch clean-up
+def test_kill_ray_under_ends_only_the_processes_naming_the_temp_dir(tmp_path):
+    from verl_ext.verl.cpu.launcher import kill_ray_under
+
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path / "ray")])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path / "other")])
+    try:
+        assert kill_ray_under(tmp_path / "ray") == 1
+        assert ours.wait(timeout=10) != 0
+        assert other.poll() is None
+    finally:
+        other.kill()
+        ours.kill()

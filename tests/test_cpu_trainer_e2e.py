@@ -15,23 +15,20 @@ Two launches share one checkpoint and log folder (module fixture, about 2 x 1 mi
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from verl_ext.io.logs import read_metric_log
+from verl_ext.verl.cpu.launcher import LAUNCHER, kill_ray_under, launcher_env, ray_temp_dir
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
-LAUNCHER = REPO / "recipe" / "format_length" / "run_grpo.sh"
 DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
 BENCHMARKS = ("AIME2024", "AMC2023", "MATH500")
 LAUNCH_TIMEOUT_S = 900
@@ -56,23 +53,6 @@ class Runs:
     tracker_after_first: str
 
 
-def _kill_ray_of(temp_dir: Path) -> None:
-    """End the processes of the Ray instance started under ``temp_dir`` (only ours), if any survived."""
-    marker = str(temp_dir)
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
-            continue
-        try:
-            cmdline = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            try:
-                os.kill(int(pid_dir.name), 9)
-            except OSError:
-                pass
-
-
 def _launch(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
     command = ["bash", str(LAUNCHER), "scale=cpu", f"+ray_kwargs.ray_init._temp_dir={ray_dir}", *overrides]
     try:
@@ -81,7 +61,7 @@ def _launch(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
         )
         return Launch(done.returncode, done.stdout + done.stderr)
     finally:
-        _kill_ray_of(ray_dir)
+        kill_ray_under(ray_dir)
 
 
 @pytest.fixture(scope="module")
@@ -89,20 +69,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     if not DATA_DIR.is_dir():
         pytest.fail(f"the shared release data is missing: expected the parquet sets in {DATA_DIR}")
     work = tmp_path_factory.mktemp("cpu_trainer")
-    # Ray's socket paths must stay short (AF_UNIX limit): its temp dir goes directly under /tmp.
-    ray_dir = Path(tempfile.gettempdir()) / f"vx-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(DATA_DIR),
-        "CKPT_DIR": str(work / "checkpoints"),
-        "LOG_DIR": str(work / "logs"),
-        "EXPERIMENT": "cpu-e2e",
-        "REWARD": "format_length",
-        "PYTHON": sys.executable,
-        "VERL_EXT_CACHE": str(work / "model-cache"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.pop("VERL_PLATFORM", None)  # the launcher sets it for scale=cpu
+    ray_dir = ray_temp_dir("vx")
+    env = {**launcher_env(DATA_DIR, work, "cpu-e2e", "format_length"), "VERL_EXT_CACHE": str(work / "model-cache")}
     try:
         first = _launch(env, ray_dir)
         checkpoints = work / "checkpoints" / "cpu-e2e"
