@@ -74,7 +74,12 @@ BOUNDED_CASES = [
     ("two tower", "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"),
     ("braces nested 5000 deep", "\\boxed{" + "{" * 5000 + "5" + "}" * 5000 + "}"),
     ("200 kB answer", "\\boxed{" + "1+" * 100_000 + "1}"),
-    ("a 1000-character sum over the parse budget", "\\boxed{" + "1+" * 499 + "1}"),
+    ("a 1000-character sum deeper than the tree bound", "\\boxed{" + "1+" * 499 + "1}"),
+    ("exponent notation", "\\boxed{1e999999999}"),
+    ("a ** tower", "\\boxed{9**9**9}"),
+    ("a power of a product with a number", "\\boxed{(2x)^{10^{100}}}"),
+    ("the root of a 1000-digit number", "\\boxed{\\sqrt{10^{1000}+1}}"),
+    ("an order comparison that asks sympy for an identity", "\\boxed{\\sqrt{2}+\\sqrt{3} < \\sqrt{5+2\\sqrt{6}}}"),
 ]
 
 
@@ -96,7 +101,7 @@ def test_number_theoretic_functions_are_checked_for_syntax_not_computed(answer):
     assert check.well_formed is True and check.budget_exceeded is False
 
 
-def test_parse_budget_is_deterministic():
+def test_repeated_checks_give_the_same_verdict():
     response = "\\boxed{" + "+".join(["x"] * 300) + "}"
     from verl_ext.rewards import format as format_module
 
@@ -241,3 +246,21 @@ def test_verl_import_registers_every_manager_through_the_entry_point():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "correctness,format,format_length,length,random"
+
+
+@pytest.mark.parametrize(
+    "answer,well_formed",
+    [
+        ("2^{10}", True), ("x^{100} + 1", True), ("10^{10000}", True), ("\\sqrt{2}^{3}", True),
+        ("\\cos\\left(\\frac{\\pi}{15}\\right) < 1", True), ("1 < 2 < 3", True),  # chained: bool(1 < 2) is fine
+        ("x < y < z", False),  # chained: Python asks bool(x < y), which sympy refuses
+        ("\\frac{1}{2} > x > 0", False),
+        ("\\sqrt{-1} < 1", False),  # sympy: invalid comparison of a non-real number
+        ("(1, 2)^{2}", False), ("(1,2)(3,4)", False),
+        ("\\sin", True),  # the function object itself: no error
+    ],
+)
+def test_the_builder_keeps_pythons_and_sympys_semantics(answer, well_formed):
+    # expected: what sympy's parse_expr (eval) gives for the normalised text (run once by hand)
+    check = check_format(f"\\boxed{{{answer}}}")
+    assert (check.well_formed, check.budget_exceeded) == (well_formed, False)
