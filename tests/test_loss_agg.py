@@ -3,10 +3,11 @@ veRL 0.9.1's own actor loss (``verl.workers.utils.losses.ppo_loss``, which its e
 micro-batch before ``loss.backward()``) yields with ``policy_loss.loss_mode=verl02_micro_token_mean``, on a
 synthetic mini-batch split into uneven micro-batches, against the release's formula computed here on its own:
 
-    loss = sum over micro-batches m of  masked_mean(max(-A r, -A clip(r, 0.8, 1.2)))_m * len(m) / ppo_mini_batch_size
+    loss = sum over micro-batches m of  (masked_mean(max(-A r, -A clip(r, 0.8, 1.2)))_m
+                                          - entropy_coeff * masked_mean(entropy)_m
+                                          + kl_loss_coef * masked_mean(low_var_kl)_m) * len(m) / ppo_mini_batch_size
 
-(``ppo_mini_batch_size`` per rank; FSDP averages the ranks' gradients). Entropy and KL terms are off here: veRL
-0.9.1 adds them outside the policy loss (a deviation the recipe's table lists).
+(``ppo_mini_batch_size`` per rank; FSDP averages the ranks' gradients).
 """
 
 from __future__ import annotations
@@ -30,13 +31,21 @@ RESPONSE_LENS = [5, 1, 7, 2, 3, 8]
 MICRO_BATCHES = [[0, 1], [2], [3, 4, 5]]
 
 
-def actor_config(loss_mode: str):
-    """veRL 0.9.1's ActorConfig as its worker builds it, with this policy loss, no entropy and no KL term."""
+ENTROPY_COEFF = 0.001
+KL_COEF = 0.001
+
+
+def actor_config(loss_mode: str, with_entropy_and_kl: bool = False):
+    """veRL 0.9.1's ActorConfig as its worker builds it, with this policy loss; entropy and KL terms as the
+    recipe's (coefficients 0.001, low_var_kl) or off."""
     overrides = [
         f"actor_rollout_ref.actor.policy_loss.loss_mode={loss_mode}",
         f"actor_rollout_ref.actor.clip_ratio={CLIP}",
-        "actor_rollout_ref.actor.entropy_coeff=0",
-        "actor_rollout_ref.actor.use_kl_loss=false",
+        f"actor_rollout_ref.actor.entropy_coeff={ENTROPY_COEFF if with_entropy_and_kl else 0}",
+        f"actor_rollout_ref.actor.use_kl_loss={str(with_entropy_and_kl).lower()}",
+        f"actor_rollout_ref.actor.kl_loss_coef={KL_COEF}",
+        "actor_rollout_ref.actor.kl_loss_type=low_var_kl",
+        "actor_rollout_ref.actor.loss_agg_mode=token-mean",
         "actor_rollout_ref.actor.use_dynamic_bsz=true",
     ]
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
@@ -49,16 +58,22 @@ class Sequence:
     advantage: float
     old_log_probs: torch.Tensor  # (response_len,)
     log_probs: torch.Tensor  # (response_len,) current policy, the point at which the gradient is taken
+    ref_log_probs: torch.Tensor  # (response_len,) reference policy
+    entropy: torch.Tensor  # (response_len,) the model's per-token entropy, also differentiated
 
 
 def sequences(seed: int, ratio_spread: float) -> list[Sequence]:
     generator = torch.Generator().manual_seed(seed)
+
+    def uniform(length: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(length, generator=generator, dtype=torch.float64)
+
     out = []
     for length in RESPONSE_LENS:
-        old = -torch.rand(length, generator=generator, dtype=torch.float64) * 3
-        shift = (torch.rand(length, generator=generator, dtype=torch.float64) * 2 - 1) * ratio_spread
+        old = uniform(length, -3.0, 0.0)
+        current = old + uniform(length, -ratio_spread, ratio_spread)
         advantage = float(torch.randn(1, generator=generator, dtype=torch.float64))
-        out.append(Sequence(advantage, old, old + shift))
+        out.append(Sequence(advantage, old, current, current + uniform(length, -0.5, 0.5), uniform(length, 0.1, 2.0)))
     return out
 
 
@@ -66,11 +81,14 @@ def nested(rows: list[torch.Tensor]) -> torch.Tensor:
     return torch.nested.as_nested_tensor(rows, layout=torch.jagged)
 
 
-def gradient_through_verl(seqs: list[Sequence], loss_mode: str, ranks: list[list[list[int]]]) -> list[torch.Tensor]:
-    """d loss / d log_prob of every response token, as veRL 0.9.1's FSDP actor accumulates it: ppo_loss per
-    micro-batch of each rank, backward, gradients averaged over the ranks. ``ranks`` = micro-batches per rank."""
-    config = actor_config(loss_mode)
+def gradient_through_verl(
+    seqs: list[Sequence], loss_mode: str, ranks: list[list[list[int]]], with_entropy_and_kl: bool = False
+) -> list[torch.Tensor]:
+    """d loss / d (log_prob, entropy) of every response token, as veRL 0.9.1's FSDP actor accumulates it: ppo_loss
+    per micro-batch of each rank, backward, gradients averaged over the ranks. ``ranks`` = micro-batches per rank."""
+    config = actor_config(loss_mode, with_entropy_and_kl)
     leaves = [s.log_probs.clone().requires_grad_(True) for s in seqs]
+    entropies = [s.entropy.clone().requires_grad_(True) for s in seqs]
     dp_size, global_batch_size = len(ranks), len(seqs)
     for micro_batches in ranks:
         rank_tokens = sum(RESPONSE_LENS[i] for micro in micro_batches for i in micro)
@@ -80,9 +98,10 @@ def gradient_through_verl(seqs: list[Sequence], loss_mode: str, ranks: list[list
         for micro in micro_batches:
             # The model output: one log-prob per token of prompt + response, flat; position p + j - 1 predicts
             # response token j (veRL's no_padding_2_padding shifts by one).
-            flat = []
-            for i in micro:
-                flat += [torch.zeros(PROMPT_LEN - 1, dtype=torch.float64), leaves[i], torch.zeros(1, dtype=torch.float64)]
+            def flat(per_sequence: list[torch.Tensor]) -> torch.Tensor:
+                pad = [torch.zeros(PROMPT_LEN - 1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]
+                return torch.cat([t for i in micro for t in (pad[0], per_sequence[i], pad[1])])
+
             data = TensorDict(
                 {
                     "prompts": nested([torch.ones(PROMPT_LEN, dtype=torch.long) for _ in micro]),
@@ -90,19 +109,34 @@ def gradient_through_verl(seqs: list[Sequence], loss_mode: str, ranks: list[list
                     "response_mask": nested([torch.ones(RESPONSE_LENS[i], dtype=torch.float64) for i in micro]),
                     "old_log_probs": nested([seqs[i].old_log_probs for i in micro]),
                     "advantages": nested([torch.full((RESPONSE_LENS[i],), seqs[i].advantage, dtype=torch.float64) for i in micro]),
+                    "ref_log_prob": nested([seqs[i].ref_log_probs for i in micro]),
                 },
                 batch_size=len(micro),
             )
             tu.assign_non_tensor(data, dp_size=dp_size, batch_num_tokens=batch_num_tokens, global_batch_size=global_batch_size)
-            loss, _ = ppo_loss(config, {"log_probs": torch.cat(flat)}, data)
+            output = {"log_probs": flat(leaves)}
+            if with_entropy_and_kl:
+                output["entropy"] = flat(entropies)
+            loss, _ = ppo_loss(config, output, data)
             loss.backward()
-    return [leaf.grad / dp_size for leaf in leaves]
+    grads = [leaf.grad / dp_size for leaf in leaves]
+    return grads + [e.grad / dp_size for e in entropies] if with_entropy_and_kl else grads
 
 
-def gradient_of_release_formula(seqs: list[Sequence], ranks: list[list[list[int]]]) -> list[torch.Tensor]:
+def low_var_kl(log_prob: torch.Tensor, ref_log_prob: torch.Tensor) -> torch.Tensor:
+    """veRL 0.2's low_var_kl (k3 estimator, clamped to [-10, 10])."""
+    kl = ref_log_prob - log_prob
+    return torch.clamp(torch.exp(kl) - kl - 1, min=-10, max=10)
+
+
+def gradient_of_release_formula(
+    seqs: list[Sequence], ranks: list[list[list[int]]], with_entropy_and_kl: bool = False
+) -> list[torch.Tensor]:
     """The release's dp_actor.py, written out: per rank, sum over its micro-batches of the micro-batch's token mean
-    of max(-A r, -A clip(r)) times len(micro) / (its share of the mini-batch); FSDP averages the ranks."""
+    of max(-A r, -A clip(r)) (- entropy_coeff * entropy + kl_coef * low_var_kl) times len(micro) / (its share of
+    the mini-batch); FSDP averages the ranks."""
     leaves = [s.log_probs.clone().requires_grad_(True) for s in seqs]
+    entropies = [s.entropy.clone().requires_grad_(True) for s in seqs]
     per_rank_minibatch = len(seqs) / len(ranks)
     total = 0.0
     for micro_batches in ranks:
@@ -113,11 +147,16 @@ def gradient_of_release_formula(seqs: list[Sequence], ranks: list[list[list[int]
                 ratio = torch.exp(leaves[i] - seqs[i].old_log_probs)
                 a = seqs[i].advantage
                 token_losses.append(torch.max(-a * ratio, -a * torch.clamp(ratio, 1 - CLIP, 1 + CLIP)))
-            micro_mean = torch.cat(token_losses).mean()
-            rank_loss = rank_loss + micro_mean * (len(micro) / per_rank_minibatch)
+            micro_loss = torch.cat(token_losses).mean()
+            if with_entropy_and_kl:
+                micro_loss = micro_loss - ENTROPY_COEFF * torch.cat([entropies[i] for i in micro]).mean()
+                kl = torch.cat([low_var_kl(leaves[i], seqs[i].ref_log_probs) for i in micro])
+                micro_loss = micro_loss + KL_COEF * kl.mean()
+            rank_loss = rank_loss + micro_loss * (len(micro) / per_rank_minibatch)
         total = total + rank_loss
     (total / len(ranks)).backward()
-    return [leaf.grad for leaf in leaves]
+    grads = [leaf.grad for leaf in leaves]
+    return grads + [e.grad for e in entropies] if with_entropy_and_kl else grads
 
 
 ONE_RANK = [MICRO_BATCHES]
@@ -145,19 +184,31 @@ def test_verl_091s_default_weighs_every_token_of_the_mini_batch_alike() -> None:
         torch.testing.assert_close(grad, torch.full((RESPONSE_LENS[i],), -seqs[i].advantage / 26, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("terms", [False, True], ids=["policy loss", "with entropy and KL"])
 @pytest.mark.parametrize("ranks", [ONE_RANK, TWO_RANKS], ids=["1 rank", "2 ranks"])
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_gradient_equals_the_release_formula_with_clipping(seed: int, ranks: list) -> None:
-    """Ratios in exp(+-0.5): many tokens clipped on either side, advantages of both signs."""
+@pytest.mark.parametrize("seed", [1, 2])
+def test_gradient_equals_the_release_formula_with_clipping(seed: int, ranks: list, terms: bool) -> None:
+    """Ratios in exp(+-0.5): many tokens clipped on either side, advantages of both signs; with the recipe's
+    entropy and KL terms, the gradients with respect to the entropies too."""
     seqs = sequences(seed=seed, ratio_spread=0.5)
     ratios = torch.cat([torch.exp(s.log_probs - s.old_log_probs) for s in seqs])
     assert (ratios > 1 + CLIP).any() and (ratios < 1 - CLIP).any()
-    ours, release = gradient_through_verl(seqs, RELEASE_POLICY_LOSS, ranks), gradient_of_release_formula(seqs, ranks)
+    ours = gradient_through_verl(seqs, RELEASE_POLICY_LOSS, ranks, terms)
+    release = gradient_of_release_formula(seqs, ranks, terms)
     for mine, theirs in zip(ours, release, strict=True):
         torch.testing.assert_close(mine, theirs)
     # and it is not veRL 0.9.1's default
-    vanilla = gradient_through_verl(seqs, "vanilla", ranks)
+    vanilla = gradient_through_verl(seqs, "vanilla", ranks, terms)
     assert not all(torch.allclose(v, r) for v, r in zip(vanilla, release, strict=True))
+
+
+def test_the_entropy_terms_gradient_is_weighted_per_micro_batch_too() -> None:
+    """Hand-derived: d loss / d entropy of a token of micro-batch m = -entropy_coeff * n_m / (B * T_m)."""
+    seqs = sequences(seed=0, ratio_spread=0.0)
+    grads = gradient_through_verl(seqs, RELEASE_POLICY_LOSS, ONE_RANK, with_entropy_and_kl=True)[len(seqs):]
+    weight = {0: 2 / (6 * 6), 1: 2 / (6 * 6), 2: 1 / (6 * 7), 3: 3 / (6 * 13), 4: 3 / (6 * 13), 5: 3 / (6 * 13)}
+    for i, grad in enumerate(grads):
+        torch.testing.assert_close(grad, torch.full((RESPONSE_LENS[i],), -ENTROPY_COEFF * weight[i], dtype=torch.float64))
 
 
 def test_without_veRLs_global_batch_info_the_loss_refuses_instead_of_guessing() -> None:
@@ -167,6 +218,9 @@ def test_without_veRLs_global_batch_info_the_loss_refuses_instead_of_guessing() 
     mask = torch.ones(2, 3)
     with pytest.raises(ValueError, match="global_batch_size and dp_size"):
         get_policy_loss_fn(RELEASE_POLICY_LOSS)(mask * 0, mask * 0, mask, mask, config=config)
+    config.global_batch_info.update(global_batch_size=2, dp_size=1)
+    with pytest.raises(ValueError, match="needs loss_agg_mode=token-mean"):
+        get_policy_loss_fn(RELEASE_POLICY_LOSS)(mask * 0, mask * 0, mask, mask, "seq-mean-token-mean", config=config)
 
 
 def test_the_plugin_registers_the_loss_when_verl_is_imported() -> None:

@@ -13,8 +13,15 @@ with ``B`` the mini-batch's sequences (ppo_mini_batch_size x rollout.n) and ``dp
 gradients FSDP averages. A token of micro-batch ``m`` so weighs ``n_m / (B * T_m)`` (``T_m`` its micro-batch's
 response tokens); veRL 0.9.1's ``token-mean`` weighs every token of the mini-batch ``1 / T``. No dual clip
 (veRL 0.2 had none; 0.9.1's vanilla loss bounds negative-advantage ratios by ``clip_ratio_c``) and no clamp of
-the log-ratio. The entropy and KL terms are not the policy loss's: veRL 0.9.1's ``ppo_loss`` adds them with its
-own ``loss_agg_mode`` (the recipe's deviation table says so).
+the log-ratio.
+
+The release weighted its entropy and KL terms the same way (they were part of ``policy_loss`` before the
+scaling). veRL 0.9.1's ``ppo_loss`` (``verl.workers.utils.losses``) adds them after calling the policy loss, with
+``agg_loss(..., loss_agg_mode, **config.global_batch_info)``, whose ``token-mean`` is
+``sum / batch_num_tokens * dp_size``. So this loss sets ``config.global_batch_info["batch_num_tokens"]`` of the
+current micro-batch to ``T_m * B / n_m``: both terms then get the release's weight ``n_m * dp / (B * T_m)``
+too. ``ppo_loss`` sets ``global_batch_info`` afresh for every micro-batch; tests/test_loss_agg.py checks the
+three terms' gradients through veRL 0.9.1's own ``ppo_loss`` (verl-ext pins veRL < 0.10).
 """
 
 from __future__ import annotations
@@ -58,11 +65,14 @@ def compute_policy_loss_verl02(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """veRL 0.2's clipped policy loss of one micro-batch, weighted as its dynamic-batch actor weighs it.
 
-    ``loss_agg_mode`` is ignored (the aggregation is this loss's); ``config.global_batch_info`` must carry
-    ``global_batch_size`` and ``dp_size``, as veRL 0.9.1's engine-based actor (``ppo_loss``) sets them.
+    ``loss_agg_mode`` must be ``token-mean`` (the entropy and KL terms' aggregation, rescaled here: see the
+    module); ``config.global_batch_info`` must carry ``global_batch_size`` and ``dp_size``, as veRL 0.9.1's
+    engine-based actor (``ppo_loss``) sets them.
     """
     if config is None:
         raise ValueError(f"policy loss '{RELEASE_POLICY_LOSS}' needs the actor config")
+    if loss_agg_mode != "token-mean":
+        raise ValueError(f"policy loss '{RELEASE_POLICY_LOSS}' needs loss_agg_mode=token-mean, got {loss_agg_mode!r}")
     if rollout_is_weights is not None:
         raise ValueError(f"policy loss '{RELEASE_POLICY_LOSS}' reproduces veRL 0.2, which had no rollout correction")
     info = config.global_batch_info
@@ -77,8 +87,12 @@ def compute_policy_loss_verl02(
     clip_high = config.clip_ratio_high if config.clip_ratio_high is not None else clip
     per_token, was_clipped, neg_log_ratio = clipped_surrogate(old_log_prob, log_prob, advantages, clip_low, clip_high)
     mask = response_mask.to(per_token.dtype)
-    weight = release_micro_batch_weight(response_mask.shape[0], int(global_batch_size), int(dp_size))
+    sequences = response_mask.shape[0]
+    weight = release_micro_batch_weight(sequences, int(global_batch_size), int(dp_size))
     pg_loss = masked_mean(per_token, mask) * weight
+    # The entropy and KL terms that ppo_loss aggregates next (token-mean): the same per-micro-batch weight.
+    tokens = max(float(mask.sum()), 1.0)
+    info["batch_num_tokens"] = tokens * int(global_batch_size) / sequences
     metrics = {
         "actor/pg_clipfrac": masked_mean(was_clipped.float(), mask).detach().item(),
         "actor/ppo_kl": masked_mean(neg_log_ratio, mask).detach().item(),
