@@ -120,3 +120,10 @@ def test_a_part_of_another_layout_is_an_error_naming_it(tmp_path):
     with pytest.raises(InputError) as caught:
         read_metric_log(tmp_path / "run.jsonl")
     assert str(tmp_path / "run.jsonl") in str(caught.value) and "earlier parts are flat_list" in str(caught.value)
+
+
+def test_a_run_name_with_glob_characters_finds_its_own_parts(tmp_path):
+    _file_logger(tmp_path / "run[1].jsonl.part1", [(1, {"a": 1.0})])
+    _file_logger(tmp_path / "run1.jsonl.part1", [(1, {"a": -1.0})])  # what an unescaped [1] would match
+    _file_logger(tmp_path / "run[1].jsonl", [(2, {"a": 2.0})])
+    assert read_metric_log(tmp_path / "run[1].jsonl").steps == {1: {"a": 1.0}, 2: {"a": 2.0}}

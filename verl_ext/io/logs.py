@@ -19,6 +19,7 @@ step is mixed in); every other step is kept once.
 
 from __future__ import annotations
 
+import glob
 import math
 import re
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def earlier_parts(path: str | Path) -> list[Path]:
     """``<path>.part<N>`` files beside ``path``, by N (the order run_grpo.sh made them in)."""
     path = Path(path)
     pattern = re.compile(re.escape(path.name) + r"\.part([1-9][0-9]*)")
-    found = [(int(m.group(1)), p) for p in path.parent.glob(path.name + ".part*") if (m := pattern.fullmatch(p.name))]
+    found = [(int(m.group(1)), p) for p in path.parent.glob(glob.escape(path.name) + ".part*") if (m := pattern.fullmatch(p.name))]
     return [p for _, p in sorted(found)]
 
 
