@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from verl_ext.demo.metrics_log import MetricLogWriter, rename_trl_logs, step_line
-from verl_ext.demo.problems import DATA_FILE, generate, load_problems, to_jsonl
+from verl_ext.demo.problems import DATA_FILE, SUMS_FILE, generate, generate_sums, load_problems, to_jsonl
 from verl_ext.demo.warmup import BOXED_ENDING, prompt_text, templated_completion, tokenizer_corpus
 from verl_ext.rewards.presets import score_response
 
 
 def test_shipped_problems_are_the_generated_ones() -> None:
     assert DATA_FILE.read_text(encoding="utf-8") == to_jsonl(generate())
+    assert SUMS_FILE.read_text(encoding="utf-8") == to_jsonl(generate_sums())
 
 
-def test_problem_set_shape_and_answers() -> None:
-    problems = load_problems()
-    train, test = load_problems(split="train"), load_problems(split="test")
-    assert len(problems) == len(train) + len(test) >= 300
+def test_sums_are_every_triple_of_digits_with_two_step_solutions() -> None:
+    problems = load_problems(SUMS_FILE)
+    triples = set()
+    for p in problems:
+        match = re.fullmatch(r"What is (\d) \+ (\d) \+ (\d)\?", p.problem)
+        assert match, p.problem
+        a, b, c = map(int, match.groups())
+        triples.add((a, b, c))
+        assert p.answer == str(a + b + c)
+        assert p.steps == f"{a} + {b} = {a + b}. {a + b} + {c} = {a + b + c}."  # two additions, each a fact
+    assert triples == {(a, b, c) for a in range(1, 7) for b in range(1, 7) for c in range(1, 7)}
+    test = load_problems(SUMS_FILE, split="test")
+    assert 40 <= len(test) <= 60 and len({p.answer for p in test}) >= 10
+
+
+@pytest.mark.parametrize("path", [DATA_FILE, SUMS_FILE], ids=["weak", "capable"])
+def test_problem_set_shape_and_answers(path: Path) -> None:
+    problems = load_problems(path)
+    train, test = load_problems(path, split="train"), load_problems(path, split="test")
+    assert len(problems) == len(train) + len(test) >= 200
     assert len({p.problem for p in problems}) == len(problems)
     assert not {p.problem for p in train} & {p.problem for p in test}
     for p in problems:
@@ -128,10 +146,13 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noq
     assert {"mean reward (training rollouts)", "format rate (training rollouts)", "DEMO: validation accuracy"} <= set(titles)
     summary = json.loads((Path(config.out) / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["steps"] == 2 and "diagnostics/format_rate" in summary["end"]
-    assert len(summary["distinct_answers"]) == 2 and summary["held_out_problems"] == 84
+    held_out = len(load_problems(SUMS_FILE, split="test"))  # the default student's test split
+    assert len(summary["distinct_answers"]) == 2 and summary["held_out_problems"] == held_out
+    assert summary["config"]["student"] == "capable" and summary["warmup_cached"] is False
     samples = [json.loads(line) for line in (Path(config.out) / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [sum(1 for row in samples if row["step"] == step) for step in (0, 1, 2)] == [84, 84, 84]
-    assert {"problem", "answer", "completion", "tokens", "pred", "format", "correct", "score"} <= set(samples[0])
+    assert [sum(1 for row in samples if row["step"] == step) for step in (0, 1, 2)] == [held_out] * 3
+    assert {"problem", "answer", "completion", "tokens", "pred", "format", "correct", "latent", "latent_correct", "score"} <= set(samples[0])
+    assert {"val-core/DEMO/acc/mean@1", "val-aux/DEMO/latent_acc/mean@1"} <= set(lines[-1]["data"])
 
 
 def test_demo_log_feeds_verl_ext_table(two_step_run) -> None:  # noqa: ANN001
@@ -171,7 +192,7 @@ def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> No
     other = DemoConfig(reward="length", steps=1, model=str(model_dir), out=str(tmp_path), num_generations=2,
                        prompts_per_step=1, max_completion_length=8, eval_every=0, progress=False)
     result = run(other)
-    assert result.config["warmup_steps"] is None and result.warmup_seconds == 0.0
+    assert result.config["warmup_steps"] == 0 and result.warmup_seconds == 0.0
     assert [json.loads(line)["step"] for line in Path(result.log).read_text(encoding="utf-8").splitlines()] == [0, 1]
 
 
@@ -179,13 +200,14 @@ def test_distinct_answers_counts_boxed_answers_only() -> None:
     from verl_ext.demo.evaluate import distinct_answers, summarize
 
     rows = [
-        {"pred": "2", "format": 1.0, "correct": 1.0, "score": 1.0, "tokens": 10},
-        {"pred": "2", "format": 1.0, "correct": 0.0, "score": 1.0, "tokens": 20},
-        {"pred": "", "format": 0.0, "correct": 0.0, "score": 0.0, "tokens": 30},
+        {"pred": "2", "format": 1.0, "correct": 1.0, "latent_correct": 1.0, "score": 1.0, "tokens": 10},
+        {"pred": "2", "format": 1.0, "correct": 0.0, "latent_correct": 0.0, "score": 1.0, "tokens": 20},
+        {"pred": "", "format": 0.0, "correct": 0.0, "latent_correct": 1.0, "score": 0.0, "tokens": 30},
     ]
     assert distinct_answers(rows) == 1
     metrics = summarize(rows)
     assert metrics["val-core/DEMO/acc/mean@1"] == pytest.approx(1 / 3)
+    assert metrics["val-aux/DEMO/latent_acc/mean@1"] == pytest.approx(2 / 3)
     assert metrics["val-aux/DEMO/response_length/mean@1"] == 20.0
 
 
@@ -198,3 +220,153 @@ def test_printed_completions_keep_single_backslashes() -> None:
     assert "step   0: \"So 2+2=4. The answer is \\boxed{4}.\"  score 1.00" in text  # one backslash, as generated
     assert "step   5: \"\\boxed{4}\"" in text
     assert "\\\\" not in text
+
+
+@pytest.mark.parametrize(
+    ("completion", "latent", "latent_right", "boxed_right"),
+    [
+        (" 2 + 3 = 5. 5 + 4 = 9. So the result is 9.", "9", True, False),  # plain sentence: right, but no box
+        (" The answer is \\boxed{9}.", "9", True, True),
+        (" 2 + 3 = 5. 5 + 4 = 9. The answer is \\boxed{8}.", "8", False, False),  # the box wins over earlier numbers
+        (" 2 + 3 = 5. 5 + 4 = 9. The answer is 10.", "10", False, False),  # the last number, not the first right one
+        (" So the result is -9.", "-9", False, False),
+        (" I do not know.", None, False, False),
+        (" The answer is \\boxed{x}.", "x", False, False),  # a boxed non-integer: not an integer answer
+    ],
+)
+def test_latent_answer_is_the_box_else_the_last_integer(completion: str, latent: str | None, latent_right: bool, boxed_right: bool) -> None:
+    from verl_ext.demo.evaluate import latent_answer, latent_correct
+
+    assert latent_answer(completion) == latent
+    assert latent_correct(completion, "9") is latent_right
+    assert score_response("correctness", completion, ground_truth="9").score == float(boxed_right)
+
+
+def _tiny_student(**changes):  # noqa: ANN003, ANN202
+    from dataclasses import replace
+
+    from verl_ext.demo.students import STUDENTS
+    from verl_ext.demo.tiny import TinySpec
+
+    return replace(STUDENTS["capable"], spec=TinySpec(), warmup_steps=2, **changes)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"warmup_lr": 1e-3}, {"warmup_batch_size": 8}, {"boxed_share": 0.5}, {"steps_share": 0.9},
+        {"seed": 1}, {"steps": 3}, {"threads": 2}, {"base": "other-model"}, {"problems": "0" * 64},
+    ],
+)
+def test_warm_cache_key_changes_with_every_input_of_the_warm_up(change: dict) -> None:
+    from dataclasses import fields, replace
+
+    from verl_ext.demo.warm_cache import key_digest, warm_cache_key
+
+    student = _tiny_student()
+    call = {"base": "tiny-qwen2-x", "problems": "f" * 64, "seed": 0, "steps": 2, "threads": 1}
+    own = {k: v for k, v in change.items() if k in {f.name for f in fields(student)}}
+    changed = {**call, **{k: v for k, v in change.items() if k not in own}}
+
+    def digest(s, c) -> str:  # noqa: ANN001
+        return key_digest(warm_cache_key(s, Path(c["base"]), c["problems"], c["seed"], c["steps"], c["threads"]))
+
+    assert digest(replace(student, **own), changed) != digest(student, call)
+    assert digest(student, dict(call)) == digest(student, call)
+
+
+def test_warm_cache_key_names_versions_and_cpu_kernels() -> None:
+    import torch
+    import transformers
+
+    from verl_ext.demo.warm_cache import warm_cache_key
+
+    key = warm_cache_key(_tiny_student(), Path("tiny-qwen2-x"), "f" * 64, 0, 2, 1)
+    assert key["torch"] == torch.__version__ and key["transformers"] == transformers.__version__
+    assert key["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+
+
+def test_cached_warm_up_is_the_same_model(tmp_path: Path) -> None:
+    """A cache hit loads exactly the weights a fresh warm-up gives (and runs no warm-up)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.demo.warm_cache import warmed_model_dir
+
+    student = _tiny_student()
+    train, test = load_problems(SUMS_FILE, split="train"), load_problems(SUMS_FILE, split="test")
+    base = tiny_model_dir(tokenizer_corpus(train + test), student.spec, root=tmp_path / "base")
+    common = {"seed": 3, "warmup_steps": 2, "threads": 1, "progress": False}
+    first = warmed_model_dir(student, base, SUMS_FILE, train, root=tmp_path / "a", **common)
+    again = warmed_model_dir(student, base, SUMS_FILE, train, root=tmp_path / "a", **common)
+    fresh = warmed_model_dir(student, base, SUMS_FILE, train, root=tmp_path / "b", **common)
+    assert (first.cached, again.cached, fresh.cached) == (False, True, False)
+    assert again.path == first.path and again.warmup == first.warmup
+    weights = [AutoModelForCausalLM.from_pretrained(w.path).state_dict() for w in (again, fresh)]
+    untrained = AutoModelForCausalLM.from_pretrained(base).state_dict()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    assert not all(torch.equal(weights[0][name], untrained[name]) for name in untrained)  # it did train
+    other = warmed_model_dir(student, base, SUMS_FILE, train, root=tmp_path / "a", **{**common, "seed": 4})
+    assert other.path != first.path and not other.cached
+
+
+LATENT_AT_LEAST = 0.5  # seeds 0-4 of the recipe: 0.8 to 0.9 on this slice (README)
+LATENT_MARGIN = 0.4  # latent minus boxed accuracy; boxed is about 0 before GRPO
+
+
+@pytest.mark.parametrize("seed", [11, 12])  # not among the seeds the recipe was chosen or measured on (0-4)
+def test_capable_warm_up_solves_far_more_than_it_boxes(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default capable student, warmed up as ``verl-ext demo`` does: on a slice of held-out sums its greedy
+    answers are right far more often in any form (latent) than in a box (the paper's metric)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verl_ext.demo.evaluate import score_samples
+    from verl_ext.demo.students import STUDENTS
+    from verl_ext.demo.warm_cache import warm_student
+
+    monkeypatch.setenv("VERL_EXT_CACHE", str(tmp_path))
+    student = STUDENTS["capable"]
+    warmed = warm_student("capable", seed, progress=False)
+    assert not warmed.cached and warmed.warmup.steps == student.warmup_steps
+    model = AutoModelForCausalLM.from_pretrained(warmed.path)
+    tokenizer = AutoTokenizer.from_pretrained(warmed.path)
+    held_out = load_problems(SUMS_FILE, split="test")[:32]
+    rows = score_samples(model, tokenizer, held_out, "format", student.max_completion_length)
+    latent = sum(row["latent_correct"] for row in rows) / len(rows)
+    boxed = sum(row["correct"] for row in rows) / len(rows)
+    assert latent >= LATENT_AT_LEAST and latent - boxed >= LATENT_MARGIN, (latent, boxed)
+
+
+def _summary(seed: int, start: tuple[float, float], end: tuple[float, float], wall: float) -> dict:
+    """A run summary with held-out (boxed acc, latent acc) at start and end."""
+    def held_out(acc: float, latent: float) -> dict:
+        return {"val-core/DEMO/acc/mean@1": acc, "val-aux/DEMO/latent_acc/mean@1": latent,
+                "val-aux/DEMO/format/mean@1": acc, "val-aux/DEMO/response_length/mean@1": 20.0}
+
+    return {"config": {"seed": seed}, "held_out_start": held_out(*start), "held_out_end": held_out(*end),
+            "distinct_answers": [0, 10 + seed], "seconds": wall - 5, "wall_seconds": wall, "load_average": [1.0, 3.0]}
+
+
+def test_measure_tables_give_start_to_end_per_seed_and_their_mean() -> None:
+    from verl_ext.demo.measure import reward_table, seed_table
+
+    runs = [_summary(0, (0.0, 0.8), (0.6, 0.8), 100.0), _summary(1, (0.1, 0.9), (0.8, 0.9), 120.0)]
+    lines = seed_table(runs).splitlines()
+    assert lines[0].startswith("| seed | format rate | boxed acc | latent acc |")
+    assert lines[2].startswith("| 0 | 0.00 → 0.60 | 0.00 → 0.60 | 0.80 → 0.80 | 20.0 → 20.0 | 0 → 10 | 100 | 2.0-2.0 |")
+    assert lines[4].startswith("| mean of 2 | 0.05 → 0.70 | 0.05 → 0.70 | 0.85 → 0.85 | 20.0 → 20.0 | 0.0 → 10.5 |")
+    assert "| 110 |" in lines[4]
+    assert reward_table({"format": runs}).splitlines()[2].startswith("| format (2) | 0.05 → 0.70 |")
+
+
+def test_measure_mean_log_averages_steps_all_runs_logged(tmp_path: Path) -> None:
+    from verl_ext.demo.measure import mean_log
+    from verl_ext.io.logs import read_metric_log
+
+    for name, values in (("a", {0: 0.0, 5: 0.4, 10: 1.0}), ("b", {0: 0.2, 5: 0.6})):
+        writer = MetricLogWriter(tmp_path / f"{name}.jsonl")
+        for step, value in values.items():
+            writer.write(step, {"val-core/DEMO/acc/mean@1": value})
+    log = read_metric_log(mean_log([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "mean.jsonl"))
+    assert {step: data["val-core/DEMO/acc/mean@1"] for step, data in log.steps.items()} == pytest.approx({0: 0.1, 5: 0.5})

@@ -1,20 +1,46 @@
 """Held-out evaluation of the demo model: greedy answers to the test problems, scored by the preset.
 
 Scores go through ``score_response`` (the same function the trainers use); accuracy compares with
-the ground truths (monitoring only). Metric names follow veRL's validation metrics for the data
+the ground truths (monitoring only). Two accuracies per completion:
+
+- **boxed** (``correct``, the paper's metric): the last ``\\boxed{}`` equals the ground truth (math-verify
+  through ``verl_ext.rewards``);
+- **latent** (``latent_correct``): the answer the completion gives in any form, the boxed one when there
+  is one, else the last integer of the text (``So the result is 18.``), equals the ground truth. It
+  measures what the model can do whatever its answering habit. Metric names follow veRL's validation metrics for the data
 source ``DEMO`` (``val-core/DEMO/acc/mean@1`` is the one ``verl-ext table`` ranks runs by).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from verl_ext.demo.problems import Problem
 from verl_ext.demo.warmup import prompt_text
+from verl_ext.rewards.answer import answer_region, extract_answer
 from verl_ext.rewards.presets import score_response
 
 DATA_SOURCE = "DEMO"
+_INTEGER = re.compile(r"-?\d+")
+
+
+def latent_answer(text: str) -> str | None:
+    """The answer ``text`` gives in any form: its last boxed answer, else its last integer (None when it has neither)."""
+    boxed = extract_answer(text)
+    if boxed is not None:
+        return boxed.strip()
+    numbers = _INTEGER.findall(answer_region(text))
+    return numbers[-1] if numbers else None
+
+
+def latent_correct(text: str, ground_truth: str) -> bool:
+    """``latent_answer(text)`` is the integer ``ground_truth`` (compared as integers; a non-integer answer is wrong)."""
+    answer = latent_answer(text)
+    if answer is None or not _INTEGER.fullmatch(answer) or not _INTEGER.fullmatch(ground_truth.strip()):
+        return False
+    return int(answer) == int(ground_truth.strip())
 
 
 def generate_greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128) -> list[tuple[str, int]]:  # noqa: ANN001
@@ -57,13 +83,13 @@ def score_samples(model, tokenizer, problems: list[Problem], preset: str, max_ne
         rows.append({
             "id": problem.id, "problem": problem.problem, "answer": problem.answer, "completion": text, "tokens": tokens,
             "pred": scored.extra_info()["pred"], "format": scored.signals.format, "correct": scored.signals.correct or 0.0,
-            "score": scored.score,
+            "latent": latent_answer(text), "latent_correct": float(latent_correct(text, problem.answer)), "score": scored.score,
         })
     return rows
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """veRL-named validation metrics of scored rows: acc, format, reward (the preset's score), length."""
+    """veRL-named validation metrics of scored rows: acc (boxed), latent_acc, format, reward (the preset's score), length."""
     count = max(1, len(rows))
 
     def mean(key: str) -> float:
@@ -73,6 +99,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
     aux = f"val-aux/{DATA_SOURCE}"
     return {
         f"{prefix}/acc/mean@1": mean("correct"),
+        f"{aux}/latent_acc/mean@1": mean("latent_correct"),
         f"{aux}/format/mean@1": mean("format"),
         f"{aux}/reward/mean@1": mean("score"),
         f"{aux}/response_length/mean@1": mean("tokens"),

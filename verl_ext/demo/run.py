@@ -2,14 +2,16 @@
 
 The README's main job on any machine. Steps:
 
-1. load the shipped problem set (``data/problems.jsonl``; train and test splits);
+1. load the student's problem set (``students.py``: ``capable``, the default, on ``data/sums.jsonl``;
+   ``weak`` on ``data/problems.jsonl``; train and test splits);
 2. build (or load from the cache) the tiny Qwen2 model and its tokenizer, or load ``--model PATH``;
 3. warm up with supervised steps on templated solutions, a minority of which box the answer
-   (``warmup.py``): the model now sometimes writes ``\\boxed{...}``;
+   (``warmup.py``): the model now sometimes writes ``\\boxed{...}``. The warmed-up tiny model is
+   cached under a key that covers everything it depends on (``warm_cache.py``);
 4. GRPO (TRL's ``GRPOTrainer``, no vLLM, CPU) rewarded by the chosen preset through
    ``verl_ext.integrations.trl``: the same scoring as the veRL managers;
 5. evaluate greedily on the test problems before training, every ``--eval-every`` steps and at
-   the end; write ``<out>/<reward>-seed<seed>.jsonl`` (veRL file-logger format), ``curves.png``
+   the end (boxed accuracy, the paper's metric, and latent accuracy, ``evaluate.py``); write ``<out>/<reward>-seed<seed>.jsonl`` (veRL file-logger format), ``curves.png``
    (``verl_ext.eval.plot``), ``samples.jsonl`` (every held-out completion, scored) and ``summary.json``.
 
 No network: the Hugging Face libraries are put offline before they are imported.
@@ -20,39 +22,61 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STEPS = 40
-DEFAULT_WARMUP_STEPS = 120
 END_WINDOW = 5
 
 
 @dataclass
 class DemoConfig:
-    """Everything a demo run depends on; ``warmup_steps=None``: 120 for the tiny model, 0 with ``model``."""
+    """Everything a demo run depends on. ``None``: the student's default (``students.py``); with ``model``,
+    ``warmup_steps=None`` means no warm-up."""
 
     reward: str = "format_length"
-    steps: int = DEFAULT_STEPS
+    student: str = "capable"
+    steps: int | None = None
     model: str | None = None
     out: str | None = None
     seed: int = 0
     warmup_steps: int | None = None
-    boxed_share: float = 0.25
     num_generations: int = 8
     prompts_per_step: int = 4
-    max_completion_length: int = 64
-    learning_rate: float = 1e-3
+    max_completion_length: int | None = None
+    learning_rate: float | None = None
     temperature: float = 1.0
     peak: float = 0.5
-    eval_every: int = 5
+    eval_every: int | None = None
     threads: int = 1
     progress: bool = True
+    use_cache: bool = True
+
+    def resolved(self) -> "DemoConfig":
+        """A copy with every ``None`` default filled in from the student (ValueError for an unknown student)."""
+        from dataclasses import replace
+
+        from verl_ext.demo.students import get_student
+
+        student = get_student(self.student)
+        warmup = self.warmup_steps if self.warmup_steps is not None else (0 if self.model else student.warmup_steps)
+        return replace(
+            self,
+            steps=student.grpo_steps if self.steps is None else self.steps,
+            warmup_steps=warmup,
+            max_completion_length=student.max_completion_length if self.max_completion_length is None else self.max_completion_length,
+            learning_rate=student.learning_rate if self.learning_rate is None else self.learning_rate,
+            eval_every=student.eval_every if self.eval_every is None else self.eval_every,
+        )
 
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("verl-ext-demo") / f"{self.reward}-seed{self.seed}"
+        if self.out:
+            return Path(self.out)
+        student = "" if self.student == "capable" else f"{self.student}-"
+        return Path("verl-ext-demo") / f"{student}{self.reward}-seed{self.seed}"
 
     def log_path(self) -> Path:
         return self.out_dir() / f"{self.reward}-seed{self.seed}.jsonl"
@@ -68,7 +92,8 @@ class DemoResult:
     log: str
     plot: str | None
     seconds: float
-    warmup_seconds: float
+    warmup_seconds: float  # 0 when the warmed-up model came from the cache
+    warmup_cached: bool
     grpo_seconds: float
     parameters: int
     window: int
@@ -106,19 +131,9 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def load_model(config: DemoConfig, corpus: list[str]):  # noqa: ANN201 - (model, tokenizer, source)
-    """The tiny cached model, or ``config.model`` from a local path (never downloaded)."""
+def _load(source: str | Path):  # noqa: ANN202 - (model, tokenizer)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_ext.demo.tiny import tiny_model_dir
-
-    if config.model:
-        path = Path(config.model)
-        if not path.exists():
-            raise ValueError(f"--model {config.model}: no such local directory (the demo never downloads)")
-        source = str(path)
-    else:
-        source = str(tiny_model_dir(corpus))
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"{source}: the tokenizer has no EOS token")
@@ -127,7 +142,37 @@ def load_model(config: DemoConfig, corpus: list[str]):  # noqa: ANN201 - (model,
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype="float32")
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer, source
+    return model, tokenizer
+
+
+def load_student(config: DemoConfig, problems_file: Path, train: list, test: list):  # noqa: ANN201
+    """``(model, tokenizer, source, warm-up result, cached)``: the warmed-up tiny student (from the cache when its
+    key matches, ``warm_cache.py``), or ``config.model`` from a local path (never downloaded), warmed up in place
+    when ``warmup_steps`` > 0."""
+    from verl_ext.demo.students import get_student
+    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.demo.warm_cache import warmed_model_dir
+    from verl_ext.demo.warmup import tokenizer_corpus, warm_up
+
+    student = get_student(config.student)
+    if config.model:
+        path = Path(config.model)
+        if not path.exists():
+            raise ValueError(f"--model {config.model}: no such local directory (the demo never downloads)")
+        model, tokenizer = _load(path)
+        warm = warm_up(model, tokenizer, train, steps=config.warmup_steps, seed=config.seed, batch_size=student.warmup_batch_size,
+                       lr=student.warmup_lr, boxed_share=student.boxed_share, steps_share=student.steps_share, progress=config.progress)
+        return model, tokenizer, str(path), warm, False
+    base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
+    root = None if config.use_cache else Path(tempfile.mkdtemp(prefix="verl-ext-warm-"))
+    try:
+        warmed = warmed_model_dir(student, base, problems_file, train, seed=config.seed, warmup_steps=config.warmup_steps,
+                                  threads=config.threads, progress=config.progress, root=root)
+        model, tokenizer = _load(warmed.path)
+    finally:
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+    return model, tokenizer, str(base), warmed.warmup, warmed.cached
 
 
 def _window_means(history: dict[int, dict[str, float]], steps: list[int]) -> dict[str, float]:
@@ -148,11 +193,14 @@ def run(config: DemoConfig) -> DemoResult:
     from verl_ext.rewards.presets import get_preset
 
     get_preset(config.reward)
+    config = config.resolved()
     for name in ("steps", "num_generations", "prompts_per_step", "max_completion_length", "threads"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
     if config.num_generations < 2:
         raise ValueError("num_generations must be >= 2 (GRPO compares completions of the same prompt)")
+    if config.warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {config.warmup_steps}")
     started = time.perf_counter()
     _offline()
 
@@ -168,24 +216,26 @@ def run(config: DemoConfig) -> DemoResult:
 
     from verl_ext.demo.evaluate import distinct_answers, score_samples, summarize
     from verl_ext.demo.metrics_log import MetricLogWriter, make_callback
-    from verl_ext.demo.problems import load_problems
+    from verl_ext.demo.problems import DATA_DIR, load_problems
+    from verl_ext.demo.students import get_student
     from verl_ext.demo.tiny import count_parameters
-    from verl_ext.demo.warmup import prompt_text, tokenizer_corpus, warm_up
+    from verl_ext.demo.warmup import prompt_text
     from verl_ext.integrations.trl import reward_func
 
     random.seed(config.seed)
-    train, test = load_problems(split="train"), load_problems(split="test")
-    model, tokenizer, source = load_model(config, tokenizer_corpus(train + test))
+    student = get_student(config.student)
+    problems_file = DATA_DIR / student.problems_file
+    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
     out = config.out_dir()
     out.mkdir(parents=True, exist_ok=True)
     say = print if config.progress else (lambda *a, **k: None)
-    say(f"verl-ext demo: reward {config.reward}, model {source} ({count_parameters(model):,} parameters), "
-        f"{config.steps} GRPO steps, seed {config.seed}, {config.threads} thread(s) -> {out}")
-
-    warmup_steps = config.warmup_steps if config.warmup_steps is not None else (0 if config.model else DEFAULT_WARMUP_STEPS)
-    warm = warm_up(model, tokenizer, train, steps=warmup_steps, seed=config.seed, boxed_share=config.boxed_share, progress=config.progress)
+    say(f"verl-ext demo: reward {config.reward}, {config.student} student ({student.description}), {config.steps} GRPO steps, "
+        f"seed {config.seed}, {config.threads} thread(s) -> {out}")
+    model, tokenizer, source, warm, cached = load_student(config, problems_file, train, test)
+    say(f"model {source} ({count_parameters(model):,} parameters)")
     if warm.steps:
-        say(f"warm-up: {warm.steps} steps in {warm.seconds:.0f} s, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
+        origin = f"reused from the cache (it took {warm.seconds:.0f} s)" if cached else f"in {warm.seconds:.0f} s"
+        say(f"warm-up: {warm.steps} steps {origin}, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
 
     samples_path = out / "samples.jsonl"
     samples_path.write_text("", encoding="utf-8")
@@ -252,7 +302,8 @@ def run(config: DemoConfig) -> DemoResult:
         log=str(config.log_path()),
         plot=None if plot is None else str(plot),
         seconds=time.perf_counter() - started,
-        warmup_seconds=warm.seconds,
+        warmup_seconds=0.0 if cached else warm.seconds,
+        warmup_cached=cached,
         grpo_seconds=grpo_seconds,
         parameters=count_parameters(model),
         window=window,
@@ -308,7 +359,7 @@ def summary_text(result: DemoResult) -> str:
     for key, label in labels.items():
         if key in result.start and key in result.end:
             lines.append(f"  {label:<22} {result.start[key]:7.3f} -> {result.end[key]:7.3f}")
-    held_out = {"format": "held-out format", "acc": "held-out accuracy"}
+    held_out = {"format": "held-out format", "acc": "held-out boxed acc", "latent_acc": "held-out latent acc"}
     for key in sorted(result.held_out_start):
         variable = key.split("/")[2] if key.count("/") >= 3 else ""
         if variable in held_out and key in result.held_out_end:
@@ -325,29 +376,40 @@ def summary_text(result: DemoResult) -> str:
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``demo`` (arguments and handler ``run_demo``) on a ``verl-ext`` subparsers object."""
+    from verl_ext.demo.students import STUDENTS
     from verl_ext.rewards.presets import preset_names
 
     d = DemoConfig()
+    capable = STUDENTS[d.student]
+
+    def per_student(attribute: str) -> str:
+        return ", ".join(f"{name} {getattr(student, attribute)}" for name, student in STUDENTS.items())
+
     parser = subparsers.add_parser(
         "demo",
         help="the main job on any machine: GRPO with a surrogate reward on a tiny model, on CPU (TRL)",
-        description="Warm up a tiny locally built Qwen2 model on templated solutions of the shipped arithmetic "
-        "problems, then train it with GRPO (TRL) rewarded by a verl-ext preset. Prints per-step reward, format rate, "
-        "length and (monitoring) accuracy; writes a veRL-format metric log, curves.png and summary.json.",
+        description="Warm up a tiny locally built Qwen2 model on templated solutions of shipped arithmetic problems "
+        "(most of them end in a plain sentence, a few box the answer), then train it with GRPO (TRL) rewarded by a "
+        "verl-ext preset. Prints per-step reward, format rate, length and (monitoring) accuracy, and the held-out "
+        "boxed and latent accuracy; writes a veRL-format metric log, curves.png, samples.jsonl and summary.json.",
     )
     parser.add_argument("--reward", default=d.reward, choices=preset_names(), help=f"reward preset (default {d.reward})")
-    parser.add_argument("--steps", type=int, default=d.steps, metavar="N", help=f"GRPO steps (default {d.steps})")
+    parser.add_argument("--student", default=d.student, choices=sorted(STUDENTS),
+                        help=f"capable: {STUDENTS['capable'].description} (default); weak: {STUDENTS['weak'].description}")
+    parser.add_argument("--steps", type=int, metavar="N", help=f"GRPO steps (default: {per_student('grpo_steps')})")
     parser.add_argument("--model", metavar="PATH", help="a local Hugging Face causal LM instead of the tiny model")
     parser.add_argument("--out", metavar="DIR", help="output folder (default verl-ext-demo/<reward>-seed<seed>)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"seed of warm-up and GRPO (default {d.seed})")
     parser.add_argument("--warmup-steps", type=int, metavar="N",
-                        help=f"supervised warm-up steps (default {DEFAULT_WARMUP_STEPS} for the tiny model, 0 with --model)")
+                        help=f"supervised warm-up steps (default: {per_student('warmup_steps')}; 0 with --model)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="warm up afresh even when a warmed-up model with the same cache key is stored")
     parser.add_argument("--num-generations", type=int, default=d.num_generations, metavar="G", help=f"completions per prompt (default {d.num_generations})")
     parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, metavar="P", help=f"prompts per GRPO step (default {d.prompts_per_step})")
-    parser.add_argument("--max-completion-length", type=int, default=d.max_completion_length, metavar="TOKENS",
-                        help=f"token budget of generation and of the length reward (default {d.max_completion_length})")
-    parser.add_argument("--lr", type=float, default=d.learning_rate, help=f"GRPO learning rate (default {d.learning_rate})")
-    parser.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N", help=f"held-out evaluation every N steps (default {d.eval_every})")
+    parser.add_argument("--max-completion-length", type=int, metavar="TOKENS",
+                        help=f"token budget of generation and of the length reward (default {capable.max_completion_length})")
+    parser.add_argument("--lr", type=float, help=f"GRPO learning rate (default {capable.learning_rate})")
+    parser.add_argument("--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})")
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
     parser.set_defaults(handler=run_demo)
@@ -355,10 +417,10 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
     return DemoConfig(
-        reward=args.reward, steps=args.steps, model=args.model, out=args.out, seed=args.seed, warmup_steps=args.warmup_steps,
-        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
+        reward=args.reward, student=args.student, steps=args.steps, model=args.model, out=args.out, seed=args.seed,
+        warmup_steps=args.warmup_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
         max_completion_length=args.max_completion_length, learning_rate=args.lr, eval_every=args.eval_every,
-        threads=args.threads, progress=not args.quiet,
+        threads=args.threads, progress=not args.quiet, use_cache=not args.no_cache,
     )
 
 

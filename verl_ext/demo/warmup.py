@@ -61,6 +61,7 @@ def warm_up(
     batch_size: int = 32,
     lr: float = 3e-3,
     boxed_share: float = 0.25,
+    steps_share: float = 0.5,
     progress: bool = True,
 ) -> WarmupResult:
     """Supervised fine-tuning on templated solutions, in place; loss on completion tokens only.
@@ -93,7 +94,7 @@ def warm_up(
     for step in range(steps):
         batch = [rng.choice(problems) for _ in range(batch_size)]
         prompts = [prompt_text(p) for p in batch]
-        completions = [templated_completion(p, rng, boxed_share) + eos for p in batch]
+        completions = [templated_completion(p, rng, boxed_share, steps_share) + eos for p in batch]
         input_ids, labels, mask = _encode(tokenizer, prompts, completions)
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)

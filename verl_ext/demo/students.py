@@ -1,0 +1,79 @@
+"""The demo's two students: what the tiny model is, what it learns in the warm-up, and how GRPO trains it.
+
+- ``capable`` (the default): a Qwen2 model of 1.6 M parameters warmed up on sums of three
+  digits (``data/sums.jsonl``). After the warm-up it solves most held-out sums, but boxes its answer
+  only rarely: most warm-up solutions end in a plain sentence (``So the result is 18.``). This is the
+  paper's premise in miniature: the skill is there, the answering habit is not.
+- ``weak``: the 0.34 M-parameter model on mixed arithmetic and algebra (``data/problems.jsonl``) that
+  cannot do the sums; a surrogate reward is then maximised by form alone (the reward hack).
+
+A ``Student`` holds every setting that decides the warmed-up model, and the GRPO defaults that
+go with it; ``verl-ext demo`` options override the GRPO ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from verl_ext.demo.problems import DATA_FILE, SUMS_FILE
+from verl_ext.demo.tiny import TinySpec
+
+
+@dataclass(frozen=True)
+class Student:
+    """A problem set, a model shape, a warm-up recipe and matching GRPO defaults."""
+
+    name: str
+    problems_file: str
+    spec: TinySpec
+    warmup_steps: int
+    warmup_lr: float
+    warmup_batch_size: int
+    boxed_share: float  # share of warm-up solutions that box the answer
+    steps_share: float  # share of warm-up solutions that show the worked steps
+    grpo_steps: int
+    max_completion_length: int
+    learning_rate: float
+    eval_every: int
+    description: str = field(default="", compare=False)
+
+
+STUDENTS: dict[str, Student] = {
+    "capable": Student(
+        name="capable",
+        problems_file=SUMS_FILE.name,
+        spec=TinySpec(hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2),
+        warmup_steps=400,
+        warmup_lr=3e-3,
+        warmup_batch_size=32,
+        boxed_share=0.15,
+        steps_share=0.8,
+        grpo_steps=30,
+        max_completion_length=64,
+        learning_rate=1e-3,
+        eval_every=5,
+        description="solves most sums of three digits, boxes its answer rarely",
+    ),
+    "weak": Student(
+        name="weak",
+        problems_file=DATA_FILE.name,
+        spec=TinySpec(),
+        warmup_steps=120,
+        warmup_lr=3e-3,
+        warmup_batch_size=32,
+        boxed_share=0.25,
+        steps_share=0.5,
+        grpo_steps=40,
+        max_completion_length=64,
+        learning_rate=1e-3,
+        eval_every=5,
+        description="cannot do the sums: shows the reward hack",
+    ),
+}
+
+
+def get_student(name: str) -> Student:
+    """The student called ``name``; ValueError naming the known ones otherwise."""
+    if name not in STUDENTS:
+        raise ValueError(f"unknown student {name!r}: use one of {', '.join(STUDENTS)}")
+    return STUDENTS[name]

@@ -1,0 +1,158 @@
+"""The warmed-up student, built once and reused: a cache keyed by everything that changes its weights.
+
+The warm-up is deterministic for a given key, so a cached model is the very model a fresh warm-up
+would give, bit for bit (the weights are stored as float32 safetensors), and the GRPO run that
+follows is the same. The key (``warm_cache_key``; written next to the model as ``warm-key.json``)
+holds: the cache format version; the untrained model's folder name (itself a hash of the tokenizer
+corpus and the ``TinySpec``: vocabulary, shape, initial-weights seed); the SHA-256 of the problem
+file; every warm-up setting of the ``Student`` (steps, learning rate, batch size, boxed and
+worked-steps shares); the seed; the torch thread count; the torch and transformers versions; and
+the CPU kernel family torch uses (``torch.backends.cpu.get_cpu_capability()``) with the machine
+type, since the thread count and the kernels change the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from verl_ext.demo.students import Student
+from verl_ext.demo.tiny import cache_root
+from verl_ext.demo.warmup import WarmupResult
+
+CACHE_VERSION = 1  # bump when the warm-up or the way it is stored changes
+KEY_FILE = "warm-key.json"
+RESULT_FILE = "warm-result.json"
+
+
+def file_sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def warm_cache_key(student: Student, base_dir: Path, problems_sha256: str, seed: int, warmup_steps: int, threads: int) -> dict[str, Any]:
+    """Everything the warmed-up weights depend on (see the module docstring)."""
+    import torch
+    import transformers
+
+    return {
+        "cache_version": CACHE_VERSION,
+        "base_model": Path(base_dir).name,
+        "problems_sha256": problems_sha256,
+        "warmup_steps": warmup_steps,
+        "warmup_lr": student.warmup_lr,
+        "warmup_batch_size": student.warmup_batch_size,
+        "boxed_share": student.boxed_share,
+        "steps_share": student.steps_share,
+        "seed": seed,
+        "threads": threads,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
+    }
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class WarmedModel:
+    path: Path
+    warmup: WarmupResult
+    cached: bool  # True: loaded from the cache, no warm-up ran in this process
+
+
+def warmed_model_dir(
+    student: Student,
+    base_dir: Path,
+    problems_file: Path,
+    train,  # noqa: ANN001 - list[Problem]
+    *,
+    seed: int,
+    warmup_steps: int,
+    threads: int,
+    progress: bool,
+    root: Path | None = None,
+) -> WarmedModel:
+    """The warmed-up model's folder: from the cache, or warmed up now from ``base_dir`` and stored (atomically)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verl_ext.demo.warmup import warm_up
+
+    key = warm_cache_key(student, base_dir, file_sha256(problems_file), seed, warmup_steps, threads)
+    root = Path(root) if root is not None else cache_root()
+    target = root / f"warm-{student.name}-{key_digest(key)}"
+    if (target / RESULT_FILE).exists():
+        stored = json.loads((target / RESULT_FILE).read_text(encoding="utf-8"))
+        return WarmedModel(target, WarmupResult(**stored), cached=True)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype="float32")
+    result = warm_up(
+        model, tokenizer, train, steps=warmup_steps, seed=seed, batch_size=student.warmup_batch_size, lr=student.warmup_lr,
+        boxed_share=student.boxed_share, steps_share=student.steps_share, progress=progress,
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".warming-", dir=root))
+    try:
+        tokenizer.save_pretrained(staging)
+        model.save_pretrained(staging)
+        (staging / KEY_FILE).write_text(json.dumps(key, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / RESULT_FILE).write_text(json.dumps(asdict(result)) + "\n", encoding="utf-8")
+        try:
+            staging.rename(target)
+        except OSError:  # another process stored it first: keep theirs
+            if not (target / RESULT_FILE).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return WarmedModel(target, result, cached=False)
+
+
+def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool = True) -> WarmedModel:
+    """The default warmed-up tiny model of a student and seed, as ``verl-ext demo`` would use it (built when missing)."""
+    import torch
+
+    from verl_ext.demo.problems import DATA_DIR, load_problems
+    from verl_ext.demo.students import get_student
+    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.demo.warmup import tokenizer_corpus
+
+    torch.set_num_threads(threads)
+    student = get_student(student_name)
+    problems_file = DATA_DIR / student.problems_file
+    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
+    base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
+    return warmed_model_dir(student, base, problems_file, train, seed=seed, warmup_steps=student.warmup_steps, threads=threads,
+                            progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m verl_ext.demo.warm_cache --student capable --seeds 0 1``: fill the cache before timed runs."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m verl_ext.demo.warm_cache", description=main.__doc__)
+    parser.add_argument("--student", default="capable")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[name] = "1"
+    for seed in args.seeds:
+        warmed = warm_student(args.student, seed, args.threads, progress=False)
+        origin = "cached" if warmed.cached else f"warmed up in {warmed.warmup.seconds:.0f} s"
+        print(f"{args.student} seed {seed}: {warmed.path} ({origin}, loss {warmed.warmup.last_loss:.3f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
