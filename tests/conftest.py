@@ -22,6 +22,43 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def labelled_outputs(shared_data: Path) -> list[tuple[dict, dict]]:
+    """(label, output) for each line of the release's ``reference_labels.jsonl``: its reward code's verdicts."""
+    import json
+
+    outputs, files = shared_data / "outputs", {}
+    pairs = []
+    for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
+        label = json.loads(line)
+        key = (label["run"], label["step"], label["bench"])
+        if key not in files:
+            (path,) = (outputs / label["run"] / str(label["step"])).glob(f"res*_{label['bench']}.json")
+            files[key] = json.loads(path.read_text(encoding="utf-8"))
+        pairs.append((label, files[key][label["idx"]]))
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def parse_expr_accepts():
+    """The reference verdict: does sympy's own ``parse_expr`` (which evals) accept a normalised text?
+    Only for fixed or generated math text in tests, never for live model output."""
+
+    def accepts(text: str) -> bool:
+        from sympy.parsing import sympy_parser
+
+        from verl_ext.rewards.expression import inert_namespace
+
+        transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
+        try:
+            sympy_parser.parse_expr(text.replace("^", "**"), dict(inert_namespace()), transformations)
+        except Exception:
+            return False
+        return True
+
+    return accepts
+
+
 def build_tiny_tokenizer(directory: Path) -> Path:
     """A character-level fast tokenizer (printable ASCII + a few specials), saved in ``directory``."""
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders

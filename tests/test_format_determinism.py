@@ -38,23 +38,16 @@ print(json.dumps(verdicts[::-1] if seed % 2 else verdicts))
 """
 
 
-def _panel(shared_data) -> tuple[list[str], list[bool], list[str]]:
+def _panel(labelled_outputs) -> tuple[list[str], list[bool], list[str]]:  # noqa: ANN001
     """Labelled real answers other than plain numbers (normalised, most through sympy's translation or a
-    shortcut checked against it), with the release's verdicts."""
+    shortcut checked against it), with the release's verdicts; and every labelled answer (the history)."""
     from verl_ext.rewards import extract_answer
     from verl_ext.rewards.format import _PLAIN_NUMBER
 
-    outputs = shared_data / "outputs"
     answers: dict[str, bool] = {}
     history: set[str] = set()
-    files: dict[tuple, list] = {}
-    for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
-        label = json.loads(line)
-        key = (label["run"], label["step"], label["bench"])
-        if key not in files:
-            (path,) = (outputs / label["run"] / str(label["step"])).glob(f"res*_{label['bench']}.json")
-            files[key] = json.loads(path.read_text(encoding="utf-8"))
-        answer = extract_answer(files[key][label["idx"]]["response"])
+    for label, item in labelled_outputs:
+        answer = extract_answer(item["response"])
         if not answer:
             continue
         history.add(answer)
@@ -64,8 +57,8 @@ def _panel(shared_data) -> tuple[list[str], list[bool], list[str]]:
     return panel, [answers[a] for a in panel], sorted(history)
 
 
-def test_same_verdicts_in_fresh_interpreters_whatever_the_cache_state(shared_data):
-    panel, expected, history = _panel(shared_data)
+def test_same_verdicts_in_fresh_interpreters_whatever_the_cache_state(labelled_outputs):
+    panel, expected, history = _panel(labelled_outputs)
     assert len(panel) > 100 and True in expected and False in expected
     panel, expected = [COS_ANSWER, *panel], [True, *expected]
 

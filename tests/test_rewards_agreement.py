@@ -7,10 +7,6 @@ today they match exactly, and any change that breaks one is a regression to look
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
-
 import pytest
 
 from verl_ext.rewards import extract_answer, score_response
@@ -18,24 +14,9 @@ from verl_ext.rewards import extract_answer, score_response
 MAX_RESPONSE = 3072
 
 
-def _labelled_outputs(root: Path) -> list[tuple[dict, dict]]:
-    outputs = root / "outputs"
-
-    @lru_cache(maxsize=None)
-    def load(run: str, step: int, bench: str) -> list[dict]:
-        (path,) = (outputs / run / str(step)).glob(f"res*_{bench}.json")
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    pairs = []
-    for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
-        label = json.loads(line)
-        pairs.append((label, load(label["run"], label["step"], label["bench"])[label["idx"]]))
-    return pairs
-
-
 @pytest.fixture(scope="module")
-def labelled(shared_data):
-    return _labelled_outputs(shared_data)
+def labelled(labelled_outputs):
+    return labelled_outputs
 
 
 def test_extracted_answers_match_the_release(labelled):

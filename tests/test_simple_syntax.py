@@ -11,7 +11,6 @@ import random
 import pytest
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.expression import inert_namespace
 from verl_ext.rewards.format import (
     _SINGLE_EQUALS,
     BudgetExceeded,
@@ -22,17 +21,6 @@ from verl_ext.rewards.format import (
     warm_up,
 )
 from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
-
-
-def _parse_expr_accepts(text: str) -> bool:
-    from sympy.parsing import sympy_parser
-
-    transformations = sympy_parser.standard_transformations + (sympy_parser.implicit_multiplication_application,)
-    try:
-        sympy_parser.parse_expr(text.replace("^", "**"), dict(inert_namespace()), transformations)
-    except Exception:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(
@@ -50,7 +38,7 @@ def test_recognises_the_simple_grammar_only(text, simple):
     assert is_simple_expression(text) is simple
 
 
-def test_every_simple_real_answer_is_accepted_by_sympy(shared_data):
+def test_every_simple_real_answer_is_accepted_by_sympy(shared_data, parse_expr_accepts):
     warm_up()
     texts = set()
     for path in (shared_data / "outputs").glob("*/*/res*_*.json"):
@@ -60,7 +48,7 @@ def test_every_simple_real_answer_is_accepted_by_sympy(shared_data):
                 texts.add(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
     simple = [text for text in texts if is_simple_expression(text) or is_plain_word(text, _reserved_names())]
     assert len(simple) > 100
-    assert [text for text in simple if not _parse_expr_accepts(text)] == []
+    assert [text for text in simple if not parse_expr_accepts(text)] == []
     assert [text for text in simple if not _full_check_accepts(text)] == []
 
 
@@ -80,13 +68,13 @@ def _random_text(rng: random.Random) -> str:
     return "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
 
 
-def test_random_token_soup_never_gets_a_yes_that_sympy_denies():
+def test_random_token_soup_never_gets_a_yes_that_sympy_denies(parse_expr_accepts):
     warm_up()
     rng = random.Random(1234)
     texts = {_random_text(rng) for _ in range(6000)}
     simple = [text for text in texts if is_simple_expression(text) or is_plain_word(text, _reserved_names())]
     assert len(simple) > 200
-    assert [text for text in simple if not _parse_expr_accepts(text)] == []
+    assert [text for text in simple if not parse_expr_accepts(text)] == []
     assert [text for text in simple if not _full_check_accepts(text)] == []
 
 
@@ -96,12 +84,12 @@ def test_a_plain_word_is_neither_a_sympy_name_nor_a_greek_letter(word, plain):
 
 
 @pytest.mark.parametrize("letter", "abcdefghijklmnopqrstuvwxyz")
-def test_every_single_letter_is_a_plain_symbol_for_sympy(letter):
+def test_every_single_letter_is_a_plain_symbol_for_sympy(letter, parse_expr_accepts):
     for text in (letter, f"2{letter}", f"{letter}+1", f"(1){letter}", f"{letter}^2"):
-        assert is_simple_expression(text) and _parse_expr_accepts(text)
+        assert is_simple_expression(text) and parse_expr_accepts(text)
 
 
-def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_check():
+def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_check(parse_expr_accepts):
     warm_up()
     rng = random.Random(99)
     pieces = ["1", "x", "(", ")", "[", "]", ",", ";", "-", "inf", "+", "0.", "2", "sqrt(", "^2"]
@@ -109,7 +97,7 @@ def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_che
     texts |= {"[2,inf)", "(-inf,0]", "[-1+0;0-1]", "[1/5;-18/5]", "(3/5,8/3]", "0.[3)", "0.2[1]"}
     malformed = [text for text in texts if certainly_malformed(text)]
     assert len(malformed) > 500
-    assert [text for text in malformed if _parse_expr_accepts(text)] == []
+    assert [text for text in malformed if parse_expr_accepts(text)] == []
     assert [text for text in malformed if _full_check_accepts(text)] == []
 
 
