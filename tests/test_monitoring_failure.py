@@ -128,3 +128,15 @@ def test_verl_manager_under_a_broken_correctness_child(broken_child, preset, tin
     want = score_response(preset, decoded, response_tokens=tokens, max_response_tokens=MAX_TOKENS).score
     assert result["reward_score"] == want
     assert (info["reward_error"], info["monitor_error"]) == (0.0, 1.0)
+
+
+def test_diagnostics_count_monitoring_errors_and_leave_their_rows_out_of_accuracy():
+    from verl_ext.diagnostics import compute_diagnostics
+
+    # 4 rollouts: the 2nd failed to be checked, so its correct = 0 means "unknown"
+    metrics = compute_diagnostics(
+        {"format": [1.0, 1.0, 0.0, 1.0], "correct": [1.0, 0.0, 0.0, 0.0], "monitor_error": [0.0, 1.0, 0.0, 0.0]}
+    )
+    assert metrics["diagnostics/monitor_error_rate"] == 0.25
+    assert metrics["diagnostics/accuracy"] == pytest.approx(1 / 3)  # rows 1, 3, 4
+    assert metrics["diagnostics/accuracy_given_format"] == 0.5  # rows 1 and 4 have format 1
