@@ -79,6 +79,7 @@ BOUNDED_CASES = [
     ("a ** tower", "\\boxed{9**9**9}"),
     ("a power of a product with a number", "\\boxed{(2x)^{10^{100}}}"),
     ("the root of a 1000-digit number", "\\boxed{\\sqrt{10^{1000}+1}}"),
+    ("a tuple repeated 10^8 times", "\\boxed{(1, 2) \\cdot 99999999}"),
     ("an order comparison that asks sympy for an identity", "\\boxed{\\sqrt{2}+\\sqrt{3} < \\sqrt{5+2\\sqrt{6}}}"),
 ]
 
@@ -258,6 +259,7 @@ def test_verl_import_registers_every_manager_through_the_entry_point():
         ("\\sqrt{-1} < 1", False),  # sympy: invalid comparison of a non-real number
         ("(1, 2)^{2}", False), ("(1,2)(3,4)", False),
         ("\\sin", True),  # the function object itself: no error
+        ("(1, 2) \\cdot 3", True), ("3(1, 2)", True),  # Python's tuple repetition, within the bound
     ],
 )
 def test_the_builder_keeps_pythons_and_sympys_semantics(answer, well_formed):

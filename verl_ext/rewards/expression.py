@@ -20,7 +20,8 @@ evaluated:
    and ``(2x)**10**100`` are caught whatever their syntax); irrational work (roots, elementary
    functions, order comparisons) is allowed only on small numbers and a few times per answer, and
    an order comparison (or max/min) of two irrational numbers is refused (sympy may try to prove
-   an identity such as ``sqrt(2) + sqrt(3) = sqrt(5 + 2 sqrt(6))``).
+   an identity such as ``sqrt(2) + sqrt(3) = sqrt(5 + 2 sqrt(6))``); a tuple or list times an integer
+   (Python's repetition) may not exceed ``MAX_SEQUENCE_LENGTH`` elements.
 4. ``build``: the vetted tree is interpreted node by node with Python's own operator semantics
    (``operator.add``, calls of the whitelisted objects, chained comparisons that short-circuit as in
    Python), so the object, and any exception, is what ``eval`` of the same code gives. One exception:
@@ -43,6 +44,7 @@ MAX_FLOAT_EXPONENT = 1_000  # |N| in "1eN": mpmath builds 10**N exactly (1e10000
 MAX_DIGITS_WITH_IRRATIONALS = 300  # roots/functions factor their arguments: sqrt of 1000 digits takes 0.2 s
 MAX_IRRATIONAL_NODES = 16  # each costs about a millisecond (more when sympy's cache is cold)
 MAX_TREE_DEPTH = 200  # deeper trees are not real answers (and would exhaust the recursion limit)
+MAX_SEQUENCE_LENGTH = 10_000  # (1, 2) * 99999999 is Python's tuple repetition: 7 s and 1.6 GB
 
 
 class NotMath(Exception):
@@ -299,6 +301,30 @@ class _Cost:
         return digits + (self.digits(node.func) if name is None else 0.0)
 
 
+def _sequence_length(node: ast.AST, memo: dict[int, int | None]) -> int | None:
+    """Upper bound on the length of the tuple or list ``node`` can evaluate to; None if it is no sequence.
+    A sequence times an integer repeats it (Python's semantics, which sympy's Integer follows)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    length: int | None = None
+    if isinstance(node, (ast.Tuple, ast.List)):
+        length = len(node.elts)
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _sequence_length(node.left, memo), _sequence_length(node.right, memo)
+        if isinstance(node.op, ast.Add) and (left is not None or right is not None):
+            length = (left or 0) + (right or 0)
+        elif isinstance(node.op, ast.Mult) and (left is None) != (right is None):
+            times = _Cost().digits(node.right if left is not None else node.left)
+            if times > math.log10(MAX_SEQUENCE_LENGTH):
+                raise TooCostly(f"a tuple or list repeated more than {MAX_SEQUENCE_LENGTH} times")
+            length = (left or right or 0) * math.ceil(10.0**times)
+    if length is not None and length > MAX_SEQUENCE_LENGTH:
+        raise TooCostly(f"a tuple or list of more than {MAX_SEQUENCE_LENGTH} elements")
+    memo[key] = length
+    return length
+
+
 def numeric_size(tree: ast.Expression) -> tuple[float, int]:
     """(digits bound, irrational node count) of a vetted tree; TooCostly when a power overflows."""
     cost = _Cost()
@@ -308,6 +334,10 @@ def numeric_size(tree: ast.Expression) -> tuple[float, int]:
 
 def check_cost(tree: ast.Expression) -> None:
     """Raise TooCostly unless building ``tree`` stays within the static bounds above."""
+    memo: dict[int, int | None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp):
+            _sequence_length(node, memo)
     digits, irrational_nodes = numeric_size(tree)
     if digits > MAX_RESULT_DIGITS:
         raise TooCostly(f"numbers of more than {MAX_RESULT_DIGITS} digits")
