@@ -11,7 +11,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "e2e: runs veRL's real trainer end to end on the CPU (about 2-4 minutes; -m 'not e2e' skips it)"
+        "markers",
+        "e2e: runs veRL's real trainer end to end on the CPU (two launches, 3-6 minutes on 2 cores; "
+        "-m 'not e2e' skips it)",
     )
 
 
