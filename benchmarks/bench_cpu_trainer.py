@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,7 @@ def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Pat
             output, _ = process.communicate(timeout=1800)
     finally:
         kill_ray_under(ray_dir)
+        shutil.rmtree(ray_dir, ignore_errors=True)
     wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.stderr.write(output[-5000:])
