@@ -2,17 +2,18 @@
 
     python -m verl_ext.demo.measure --rewards correctness format format_length random --seeds 0 1 2 3 4 \\
         --out runs/capable --jobs 2 --nice 10
-    python -m verl_ext.demo.measure --student weak --rewards format_length --seeds 0 1 2 3 4 --out runs/weak
+    python -m verl_ext.demo.measure --runs capable/format_length weak/format_length --seeds 0 1 --out runs/both
 
 Each run is its own process (its wall time includes imports, as a user would see it); ``--jobs``
-run side by side, reward by reward, so that the first runs of different seeds warm up their
-students at the same time and later rewards reuse them from the cache. Every run's
+run side by side, seed by seed (a batch cut short leaves every reward with the same seeds); a
+student's warm-up is cached per seed, so later rewards of a seed reuse it (fill the cache first with
+``python -m verl_ext.demo.warm_cache --seeds ...`` to keep warm-ups out of the runs' wall times). Every run's
 ``summary.json`` gets its wall time and the load average at its start and end. Written to
-``--out``: per reward ``<reward>.md`` (one row per seed, start -> end, then the mean),
-``rewards.md`` (the mean row of every reward), ``mean-<reward>.jsonl`` (the seeds' metric logs
-averaged step by step, veRL file-logger format) and ``rewards.png``: ``verl-ext plot`` of those
-mean logs, i.e. the held-out boxed accuracy of each reward per step (the same figure as
-``verl-ext plot <out>/mean-*.jsonl -o rewards.png``). ``--table-only`` rebuilds the tables and the
+``--out``: per student and reward ``<student>-<reward>.md`` (one row per seed, held-out start ->
+end, then the mean), ``rewards.md`` (the mean row of each), ``mean-<student>-<reward>.jsonl`` (the
+seeds' metric logs averaged step by step, veRL file-logger format) and ``rewards.png``: ``verl-ext
+plot`` of those mean logs, whose first panel is the held-out boxed accuracy of each reward per step
+(the same figure as ``verl-ext plot <out>/mean-*.jsonl -o rewards.png``). ``--table-only`` rebuilds the tables and the
 figure from existing runs. Options it does not know go to ``verl-ext demo``.
 """
 
@@ -36,7 +37,7 @@ COLUMNS = ((FORMAT, "format rate"), (ACC, "boxed acc"), (LATENT, "latent acc"), 
 REWARD_KEY = "critic/score/mean"
 
 
-def run_one(reward: str, seed: int, out: Path, student: str, extra: list[str], nice: int) -> dict[str, Any]:
+def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
     """Run one (reward, seed) in a fresh process; adds wall time and load averages to its summary.json."""
     command = [sys.executable, "-m", "verl_ext.demo", "--reward", reward, "--student", student, "--seed", str(seed),
                "--out", str(out), "--quiet", *extra]
@@ -49,7 +50,7 @@ def run_one(reward: str, seed: int, out: Path, student: str, extra: list[str], n
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     summary.update(wall_seconds=wall, load_average=[load_start, os.getloadavg()[0]])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"{reward} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    print(f"{student} {reward} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
     return summary
 
 
@@ -106,9 +107,9 @@ def seed_table(summaries: list[dict[str, Any]]) -> str:
     return _markdown("seed", rows)
 
 
-def reward_table(by_reward: dict[str, list[dict[str, Any]]]) -> str:
-    """Markdown: per reward, the mean over its seeds."""
-    return _markdown("reward (seeds)", [_row(f"{reward} ({len(s)})", s) for reward, s in by_reward.items()])
+def reward_table(by_group: dict[str, list[dict[str, Any]]]) -> str:
+    """Markdown: per student/reward, the mean over its seeds."""
+    return _markdown("student/reward (seeds)", [_row(f"{group} ({len(s)})", s) for group, s in by_group.items()])
 
 
 def mean_log(logs: list[Path], output: Path) -> Path:
@@ -128,39 +129,64 @@ def mean_log(logs: list[Path], output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verl_ext.demo.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--rewards", nargs="+", default=["format_length"], metavar="REWARD")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--student", default="capable")
+    parser.add_argument("--runs", nargs="+", metavar="STUDENT/REWARD",
+                        help="instead of --student and --rewards: several students, e.g. capable/format weak/format_length")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("verl-ext-demo/measure"))
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
     parser.add_argument("--nice", type=int, default=0, help="run each demo under nice -n N (default 0: not)")
-    parser.add_argument("--table-only", action="store_true", help="only rebuild tables and figure from existing runs")
+    parser.add_argument("--start-within", type=float, metavar="SECONDS",
+                        help="start no run later than SECONDS after the batch began (the rest are left out, with a note)")
+    parser.add_argument("--figure", type=Path, metavar="FILE.png",
+                        help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only rebuild tables and figure from the runs that finished (others are left out, with a note)")
     args, extra = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
-    jobs = [(reward, seed, args.out / f"{reward}-seed{seed}") for reward in args.rewards for seed in args.seeds]
+    groups = args.runs or [f"{args.student}/{reward}" for reward in args.rewards]
+    for group in groups:
+        if group.count("/") != 1:
+            parser.error(f"--runs {group}: expected STUDENT/REWARD")
+    # seed by seed, so that a batch cut short leaves every group with the same seeds
+    jobs = [(group, seed, args.out / f"{group.replace('/', '-')}-seed{seed}") for seed in args.seeds for group in groups]
     if not args.table_only:
+        began = time.monotonic()
+
+        def start(student: str, reward: str, seed: int, out: Path) -> dict[str, Any] | None:
+            if args.start_within is not None and time.monotonic() - began > args.start_within:
+                print(f"note: {student} {reward} seed {seed} not started (--start-within {args.start_within:.0f} s passed)", file=sys.stderr)
+                return None
+            return run_one(student, reward, seed, out, extra, args.nice)
+
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            for future in [pool.submit(run_one, reward, seed, out, args.student, extra, args.nice) for reward, seed, out in jobs]:
+            futures = [pool.submit(start, *group.split("/"), seed, out) for group, seed, out in jobs]
+            for future in futures:
                 future.result()
-    by_reward: dict[str, list[dict[str, Any]]] = {}
-    for reward, _, out in jobs:
-        by_reward.setdefault(reward, []).append(json.loads((out / "summary.json").read_text(encoding="utf-8")))
-    for reward, summaries in by_reward.items():
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    logs: dict[str, list[Path]] = {}
+    for group, seed, out in jobs:
+        if not (out / "summary.json").exists():
+            print(f"note: {out} has no summary.json (not run or not finished): left out", file=sys.stderr)
+            continue
+        by_group.setdefault(group, []).append(json.loads((out / "summary.json").read_text(encoding="utf-8")))
+        reward = group.split("/")[1]
+        logs.setdefault(group, []).append(out / f"{reward}-seed{seed}.jsonl")
+    for group, summaries in by_group.items():
         text = seed_table(summaries)
-        (args.out / f"{reward}.md").write_text(text + "\n", encoding="utf-8")
-        print(f"**{reward}** ({args.student} student)\n\n{text}\n")
-    text = reward_table(by_reward)
-    (args.out / "rewards.md").write_text(text + "\n", encoding="utf-8")
+        (args.out / f"{group.replace('/', '-')}.md").write_text(text + "\n", encoding="utf-8")
+        print(f"**{group}**\n\n{text}\n")
+    figure = args.figure or args.out / "rewards.png"
+    text = reward_table(by_group)
+    figure.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
     print(text)
     from verl_ext.eval.plot import plot_runs
     from verl_ext.io.logs import read_metric_log
 
-    logs: dict[str, list[Path]] = {}
-    for reward, seed, out in jobs:
-        logs.setdefault(reward, []).append(out / f"{reward}-seed{seed}.jsonl")
-    means = [mean_log(paths, args.out / f"mean-{reward}.jsonl") for reward, paths in logs.items()]
-    figure = plot_runs([read_metric_log(path) for path in means], args.out / "rewards.png",
-                       title=f"verl-ext demo, {args.student} student: mean of seeds {' '.join(map(str, args.seeds))}")
+    means = [mean_log(paths, args.out / f"mean-{group.replace('/', '-')}.jsonl") for group, paths in logs.items()]
+    figure = plot_runs([read_metric_log(path) for path in means], figure,
+                       title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds")
     print(f"wrote {figure}")
     return 0
 
