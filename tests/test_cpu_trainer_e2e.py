@@ -137,12 +137,6 @@ def test_second_launch_resumes_at_step_three_and_keeps_steps_one_and_two(runs: R
     assert "diagnostics/format_rate" in union[1]  # step 1 from the first launch survived the resume
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the resumed run validates first (val_before_train) and logs that at step 2; "
-    "verl_ext.io.logs lets a later record of a step replace the earlier one whole, so step 2's training "
-    "metrics from the first launch are dropped from the union",
-)
 def test_training_metrics_of_step_two_survive_the_resume(runs: Runs):
     union = read_metric_log(runs.log).steps
     assert "diagnostics/format_rate" in union[2]

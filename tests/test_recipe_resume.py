@@ -137,7 +137,7 @@ def test_log_steps_1_to_10_crash_resume_at_5_log_5_to_15_and_table_and_plot_see_
 
     metrics = read_metric_log(log)
     assert list(metrics.steps) == list(range(1, 16))
-    # steps 5-10 are the resumed run's, whole: its length and its (worse) step-5 accuracy
+    # steps 5-10 carry the resumed run's values: its length and its (worse) step-5 accuracy
     assert [metrics.steps[s]["response_length/mean"] for s in (4, 5, 10, 11)] == [401.0, 502.0, 1002.0, 1102.0]
     assert metrics.steps[5]["val-core/AIME2024/acc/mean@1"] == 0.2
 

@@ -12,9 +12,11 @@ Only numeric values are kept (booleans and strings are not metrics); ``None``/Na
 
 Resumed runs: veRL's file logger opens its file with mode "wb", so recipe/format_length/run_grpo.sh moves an
 earlier log ``run.jsonl`` aside as ``run.jsonl.part1``, ``run.jsonl.part2``, ... before a rerun. Reading
-``run.jsonl`` reads its parts first, in order, then the file itself: a step logged again by a later part
-replaces the earlier record of that step whole (the resumed run's values win, nothing of the crashed run's
-step is mixed in); every other step is kept once.
+``run.jsonl`` reads its parts first, in order, then the file itself, merging them step by step and metric
+by metric: a metric logged again for a step by a later part replaces the earlier value (the resumed run's
+values win), and a metric only the earlier run logged for that step is kept. This matters at the resume
+step itself: veRL's resumed run validates first and logs that validation at the checkpoint's step, whose
+training metrics only the earlier run logged.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def read_metric_log(path: str | Path, name: str | None = None) -> MetricLog:
         if log.layout and layout != log.layout:
             raise InputError(source, f"is a {layout} log, its earlier parts are {log.layout} logs")
         log.layout = layout
-        log.steps.update(steps)  # a step logged again replaces the earlier record whole
+        for step, values in steps.items():
+            log.steps.setdefault(step, {}).update(values)  # a later part's value of a metric wins
     log.steps = dict(sorted(log.steps.items()))
     return log
