@@ -29,6 +29,7 @@ SCORED_FIELDS = (
     "correct",  # C in {0, 1}, only when the record has a ground truth
     "acc",  # the same as correct, under the name veRL's validation metrics read
     "correct_error",  # why a correctness check failed (timeout, unparseable ground truth), else null
+    "monitor_error",  # 1.0 when the correctness check could not run under a label-free reward (C then unknown)
     "score",  # the reward of --reward
     "reward_preset",  # the name of --reward
     "source",  # the input file the record came from
