@@ -9,7 +9,8 @@ The README's main job on any machine. Steps:
    (``warmup.py``): the model now sometimes writes ``\\boxed{...}``. The warmed-up tiny model is
    cached under a key that covers everything it depends on (``warm_cache.py``);
 4. GRPO (TRL's ``GRPOTrainer``, no vLLM, CPU) rewarded by the chosen preset through
-   ``verl_ext.integrations.trl``: the same scoring as the veRL managers;
+   ``verl_ext.integrations.trl``: the same scoring as the veRL managers (``--engine verl``: veRL's own
+   trainer on the CPU backend instead, ``verl_engine.py``);
 5. evaluate greedily on the test problems before training, every ``--eval-every`` steps and at
    the end (boxed accuracy, the paper's metric, and latent accuracy, ``evaluate.py``); write ``<out>/<reward>-seed<seed>.jsonl`` (veRL file-logger format), ``curves.png``
    (``verl_ext.eval.plot``), ``samples.jsonl`` (every held-out completion, scored) and ``summary.json``.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 END_WINDOW = 5
+ENGINES = ("trl", "verl")  # GRPO through TRL's GRPOTrainer (this module) or veRL's main_ppo (verl_engine.py)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class DemoConfig:
     threads: int = 1
     progress: bool = True
     use_cache: bool = True
+    engine: str = "trl"
 
     def resolved(self) -> "DemoConfig":
         """A copy with every ``None`` default filled in from the student (ValueError for an unknown student)."""
@@ -188,10 +191,12 @@ def _held_out(history: dict[int, dict[str, float]], step: int) -> dict[str, floa
     return {k: v for k, v in history.get(step, {}).items() if k.startswith("val-")}
 
 
-def run(config: DemoConfig) -> DemoResult:
-    """Run the demo end to end; see the module docstring. Raises ValueError on bad options."""
+def checked(config: DemoConfig) -> DemoConfig:
+    """``config.resolved()`` after checking every option; ValueError naming the bad one."""
     from verl_ext.rewards.presets import get_preset
 
+    if config.engine not in ENGINES:
+        raise ValueError(f"unknown engine {config.engine!r}: use one of {', '.join(ENGINES)}")
     get_preset(config.reward)
     config = config.resolved()
     for name in ("steps", "num_generations", "prompts_per_step", "max_completion_length", "threads"):
@@ -201,6 +206,16 @@ def run(config: DemoConfig) -> DemoResult:
         raise ValueError("num_generations must be >= 2 (GRPO compares completions of the same prompt)")
     if config.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {config.warmup_steps}")
+    return config
+
+
+def run(config: DemoConfig) -> DemoResult:
+    """Run the demo end to end; see the module docstring. Raises ValueError on bad options."""
+    if config.engine == "verl":
+        from verl_ext.demo.verl_engine import run_verl
+
+        return run_verl(config)
+    config = checked(config)
     started = time.perf_counter()
     _offline()
 
@@ -412,6 +427,9 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})")
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
+    parser.add_argument("--engine", default=d.engine, choices=ENGINES,
+                        help=f"GRPO through TRL's GRPOTrainer or veRL 0.9.1's own trainer (main_ppo on verl-ext's CPU backend, "
+                        f"Ray start-up included: minutes; needs a source checkout) (default {d.engine})")
     parser.set_defaults(handler=run_demo)
 
 
@@ -420,7 +438,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         reward=args.reward, student=args.student, steps=args.steps, model=args.model, out=args.out, seed=args.seed,
         warmup_steps=args.warmup_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
         max_completion_length=args.max_completion_length, learning_rate=args.lr, eval_every=args.eval_every,
-        threads=args.threads, progress=not args.quiet, use_cache=not args.no_cache,
+        threads=args.threads, progress=not args.quiet, use_cache=not args.no_cache, engine=args.engine,
     )
 
 

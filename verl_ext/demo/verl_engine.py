@@ -1,0 +1,285 @@
+"""``verl-ext demo --engine verl``: the demo's GRPO phase through veRL 0.9.1's own trainer on the CPU.
+
+Same student, problems, reward and outputs as the TRL engine (``run.py``); only step 4 differs:
+
+1. the warmed-up student (``run.load_student``: the same cached model) is saved to ``<out>/verl/student``
+   with a chat template that renders a prompt as its bare text, so veRL's prompts are the demo's
+   ``Problem: ...\\nSolution:`` token for token;
+2. the train and held-out problems are written as veRL parquet (``prompt``, ``data_source`` = ``DEMO``,
+   ``reward_model.ground_truth``, ``extra_info``) to ``<out>/verl/{train,test}.parquet``;
+3. ``python -m verl.trainer.main_ppo`` runs with the recipe's config and ``scale=cpu`` (verl-ext's CPU
+   backend, ``VERL_PLATFORM=cpu``) plus the demo's GRPO settings: reward preset and peak, steps,
+   prompts x samples, max tokens, temperature, learning rate, seed; no KL or entropy term (as TRL's
+   default ``beta=0``); a Hugging Face checkpoint every ``eval_every`` steps and at the last one; no
+   veRL validation (the held-out evaluation is the demo's own, below). Its own Ray instance is killed
+   afterwards whatever happened (``verl_ext.verl.cpu.launcher``);
+4. the held-out greedy evaluation (``evaluate.py``) of the warmed-up model (step 0) and of every saved
+   checkpoint; the log ``<out>/<reward>-seed<seed>.jsonl`` holds veRL's own per-step metrics (file logger,
+   kept as ``<out>/verl/trainer.jsonl``) with those evaluations merged in; ``curves.png``,
+   ``samples.jsonl`` and ``summary.json`` as with TRL.
+
+What differs from TRL: veRL's GRPO loss is the recipe's (``verl02_micro_token_mean``, clip 0.2), TRL's is
+its own; sampling goes through the CPU backend's transformers rollout. Needs a source checkout (the
+recipe's config lives in ``recipe/``, not in the wheel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from verl_ext.demo.run import END_WINDOW, DemoConfig, DemoResult
+
+# Renders [{"role": "user", "content": text}] as ``text``: veRL's prompt ids are the demo's plain prompt.
+PLAIN_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
+PROMPT_TOKENS = 128  # demo prompts take under 40 tokens; filtered above this (none is)
+PLUGIN_MODULE = "verl_ext.verl.plugin"
+ENGINE_DIR = "verl"
+_STEP_LINE = re.compile(r"\bstep:(\d+) - ")  # veRL console logger; Ray prefixes the worker
+_PLAIN_HYDRA_VALUE = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def recipe_config_dir() -> Path:
+    """The recipe's Hydra config folder of this checkout; ValueError when verl-ext is not installed from source."""
+    from verl_ext.verl.cpu.launcher import REPO
+
+    config_dir = REPO / "recipe" / "format_length" / "config"
+    if not (config_dir / "format_length_grpo.yaml").is_file():
+        raise ValueError(f"--engine verl needs the recipe's config in a source checkout ({config_dir} is missing): "
+                         "install verl-ext with `pip install -e .` from a clone")
+    return config_dir
+
+
+def _hydra_value(value: str) -> str:
+    if _PLAIN_HYDRA_VALUE.match(value):
+        return value
+    if "'" in value:
+        raise ValueError(f"a path given to veRL's Hydra config cannot contain a single quote: {value}")
+    return f"'{value}'"
+
+
+def problem_rows(problems: list, split: str) -> list[dict[str, Any]]:  # noqa: ANN001 - list[Problem]
+    """veRL dataset rows of demo problems: the plain prompt as one user message, the answer as ground truth."""
+    from verl_ext.demo.evaluate import DATA_SOURCE
+    from verl_ext.demo.warmup import prompt_text
+
+    return [
+        {
+            "data_source": DATA_SOURCE,
+            "prompt": [{"role": "user", "content": prompt_text(problem)}],
+            "ability": "arithmetic",
+            "reward_model": {"ground_truth": problem.answer, "style": "rule"},
+            "extra_info": {"index": index, "split": split, "id": str(problem.id)},
+        }
+        for index, problem in enumerate(problems)
+    ]
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path, index=False)
+    return path
+
+
+def save_student(model, tokenizer, directory: Path) -> Path:  # noqa: ANN001
+    """The student as an HF model folder veRL loads, with ``PLAIN_CHAT_TEMPLATE``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def eval_steps(steps: int, eval_every: int) -> list[int]:
+    """Steps whose checkpoint is evaluated: every ``eval_every`` and the last (as the TRL engine's callback)."""
+    every = [s for s in range(eval_every, steps + 1, eval_every)] if eval_every > 0 else []
+    return sorted({*every, steps})
+
+
+def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: Path) -> list[str]:
+    """Hydra overrides on top of ``format_length_grpo`` + ``scale=cpu``: the demo's GRPO settings in veRL's keys."""
+    log_file = work / "trainer.jsonl"
+    save_every = config.eval_every if 0 < config.eval_every < config.steps else config.steps
+    env_vars = {"VERL_FILE_LOGGER_PATH": str(log_file), "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE}  # VERL_PLATFORM: cpu.yaml
+    return [
+        "scale=cpu",
+        f"reward.reward_manager.name={config.reward}",
+        f"reward.reward_kwargs.peak={config.peak}",
+        f"data.train_files={_hydra_value(str(work / 'train.parquet'))}",
+        f"data.val_files=[{_hydra_value(str(work / 'test.parquet'))}]",
+        "data.train_max_samples=-1",
+        "data.val_max_samples=-1",
+        f"data.train_batch_size={config.prompts_per_step}",
+        f"data.max_prompt_length={PROMPT_TOKENS}",
+        f"data.max_response_length={config.max_completion_length}",
+        f"data.seed={config.seed}",
+        f"actor_rollout_ref.model.path={_hydra_value(str(model_dir))}",
+        f"actor_rollout_ref.rollout.n={config.num_generations}",
+        f"actor_rollout_ref.rollout.temperature={config.temperature}",
+        f"actor_rollout_ref.rollout.seed={config.seed}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={config.prompts_per_step}",
+        f"actor_rollout_ref.actor.optim.lr={config.learning_rate}",
+        f"actor_rollout_ref.actor.data_loader_seed={config.seed}",
+        # TRL's GRPO default: no KL term (beta=0), no entropy bonus; no reference model then.
+        "actor_rollout_ref.actor.use_kl_loss=false",
+        "actor_rollout_ref.actor.entropy_coeff=0.0",
+        "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
+        f"trainer.total_training_steps={config.steps}",
+        f"trainer.save_freq={save_every}",
+        "trainer.max_actor_ckpt_to_keep=null",
+        "trainer.val_before_train=false",
+        "trainer.test_freq=-1",
+        "trainer.resume_mode=disable",
+        f"trainer.experiment_name=demo-{config.reward}-seed{config.seed}",
+        f"trainer.default_local_dir={_hydra_value(str(work / 'checkpoints'))}",
+        "trainer.logger=[console,file]",
+        f"+ray_kwargs.ray_init._temp_dir={_hydra_value(str(ray_dir))}",
+        *(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={_hydra_value(v)}" for k, v in env_vars.items()),
+    ]
+
+
+def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:  # noqa: ANN001
+    """Run veRL's ``main_ppo``; its output goes to ``<work>/main_ppo.log``. Returns the wall seconds.
+    RuntimeError (with the output's tail) when it fails; its Ray processes are killed in any case."""
+    from verl_ext.verl.cpu.launcher import kill_ray_under, ray_temp_dir
+
+    ray_dir = ray_temp_dir("vxdemo")
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-dir={recipe_config_dir()}",
+               "--config-name=format_length_grpo", *trainer_overrides(config, work, model_dir, ray_dir)]
+    env = {**os.environ, "VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
+           "VERL_FILE_LOGGER_PATH": str(work / "trainer.jsonl"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    output = work / "main_ppo.log"
+    say(f"veRL main_ppo (V1 sync trainer, FSDP2, CPU backend) starting; its output: {output}")
+    started = time.perf_counter()
+    try:
+        with open(output, "w", encoding="utf-8") as log:
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                match = _STEP_LINE.search(line)
+                if match:
+                    say(f"veRL step {match.group(1)}/{config.steps} done ({time.perf_counter() - started:.0f} s since launch)")
+            returncode = process.wait()
+    finally:
+        kill_ray_under(ray_dir)
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    if returncode != 0:
+        tail = output.read_text(encoding="utf-8", errors="replace")[-4000:]
+        raise RuntimeError(f"veRL main_ppo exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
+    return seconds
+
+
+def checkpoint_model_dir(work: Path, step: int) -> Path:
+    """The Hugging Face model veRL's checkpoint manager wrote at ``step`` (``save_contents`` with ``hf_model``)."""
+    directory = work / "checkpoints" / f"global_step_{step}" / "actor" / "huggingface"
+    if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
+        raise RuntimeError(f"no Hugging Face weights in veRL's checkpoint of step {step}: {directory}")
+    return directory
+
+
+def run_verl(config: DemoConfig) -> DemoResult:
+    """The demo with veRL's trainer as the GRPO engine; see the module docstring. ValueError on bad options,
+    RuntimeError when veRL's run fails."""
+    from verl_ext.demo.run import _held_out, _load, _offline, _plot, _window_means, checked, examples_text, load_student, summary_text
+
+    config = checked(config)
+    recipe_config_dir()
+    started = time.perf_counter()
+    _offline()
+
+    import torch
+
+    torch.set_num_threads(config.threads)
+    from verl_ext.demo.evaluate import distinct_answers, score_samples, summarize
+    from verl_ext.demo.metrics_log import MetricLogWriter, step_line
+    from verl_ext.demo.problems import DATA_DIR, load_problems
+    from verl_ext.demo.students import get_student
+    from verl_ext.demo.tiny import count_parameters
+    from verl_ext.io.logs import read_metric_log
+
+    student = get_student(config.student)
+    problems_file = DATA_DIR / student.problems_file
+    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
+    out = config.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ENGINE_DIR
+    shutil.rmtree(work, ignore_errors=True)  # a rerun starts afresh (no resume from an earlier run's checkpoint)
+    work.mkdir(parents=True)
+    say = print if config.progress else (lambda *a, **k: None)
+    say(f"verl-ext demo (engine verl): reward {config.reward}, {config.student} student ({student.description}), "
+        f"{config.steps} GRPO steps, seed {config.seed} -> {out}")
+    model, tokenizer, source, warm, cached = load_student(config, problems_file, train, test)
+    parameters = count_parameters(model)
+    say(f"model {source} ({parameters:,} parameters)")
+    if warm.steps:
+        origin = f"reused from the cache (it took {warm.seconds:.0f} s)" if cached else f"in {warm.seconds:.0f} s"
+        say(f"warm-up: {warm.steps} steps {origin}, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
+
+    samples_path = out / "samples.jsonl"
+    samples_path.write_text("", encoding="utf-8")
+    samples: dict[int, list[dict[str, Any]]] = {}
+
+    def held_out(current_model, step: int) -> dict[str, float]:  # noqa: ANN001
+        rows = score_samples(current_model, tokenizer, test, config.reward, config.max_completion_length, config.peak)
+        samples[step] = rows
+        with open(samples_path, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
+        return summarize(rows)
+
+    before = held_out(model, 0)
+    model_dir = save_student(model, tokenizer, work / "student")
+    write_parquet(problem_rows(train, "train"), work / "train.parquet")
+    write_parquet(problem_rows(test, "test"), work / "test.parquet")
+    del model
+
+    grpo_seconds = launch_trainer(config, work, model_dir, say)
+    trained = read_metric_log(work / "trainer.jsonl").steps
+    writer = MetricLogWriter(config.log_path())
+    writer.write(0, before)
+    evaluated = eval_steps(config.steps, config.eval_every)
+    for step in sorted(set(trained) | set(evaluated)):
+        if step < 1:
+            continue
+        data = dict(trained.get(step, {}))
+        if step in evaluated:
+            checkpoint, _ = _load(checkpoint_model_dir(work, step))
+            data.update(held_out(checkpoint, step))
+        writer.write(step, data)
+        say(step_line(step, config.steps, data))
+
+    plot = _plot(config.log_path(), out / "curves.png", f"verl-ext demo (veRL): {config.reward}, seed {config.seed}")
+    window = min(END_WINDOW, config.steps)
+    steps = sorted(s for s in writer.history if s > 0)
+    result = DemoResult(
+        log=str(config.log_path()),
+        plot=None if plot is None else str(plot),
+        seconds=time.perf_counter() - started,
+        warmup_seconds=0.0 if cached else warm.seconds,
+        warmup_cached=cached,
+        grpo_seconds=grpo_seconds,
+        parameters=parameters,
+        window=window,
+        start=_window_means(writer.history, steps[:1]),
+        end=_window_means(writer.history, steps[-window:]),
+        held_out_start=_held_out(writer.history, 0),
+        held_out_end=_held_out(writer.history, steps[-1] if steps else 0),
+        held_out_problems=len(test),
+        distinct_answers=[distinct_answers(samples[min(samples)]), distinct_answers(samples[max(samples)])],
+        config=asdict(config),
+    )
+    (out / "summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    say(summary_text(result))
+    say(examples_text(samples[min(samples)], samples[max(samples)], min(samples), max(samples)))
+    return result
