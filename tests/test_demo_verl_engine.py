@@ -95,8 +95,8 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
     steps = read_metric_log(result.log).steps
     assert sorted(steps) == [0, 1, 2]
     for step in (1, 2):
-        # veRL's own trainer metrics (TRL's engine logs neither timing_s/gen nor response_length/clip_ratio under these names
-        # from veRL's timers) and verl-ext's diagnostics sampler.
+        # veRL's trainer timers (the TRL engine's log has no timing_s/gen or timing_s/update_actor) and verl-ext's
+        # diagnostics sampler; the response-length budget reached veRL's rollout.
         for name in ("timing_s/gen", "timing_s/update_actor", "critic/score/mean", "diagnostics/format_rate", "response_length/max"):
             assert name in steps[step], f"step {step} lacks {name}"
         assert steps[step]["response_length/max"] <= MAX_TOKENS
@@ -150,3 +150,21 @@ def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:  # noqa: ANN001
                            capture_output=True, text=True, timeout=300, check=False)
     assert table.returncode == 0, table.stderr
     assert "format_length-seed1" in table.stdout
+
+
+def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verl_ext.demo.verl_engine as engine
+    import verl_ext.verl.cpu.launcher as launcher
+    from verl_ext.demo.run import DemoConfig, checked
+
+    monkeypatch.setattr(engine, "recipe_config_dir", lambda: tmp_path / "no-config")  # main_ppo fails at config load
+    ray_dir = tmp_path / "ray"
+    monkeypatch.setattr(launcher, "ray_temp_dir", lambda prefix: ray_dir)
+    ray_dir.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    config = checked(DemoConfig(engine="verl", steps=1))
+    with pytest.raises(ChildProcessError, match="main_ppo exited with") as raised:
+        engine.launch_trainer(config, work, tmp_path / "model", lambda *a: None)
+    assert str(work / "main_ppo.log") in str(raised.value)
+    assert not ray_dir.exists()

@@ -229,7 +229,6 @@ def run(config: DemoConfig) -> DemoResult:
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from verl_ext.demo.evaluate import distinct_answers, score_samples, summarize
     from verl_ext.demo.metrics_log import MetricLogWriter, make_callback
     from verl_ext.demo.problems import DATA_DIR, load_problems
     from verl_ext.demo.students import get_student
@@ -252,17 +251,7 @@ def run(config: DemoConfig) -> DemoResult:
         origin = f"reused from the cache (it took {warm.seconds:.0f} s)" if cached else f"in {warm.seconds:.0f} s"
         say(f"warm-up: {warm.steps} steps {origin}, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
 
-    samples_path = out / "samples.jsonl"
-    samples_path.write_text("", encoding="utf-8")
-    samples: dict[int, list[dict[str, Any]]] = {}
-
-    def held_out(current_model, step: int) -> dict[str, float]:  # noqa: ANN001
-        rows = score_samples(current_model, tokenizer, test, config.reward, config.max_completion_length, config.peak)
-        samples[step] = rows
-        with open(samples_path, "a", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
-        return summarize(rows)
-
+    held_out, samples = held_out_recorder(config, tokenizer, test)
     writer = MetricLogWriter(config.log_path())
     writer.write(0, held_out(model, 0))
 
@@ -310,9 +299,39 @@ def run(config: DemoConfig) -> DemoResult:
     except OSError:
         pass
 
-    plot = _plot(config.log_path(), out / "curves.png", f"verl-ext demo: {config.reward}, seed {config.seed}")
+    return finish(config, writer.history, samples, f"verl-ext demo: {config.reward}, seed {config.seed}", started=started,
+                  grpo_seconds=grpo_seconds, warm=warm, cached=cached, parameters=count_parameters(model), held_out_problems=len(test))
+
+
+def held_out_recorder(config: DemoConfig, tokenizer, test: list):  # noqa: ANN001, ANN201 - (evaluate, samples)
+    """``(held_out, samples)``: ``held_out(model, step)`` scores the greedy completions of ``test`` (appended to
+    ``<out>/samples.jsonl``, emptied here; kept in ``samples[step]``) and returns their veRL-named metrics."""
+    from verl_ext.demo.evaluate import score_samples, summarize
+
+    samples_path = config.out_dir() / "samples.jsonl"
+    samples_path.write_text("", encoding="utf-8")
+    samples: dict[int, list[dict[str, Any]]] = {}
+
+    def held_out(current_model, step: int) -> dict[str, float]:  # noqa: ANN001
+        rows = score_samples(current_model, tokenizer, test, config.reward, config.max_completion_length, config.peak)
+        samples[step] = rows
+        with open(samples_path, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
+        return summarize(rows)
+
+    return held_out, samples
+
+
+def finish(config: DemoConfig, history: dict[int, dict[str, float]], samples: dict[int, list[dict[str, Any]]], title: str, *,
+           started: float, grpo_seconds: float, warm, cached: bool, parameters: int, held_out_problems: int) -> DemoResult:  # noqa: ANN001
+    """The end of a run, whatever the engine: ``curves.png``, ``summary.json`` and the closing lines."""
+    from verl_ext.demo.evaluate import distinct_answers
+
+    out = config.out_dir()
+    say = print if config.progress else (lambda *a, **k: None)
+    plot = _plot(config.log_path(), out / "curves.png", title)
     window = min(END_WINDOW, config.steps)
-    steps = sorted(s for s in writer.history if s > 0)
+    steps = sorted(s for s in history if s > 0)
     result = DemoResult(
         log=str(config.log_path()),
         plot=None if plot is None else str(plot),
@@ -320,13 +339,13 @@ def run(config: DemoConfig) -> DemoResult:
         warmup_seconds=0.0 if cached else warm.seconds,
         warmup_cached=cached,
         grpo_seconds=grpo_seconds,
-        parameters=count_parameters(model),
+        parameters=parameters,
         window=window,
-        start=_window_means(writer.history, steps[:1]),
-        end=_window_means(writer.history, steps[-window:]),
-        held_out_start=_held_out(writer.history, 0),
-        held_out_end=_held_out(writer.history, steps[-1] if steps else 0),
-        held_out_problems=len(test),
+        start=_window_means(history, steps[:1]),
+        end=_window_means(history, steps[-window:]),
+        held_out_start=_held_out(history, 0),
+        held_out_end=_held_out(history, steps[-1] if steps else 0),
+        held_out_problems=held_out_problems,
         distinct_answers=[distinct_answers(samples[min(samples)]), distinct_answers(samples[max(samples)])],
         config=asdict(config),
     )
@@ -457,6 +476,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(["demo", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.handler(args)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OSError: also a failed veRL trainer (--engine verl), as in verl_ext.cli
         print(f"verl-ext demo: error: {exc}", file=sys.stderr)
         return 2

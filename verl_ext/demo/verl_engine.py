@@ -25,18 +25,16 @@ recipe's config lives in ``recipe/``, not in the wheel).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from verl_ext.demo.run import END_WINDOW, DemoConfig, DemoResult
+from verl_ext.demo.run import DemoConfig, DemoResult
 
 # Renders [{"role": "user", "content": text}] as ``text``: veRL's prompt ids are the demo's plain prompt.
 PLAIN_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
@@ -150,7 +148,7 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
 
 def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:  # noqa: ANN001
     """Run veRL's ``main_ppo``; its output goes to ``<work>/main_ppo.log``. Returns the wall seconds.
-    RuntimeError (with the output's tail) when it fails; its Ray processes are killed in any case."""
+    ChildProcessError (with the output's tail) when it fails; its Ray processes are killed in any case."""
     from verl_ext.verl.cpu.launcher import kill_ray_under, ray_temp_dir
 
     ray_dir = ray_temp_dir("vxdemo")
@@ -177,7 +175,7 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
     seconds = time.perf_counter() - started
     if returncode != 0:
         tail = output.read_text(encoding="utf-8", errors="replace")[-4000:]
-        raise RuntimeError(f"veRL main_ppo exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
+        raise ChildProcessError(f"veRL main_ppo exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
     return seconds
 
 
@@ -185,14 +183,14 @@ def checkpoint_model_dir(work: Path, step: int) -> Path:
     """The Hugging Face model veRL's checkpoint manager wrote at ``step`` (``save_contents`` with ``hf_model``)."""
     directory = work / "checkpoints" / f"global_step_{step}" / "actor" / "huggingface"
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
-        raise RuntimeError(f"no Hugging Face weights in veRL's checkpoint of step {step}: {directory}")
+        raise FileNotFoundError(f"no Hugging Face weights in veRL's checkpoint of step {step}: {directory}")
     return directory
 
 
 def run_verl(config: DemoConfig) -> DemoResult:
     """The demo with veRL's trainer as the GRPO engine; see the module docstring. ValueError on bad options,
-    RuntimeError when veRL's run fails."""
-    from verl_ext.demo.run import _held_out, _load, _offline, _plot, _window_means, checked, examples_text, load_student, summary_text
+    ChildProcessError when veRL's run fails (both OSError and ValueError end ``verl-ext demo`` with a message)."""
+    from verl_ext.demo.run import _load, _offline, checked, finish, held_out_recorder, load_student
 
     config = checked(config)
     recipe_config_dir()
@@ -202,7 +200,6 @@ def run_verl(config: DemoConfig) -> DemoResult:
     import torch
 
     torch.set_num_threads(config.threads)
-    from verl_ext.demo.evaluate import distinct_answers, score_samples, summarize
     from verl_ext.demo.metrics_log import MetricLogWriter, step_line
     from verl_ext.demo.problems import DATA_DIR, load_problems
     from verl_ext.demo.students import get_student
@@ -227,17 +224,7 @@ def run_verl(config: DemoConfig) -> DemoResult:
         origin = f"reused from the cache (it took {warm.seconds:.0f} s)" if cached else f"in {warm.seconds:.0f} s"
         say(f"warm-up: {warm.steps} steps {origin}, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
 
-    samples_path = out / "samples.jsonl"
-    samples_path.write_text("", encoding="utf-8")
-    samples: dict[int, list[dict[str, Any]]] = {}
-
-    def held_out(current_model, step: int) -> dict[str, float]:  # noqa: ANN001
-        rows = score_samples(current_model, tokenizer, test, config.reward, config.max_completion_length, config.peak)
-        samples[step] = rows
-        with open(samples_path, "a", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
-        return summarize(rows)
-
+    held_out, samples = held_out_recorder(config, tokenizer, test)
     before = held_out(model, 0)
     model_dir = save_student(model, tokenizer, work / "student")
     write_parquet(problem_rows(train, "train"), work / "train.parquet")
@@ -259,27 +246,5 @@ def run_verl(config: DemoConfig) -> DemoResult:
         writer.write(step, data)
         say(step_line(step, config.steps, data))
 
-    plot = _plot(config.log_path(), out / "curves.png", f"verl-ext demo (veRL): {config.reward}, seed {config.seed}")
-    window = min(END_WINDOW, config.steps)
-    steps = sorted(s for s in writer.history if s > 0)
-    result = DemoResult(
-        log=str(config.log_path()),
-        plot=None if plot is None else str(plot),
-        seconds=time.perf_counter() - started,
-        warmup_seconds=0.0 if cached else warm.seconds,
-        warmup_cached=cached,
-        grpo_seconds=grpo_seconds,
-        parameters=parameters,
-        window=window,
-        start=_window_means(writer.history, steps[:1]),
-        end=_window_means(writer.history, steps[-window:]),
-        held_out_start=_held_out(writer.history, 0),
-        held_out_end=_held_out(writer.history, steps[-1] if steps else 0),
-        held_out_problems=len(test),
-        distinct_answers=[distinct_answers(samples[min(samples)]), distinct_answers(samples[max(samples)])],
-        config=asdict(config),
-    )
-    (out / "summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
-    say(summary_text(result))
-    say(examples_text(samples[min(samples)], samples[max(samples)], min(samples), max(samples)))
-    return result
+    return finish(config, writer.history, samples, f"verl-ext demo (veRL): {config.reward}, seed {config.seed}", started=started,
+                  grpo_seconds=grpo_seconds, warm=warm, cached=cached, parameters=parameters, held_out_problems=len(test))
