@@ -255,7 +255,7 @@ def _tiny_student(**changes):  # noqa: ANN003, ANN202
     "change",
     [
         {"warmup_lr": 1e-3}, {"warmup_batch_size": 8}, {"boxed_share": 0.5}, {"steps_share": 0.9},
-        {"seed": 1}, {"steps": 3}, {"threads": 2}, {"base": "other-model"}, {"problems": "0" * 64},
+        {"seed": 1}, {"steps": 3}, {"threads": 2}, {"base": "0" * 64}, {"problems": "0" * 64},
     ],
 )
 def test_warm_cache_key_changes_with_every_input_of_the_warm_up(change: dict) -> None:
@@ -264,12 +264,12 @@ def test_warm_cache_key_changes_with_every_input_of_the_warm_up(change: dict) ->
     from verl_ext.demo.warm_cache import key_digest, warm_cache_key
 
     student = _tiny_student()
-    call = {"base": "tiny-qwen2-x", "problems": "f" * 64, "seed": 0, "steps": 2, "threads": 1}
+    call = {"base": "e" * 64, "problems": "f" * 64, "seed": 0, "steps": 2, "threads": 1}
     own = {k: v for k, v in change.items() if k in {f.name for f in fields(student)}}
     changed = {**call, **{k: v for k, v in change.items() if k not in own}}
 
     def digest(s, c) -> str:  # noqa: ANN001
-        return key_digest(warm_cache_key(s, Path(c["base"]), c["problems"], c["seed"], c["steps"], c["threads"]))
+        return key_digest(warm_cache_key(s, c["base"], c["problems"], c["seed"], c["steps"], c["threads"]))
 
     assert digest(replace(student, **own), changed) != digest(student, call)
     assert digest(student, dict(call)) == digest(student, call)
@@ -281,7 +281,7 @@ def test_warm_cache_key_names_versions_and_cpu_kernels() -> None:
 
     from verl_ext.demo.warm_cache import warm_cache_key
 
-    key = warm_cache_key(_tiny_student(), Path("tiny-qwen2-x"), "f" * 64, 0, 2, 1)
+    key = warm_cache_key(_tiny_student(), "e" * 64, "f" * 64, 0, 2, 1)
     assert key["torch"] == torch.__version__ and key["transformers"] == transformers.__version__
     assert key["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
@@ -370,3 +370,15 @@ def test_measure_mean_log_averages_steps_all_runs_logged(tmp_path: Path) -> None
             writer.write(step, {"val-core/DEMO/acc/mean@1": value})
     log = read_metric_log(mean_log([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "mean.jsonl"))
     assert {step: data["val-core/DEMO/acc/mean@1"] for step, data in log.steps.items()} == pytest.approx({0: 0.1, 5: 0.5})
+
+
+def test_untrained_model_hash_follows_file_contents(tmp_path: Path) -> None:
+    from verl_ext.demo.warm_cache import folder_sha256
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "tokenizer.json").write_text('{"merges": ["1 2"]}', encoding="utf-8")
+        (tmp_path / name / "model.safetensors").write_bytes(b"\x00\x01")
+    assert folder_sha256(tmp_path / "a") == folder_sha256(tmp_path / "b")
+    (tmp_path / "b" / "tokenizer.json").write_text('{"merges": ["2 1"]}', encoding="utf-8")  # e.g. another tokenizers version
+    assert folder_sha256(tmp_path / "a") != folder_sha256(tmp_path / "b")

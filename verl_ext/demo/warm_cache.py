@@ -3,9 +3,8 @@
 The warm-up is deterministic for a given key, so a cached model is the very model a fresh warm-up
 would give, bit for bit (the weights are stored as float32 safetensors), and the GRPO run that
 follows is the same. The key (``warm_cache_key``; written next to the model as ``warm-key.json``)
-holds: the cache format version; the untrained model's folder name (itself a hash of the tokenizer
-corpus and the ``TinySpec``: vocabulary, shape, initial-weights seed); the SHA-256 of the problem
-file; every warm-up setting of the ``Student`` (steps, learning rate, batch size, boxed and
+holds: the cache format version; the SHA-256 of the untrained model's files (tokenizer, config,
+weights: whatever built them, with whichever library versions); the SHA-256 of the problem file; every warm-up setting of the ``Student`` (steps, learning rate, batch size, boxed and
 worked-steps shares); the seed; the torch thread count; the torch and transformers versions; and
 the CPU kernel family torch uses (``torch.backends.cpu.get_cpu_capability()``) with the machine
 type, since the thread count and the kernels change the order of floating-point sums.
@@ -26,7 +25,7 @@ from verl_ext.demo.students import Student
 from verl_ext.demo.tiny import cache_root
 from verl_ext.demo.warmup import WarmupResult
 
-CACHE_VERSION = 1  # bump when the warm-up or the way it is stored changes
+CACHE_VERSION = 2  # bump when the warm-up or the way it is stored changes
 KEY_FILE = "warm-key.json"
 RESULT_FILE = "warm-result.json"
 
@@ -35,14 +34,22 @@ def file_sha256(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def warm_cache_key(student: Student, base_dir: Path, problems_sha256: str, seed: int, warmup_steps: int, threads: int) -> dict[str, Any]:
+def folder_sha256(folder: Path | str) -> str:
+    """SHA-256 over the names and contents of a folder's files (sorted): the untrained model as built."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        digest.update(path.name.encode("utf-8") + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def warm_cache_key(student: Student, base_sha256: str, problems_sha256: str, seed: int, warmup_steps: int, threads: int) -> dict[str, Any]:
     """Everything the warmed-up weights depend on (see the module docstring)."""
     import torch
     import transformers
 
     return {
         "cache_version": CACHE_VERSION,
-        "base_model": Path(base_dir).name,
+        "base_model_sha256": base_sha256,
         "problems_sha256": problems_sha256,
         "warmup_steps": warmup_steps,
         "warmup_lr": student.warmup_lr,
@@ -86,7 +93,7 @@ def warmed_model_dir(
 
     from verl_ext.demo.warmup import warm_up
 
-    key = warm_cache_key(student, base_dir, file_sha256(problems_file), seed, warmup_steps, threads)
+    key = warm_cache_key(student, folder_sha256(base_dir), file_sha256(problems_file), seed, warmup_steps, threads)
     root = Path(root) if root is not None else cache_root()
     target = root / f"warm-{student.name}-{key_digest(key)}"
     if (target / RESULT_FILE).exists():
