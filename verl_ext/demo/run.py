@@ -230,7 +230,6 @@ def run(config: DemoConfig) -> DemoResult:
     from trl import GRPOConfig, GRPOTrainer
 
     from verl_ext.demo.metrics_log import MetricLogWriter, make_callback
-    from verl_ext.demo.problems import DATA_DIR, load_problems
     from verl_ext.demo.students import get_student
     from verl_ext.demo.tiny import count_parameters
     from verl_ext.demo.warmup import prompt_text
@@ -238,8 +237,8 @@ def run(config: DemoConfig) -> DemoResult:
 
     random.seed(config.seed)
     student = get_student(config.student)
-    problems_file = DATA_DIR / student.problems_file
-    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
+    problems_file = student.problems_path
+    train, test = student.problems()
     out = config.out_dir()
     out.mkdir(parents=True, exist_ok=True)
     say = print if config.progress else (lambda *a, **k: None)

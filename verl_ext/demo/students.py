@@ -14,8 +14,9 @@ go with it; ``verl-ext demo`` options override the GRPO ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from verl_ext.demo.problems import DATA_FILE, SUMS_FILE
+from verl_ext.demo.problems import DATA_DIR, DATA_FILE, SUMS_FILE, Problem, load_problems
 from verl_ext.demo.tiny import TinySpec
 
 
@@ -36,6 +37,15 @@ class Student:
     learning_rate: float
     eval_every: int
     description: str = field(default="", compare=False)
+
+    @property
+    def problems_path(self) -> Path:
+        """The student's problem set, shipped in the package's data folder."""
+        return DATA_DIR / self.problems_file
+
+    def problems(self) -> tuple[list[Problem], list[Problem]]:
+        """(train, held-out) problems of the student's set."""
+        return load_problems(self.problems_path, split="train"), load_problems(self.problems_path, split="test")
 
 
 STUDENTS: dict[str, Student] = {

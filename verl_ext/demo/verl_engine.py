@@ -201,14 +201,13 @@ def run_verl(config: DemoConfig) -> DemoResult:
 
     torch.set_num_threads(config.threads)
     from verl_ext.demo.metrics_log import MetricLogWriter, step_line
-    from verl_ext.demo.problems import DATA_DIR, load_problems
     from verl_ext.demo.students import get_student
     from verl_ext.demo.tiny import count_parameters
     from verl_ext.io.logs import read_metric_log
 
     student = get_student(config.student)
-    problems_file = DATA_DIR / student.problems_file
-    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
+    problems_file = student.problems_path
+    train, test = student.problems()
     out = config.out_dir()
     out.mkdir(parents=True, exist_ok=True)
     work = out / ENGINE_DIR

@@ -126,15 +126,14 @@ def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool 
     """The default warmed-up tiny model of a student and seed, as ``verl-ext demo`` would use it (built when missing)."""
     import torch
 
-    from verl_ext.demo.problems import DATA_DIR, load_problems
     from verl_ext.demo.students import get_student
     from verl_ext.demo.tiny import tiny_model_dir
     from verl_ext.demo.warmup import tokenizer_corpus
 
     torch.set_num_threads(threads)
     student = get_student(student_name)
-    problems_file = DATA_DIR / student.problems_file
-    train, test = load_problems(problems_file, split="train"), load_problems(problems_file, split="test")
+    problems_file = student.problems_path
+    train, test = student.problems()
     base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
     return warmed_model_dir(student, base, problems_file, train, seed=seed, warmup_steps=student.warmup_steps, threads=threads,
                             progress=progress)
