@@ -107,6 +107,8 @@ def test_bad_options_are_rejected(tmp_path: Path) -> None:
         run(DemoConfig(num_generations=1, out=str(tmp_path)))
     with pytest.raises(ValueError):
         run(DemoConfig(model=str(tmp_path / "missing"), out=str(tmp_path), steps=1))
+    with pytest.raises(ValueError, match="kl_coef"):
+        run(DemoConfig(kl_coef=-0.1, out=str(tmp_path)))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +139,7 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noq
                      "diagnostics/length_reward_mean", "val-core/DEMO/acc/mean@1", "trl/rewards/format_length/mean"):
             assert name in line["data"], name
         assert line["data"]["response_length/mean"] <= config.max_completion_length
+        assert line["data"]["actor/kl_loss"] >= 0.0  # the capable student's KL term to the warmed-up model is on
     assert result.plot is not None and Path(result.plot).stat().st_size > 0
     assert Path(result.plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from verl_ext.eval.plot import build_panels
@@ -190,10 +193,12 @@ def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> No
     cache = Path(config.out).parent / "cache"
     (model_dir,) = [p for p in cache.iterdir() if p.name.startswith("tiny-qwen2-")]
     other = DemoConfig(reward="length", steps=1, model=str(model_dir), out=str(tmp_path), num_generations=2,
-                       prompts_per_step=1, max_completion_length=8, eval_every=0, progress=False)
+                       prompts_per_step=1, max_completion_length=8, eval_every=0, progress=False, kl_coef=0.0)
     result = run(other)
     assert result.config["warmup_steps"] == 0 and result.warmup_seconds == 0.0
-    assert [json.loads(line)["step"] for line in Path(result.log).read_text(encoding="utf-8").splitlines()] == [0, 1]
+    lines = [json.loads(line) for line in Path(result.log).read_text(encoding="utf-8").splitlines()]
+    assert [line["step"] for line in lines] == [0, 1]
+    assert "actor/kl_loss" not in lines[1]["data"]  # --kl-coef 0: no KL term, no reference model
 
 
 def test_distinct_answers_counts_boxed_answers_only() -> None:

@@ -29,6 +29,7 @@ MAX_TOKENS = 16
         ({"num_generations": 1}, "num_generations"),
         ({"steps": 0}, "steps"),
         ({"reward": "no_such_reward"}, "no_such_reward"),
+        ({"kl_coef": -0.1}, "kl_coef"),
     ],
 )
 def test_bad_options_are_rejected_before_any_launch(changes: dict, named: str, tmp_path: Path) -> None:
@@ -97,7 +98,9 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
     for step in (1, 2):
         # veRL's trainer timers (the TRL engine's log has no timing_s/gen or timing_s/update_actor) and verl-ext's
         # diagnostics sampler; the response-length budget reached veRL's rollout.
-        for name in ("timing_s/gen", "timing_s/update_actor", "critic/score/mean", "diagnostics/format_rate", "response_length/max"):
+        # actor/kl_loss: the capable student's KL coefficient reached veRL (use_kl_loss, a reference model)
+        for name in ("timing_s/gen", "timing_s/update_actor", "critic/score/mean", "diagnostics/format_rate", "response_length/max",
+                     "actor/kl_loss"):
             assert name in steps[step], f"step {step} lacks {name}"
         assert steps[step]["response_length/max"] <= MAX_TOKENS
     for step in (0, 1, 2):  # held-out greedy evaluation before training and of each step's checkpoint

@@ -50,6 +50,7 @@ class DemoConfig:
     prompts_per_step: int = 4
     max_completion_length: int | None = None
     learning_rate: float | None = None
+    kl_coef: float | None = None
     temperature: float = 1.0
     peak: float = 0.5
     eval_every: int | None = None
@@ -72,6 +73,7 @@ class DemoConfig:
             warmup_steps=warmup,
             max_completion_length=student.max_completion_length if self.max_completion_length is None else self.max_completion_length,
             learning_rate=student.learning_rate if self.learning_rate is None else self.learning_rate,
+            kl_coef=student.kl_coef if self.kl_coef is None else self.kl_coef,
             eval_every=student.eval_every if self.eval_every is None else self.eval_every,
         )
 
@@ -204,6 +206,8 @@ def checked(config: DemoConfig) -> DemoConfig:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
     if config.num_generations < 2:
         raise ValueError("num_generations must be >= 2 (GRPO compares completions of the same prompt)")
+    if config.kl_coef < 0:
+        raise ValueError(f"kl_coef must be >= 0, got {config.kl_coef}")
     if config.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {config.warmup_steps}")
     return config
@@ -266,11 +270,12 @@ def run(config: DemoConfig) -> DemoResult:
         learning_rate=config.learning_rate,
         lr_scheduler_type="constant",
         warmup_steps=0,
-        beta=0.0,
+        beta=config.kl_coef,
         logging_steps=1,
         save_strategy="no",
         report_to=[],
         use_cpu=True,
+        bf16=False,  # TRL defaults to bf16 autocast, emulated (slow) on most CPUs: the tiny model trains in float32
         seed=config.seed,
         data_seed=config.seed,
         disable_tqdm=True,
@@ -442,6 +447,8 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-completion-length", type=int, metavar="TOKENS",
                         help=f"token budget of generation and of the length reward (default {capable.max_completion_length})")
     parser.add_argument("--lr", type=float, help=f"GRPO learning rate (default {capable.learning_rate})")
+    parser.add_argument("--kl-coef", type=float, metavar="BETA",
+                        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default {capable.kl_coef})")
     parser.add_argument("--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})")
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
@@ -455,7 +462,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
     return DemoConfig(
         reward=args.reward, student=args.student, steps=args.steps, model=args.model, out=args.out, seed=args.seed,
         warmup_steps=args.warmup_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        max_completion_length=args.max_completion_length, learning_rate=args.lr, eval_every=args.eval_every,
+        max_completion_length=args.max_completion_length, learning_rate=args.lr, kl_coef=args.kl_coef, eval_every=args.eval_every,
         threads=args.threads, progress=not args.quiet, use_cache=not args.no_cache, engine=args.engine,
     )
 

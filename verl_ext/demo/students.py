@@ -36,6 +36,7 @@ class Student:
     max_completion_length: int
     learning_rate: float
     eval_every: int
+    kl_coef: float = 0.0  # weight of the KL term to the warmed-up model in the GRPO loss (TRL's beta)
     description: str = field(default="", compare=False)
 
     @property
@@ -62,6 +63,7 @@ STUDENTS: dict[str, Student] = {
         max_completion_length=64,
         learning_rate=1e-4,
         eval_every=5,
+        kl_coef=0.3,
         description="solves most sums of three digits, boxes its answer rarely",
     ),
     "weak": Student(

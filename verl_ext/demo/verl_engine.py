@@ -9,8 +9,8 @@ Same student, problems, reward and outputs as the TRL engine (``run.py``); only 
    ``reward_model.ground_truth``, ``extra_info``) to ``<out>/verl/{train,test}.parquet``;
 3. ``python -m verl.trainer.main_ppo`` runs with the recipe's config and ``scale=cpu`` (verl-ext's CPU
    backend, ``VERL_PLATFORM=cpu``) plus the demo's GRPO settings: reward preset and peak, steps,
-   prompts x samples, max tokens, temperature, learning rate, seed; no KL or entropy term (as TRL's
-   default ``beta=0``); a Hugging Face checkpoint every ``eval_every`` steps and at the last one; no
+   prompts x samples, max tokens, temperature, learning rate, seed, KL coefficient (a low-variance KL loss
+   to the warmed-up model, as TRL's ``beta``; none when it is 0); no entropy term; a Hugging Face checkpoint every ``eval_every`` steps and at the last one; no
    veRL validation (the held-out evaluation is the demo's own, below). Its own Ray instance is killed
    afterwards whatever happened (``verl_ext.verl.cpu.launcher``);
 4. the held-out greedy evaluation (``evaluate.py``) of the warmed-up model (step 0) and of every saved
@@ -128,8 +128,10 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
         f"actor_rollout_ref.actor.ppo_mini_batch_size={config.prompts_per_step}",
         f"actor_rollout_ref.actor.optim.lr={config.learning_rate}",
         f"actor_rollout_ref.actor.data_loader_seed={config.seed}",
-        # TRL's GRPO default: no KL term (beta=0), no entropy bonus; no reference model then.
-        "actor_rollout_ref.actor.use_kl_loss=false",
+        # As the TRL engine: a KL loss only with kl_coef > 0 (TRL's beta, estimator k3 = veRL's low_var_kl), no entropy bonus.
+        f"actor_rollout_ref.actor.use_kl_loss={str(config.kl_coef > 0).lower()}",
+        f"actor_rollout_ref.actor.kl_loss_coef={config.kl_coef}",
+        "actor_rollout_ref.actor.kl_loss_type=low_var_kl",
         "actor_rollout_ref.actor.entropy_coeff=0.0",
         "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
         f"trainer.total_training_steps={config.steps}",
