@@ -157,7 +157,7 @@ def load_student(config: DemoConfig, problems_file: Path, train: list, test: lis
     from verl_ext.demo.students import get_student
     from verl_ext.demo.tiny import tiny_model_dir
     from verl_ext.demo.warm_cache import warmed_model_dir
-    from verl_ext.demo.warmup import tokenizer_corpus, warm_up
+    from verl_ext.demo.warmup import tokenizer_corpus
 
     student = get_student(config.student)
     if config.model:
@@ -165,8 +165,7 @@ def load_student(config: DemoConfig, problems_file: Path, train: list, test: lis
         if not path.exists():
             raise ValueError(f"--model {config.model}: no such local directory (the demo never downloads)")
         model, tokenizer = _load(path)
-        warm = warm_up(model, tokenizer, train, steps=config.warmup_steps, seed=config.seed, batch_size=student.warmup_batch_size,
-                       lr=student.warmup_lr, boxed_share=student.boxed_share, steps_share=student.steps_share, progress=config.progress)
+        warm = student.warm_up(model, tokenizer, train, steps=config.warmup_steps, seed=config.seed, progress=config.progress)
         return model, tokenizer, str(path), warm, False
     base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
     root = None if config.use_cache else Path(tempfile.mkdtemp(prefix="verl-ext-warm-"))

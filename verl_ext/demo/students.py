@@ -18,6 +18,7 @@ from pathlib import Path
 
 from verl_ext.demo.problems import DATA_DIR, DATA_FILE, SUMS_FILE, Problem, load_problems
 from verl_ext.demo.tiny import TinySpec
+from verl_ext.demo.warmup import WarmupResult, warm_up
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Student:
     def problems(self) -> tuple[list[Problem], list[Problem]]:
         """(train, held-out) problems of the student's set."""
         return load_problems(self.problems_path, split="train"), load_problems(self.problems_path, split="test")
+
+    def warm_up(self, model, tokenizer, train: list[Problem], *, steps: int, seed: int, progress: bool) -> WarmupResult:  # noqa: ANN001
+        """``warmup.warm_up`` of ``model`` in place with this student's recipe (batch size, learning rate, shares)."""
+        return warm_up(model, tokenizer, train, steps=steps, seed=seed, batch_size=self.warmup_batch_size, lr=self.warmup_lr,
+                       boxed_share=self.boxed_share, steps_share=self.steps_share, progress=progress)
 
 
 STUDENTS: dict[str, Student] = {

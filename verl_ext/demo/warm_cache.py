@@ -91,8 +91,6 @@ def warmed_model_dir(
     """The warmed-up model's folder: from the cache, or warmed up now from ``base_dir`` and stored (atomically)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_ext.demo.warmup import warm_up
-
     key = warm_cache_key(student, folder_sha256(base_dir), file_sha256(problems_file), seed, warmup_steps, threads)
     root = Path(root) if root is not None else cache_root()
     target = root / f"warm-{student.name}-{key_digest(key)}"
@@ -101,10 +99,7 @@ def warmed_model_dir(
         return WarmedModel(target, WarmupResult(**stored), cached=True)
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype="float32")
-    result = warm_up(
-        model, tokenizer, train, steps=warmup_steps, seed=seed, batch_size=student.warmup_batch_size, lr=student.warmup_lr,
-        boxed_share=student.boxed_share, steps_share=student.steps_share, progress=progress,
-    )
+    result = student.warm_up(model, tokenizer, train, steps=warmup_steps, seed=seed, progress=progress)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".warming-", dir=root))
     try:
