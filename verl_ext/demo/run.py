@@ -445,9 +445,9 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, metavar="P", help=f"prompts per GRPO step (default {d.prompts_per_step})")
     parser.add_argument("--max-completion-length", type=int, metavar="TOKENS",
                         help=f"token budget of generation and of the length reward (default {capable.max_completion_length})")
-    parser.add_argument("--lr", type=float, help=f"GRPO learning rate (default {capable.learning_rate})")
+    parser.add_argument("--lr", type=float, help=f"GRPO learning rate (default: {per_student('learning_rate')})")
     parser.add_argument("--kl-coef", type=float, metavar="BETA",
-                        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default {capable.kl_coef})")
+                        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default: {per_student('kl_coef')})")
     parser.add_argument("--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})")
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
