@@ -38,7 +38,7 @@ import psutil
 
 from verl_ext.verl.cpu.launcher import LAUNCHER, REPO, kill_ray_under, launcher_env, ray_temp_dir
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
+DEFAULT_DATA = REPO / "release_data" / "datasets"  # the release's parquet files, carried in the repository
 PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "step")
 
 

@@ -2,7 +2,9 @@
 worst single response over adversarial families; agreement with the release's labels. Prints figures,
 asserts nothing.
 
-    python benchmarks/bench_rewards.py [--shared PATH] [--runs N] [--warm-passes N] [--skip-release]
+    python benchmarks/bench_rewards.py [--release DIR] [--runs N] [--warm-passes N] [--skip-release]
+
+--release: a copy of the paper's release (default: the files carried in release_data/, decompressed).
 
 Cold: a fresh interpreter pinned to one CPU scores each distinct real response once (start-up, i.e.
 imports and ``warm_up``, is timed apart). Its answer cache starts empty, so only answers repeated by
@@ -25,6 +27,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from data_prep.carried import release_folder  # noqa: E402
 
 PRESETS = ("format_length", "format", "length", "random")
 MAX_RESPONSE = 3072
@@ -63,17 +68,17 @@ ADVERSARIAL = {
 }
 
 
-def load_outputs(shared: Path) -> list[dict]:
+def load_outputs(release: Path) -> list[dict]:
     items = []
-    for path in sorted((shared / "outputs").glob("*/*/res*_*.json")):
+    for path in sorted((release / "outputs").glob("*/*/res*_*.json")):
         items.extend(json.loads(path.read_text(encoding="utf-8")))
     return items
 
 
-def distinct_responses(shared: Path) -> list[tuple[str, int]]:
+def distinct_responses(release: Path) -> list[tuple[str, int]]:
     """Each distinct real response with a token count, once, in file order."""
     seen: dict[str, int] = {}
-    for item in load_outputs(shared):
+    for item in load_outputs(release):
         if item.get("response_token_len") not in (None, "") and item["response"] not in seen:
             seen[item["response"]] = int(item["response_token_len"])
     return list(seen.items())
@@ -94,10 +99,10 @@ def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def child(kind: str, shared: Path, warm_passes: int) -> dict:
+def child(kind: str, release: Path, warm_passes: int) -> dict:
     """Runs in a fresh interpreter: start-up, one cold pass, ``warm_passes`` warm passes."""
     pinned = pin_to_one_core()
-    responses = distinct_responses(shared)
+    responses = distinct_responses(release)
     start = time.perf_counter()
     if kind == "release":
         from sympy.parsing import sympy_parser
@@ -134,12 +139,12 @@ def child(kind: str, shared: Path, warm_passes: int) -> dict:
     return {"pinned": pinned, "n": len(responses), "startup_s": startup, "cold": cold, "warm": best_warm}
 
 
-def run_child(kind: str, shared: Path, warm_passes: int, runs: int) -> dict:
+def run_child(kind: str, release: Path, warm_passes: int, runs: int) -> dict:
     """The best of ``runs`` fresh interpreters (fastest cold CPU time; fastest warm CPU time)."""
     results = []
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, __file__, "--child", kind, "--shared", str(shared), "--warm-passes", str(warm_passes)],
+            [sys.executable, __file__, "--child", kind, "--release", str(release), "--warm-passes", str(warm_passes)],
             capture_output=True, text=True, check=True,
         )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -148,11 +153,11 @@ def run_child(kind: str, shared: Path, warm_passes: int, runs: int) -> dict:
     return best
 
 
-def agreement(shared: Path) -> tuple[int, int, int, int]:
+def agreement(release: Path) -> tuple[int, int, int, int]:
     """(format decisions equal, labelled, format_length scores equal, with token counts) vs the release's labels."""
     from verl_ext.rewards.presets import score_response
 
-    outputs, files = shared / "outputs", {}
+    outputs, files = release / "outputs", {}
     same_format = same_score = labelled = scored = 0
     for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
         label = json.loads(line)
@@ -193,22 +198,25 @@ def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:>10,.0f}" if seconds == seconds and seconds > 0 else f"{'-':>10}"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rl-without-gt"
-    parser.add_argument("--shared", type=Path, default=default_shared)
+    parser.add_argument("--release", type=Path, help="a copy of the release (default: the carried files)")
     parser.add_argument("--runs", type=int, default=3, help="fresh interpreters per row (the best counts)")
     parser.add_argument("--warm-passes", type=int, default=5)
     parser.add_argument("--skip-release", action="store_true", help="do not time the release's check")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.shared, args.warm_passes)))
-        return
+        print(json.dumps(child(args.child, args.release, args.warm_passes)))
+        return 0
+    with release_folder(args.release) as release:
+        return report(args, release)
 
+
+def report(args: argparse.Namespace, release: Path) -> int:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (others' work slows wall-clock figures)")
     kinds = PRESETS if args.skip_release else ("release",) + PRESETS
-    results = {kind: run_child(kind, args.shared, args.warm_passes, args.runs) for kind in kinds}
+    results = {kind: run_child(kind, release, args.warm_passes, args.runs) for kind in kinds}
     first = results[PRESETS[0]]
     print(f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to {first['pinned']}")
     print(f"{'check':<15} {'start-up s':>10} {'cold /s':>10} {'cold /cpu-s':>11} {'warm /s':>10} {'warm /cpu-s':>11}")
@@ -231,7 +239,7 @@ def main() -> None:
         f"per CPU second (cold for new answers, warm for repeats); answers repeated across steps are warm too"
     )
 
-    same_format, labelled, same_score, scored = agreement(args.shared)
+    same_format, labelled, same_score, scored = agreement(release)
     print(f"\nagreement with the release's labels: format {same_format}/{labelled}, format_length {same_score}/{scored}")
 
     print("\nadversarial responses, format_length, one each, answer cache cleared (CPU ms of this thread):")
@@ -242,4 +250,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

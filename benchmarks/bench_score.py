@@ -1,6 +1,8 @@
 """Throughput of `verl-ext score --reward correctness` on the paper's real outputs (1,517 responses).
 
-    python benchmarks/bench_score.py [--shared PATH] [--workers 0 1 2] [--repeat N]     # 0: the default choice
+    python benchmarks/bench_score.py [--release DIR] [--workers 0 1 2] [--repeat N]     # 0: the default choice
+
+--release: a copy of the paper's release (default: the files carried in release_data/, decompressed).
 
 Runs the whole command path (read, score in a process pool, write) once per worker count and prints
 responses per second, the agreement with the release's stored verdicts and the machine's load (the
@@ -23,7 +25,8 @@ from pathlib import Path
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.scoring import ScoreOptions, load_samples, score_samples, scored_record
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rl-without-gt"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from data_prep.carried import release_folder  # noqa: E402
 
 
 def run_once(inputs: list[Path], workers: int) -> dict:
@@ -58,19 +61,24 @@ def run_once(inputs: list[Path], workers: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--release", type=Path, help="a copy of the release (default: the carried files)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="process counts; 0 = the default choice")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    inputs = sorted((args.shared / "outputs").glob("*/*/*.json"))
+    with release_folder(args.release) as release:
+        return measure(release, args.workers, args.repeat)
+
+
+def measure(release: Path, worker_counts: list[int], repeat: int) -> int:
+    inputs = sorted((release / "outputs").glob("*/*/*.json"))
     if not inputs:
-        print(f"no outputs under {args.shared / 'outputs'}", file=sys.stderr)
+        print(f"no outputs under {release / 'outputs'}", file=sys.stderr)
         return 2
     print(f"{len(inputs)} files; {os.cpu_count()} CPU(s); load average before: {os.getloadavg()[0]:.2f}")
     print("| processes | responses | seconds | responses/s | steady responses/s | agree with stored score | timed out | load after |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for _ in range(args.repeat):
-        for workers in args.workers:
+    for _ in range(repeat):
+        for workers in worker_counts:
             r = run_once(inputs, workers)
             print(
                 f"| {r['workers']} | {r['responses']} | {r['seconds']:.1f} | {r['per_second']:.1f} | {r['steady_per_second']:.1f} "

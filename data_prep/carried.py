@@ -16,7 +16,10 @@ import gzip
 import hashlib
 import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARRIED_DIR = REPO_ROOT / "release_data"
@@ -63,6 +66,16 @@ def materialise(dest: Path, carried_dir: Path = CARRIED_DIR) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return dest
+
+
+@contextmanager
+def release_folder(path: Path | None = None) -> Iterator[Path]:
+    """``path`` (a copy of the release) if given, else the carried files materialised in a temporary folder."""
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        yield materialise(Path(tmp))
 
 
 def refresh(release_dir: Path, carried_dir: Path = CARRIED_DIR) -> None:

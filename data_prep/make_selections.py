@@ -1,6 +1,6 @@
 """Regenerate ``selections/*.gz`` from the release's processed training files.
 
-    python data_prep/make_selections.py [--shared DIR]   # DIR holds deepscaler_17k.parquet, math_train.parquet
+    python data_prep/make_selections.py [--datasets DIR]   # DIR holds deepscaler_17k.parquet, math_train.parquet
 
 Only maintainers need this; the tests check that the shipped files equal what it produces.
 """
@@ -19,7 +19,7 @@ if __package__ in (None, ""):
 from data_prep.layouts import read_records  # noqa: E402
 from data_prep.records import raise_issues  # noqa: E402
 from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, fingerprint  # noqa: E402
-from data_prep.sets import SHARED_DATA  # noqa: E402
+from data_prep.carried import CARRIED_DIR  # noqa: E402
 from data_prep.sources import load_file  # noqa: E402
 
 DEEPSCALER_HEADER = (
@@ -57,10 +57,10 @@ def math_train_text(processed: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=SHARED_DATA / "datasets")
+    parser.add_argument("--datasets", type=Path, default=CARRIED_DIR / "datasets")
     args = parser.parse_args(argv)
-    DEEPSCALER_INDICES.write_bytes(gzip_text(deepscaler_text(args.shared / "deepscaler_17k.parquet")))
-    MATH_TRAIN_FINGERPRINTS.write_bytes(gzip_text(math_train_text(args.shared / "math_train.parquet")))
+    DEEPSCALER_INDICES.write_bytes(gzip_text(deepscaler_text(args.datasets / "deepscaler_17k.parquet")))
+    MATH_TRAIN_FINGERPRINTS.write_bytes(gzip_text(math_train_text(args.datasets / "math_train.parquet")))
     print(f"wrote {DEEPSCALER_INDICES} and {MATH_TRAIN_FINGERPRINTS}")
     return 0
 

@@ -5,7 +5,7 @@
     python data_prep/prepare.py --check-overlap [--out DIR]     # report on files already in DIR
     python data_prep/prepare.py --list
 
-Without --source, a set is read from its file in ../shared/data/rl-without-gt (if there is one).
+Without --source, a set is read from its release file carried in release_data/ (if there is one).
 --source takes a local file (JSON list, JSONL, parquet, a save_to_disk folder) or a Hub id
 owner/name[:config][@split]; --from-hub uses the set's default Hub id. Only these two touch the network.
 """
@@ -50,7 +50,8 @@ def resolve_source(spec: SetSpec, source: str | None, from_hub: bool, hub_loader
     if source:
         local = _local_path(source)
         if local is not None:
-            wanted = ([spec.local.name] if spec.local else []) + [f"{spec.name}{suffix}" for suffix in FILE_SUFFIXES]
+            # the set's file under its release name (carried gzip-compressed here, released without .gz)
+            wanted = ([spec.local.name.removesuffix(".gz")] if spec.local else []) + [f"{spec.name}{suffix}" for suffix in FILE_SUFFIXES]
             return load_file(*local, wanted=wanted)
         if source.startswith(("/", ".", "~")) or Path(source).suffix in FILE_SUFFIXES:
             raise DataError(f"{source}: no such file")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "rl-without-gt"
+# The release files this repository carries: each set's default local source.
+from data_prep.carried import CARRIED_DIR
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ class SetSpec:
 
 
 def _raw(name: str) -> Path:
-    return SHARED_DATA / "raw" / name
+    return CARRIED_DIR / "raw" / f"{name}.gz"
 
 
 def _processed(name: str) -> Path:
-    return SHARED_DATA / "datasets" / name
+    return CARRIED_DIR / "datasets" / name
 
 
 SETS: dict[str, SetSpec] = {

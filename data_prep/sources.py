@@ -96,8 +96,22 @@ def _read_saved_dataset(path: Path, split: str | None, wanted: Sequence[str] = (
     return loaded.to_list()
 
 
+def _read_json_file(path: Path, origin: str) -> list[Any]:
+    """A JSON list or JSON lines file, gzip-compressed when its name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        import gzip
+
+        try:
+            text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{origin}: not a readable gzip file ({exc})") from None
+    else:
+        text = path.read_text(encoding="utf-8")
+    return _read_jsonl(text, origin) if path.name.endswith((".jsonl", ".jsonl.gz")) else _read_json(text, origin)
+
+
 def load_file(path: Path, split: str | None = None, wanted: Sequence[str] = ()) -> Source:
-    """Rows of a local file: ``.json`` (list or JSON lines), ``.jsonl``, ``.parquet``, or a folder
+    """Rows of a local file: ``.json`` (list or JSON lines), ``.jsonl`` (either gzip-compressed as ``.gz``), ``.parquet``, or a folder
     written by ``datasets``' ``save_to_disk`` (``split`` picks from a DatasetDict).
 
     Any other folder is a DataError saying what a source may be; ``wanted`` (file names, preferred
@@ -114,11 +128,10 @@ def load_file(path: Path, split: str | None = None, wanted: Sequence[str] = ()) 
             rows = pq.read_table(path).to_pylist()
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise DataError(f"{origin}: not a readable parquet file ({exc})") from None
-    elif path.suffix in (".json", ".jsonl"):
-        text = path.read_text(encoding="utf-8")
-        rows = _read_jsonl(text, origin) if path.suffix == ".jsonl" else _read_json(text, origin)
+    elif path.suffix in (".json", ".jsonl") or path.suffixes[-2:] in ([".json", ".gz"], [".jsonl", ".gz"]):
+        rows = _read_json_file(path, origin)
     else:
-        raise DataError(f"{origin}: unsupported file type '{path.suffix}' (use .json, .jsonl or .parquet)")
+        raise DataError(f"{origin}: unsupported file type '{path.suffix}' (use .json, .jsonl or .parquet, or .json.gz/.jsonl.gz)")
     return Source(origin, _check_dicts(rows, origin))
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the paper's released data beside the checkout, and a tiny local tokenizer."""
+"""Shared fixtures: the paper's release files (carried in release_data/), and a tiny local tokenizer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rl-without-gt"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,18 +18,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared release data is missing: expected it at {SHARED_DATA}")
-    return SHARED_DATA
+def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The carried release files (release_data/), decompressed and checked against their SHA-256 manifest,
+    in the release's own layout (``datasets/``, ``raw/``, ``logs/``, ``outputs/``, ``release/``)."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from data_prep.carried import materialise
+
+    return materialise(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture(scope="session")
-def labelled_outputs(shared_data: Path) -> list[tuple[dict, dict]]:
+def labelled_outputs(release_dir: Path) -> list[tuple[dict, dict]]:
     """(label, output) for each line of the release's ``reference_labels.jsonl``: its reward code's verdicts."""
     import json
 
-    outputs, files = shared_data / "outputs", {}
+    outputs, files = release_dir / "outputs", {}
     pairs = []
     for line in (outputs / "reference_labels.jsonl").read_text(encoding="utf-8").splitlines():
         label = json.loads(line)

@@ -8,15 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "rl-without-gt"
 sys.path.insert(0, str(REPO))
 
 from data_prep.prepare import main  # noqa: E402
 
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/rl-without-gt")
 
-
-@needs_shared
 def test_one_set_prints_rows_data_source_and_a_sample_prompt(tmp_path, capsys):
     assert main(["math500", "--out", str(tmp_path), "--template", "plain_boxed"]) == 0
     out = capsys.readouterr().out
@@ -26,7 +22,6 @@ def test_one_set_prints_rows_data_source_and_a_sample_prompt(tmp_path, capsys):
     assert rows[0]["prompt"][0]["content"].endswith("\nPlease reason step by step, and put your final answer within \\boxed{}.")
 
 
-@needs_shared
 def test_all_writes_every_local_set_skips_aime2025_and_reports_overlap(tmp_path, capsys):
     assert main(["--all", "--out", str(tmp_path), "--check-overlap"]) == 0
     out = capsys.readouterr().out
@@ -72,7 +67,6 @@ def test_check_overlap_alone_reports_on_existing_files(tmp_path, capsys):
     assert "overlap (normalised problem text)" in capsys.readouterr().out
 
 
-@needs_shared
 def test_runs_as_a_script_from_any_directory(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "data_prep" / "prepare.py"), "aime2024", "--out", "o"],
@@ -107,9 +101,8 @@ def test_a_plain_folder_source_is_one_line_saying_what_a_source_may_be(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
-@needs_shared
-def test_the_release_raw_folder_as_source_names_the_file_to_pass(capsys, tmp_path):
-    raw = SHARED / "raw"
+def test_the_release_raw_folder_as_source_names_the_file_to_pass(release_dir, capsys, tmp_path):
+    raw = release_dir / "raw"
     assert main(["aime2024", "--source", str(raw), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1

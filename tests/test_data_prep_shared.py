@@ -1,4 +1,4 @@
-"""prepare.py against the release's real files in ../shared: eval sets reproduced row for row from
+"""prepare.py against the release's real files (carried in release_data/): eval sets reproduced row for row from
 raw/, training sets round-tripped from datasets/, shipped selections equal to what the release gives."""
 
 import json
@@ -9,14 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "rl-without-gt"
+DATASETS = REPO / "release_data" / "datasets"  # the release's processed parquet files, carried as released
 sys.path.insert(0, str(REPO))
 
 from data_prep import make_selections  # noqa: E402
 from data_prep.prepare import overlaps_in, prepare  # noqa: E402
 from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, load_indices, paper_sample  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/rl-without-gt")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -44,7 +42,7 @@ def out(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", ["aime2024", "amc2023", "math500"])
 def test_eval_sets_from_raw_reproduce_the_release_files_row_for_row(out, name):
-    ours, theirs = _rows(out / f"{name}.parquet"), _rows(SHARED / "datasets" / f"{name}.parquet")
+    ours, theirs = _rows(out / f"{name}.parquet"), _rows(DATASETS / f"{name}.parquet")
     assert len(ours) == len(theirs)
     for o, t in zip(ours, theirs):
         assert o["data_source"] == t["data_source"]
@@ -64,8 +62,8 @@ def test_numeric_amc_answers_are_written_as_integers(out):
     "name, raw_name, size, data_source",
     [("minerva", "minerva", 272, "Minerva"), ("olympiadbench", "olympiad_bench", 675, "OlympiadBench")],
 )
-def test_other_eval_sets_keep_every_raw_problem_in_order(out, name, raw_name, size, data_source):
-    raw = json.loads((SHARED / "raw" / f"{raw_name}.json").read_text())
+def test_other_eval_sets_keep_every_raw_problem_in_order(release_dir, out, name, raw_name, size, data_source):
+    raw = json.loads((release_dir / "raw" / f"{raw_name}.json").read_text())
     ours = _rows(out / f"{name}.parquet")
     assert len(ours) == len(raw) == size
     assert [r["prompt"][1]["content"] for r in ours] == [r["problem"] for r in raw]
@@ -81,7 +79,7 @@ def test_minerva_keeps_alternative_answers(out):
 
 @pytest.mark.parametrize("name", ["deepscaler_17k", "math_train"])
 def test_training_sets_round_trip_from_the_release_files(out, name):
-    ours, theirs = _rows(out / f"{name}.parquet"), _rows(SHARED / "datasets" / f"{name}.parquet")
+    ours, theirs = _rows(out / f"{name}.parquet"), _rows(DATASETS / f"{name}.parquet")
     assert len(ours) == len(theirs)
     assert [r["prompt"] for r in ours] == [r["prompt"] for r in theirs]
     assert [r["reward_model"] for r in ours] == [r["reward_model"] for r in theirs]
@@ -95,15 +93,14 @@ def test_no_written_file_has_an_empty_data_source(out):
 
 
 def test_shipped_selection_files_equal_what_the_release_files_give():
-    datasets = SHARED / "datasets"
-    assert DEEPSCALER_INDICES.read_bytes() == make_selections.gzip_text(make_selections.deepscaler_text(datasets / "deepscaler_17k.parquet"))
-    assert MATH_TRAIN_FINGERPRINTS.read_bytes() == make_selections.gzip_text(make_selections.math_train_text(datasets / "math_train.parquet"))
+    assert DEEPSCALER_INDICES.read_bytes() == make_selections.gzip_text(make_selections.deepscaler_text(DATASETS / "deepscaler_17k.parquet"))
+    assert MATH_TRAIN_FINGERPRINTS.read_bytes() == make_selections.gzip_text(make_selections.math_train_text(DATASETS / "math_train.parquet"))
 
 
 def test_paper_generator_reproduces_the_release_sample_from_its_pandas_index():
     """The release file kept pandas' index: row numbers after dropping 6 empty-answer rows.
     RandomState(42).permutation(40309)[:17000] gives exactly those numbers, in file order."""
-    table = pq.read_table(SHARED / "datasets" / "deepscaler_17k.parquet")
+    table = pq.read_table(DATASETS / "deepscaler_17k.parquet")
     pandas_index = table.column("__index_level_0__").to_pylist()
     assert paper_sample(list(range(40_309))) == pandas_index
     # and the shift between pandas' index and the 40k row grows by one at each of 6 dropped rows

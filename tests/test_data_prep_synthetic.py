@@ -12,14 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "rl-without-gt"
+DATASETS = REPO / "release_data" / "datasets"  # the release's processed parquet files, carried as released
 sys.path.insert(0, str(REPO))
 
 from data_prep.prepare import prepare  # noqa: E402
 from data_prep.records import DataError  # noqa: E402
 from data_prep.selection import load_indices, paper_sample  # noqa: E402
 
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/rl-without-gt")
 # Rows of the 40k set the release dropped for an empty answer: one in each gap of its pandas index.
 EMPTY_ANSWER_ROWS = (6327, 6336, 6407, 6414, 38209, 38211)
 
@@ -58,7 +57,7 @@ class FakeHub:
 
 @pytest.fixture(scope="module")
 def release_17k() -> list[dict]:
-    return _rows(SHARED / "datasets" / "deepscaler_17k.parquet")
+    return _rows(DATASETS / "deepscaler_17k.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +76,6 @@ def deepscaler_40k(tmp_path_factory, release_17k) -> Path:
     return _write_parquet(rows, tmp_path_factory.mktemp("ds") / "deepscaler_40k.parquet")
 
 
-@needs_shared
 def test_deepscaler_17k_from_the_40k_set_equals_the_release_file(tmp_path, deepscaler_40k, release_17k):
     path, text = prepare("deepscaler_17k", tmp_path, source=str(deepscaler_40k))
     ours = _rows(path)
@@ -88,7 +86,6 @@ def test_deepscaler_17k_from_the_40k_set_equals_the_release_file(tmp_path, deeps
     assert "the release's sampler (RandomState(42) over 40309 readable rows) reproduces the shipped selection" in text
 
 
-@needs_shared
 def test_paper_generator_on_the_40k_set_gives_the_shipped_selection(deepscaler_40k):
     answers = pq.read_table(deepscaler_40k, columns=["answer"]).column("answer").to_pylist()
     kept = [i for i, a in enumerate(answers) if a.strip()]
@@ -96,7 +93,6 @@ def test_paper_generator_on_the_40k_set_gives_the_shipped_selection(deepscaler_4
     assert paper_sample(kept) == load_indices()
 
 
-@needs_shared
 def test_a_truncated_40k_set_fails_naming_count_and_missing_rows(tmp_path, deepscaler_40k):
     rows = _rows(deepscaler_40k)[:40_000]
     source = _write_parquet(rows, tmp_path / "short.parquet")
@@ -108,11 +104,10 @@ def test_a_truncated_40k_set_fails_naming_count_and_missing_rows(tmp_path, deeps
     assert not (tmp_path / "deepscaler_17k.parquet").exists()
 
 
-@needs_shared
 def test_math_train_from_a_full_math_training_set_equals_the_release_file(tmp_path):
     """A 7,500-problem MATH layout (problem, level, type, solution) in another order; the ground
     truth is the solution's last box."""
-    release = _rows(SHARED / "datasets" / "math_train.parquet")
+    release = _rows(DATASETS / "math_train.parquet")
     rows = [
         {
             "problem": r["prompt"][1]["content"],
@@ -201,9 +196,8 @@ def test_a_save_to_disk_folder_is_a_local_source(tmp_path, as_dict):
     assert len(_rows(path)) == 30
 
 
-@needs_shared
 def test_a_paper_problem_whose_solution_has_no_box_fails_naming_its_row(tmp_path):
-    release = _rows(SHARED / "datasets" / "math_train.parquet")
+    release = _rows(DATASETS / "math_train.parquet")
     rows = [{"problem": r["prompt"][1]["content"], "solution": f"\\boxed{{{r['reward_model']['ground_truth']}}}"} for r in release]
     rows[5]["solution"] = "no box"
     with pytest.raises(DataError, match=r"math.jsonl: row 5: field 'solution': no non-empty \\boxed\{\} answer"):

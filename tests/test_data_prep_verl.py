@@ -10,13 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "rl-without-gt"
 sys.path.insert(0, str(REPO))
 
 from data_prep.prepare import prepare  # noqa: E402
 from data_prep.templates import TEMPLATES  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/rl-without-gt")
 EVAL = ("aime2024", "amc2023", "math500", "minerva", "olympiadbench")
 TRAIN = ("deepscaler_17k", "math_train")
 

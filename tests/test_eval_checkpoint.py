@@ -139,9 +139,9 @@ def _generation_file(path: Path, items: list[dict], k: int) -> None:
     pq.write_table(pa.Table.from_pylist(rows), path)
 
 
-def test_skip_generation_scores_and_reports_generations_on_disk(shared_data, tmp_path):
-    aime = json.loads((shared_data / AIME_FL).read_text(encoding="utf-8"))
-    math500 = json.loads((shared_data / MATH500_FL).read_text(encoding="utf-8"))[:20]
+def test_skip_generation_scores_and_reports_generations_on_disk(release_dir, tmp_path):
+    aime = json.loads((release_dir / AIME_FL).read_text(encoding="utf-8"))
+    math500 = json.loads((release_dir / MATH500_FL).read_text(encoding="utf-8"))[:20]
     for mode, k in (("greedy", 1), ("sample", 2)):
         _generation_file(tmp_path / "generations" / mode / "aime2024.parquet", aime, k)
         _generation_file(tmp_path / "generations" / mode / "math500.parquet", math500, k)

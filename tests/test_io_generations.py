@@ -44,8 +44,8 @@ def test_verl_dump_maps_output_and_gts_and_keeps_every_field(tmp_path):
     assert samples[1].location.endswith("5.jsonl: line 2")
 
 
-def test_release_json_list_reads_token_counts(shared_data):
-    layout, samples = read_generations(shared_data / AIME_STEP0)
+def test_release_json_list_reads_token_counts(release_dir):
+    layout, samples = read_generations(release_dir / AIME_STEP0)
     assert layout == "flat"
     assert len(samples) == 30
     assert samples[0].ground_truth == "204"
@@ -53,8 +53,8 @@ def test_release_json_list_reads_token_counts(shared_data):
     assert samples[0].where == "item 1"
 
 
-def test_release_file_without_token_counts_reads_none(shared_data):
-    _, samples = read_generations(shared_data / AMC_STEP0)
+def test_release_file_without_token_counts_reads_none(release_dir):
+    _, samples = read_generations(release_dir / AMC_STEP0)
     assert len(samples) == 83
     assert all(s.response_tokens is None for s in samples)
     assert samples[0].ground_truth == "142.0"

@@ -18,8 +18,8 @@ def _file_logger(path: Path, entries: list[tuple[int, dict]]) -> Path:
     return path
 
 
-def test_release_flat_list_reads_every_step(shared_data):
-    log = read_metric_log(shared_data / CORRECTNESS_LOG)
+def test_release_flat_list_reads_every_step(release_dir):
+    log = read_metric_log(release_dir / CORRECTNESS_LOG)
     assert log.layout == "flat_list"
     assert log.name == "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_a_g_f"
     assert list(log.steps) == list(range(101))

@@ -264,8 +264,8 @@ def test_metrics_reads_scored_records_in_the_file_formats_score_reads(tmp_path, 
     assert row["accuracy"] == pytest.approx(8 / 24)
 
 
-def test_metrics_on_a_release_output_file_says_to_score_it_first(shared_data, capsys):
-    release = shared_data / "outputs" / "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_a" / "100" / "res_AMC2023.json"
+def test_metrics_on_a_release_output_file_says_to_score_it_first(release_dir, capsys):
+    release = release_dir / "outputs" / "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_a" / "100" / "res_AMC2023.json"
     assert main(["metrics", str(release)]) == 2
     err = capsys.readouterr().err
     assert f"{release}: item 1: generations (flat layout), not a scored record" in err

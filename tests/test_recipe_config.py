@@ -1,6 +1,6 @@
 """recipe/format_length: every REWARD x TRAIN_SET run composes through veRL 0.9's real Hydra config and sets
 no key that veRL ignores; and it is the paper's run, key by key (the fidelity test below): the release's own
-launcher overrides on its veRL 0.2 defaults (../shared/data/rl-without-gt/release/), mapped to veRL 0.9.1 keys
+launcher overrides on its veRL 0.2 defaults (carried in release_data/release/), mapped to veRL 0.9.1 keys
 by recipe/format_length/fidelity.yaml, whose deviation table lists every difference (and the README shows it).
 
 The launcher tells which command and overrides it runs (DRY_RUN=1, with $PYTHON = this interpreter and decoy
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 LAUNCHER = RECIPE / "run_grpo.sh"
 CONFIG_DIR = RECIPE / "config"
-DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
+DATA_DIR = REPO / "release_data" / "datasets"
 
 REWARDS = ["correctness", "format", "format_length", "length", "random"]
 TRAIN_SETS = ["deepscaler_17k", "math_train"]
@@ -270,7 +270,7 @@ def test_launcher_cfg_job_prints_the_same_config_through_verl_main_ppo() -> None
 
 
 # ---------------------------------------------------------------- fidelity to the release's own run
-RELEASE = REPO.parent / "shared" / "data" / "rl-without-gt" / "release"
+RELEASE = REPO / "release_data" / "release"
 FIDELITY = RECIPE / "fidelity.yaml"
 README = RECIPE / "README.md"
 TABLE_BEGIN, TABLE_END = "<!-- deviation-table:begin (rendered from fidelity.yaml) -->", "<!-- deviation-table:end -->"

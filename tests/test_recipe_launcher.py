@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
-DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
+DATA_DIR = REPO / "release_data" / "datasets"
 ENV_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
              "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH")
 PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
@@ -197,6 +197,21 @@ def test_a_local_model_directory_is_passed_as_an_absolute_path(tmp_path: Path) -
     words = command(MODEL_PATH=str(tmp_path / "model"))
     assert f"actor_rollout_ref.model.path={tmp_path / 'model'}" in words
     assert "trainer.experiment_name=grpo-deepscaler_17k-model-format_length" in words
+
+
+def test_scale_cpu_without_data_dir_reads_the_carried_release_files(tmp_path: Path) -> None:
+    """A fresh clone runs scale=cpu with no DATA_DIR: every data check passes on release_data/datasets."""
+    carried = REPO / "release_data" / "datasets"
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    words = command("scale=cpu", DATA_DIR="", MODEL_PATH=str(tmp_path / "model"))
+    assert f"data.train_files={carried / 'deepscaler_17k.parquet'}" in words
+    assert f"data.val_files=[{carried / 'aime2024.parquet'},{carried / 'amc2023.parquet'},{carried / 'math500.parquet'}]" in words
+
+
+def test_other_scales_without_data_dir_read_what_prepare_writes() -> None:
+    words = command("--cfg", "job", DATA_DIR="", MODEL_PATH="/nonexistent/model")
+    assert f"data.train_files={REPO / 'data' / 'deepscaler_17k.parquet'}" in words
 
 
 def test_a_broken_plugin_stops_the_launcher_before_anything_starts(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from verl_ext.io.logs import read_metric_log
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "recipe" / "format_length" / "run_grpo.sh"
-DATA_DIR = REPO.parent / "shared" / "data" / "rl-without-gt" / "datasets"
+DATA_DIR = REPO / "release_data" / "datasets"
 
 STAND_IN = r'''
 import os, sys

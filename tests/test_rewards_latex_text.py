@@ -40,9 +40,9 @@ def test_anything_else_is_left_to_pylatexenc(latex):
     assert latex_to_text(latex) is None
 
 
-def test_real_answers_and_ground_truths_convert_as_pylatexenc_does(shared_data):
+def test_real_answers_and_ground_truths_convert_as_pylatexenc_does(release_dir):
     answers = set()
-    for path in (shared_data / "outputs").glob("*/*/res*_*.json"):
+    for path in (release_dir / "outputs").glob("*/*/res*_*.json"):
         for item in json.loads(path.read_text(encoding="utf-8")):
             answers.add(extract_answer(item["response"]) or "")
             answers.add(str(item.get("ground_truth", "")))

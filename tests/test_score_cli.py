@@ -1,7 +1,7 @@
 """`verl-ext score`: offline scoring of the release's outputs and of veRL dumps, through the preset registry.
 
 The release's stored `score` is its own correctness verdict. Ours (math-verify) agrees on >= 98 % of the
-1,517 shared outputs; every disagreement is a MATH500 answer equivalent to its ground truth that the
+1,517 released outputs (release_data/outputs); every disagreement is a MATH500 answer equivalent to its ground truth that the
 release's stored verdict, computed without LaTeX parsing (see the data README), marked wrong.
 """
 
@@ -52,9 +52,9 @@ def _jsonl(path: Path, records: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def all_scored(shared_data, tmp_path_factory) -> tuple[list[Path], list[dict]]:
-    """Every shared output scored with --reward correctness, default processes (the full agreement check)."""
-    inputs = sorted((shared_data / "outputs").glob("*/*/*.json"))
+def all_scored(release_dir, tmp_path_factory) -> tuple[list[Path], list[dict]]:
+    """Every released output scored with --reward correctness, default processes (the full agreement check)."""
+    inputs = sorted((release_dir / "outputs").glob("*/*/*.json"))
     out = tmp_path_factory.mktemp("scored") / "all.jsonl"
     done = _cli("score", *map(str, inputs), "-o", str(out), "--reward", "correctness", "--quiet")
     assert done.returncode == 0, done.stderr
@@ -72,7 +72,7 @@ def test_correctness_agrees_with_the_release_verdicts_on_at_least_98_percent(all
     assert not any(r["timed_out"] for r in rows)
 
 
-def test_scored_rows_keep_every_input_field_in_input_order(all_scored, shared_data):
+def test_scored_rows_keep_every_input_field_in_input_order(all_scored, release_dir):
     inputs, rows = all_scored
     originals = [record for path in inputs for record in json.loads(path.read_text(encoding="utf-8"))]
     for original, row in zip(originals, rows):
@@ -84,17 +84,17 @@ def test_scored_rows_keep_every_input_field_in_input_order(all_scored, shared_da
 
 
 @pytest.mark.parametrize("index, pred, truth, why", KNOWN_DISAGREEMENTS, ids=[d[3] for d in KNOWN_DISAGREEMENTS])
-def test_each_disagreement_class_is_an_equivalent_answer(shared_data, index, pred, truth, why):
-    item = json.loads((shared_data / MATH500_FILE).read_text(encoding="utf-8"))[index]
+def test_each_disagreement_class_is_an_equivalent_answer(release_dir, index, pred, truth, why):
+    item = json.loads((release_dir / MATH500_FILE).read_text(encoding="utf-8"))[index]
     assert (item["ground_truth"], item["score"]) == (truth, 0.0)  # the release's stored verdict: wrong
     scored = score_response("correctness", item["response"], ground_truth=item["ground_truth"], correctness_timeout_s=10)
     assert scored.extra_info()["pred"] == pred
     assert scored.score == 1.0, why
 
 
-def test_process_pool_and_in_process_scoring_give_the_same_rows(all_scored, shared_data, tmp_path):
+def test_process_pool_and_in_process_scoring_give_the_same_rows(all_scored, release_dir, tmp_path):
     _, rows = all_scored
-    subset = json.loads((shared_data / MATH500_FILE).read_text(encoding="utf-8"))[90:130]
+    subset = json.loads((release_dir / MATH500_FILE).read_text(encoding="utf-8"))[90:130]
     path = tmp_path / "subset.json"
     path.write_text(json.dumps(subset), encoding="utf-8")
     out = tmp_path / "pooled.jsonl"
@@ -127,11 +127,11 @@ def test_process_count(monkeypatch, workers, items, cores, expected, why):
 # --- length-based rewards and token counts -------------------------------------------------------
 
 
-def test_format_length_uses_the_release_token_counts(shared_data, tmp_path):
+def test_format_length_uses_the_release_token_counts(release_dir, tmp_path):
     out = tmp_path / "fl.jsonl"
-    assert main(["score", str(shared_data / AIME_FILE), "-o", str(out), "--reward", "format_length", "--quiet"]) == 0
+    assert main(["score", str(release_dir / AIME_FILE), "-o", str(out), "--reward", "format_length", "--quiet"]) == 0
     rows = _rows(out)
-    labels = [json.loads(line) for line in (shared_data / "outputs/reference_labels.jsonl").read_text().splitlines()]
+    labels = [json.loads(line) for line in (release_dir / "outputs/reference_labels.jsonl").read_text().splitlines()]
     reference = {r["idx"]: r for r in labels if r["run"] == RUN_FL and r["step"] == 100 and r["bench"] == "AIME2024"}
     for index, row in enumerate(rows):
         assert row["response_tokens"] == int(row["response_token_len"])
@@ -139,11 +139,11 @@ def test_format_length_uses_the_release_token_counts(shared_data, tmp_path):
         assert row["truncated"] == float(row["response_tokens"] >= 3072)
 
 
-def test_length_reward_without_token_counts_asks_for_a_tokenizer(shared_data, tmp_path, capsys):
+def test_length_reward_without_token_counts_asks_for_a_tokenizer(release_dir, tmp_path, capsys):
     out = tmp_path / "fl.jsonl"
-    assert main(["score", str(shared_data / AMC_FILE), "-o", str(out), "--reward", "length", "--quiet"]) == 2
+    assert main(["score", str(release_dir / AMC_FILE), "-o", str(out), "--reward", "length", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{shared_data / AMC_FILE}: item 1: no token count" in err
+    assert f"{release_dir / AMC_FILE}: item 1: no token count" in err
     assert "83 of 83 records lack one" in err and "--tokenizer PATH" in err
     assert not out.exists()
 

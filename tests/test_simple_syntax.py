@@ -38,10 +38,10 @@ def test_recognises_the_simple_grammar_only(text, simple):
     assert is_simple_expression(text) is simple
 
 
-def test_every_simple_real_answer_is_accepted_by_sympy(shared_data, parse_expr_accepts):
+def test_every_simple_real_answer_is_accepted_by_sympy(release_dir, parse_expr_accepts):
     warm_up()
     texts = set()
-    for path in (shared_data / "outputs").glob("*/*/res*_*.json"):
+    for path in (release_dir / "outputs").glob("*/*/res*_*.json"):
         for item in json.loads(path.read_text(encoding="utf-8")):
             answer = extract_answer(item["response"])
             if answer:
@@ -101,14 +101,14 @@ def test_texts_called_certainly_malformed_are_rejected_by_sympy_and_the_full_che
     assert [text for text in malformed if _full_check_accepts(text)] == []
 
 
-def test_multi_row_matrices_are_rejected_as_the_full_normalisation_and_check_would(shared_data):
+def test_multi_row_matrices_are_rejected_as_the_full_normalisation_and_check_would(release_dir):
     from verl_ext.rewards.format import _MULTI_ROW_MATRIX, parses_as_math
 
     answers = {
         "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
         "x \\begin{pmatrix} a \\\\ \\end{pmatrix} + 1", "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
     }
-    for path in (shared_data / "outputs").glob("*/*/res*_*.json"):
+    for path in (release_dir / "outputs").glob("*/*/res*_*.json"):
         for item in json.loads(path.read_text(encoding="utf-8")):
             for text in (extract_answer(item["response"]) or "", str(item.get("ground_truth", ""))):
                 if "matrix" in text:

@@ -25,41 +25,42 @@ PAPER_TABLE = [
 ]
 
 
-def _log_path(shared_data: Path, data: str, reward: str) -> Path:
-    return shared_data / "logs" / f"{PREFIX.format(data, reward)}.json"
+def _log_path(release_dir: Path, data: str, reward: str) -> Path:
+    return release_dir / "logs" / f"{PREFIX.format(data, reward)}.json"
 
 
 @pytest.mark.parametrize("run, step, aime, math500, amc", PAPER_TABLE, ids=["-".join(r[0]) for r in PAPER_TABLE])
-def test_release_logs_reproduce_the_papers_table(shared_data, run, step, aime, math500, amc):
-    row = best_step(read_metric_log(_log_path(shared_data, *run)), BENCHMARKS, max_step=100)
+def test_release_logs_reproduce_the_papers_table(release_dir, run, step, aime, math500, amc):
+    row = best_step(read_metric_log(_log_path(release_dir, *run)), BENCHMARKS, max_step=100)
     assert row.step == step
     assert [round(row.accuracies[b], 3) for b in BENCHMARKS] == [aime, math500, amc]
 
 
-def test_tied_averages_go_to_the_earliest_step(shared_data):
+def test_tied_averages_go_to_the_earliest_step(release_dir):
     # math, format only: steps 30 (0.267, 0.728, 0.530) and 40 (0.233, 0.726, 0.566) both average 0.5083...
-    log = read_metric_log(_log_path(shared_data, "math", "f_a"))
+    log = read_metric_log(_log_path(release_dir, "math", "f_a"))
     averages = {s: sum(log.steps[s][f"val/test_score/{b}"] for b in BENCHMARKS) / 3 for s in (30, 40)}
     assert averages[30] == pytest.approx(averages[40], abs=1e-12)
     assert best_step(log, BENCHMARKS, max_step=100).step == 30
 
 
-def test_max_step_limits_the_search(shared_data):
-    log = read_metric_log(_log_path(shared_data, "deepscaler_17k", "f_l_v3_token5_a-v3"))
+def test_max_step_limits_the_search(release_dir):
+    log = read_metric_log(_log_path(release_dir, "deepscaler_17k", "f_l_v3_token5_a-v3"))
     assert best_step(log, BENCHMARKS, max_step=60).step <= 60
 
 
-def test_table_cli_prints_the_papers_table(shared_data, capsys):
-    logs = [str(_log_path(shared_data, *run)) for run, *_ in PAPER_TABLE]
+def test_table_cli_prints_the_papers_table(release_dir, capsys):
+    logs = [str(_log_path(release_dir, *run)) for run, *_ in PAPER_TABLE]
     assert main(["table", *logs, "--benchmarks", *BENCHMARKS, "--max-step", "100"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| run | step | AIME2024 | MATH500 | AMC2023 | average |"
-    assert lines[2] == "| grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_a_g_f | 85 | 0.267 | 0.746 | 0.578 | 0.530 |"
-    assert lines[7] == "| grpo-math-7b_math-bs_128-3k-zs_qwen-r_f_l_v3_token5_a-v3 | 100 | 0.400 | 0.730 | 0.542 | 0.557 |"
+    # runs named by train set and reward (the release's README: a_g_f = correctness, f_l_v3_token5_a-v3 = format + length)
+    assert lines[2] == "| correctness (DeepScaleR-17k) | 85 | 0.267 | 0.746 | 0.578 | 0.530 |"
+    assert lines[7] == "| format + length (MATH) | 100 | 0.400 | 0.730 | 0.542 | 0.557 |"
 
 
-def test_table_cli_json_and_names(shared_data, capsys):
-    logs = [str(_log_path(shared_data, "math", r)) for r in ("a_g_f", "f_a")]
+def test_table_cli_json_and_names(release_dir, capsys):
+    logs = [str(_log_path(release_dir, "math", r)) for r in ("a_g_f", "f_a")]
     assert main(["table", *logs, "--json", "--name", "correctness", "--name", "format"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["benchmarks"] == ["AIME2024", "AMC2023", "MATH500"]  # default: shared benchmarks, sorted
@@ -67,8 +68,8 @@ def test_table_cli_json_and_names(shared_data, capsys):
     assert payload["rows"][0]["metrics"]["AIME2024"] == "val/test_score/AIME2024"
 
 
-def test_table_cli_rejects_a_name_count_that_differs_from_the_logs(shared_data, capsys):
-    log = str(_log_path(shared_data, "math", "f_a"))
+def test_table_cli_rejects_a_name_count_that_differs_from_the_logs(release_dir, capsys):
+    log = str(_log_path(release_dir, "math", "f_a"))
     assert main(["table", log, log, "--name", "only-one"]) == 2
     assert "--name given 1 times for 2 logs" in capsys.readouterr().err
 

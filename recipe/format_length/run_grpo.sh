@@ -10,6 +10,7 @@
 #   MODEL_PATH     local model directory or Hugging Face hub id                  [the scale file's]
 #                  (scale=cpu: a tiny Qwen2 built locally, and VERL_PLATFORM=cpu)
 #   DATA_DIR       prepared parquet files (data_prep/prepare.py)                 [<repo>/data]
+#                  (scale=cpu: the release's parquet files carried in <repo>/release_data/datasets)
 #   CKPT_DIR       checkpoints go to $CKPT_DIR/$EXPERIMENT                        [<repo>/checkpoints]
 #   LOG_DIR        veRL file logger: $LOG_DIR/format_length/$EXPERIMENT.jsonl     [$CKPT_DIR/logs]
 #                  (a rerun that resumes keeps the earlier log as $EXPERIMENT.jsonl.part<N>)
@@ -41,7 +42,6 @@ PROJECT="format_length"
 
 REWARD="${REWARD:-format_length}"
 TRAIN_SET="${TRAIN_SET:-deepscaler_17k}"
-DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"
 CKPT_DIR="${CKPT_DIR:-$REPO_ROOT/checkpoints}"
 PYTHON="${PYTHON:-python3}"
 RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
@@ -133,6 +133,11 @@ if [[ "$SCALE" == "cpu" ]]; then
     fi
 fi
 MODEL_PATH="${MODEL_PATH:-$SCALE_MODEL_PATH}"
+# scale=cpu reads a few rows of the release's own parquet files, which this repository carries.
+if [[ "$SCALE" == "cpu" ]]; then
+    DATA_DIR="${DATA_DIR:-$REPO_ROOT/release_data/datasets}"
+fi
+DATA_DIR="${DATA_DIR:-$REPO_ROOT/data}"
 NNODES="${NNODES:-$SCALE_NNODES}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-$SCALE_GPUS_PER_NODE}"
 
