@@ -15,6 +15,7 @@ from verl_ext.rewards import (
     format_reward,
     length_reward,
     preset_names,
+    text_preset_names,
     score_response,
 )
 from verl_ext.rewards.correctness import check_answer_correct
@@ -230,8 +231,13 @@ def test_misuse_raises_clear_errors(preset, kwargs, message):
         score_response(preset, "\\boxed{1}", **kwargs)
 
 
-def test_registry_lists_the_five_presets():
-    assert preset_names() == ["correctness", "format", "format_length", "length", "random"]
+def test_registry_lists_every_preset_by_level():
+    assert preset_names("sample") == [
+        "correctness", "format", "format_gated_self_confidence", "format_length", "length", "random", "self_confidence",
+    ]
+    assert preset_names("group") == ["format_gated_majority", "format_gated_semantic_frequency", "majority", "semantic_frequency"]
+    assert preset_names() == sorted(preset_names("sample") + preset_names("group"))
+    assert text_preset_names() == ["correctness", "format", "format_length", "length", "random"]
 
 
 def test_rewards_import_without_verl():

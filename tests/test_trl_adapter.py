@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from verl_ext.integrations.trl import PresetReward, batch_diagnostics, completion_text, ground_truths, reward_func
-from verl_ext.rewards.presets import preset_names, score_response
+from verl_ext.rewards.presets import score_response, text_preset_names
 
 MAX_TOKENS = 64
 
@@ -35,7 +35,7 @@ def _manager_reference():
     return score_sample
 
 
-@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("preset", text_preset_names())
 def test_scores_equal_the_veRL_managers(preset: str) -> None:
     score_sample = _manager_reference()
     if score_sample is None:
@@ -50,7 +50,7 @@ def test_scores_equal_the_veRL_managers(preset: str) -> None:
     assert got == expected
 
 
-@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("preset", text_preset_names())
 def test_scores_equal_score_response(preset: str) -> None:
     """The shared library function itself (runs without veRL)."""
     func = reward_func(preset, MAX_TOKENS, peak=0.4, seed=3)

@@ -16,6 +16,18 @@ Scoring is ``verl_ext.rewards.presets.score_response``, the very function the ve
 - ground truth: the dataset column ``ground_truth`` (or a veRL-style ``reward_model`` column of
   ``{"ground_truth": ...}`` dicts); used by ``correctness`` and, for every preset, as monitoring.
 
+Group-level presets (majority, semantic_frequency, ...): TRL 1.16 calls a reward function once with
+the whole batch (``GRPOTrainer._calculate_rewards``), whose ``RepeatSampler(mini_repeat_count=
+num_generations)`` puts each prompt's ``num_generations`` completions next to each other (the trainer
+itself reshapes the rewards with ``view(-1, num_generations)``). The adapter scores each run of
+``num_generations`` consecutive completions as one group (``score_group``) and checks that every run
+shares one prompt: a batch whose groups are split (several processes, an odd slice) is an error,
+never a silently wrong vote. ``num_generations`` comes from the config (or give it); for evaluation
+batches ``num_generations_eval`` is tried when ``num_generations`` does not fit.
+Log-probability presets (self_confidence) need the completions' token log-probabilities, which TRL
+does not pass to reward functions: give them as the column ``completion_logprobs`` (e.g. from a
+``rollout_func``'s extra fields), else the call fails with that message.
+
 Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
 ``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
 format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground truths are present,
@@ -35,11 +47,13 @@ from verl_ext.diagnostics import PREFIX as METRIC_PREFIX
 from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import ScoredResponse, get_preset, score_response
+from verl_ext.rewards.group import EMPO_MIN_SHARE
+from verl_ext.rewards.presets import ScoredResponse, get_preset, score_group, score_response
 
 logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_KEY = "ground_truth"
+LOGPROBS_KEY = "completion_logprobs"
 
 
 def completion_text(completion: Any) -> str:
@@ -65,6 +79,32 @@ def ground_truths(kwargs: dict[str, Any], count: int, key: str = GROUND_TRUTH_KE
     if len(values) != count:
         raise ValueError(f"column {key!r} has {len(values)} values for {count} completions")
     return [None if v is None or not str(v).strip() else str(v) for v in values]
+
+
+def _group_sizes(config: Any, num_generations: int | None) -> list[int]:
+    """Candidate group sizes: ``num_generations`` if given, else the config's train then eval sizes."""
+    sizes = [num_generations] if num_generations is not None else [
+        getattr(config, "num_generations", None), getattr(config, "num_generations_eval", None)
+    ]
+    found = [size for size in dict.fromkeys(sizes) if size is not None]
+    for size in found:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"num_generations must be a positive int, got {size!r}")
+    return found
+
+
+def split_groups(prompts: Sequence[Any], sizes: Sequence[int]) -> int:
+    """The group size (one of ``sizes``, first that fits) that cuts ``prompts`` into runs of one prompt each."""
+    for size in sizes:
+        if len(prompts) % size == 0 and all(
+            all(p == prompts[start] for p in prompts[start : start + size]) for start in range(0, len(prompts), size)
+        ):
+            return size
+    raise ValueError(
+        f"a group-level reward needs groups of num_generations consecutive completions of one prompt (TRL's "
+        f"RepeatSampler order); {len(prompts)} completions do not split into runs of one prompt of size "
+        f"{' or '.join(map(str, sizes)) or '(unknown: give num_generations)'}"
+    )
 
 
 def _max_tokens(max_completion_length: Any) -> int:
@@ -94,6 +134,10 @@ class PresetReward:
         ground_truth_key: str = GROUND_TRUTH_KEY,
         seed: int | None = None,
         log_metrics: bool = True,
+        num_generations: int | None = None,
+        min_share: float = EMPO_MIN_SHARE,
+        tail_fraction: float = 1.0,
+        logprobs_key: str = LOGPROBS_KEY,
     ) -> None:
         self.spec = get_preset(preset)
         self.preset = preset
@@ -106,6 +150,12 @@ class PresetReward:
         self.ground_truth_key = ground_truth_key
         self.rng = random.Random(seed) if preset == "random" else None
         self.log_metrics = log_metrics
+        self.group_sizes = _group_sizes(max_completion_length, num_generations)
+        if self.spec.is_group and not self.group_sizes:
+            raise ValueError(f"reward {preset!r} is group-level: give the GRPOConfig (or num_generations=)")
+        self.min_share = min_share
+        self.tail_fraction = tail_fraction
+        self.logprobs_key = logprobs_key
 
     def score(self, completion: Any, completion_ids: Sequence[int] | None, ground_truth: str | None) -> ScoredResponse:
         """The ``ScoredResponse`` of one completion (raises what ``score_response`` raises)."""
@@ -135,6 +185,10 @@ class PresetReward:
         truths = ground_truths(kwargs, len(completions), self.ground_truth_key)
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
+        if self.spec.is_group or self.spec.needs_logprobs:
+            scores, infos = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
+            self._log(infos, kwargs)
+            return scores
         scores, infos = [], []
         for i, completion in enumerate(completions):
             ids = None if completion_ids is None else completion_ids[i]
@@ -147,11 +201,56 @@ class PresetReward:
                 continue
             scores.append(scored.score)
             infos.append({**scored.extra_info(), "reward_error": 0.0})
+        self._log(infos, kwargs)
+        return scores
+
+    def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
         log_metric = kwargs.get("log_metric")
         if self.log_metrics and callable(log_metric):
             for name, value in batch_diagnostics(infos).items():
                 log_metric(name, value)
-        return scores
+
+    def _score_groups(
+        self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None,
+        truths: list[str | None], kwargs: dict[str, Any],
+    ) -> tuple[list[float], list[dict[str, Any]]]:
+        """Scores and extra info of a batch scored group by group (``score_group``)."""
+        logprobs = kwargs.get(self.logprobs_key)
+        if self.spec.needs_logprobs and logprobs is None:
+            raise ValueError(
+                f"reward {self.preset!r} needs each completion's token log-probabilities: TRL does not pass them to "
+                f"reward functions; provide them as the column {self.logprobs_key!r} (e.g. a rollout_func's extra fields)"
+            )
+        if logprobs is not None and len(logprobs) != len(completions):
+            raise ValueError(f"column {self.logprobs_key!r} has {len(logprobs)} values for {len(completions)} completions")
+        size = split_groups(prompts, self.group_sizes) if self.spec.is_group else 1
+        scores: list[float] = []
+        infos: list[dict[str, Any]] = []
+        for start in range(0, len(completions), size):
+            members = range(start, start + size)
+            try:
+                group = score_group(
+                    self.preset,
+                    [completion_text(completions[i]) for i in members],
+                    response_tokens=None if completion_ids is None else [len(completion_ids[i]) for i in members],
+                    max_response_tokens=self.max_completion_length,
+                    ground_truths=[truths[i] for i in members],
+                    response_logprobs=None if logprobs is None else [logprobs[i] for i in members],
+                    peak=self.peak,
+                    correctness_timeout_s=self.correctness_timeout_s,
+                    rng=self.rng,
+                    monitor_correctness=self.monitor_correctness,
+                    min_share=self.min_share,
+                    tail_fraction=self.tail_fraction,
+                )
+            except Exception:
+                logger.exception("verl-ext %s reward failed on completions %d-%d", self.preset, start, start + size - 1)
+                scores.extend([0.0] * size)
+                infos.extend({"reward_error": 1.0} for _ in members)
+                continue
+            scores.extend(group.scores)
+            infos.extend({**info, "reward_error": 0.0} for info in group.extra_info())
+        return scores, infos
 
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
@@ -171,9 +270,10 @@ def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
 def reward_func(preset: str, max_completion_length: Any, **options: Any) -> PresetReward:
     """The TRL reward function of ``preset``; ``max_completion_length``: a GRPOConfig or an int.
 
-    ``options``: peak, correctness_timeout_s, monitor_correctness, ground_truth_key, seed, log_metrics.
+    ``options``: peak, correctness_timeout_s, monitor_correctness, ground_truth_key, seed, log_metrics,
+    num_generations, min_share, tail_fraction, logprobs_key.
     """
     return PresetReward(preset, max_completion_length, **options)
 
 
-__all__ = ["PresetReward", "batch_diagnostics", "completion_text", "ground_truths", "reward_func"]
+__all__ = ["PresetReward", "batch_diagnostics", "completion_text", "ground_truths", "reward_func", "split_groups"]

@@ -8,6 +8,7 @@ Public API::
     format_length_reward(response, response_tokens, max_response_tokens, peak=0.5) -> float
     correctness_reward(response, ground_truth) -> float   # C in {0, 1}, via math-verify
     score_response(preset, response, ...) -> ScoredResponse   # the registry in presets.py
+    score_group(preset, responses, ...) -> ScoredGroup        # the n responses of one prompt (group-level rewards)
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.correctness import correctness_reward
 from verl_ext.rewards.format import format_reward
 from verl_ext.rewards.length import DEFAULT_PEAK, length_reward
-from verl_ext.rewards.presets import PRESETS, ScoredResponse, Signals, get_preset, preset_names, score_response
+from verl_ext.rewards.presets import (
+    PRESETS,
+    ScoredGroup,
+    ScoredResponse,
+    Signals,
+    get_preset,
+    preset_names,
+    score_group,
+    score_response,
+    text_preset_names,
+)
 
 
 def format_length_reward(
@@ -31,6 +42,7 @@ def format_length_reward(
 __all__ = [
     "DEFAULT_PEAK",
     "PRESETS",
+    "ScoredGroup",
     "ScoredResponse",
     "Signals",
     "correctness_reward",
@@ -40,5 +52,7 @@ __all__ = [
     "get_preset",
     "length_reward",
     "preset_names",
+    "score_group",
     "score_response",
+    "text_preset_names",
 ]

@@ -31,7 +31,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import ScoredResponse, get_preset, preset_names, score_response
+from verl_ext.rewards.presets import ScoredResponse, get_preset, score_response, text_preset_names
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +146,9 @@ class PresetRewardManager(RewardManagerBase):
 
 
 def _register_all() -> dict[str, type[PresetRewardManager]]:
+    """One manager per text preset; group-level and log-probability presets need the group stage."""
     classes = {}
-    for name in preset_names():
+    for name in text_preset_names():
         class_name = "".join(part.title() for part in name.split("_")) + "RewardManager"
         doc = f"Reward manager for the ``{name}`` preset: {get_preset(name).formula}."
         cls = type(class_name, (PresetRewardManager,), {"preset": name, "__doc__": doc, "__module__": __name__})

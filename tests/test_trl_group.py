@@ -1,0 +1,87 @@
+"""Group-level presets through the TRL adapter: a fake batch laid out as TRL 1.16's GRPOTrainer passes it
+(the whole batch in one call, each prompt's num_generations completions consecutive). Expected values are
+worked by hand (see tests/test_rewards_group.py for the rules)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from verl_ext.integrations.trl import reward_func
+
+CONFIG = SimpleNamespace(max_completion_length=64, num_generations=5, num_generations_eval=2)
+GROUP_A = ["so \\boxed{2}", "\\boxed{2.0}", "we get \\boxed{\\frac{4}{2}}", "\\boxed{3}", "I do not know"]
+GROUP_B = ["\\boxed{7}", "\\boxed{7}", "\\boxed{1}", "\\boxed{1}", "no box"]  # 2-2 tie: 7 comes first
+
+
+def _call(preset: str, completions, prompts, config=CONFIG, **columns):  # noqa: ANN001, ANN003, ANN202
+    metrics = {}
+    func = reward_func(preset, config)
+    scores = func(
+        prompts=prompts, completions=completions, completion_ids=[[0] * 8 for _ in completions],
+        log_metric=lambda name, value: metrics.__setitem__(name, value), **columns,
+    )
+    return scores, metrics
+
+
+def test_majority_scores_each_run_of_num_generations_as_one_group():
+    scores, metrics = _call("majority", GROUP_A + GROUP_B, ["a"] * 5 + ["b"] * 5)
+    assert scores == [1.0, 1.0, 1.0, 0.0, 0.0] + [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert metrics["diagnostics/reward_error_rate"] == 0.0
+    assert metrics["diagnostics/format_rate"] == pytest.approx(8 / 10)
+
+
+def test_semantic_frequency_in_trl():
+    scores, _ = _call("semantic_frequency", GROUP_A + GROUP_B, ["a"] * 5 + ["b"] * 5)
+    assert scores == pytest.approx([0.6, 0.6, 0.6, 0.2, 0.0] + [0.4, 0.4, 0.4, 0.4, 0.0])
+
+
+def test_conversational_completions_and_prompts():
+    prompts = [[{"role": "user", "content": "q"}]] * 5
+    completions = [[{"role": "assistant", "content": text}] for text in GROUP_A]
+    assert _call("majority", completions, prompts)[0] == [1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_format_gating_zeroes_an_unformatted_majority():
+    # "2\pm" is boxed but fails the format check (F = 0); it is still the most frequent answer
+    completions = ["\\boxed{2\\pm}", "\\boxed{2\\pm}", "\\boxed{5}", "\\boxed{6}", "\\boxed{2\\pm}"]
+    assert _call("majority", completions, ["a"] * 5)[0] == [1.0, 1.0, 0.0, 0.0, 1.0]
+    assert _call("format_gated_majority", completions, ["a"] * 5)[0] == [0.0] * 5
+    completions = ["\\boxed{5}", "\\boxed{5}", "\\boxed{5}", "\\boxed{2\\pm}", "\\boxed{6}"]
+    assert _call("format_gated_majority", completions, ["a"] * 5)[0] == [1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_evaluation_batches_use_num_generations_eval():
+    scores, _ = _call("majority", ["\\boxed{1}", "\\boxed{2}", "\\boxed{4}", "\\boxed{4}"], ["a", "a", "b", "b"])
+    assert scores == [1.0, 0.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        ["a", "b"] * 5,  # interleaved: not TRL's order
+        ["a"] * 3 + ["b"] * 5 + ["c"] * 2,  # a group split across process slices
+    ],
+)
+def test_a_batch_that_does_not_split_into_groups_is_an_error(prompts):
+    with pytest.raises(ValueError, match="consecutive completions of one prompt"):
+        _call("majority", GROUP_A + GROUP_B, prompts)
+
+
+def test_a_group_preset_needs_the_group_size():
+    with pytest.raises(ValueError, match="num_generations"):
+        reward_func("majority", 64)
+    assert reward_func("majority", 64, num_generations=5).group_sizes == [5]
+
+
+def test_self_confidence_needs_log_probabilities_trl_does_not_pass():
+    with pytest.raises(ValueError, match="completion_logprobs"):
+        _call("self_confidence", GROUP_A, ["a"] * 5)
+    logprobs = [[math.log(0.5), math.log(0.25)], [0.0], [-1.0, -3.0], [-2.0], [-0.5, -0.5]]
+    scores, _ = _call("self_confidence", GROUP_A, ["a"] * 5, completion_logprobs=logprobs)
+    assert scores == pytest.approx([-1.5 * math.log(2), 0.0, -2.0, -2.0, -0.5])
+    gated, _ = _call("format_gated_self_confidence", GROUP_A, ["a"] * 5, completion_logprobs=logprobs)
+    # F * exp(mean log p): the last completion has no box (F = 0)
+    assert gated == pytest.approx([0.5 ** 1.5, 1.0, math.exp(-2.0), math.exp(-2.0), 0.0])
