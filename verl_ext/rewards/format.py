@@ -22,7 +22,9 @@ a construct outside the whitelist (attributes, strings, unknown functions, ...) 
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,13 +35,17 @@ from verl_ext.rewards.expression import (
     TooCostly,
     build,
     check_cost,
+    check_magnitude,
+    evaluates,
     inert_namespace,
     parser_namespace,
     to_code,
     vet,
 )
+from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError
 from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
+BOUNDED_CPU_S = 0.5  # CPU time of the isolated child per answer it builds (real answers: under 30 ms)
 MAX_ANSWER_CHARS = 500  # real answers: at most 77 characters in the release's outputs; the cost grows with length
 MAX_NESTING = 32
 
@@ -173,7 +179,17 @@ _warm = False
 
 def warm_up() -> None:
     """Run the whole pipeline once, so that sympy's and pylatexenc's lazy imports and first-use tables
-    are paid at start-up rather than by the first answers (verdicts do not depend on it)."""
+    are paid at start-up rather than by the first answers (verdicts do not depend on it), and launch
+    the isolated child of the bounded path, which warms up alongside."""
+    if not _warm:
+        try:
+            bounded_caller().prestart()
+        except WorkerStartError:
+            pass  # only answers on the bounded path need it; they report it (check_format raises)
+        _warm_in_process()
+
+
+def _warm_in_process() -> None:
     global _warm
     if _warm:
         return
@@ -184,16 +200,19 @@ def warm_up() -> None:
     # sympy warns about non-Expr arguments (tuples in products) on some model answers: noise here.
     warnings.filterwarnings("ignore", category=sympy.utilities.exceptions.SymPyDeprecationWarning)
     _latex_converter().latex_to_text("\\alpha")  # pylatexenc's lazy imports (the fast path skips it below)
-    for answer in _WARM_UP_ANSWERS:
+    for answer in _WARM_UP_ANSWERS:  # fixed answers, all built here (the child warms up the same way)
         try:
-            _sympy_accepts(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
+            _sympy_accepts(_SINGLE_EQUALS.sub("==", normalize_answer(answer)), isolate=False)
         except Exception:
             pass
     _warm = True
 
 
-def _sympy_accepts(text: str) -> bool:
-    """sympy's parser's verdict on ``text``, reached without eval (``expression.py``). Raises BudgetExceeded."""
+def _sympy_accepts(text: str, isolate: bool = True) -> bool:
+    """sympy's parser's verdict on ``text``, reached without eval (``expression.py``). Raises BudgetExceeded.
+
+    A tree that can make sympy evaluate something (``expression.evaluates``) must pass the magnitude
+    bound and is then built in the isolated child (``isolate``), under BOUNDED_CPU_S of CPU time."""
     try:
         tree = vet(to_code(text))
     except TooCostly as exc:
@@ -206,8 +225,13 @@ def _sympy_accepts(text: str) -> bool:
         return False
     try:
         check_cost(tree)
+        bounded = isolate and evaluates(tree)
+        if bounded:
+            check_magnitude(tree)
     except TooCostly as exc:
         raise BudgetExceeded(str(exc)) from exc
+    if bounded:
+        return _builds_in_child(text)
     try:
         build(tree)
     except (RecursionError, MemoryError) as exc:
@@ -215,6 +239,44 @@ def _sympy_accepts(text: str) -> bool:
     except Exception:  # the verdict: building the expression fails, as parse_expr's eval would
         return False
     return True
+
+
+# --- the bounded path: an isolated child under a kernel-enforced CPU-time bound ------------------
+
+_BUDGET = "budget"
+
+
+def build_in_this_process(text: str) -> str:
+    """The child's side of the bounded path: "yes", "no" or "budget" for a normalised ``text``."""
+    _warm_in_process()
+    try:
+        return "yes" if _sympy_accepts(text, isolate=False) else "no"
+    except BudgetExceeded:
+        return _BUDGET
+
+
+_callers: dict[int, IsolatedCaller] = {}  # by process id: a forked process never shares its parent's children
+_callers_lock = threading.Lock()
+
+
+def bounded_caller() -> IsolatedCaller:
+    """This process's pool of children for the bounded path (started on first use)."""
+    with _callers_lock:
+        pid = os.getpid()
+        if pid not in _callers:
+            _callers[pid] = IsolatedCaller(
+                f"{__name__}:build_in_this_process", timeout_s=BOUNDED_CPU_S, warm_up_args=("x",)
+            )
+        return _callers[pid]
+
+
+def _builds_in_child(text: str) -> bool:
+    """Build ``text`` in the child; an overrun (or a child the answer killed) is BudgetExceeded.
+    A child that cannot start raises WorkerStartError: the check cannot run safely."""
+    result = bounded_caller().call(text)
+    if result.status == "ok" and result.value != _BUDGET:
+        return result.value == "yes"
+    raise BudgetExceeded(f"bounded build: {result.status} {result.message}".strip())
 
 
 def parses_as_math(normalized: str) -> bool:

@@ -5,10 +5,11 @@ Some work cannot be bounded inside the process: math-verify's equivalence check 
 timeouts rely on ``signal.alarm``, which only works in the main thread. ``IsolatedCaller`` keeps a
 small pool of long-lived child processes. Each call is bounded by the child's own CPU time, not by the
 wall clock, so a loaded machine never turns a slow right answer into a timeout: before each call the
-child sets its ``RLIMIT_CPU`` soft limit to the CPU seconds it has used plus ``timeout_s`` (rounded up to
-the next whole second, the kernel's unit), and the kernel ends it with SIGXCPU when it overruns (even
-inside one C-level operation). Such a call is answered ``timeout``; a fresh child replaces the dead
-one on demand. The parent only keeps a wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound)
+child arms a CPU-time interval timer (``ITIMER_PROF``, user + system time of the child) for ``timeout_s``
+with SIGPROF left at its default action, so the kernel ends the child when it overruns, even inside one
+C-level operation and without any Python code running; its ``RLIMIT_CPU`` soft limit (CPU seconds used
+plus ``timeout_s``, rounded up to the next whole second) stays as a second kernel bound (SIGXCPU).
+Such a call is answered ``timeout``; a fresh child replaces the dead one on demand. The parent only keeps a wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound)
 for a child that stops without using CPU. Each child also runs under an address-space limit, so a
 runaway computation fails with MemoryError there instead of exhausting the machine.
 A child that cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError``
@@ -63,13 +64,17 @@ def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | 
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a CPU overrun ends the child: no core file
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # an expired CPU timer ends the child (kernel default)
     fn = _resolve(target)
     if warm_up_args is not None:
         try:
             fn(*warm_up_args)
         except Exception:
             pass
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except BrokenPipeError:  # the parent is gone (it exited before needing this child)
+        return
     while True:
         try:
             args = conn.recv()
@@ -79,10 +84,16 @@ def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | 
             return
         cpu_seconds, args = args
         _limit_cpu_time(cpu_seconds)
+        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
         try:
-            conn.send(("ok", fn(*args)))
+            reply = ("ok", fn(*args))
         except BaseException as exc:  # report every failure to the parent, never die silently
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        try:
+            conn.send(reply)
+        except BrokenPipeError:
+            return
 
 
 def _limit_cpu_time(seconds: float) -> None:
@@ -130,6 +141,14 @@ class _Child:
         os.close(to_child_r)
         os.close(from_child_w)
         self.conn = _Duplex(from_child_r, to_child_w)
+        self.target = target
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Block until the child reports ready (once); WorkerStartError if it does not."""
+        if self.ready:
+            return
+        target = self.target
         try:
             if not self.conn.poll(_STARTUP_SECONDS):
                 raise WorkerStartError(f"isolated worker for {target} did not start within {_STARTUP_SECONDS:.0f} s")
@@ -142,17 +161,18 @@ class _Child:
         except WorkerStartError:
             self.kill()
             raise
+        self.ready = True
 
     def is_alive(self) -> bool:
         return self.process.poll() is None
 
     def ran_out_of_cpu(self) -> bool:
-        """Whether the child was ended by its RLIMIT_CPU (SIGXCPU)."""
+        """Whether the child was ended by its CPU timer (SIGPROF) or its RLIMIT_CPU (SIGXCPU)."""
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return False
-        return code == -signal.SIGXCPU
+        return code in (-signal.SIGPROF, -signal.SIGXCPU)
 
     def kill(self) -> None:
         self.process.kill()
@@ -181,15 +201,30 @@ class IsolatedCaller:
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
 
+    def prestart(self) -> None:
+        """Launch one child now without waiting for it (it imports and warms up while the caller works);
+        the first ``call`` waits for it to be ready. Raises WorkerStartError when it cannot be spawned."""
+        self._idle.put(_Child(self.target, self.memory_mb, self.warm_up_args))
+
+    def _replace(self) -> None:
+        """Launch a replacement for a child that died, so that it warms up before the next call."""
+        try:
+            self.prestart()
+        except WorkerStartError:
+            pass  # the next call tries again and reports it
+
     def _take_child(self) -> _Child:
         try:
             child = self._idle.get_nowait()
-            if child.is_alive():
+            if child.is_alive() or not child.ready:
+                child.wait_ready()
                 return child
             child.kill()
         except queue.Empty:
             pass
-        return _Child(self.target, self.memory_mb, self.warm_up_args)
+        child = _Child(self.target, self.memory_mb, self.warm_up_args)
+        child.wait_ready()
+        return child
 
     def call(self, *args: Any) -> CallResult:
         """Run ``target(*args)`` in a child; never raises for the target's own failures.
@@ -202,11 +237,13 @@ class IsolatedCaller:
                 child.conn.send((self.timeout_s, args))
                 if not child.conn.poll(backstop):
                     child.kill()
+                    self._replace()
                     return CallResult("timeout", message=f"no answer within {backstop:.0f} s of wall time")
                 status, value = child.conn.recv()
             except (EOFError, OSError) as exc:
                 out_of_cpu = child.ran_out_of_cpu()
                 child.kill()
+                self._replace()
                 if out_of_cpu:
                     return CallResult("timeout", message=f"more than {self.timeout_s} s of CPU time")
                 return CallResult("error", message=f"worker died: {type(exc).__name__}: {exc}")
