@@ -116,6 +116,17 @@ def test_a_failed_read_gives_no_metrics_and_a_warning(caplog) -> None:
     assert "storage unit gone" in caplog.text
 
 
+def test_poll_interval_comes_from_sampler_kwargs_and_defaults_to_verls(recipe_config) -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cpu = compose("format_length_grpo", overrides=["scale=cpu"])
+    assert build_replay_buffer(cpu).poll_interval == 0.05  # recipe/format_length/config/scale/cpu.yaml
+    assert build_replay_buffer(recipe_config).poll_interval == 2.0  # veRL's documented default, unchanged
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        bad = compose("format_length_grpo", overrides=["+trainer.v1.sampler.sampler_kwargs.poll_interval=0"])
+    with pytest.raises(ValueError, match="poll_interval must be > 0"):
+        build_replay_buffer(bad)
+
+
 @pytest.mark.parametrize(("partition_id", "adds_diagnostics"), [("train", True), ("val", False)])
 def test_sample_adds_diagnostics_to_training_batches_only(
     monkeypatch, fake_tq, recipe_config, partition_id: str, adds_diagnostics: bool

@@ -14,6 +14,12 @@ beside veRL's own. :class:`DiagnosticsReplayBuffer` is veRL's sync ``ReplayBuffe
 that for the ``train`` partition it reads the sampled rollouts' ``extra_fields`` back from
 TransferQueue and adds :func:`verl_ext.diagnostics.compute_diagnostics` of them.
 
+Poll interval: the sync ``ReplayBuffer`` sleeps ``poll_interval`` seconds (veRL's default 2.0) between looks at
+TransferQueue while a step's rollouts are still running, so a step that finishes generating just after a look
+waits up to that long. veRL builds a custom sampler without that argument but passes it
+``trainer.v1.sampler.sampler_kwargs``: ``sampler_kwargs.poll_interval`` sets it here (the CPU scale uses 0.05 s,
+where the 2 s wait was most of a training step).
+
 Scope: the sync trainer (``trainer.v1.trainer_mode=sync``) with rule-based rewards, whose scores are
 computed in the agent loop before sampling. veRL builds a custom sampler without the DAPO
 group-filtering arguments, so ``algorithm.filter_groups`` is not available with it (the recipe does
@@ -74,6 +80,14 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
     ``train`` partition the diagnostics are added to the metrics (validation samples are untouched:
     veRL already reports their ``reward_extra_info`` as ``val-aux/<data_source>/<key>/...``).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        poll_interval = (self.sampler_kwargs or {}).get("poll_interval")
+        if poll_interval is not None:
+            if not float(poll_interval) > 0:
+                raise ValueError(f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}")
+            self.poll_interval = float(poll_interval)
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
