@@ -5,6 +5,12 @@ record has what the reward needs (a ground truth for ``correctness``, a token co
 length-based rewards, optionally counted with a tokenizer), score in a process pool with
 ``score_response``, and write the input records back out with the scores, in input order.
 
+Group-level rewards (majority, semantic_frequency, ...) score the samples of one prompt together
+(``score_group``): a group is the records of one input file with the same ``uid``, ``prompt``,
+``input`` or ``problem`` (the first present) and the same ``step``. A file without such a field, or
+with one sample per prompt, is an error. These run in the calling process, group by group.
+Log-probability rewards (self_confidence) read each record's ``response_logprobs`` (a list of numbers).
+
 Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
 library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
 answer costs at most ``timeout_s``; it then scores C = 0 with ``timed_out`` = 1 and ``correct_error``
@@ -14,6 +20,8 @@ that makes no progress at all.
 
 from __future__ import annotations
 
+import json
+import math
 import multiprocessing
 import os
 import sys
@@ -26,7 +34,7 @@ from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.io.output import check_output_path
-from verl_ext.io.scored import SCORED_FIELDS, STORED_PREFIX
+from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX
 
 DEFAULT_MAX_RESPONSE_LENGTH = 3072
 DEFAULT_TIMEOUT_S = 5.0
@@ -87,6 +95,7 @@ class ScoreSummary:
     tokens_counted: int = 0
     timed_out: int = 0
     correct_errors: int = 0
+    answer_fallbacks: int = 0  # samples of groups clustered by string equality (the equivalence checker could not start)
     layouts: dict[str, int] = field(default_factory=dict)
     workers: int = 1
 
@@ -131,6 +140,11 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
     from verl_ext.rewards.presets import get_preset
 
     spec = get_preset(options.reward)
+    if spec.needs_logprobs:
+        for sample in samples:
+            response_logprobs(sample)
+    if spec.is_group:
+        prompt_groups(samples, options.reward)
     if spec.needs_ground_truth:
         first, count = _first_missing(samples, lambda s: s.ground_truth is None)
         if first is not None:
@@ -144,6 +158,45 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
                 f"{options.reward!r} needs ({count} of {len(samples)} records lack one); pass --tokenizer PATH to count them",
                 first.where,
             )
+
+
+LOGPROBS_FIELD = "response_logprobs"
+
+
+def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
+    """Indices of the samples of each prompt (same input file, step and prompt field), in first-seen order.
+
+    InputError for a record without a prompt field, and for a file set with one sample per prompt."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for index, sample in enumerate(samples):
+        value = next((sample.fields.get(k) for k in PROBLEM_KEYS if sample.fields.get(k) not in (None, "")), None)
+        if value is None:
+            raise InputError(
+                sample.path,
+                f"no prompt field ({', '.join(PROBLEM_KEYS)}), which group-level reward {reward!r} needs to find the "
+                "samples of each prompt",
+                sample.where,
+            )
+        identity = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        groups.setdefault((sample.path, json.dumps(sample.fields.get("step")), identity), []).append(index)
+    if max(len(members) for members in groups.values()) < 2:
+        raise InputError(
+            samples[0].path,
+            f"one sample per prompt ({len(groups)} prompts): group-level reward {reward!r} needs several samples of "
+            "each prompt (n rollouts of the same prompt, grouped by uid, prompt, input or problem)",
+        )
+    return list(groups.values())
+
+
+def response_logprobs(sample: Sample) -> list[float]:
+    """The record's ``response_logprobs``: InputError naming the record when absent or not a list of numbers."""
+    value = sample.fields.get(LOGPROBS_FIELD)
+    if not isinstance(value, list) or not value or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value
+    ):
+        raise InputError(sample.path, f"field {LOGPROBS_FIELD!r} must be a non-empty list of finite numbers (the "
+                         f"response tokens' log-probabilities), got {value!r:.80}", sample.where)
+    return [float(v) for v in value]
 
 
 def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 256) -> int:
@@ -212,6 +265,37 @@ def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[s
     for start in range(0, len(samples), options.chunk_size):
         items = [(s.response, s.response_tokens, s.ground_truth) for s in samples[start : start + options.chunk_size]]
         yield options.reward, options.max_response_length, options.peak, options.timeout_s, items
+
+
+def score_samples_by_group(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[dict[str, Any]]:
+    """The scored fields of every sample, in order, for group-level and log-probability rewards
+    (``score_group`` per prompt group; log-probability rewards per sample). Runs in this process."""
+    from verl_ext.rewards.presets import get_preset, score_group
+
+    spec = get_preset(options.reward)
+    groups = prompt_groups(samples, options.reward) if spec.is_group else [[i] for i in range(len(samples))]
+    results: dict[int, dict[str, Any]] = {}
+    for members in groups:
+        try:
+            group = score_group(
+                options.reward,
+                [samples[i].response for i in members],
+                response_tokens=[samples[i].response_tokens for i in members],
+                max_response_tokens=options.max_response_length,
+                ground_truths=[samples[i].ground_truth for i in members],
+                response_logprobs=[response_logprobs(samples[i]) for i in members] if spec.needs_logprobs else None,
+                peak=options.peak,
+                correctness_timeout_s=options.timeout_s,
+            )
+        except Exception as exc:
+            raise ScoringError(f"{samples[members[0]].location}: scoring its group failed: {type(exc).__name__}: {exc}") from exc
+        for i, scored, info in zip(members, group.samples, group.extra_info()):
+            if "correct" in info:
+                info["correct_error"] = scored.signals.correct_error
+            info["score"] = scored.score
+            results[i] = info
+    for index in range(len(samples)):
+        yield results.pop(index)
 
 
 def _stall_bound(options: ScoreOptions) -> float:
@@ -298,11 +382,17 @@ def score_files(
     if tokenizer:
         summary.tokens_counted = count_tokens(samples, tokenizer)
     check_samples(samples, options)
-    summary.workers = options.worker_count(len(samples))
+    from verl_ext.rewards.presets import get_preset
+
+    spec = get_preset(options.reward)
+    by_group = spec.is_group or spec.needs_logprobs
+    summary.workers = 1 if by_group else options.worker_count(len(samples))
+    scored_fields = score_samples_by_group(samples, options) if by_group else score_samples(samples, options, progress)
 
     def rows() -> Iterator[dict[str, Any]]:
-        for sample, scored in zip(samples, score_samples(samples, options, progress)):
+        for sample, scored in zip(samples, scored_fields):
             summary.timed_out += int(bool(scored.get("timed_out")))
+            summary.answer_fallbacks += int(scored.get("answer_fallback") == 1.0)
             if "correct" in scored:
                 summary.with_ground_truth += 1
                 summary.correct += int(scored["correct"] == 1.0)

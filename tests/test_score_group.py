@@ -1,0 +1,80 @@
+"""`verl-ext score` with group-level rewards: the samples of one prompt are scored together; files that
+cannot be grouped are refused with the file and record named. Expected values are worked by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from verl_ext.cli import main
+
+
+def _jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# two prompts, interleaved in the file: groups come from the prompt field, not from the order
+RECORDS = [
+    {"prompt": "p", "response": "\\boxed{2}", "ground_truth": "2"},
+    {"prompt": "q", "response": "\\boxed{7}", "ground_truth": "1"},
+    {"prompt": "p", "response": "\\boxed{2.0}", "ground_truth": "2"},
+    {"prompt": "q", "response": "\\boxed{1}", "ground_truth": "1"},
+    {"prompt": "p", "response": "\\boxed{\\frac{4}{2}}", "ground_truth": "2"},
+    {"prompt": "p", "response": "\\boxed{3}", "ground_truth": "2"},
+    {"prompt": "p", "response": "no answer", "ground_truth": "2"},
+    {"prompt": "q", "response": "\\boxed{1}", "ground_truth": "1"},
+]
+
+
+@pytest.mark.parametrize(
+    ("reward", "expected"),
+    [
+        ("majority", [1, 0, 1, 1, 1, 0, 0, 1]),
+        ("semantic_frequency", [0.6, 1 / 3, 0.6, 2 / 3, 0.6, 0.2, 0.0, 2 / 3]),
+    ],
+)
+def test_score_applies_the_group_rule_per_prompt(tmp_path, capsys, reward, expected):
+    out = tmp_path / "scored.jsonl"
+    assert main(["score", str(_jsonl(tmp_path / "in.jsonl", RECORDS)), "-o", str(out), "--reward", reward, "--quiet"]) == 0
+    rows = _rows(out)
+    assert [r["response"] for r in rows] == [r["response"] for r in RECORDS]  # input order kept
+    assert [r["score"] for r in rows] == pytest.approx(expected)
+    assert [r["correct"] for r in rows] == [1, 0, 1, 1, 1, 0, 0, 1]  # monitoring only
+    assert {r["answer_fallback"] for r in rows} == {0.0}
+
+
+def test_a_file_with_one_sample_per_prompt_is_refused(tmp_path, capsys):
+    records = [{"prompt": f"p{i}", "response": "\\boxed{1}", "ground_truth": "1"} for i in range(3)]
+    path = _jsonl(tmp_path / "single.jsonl", records)
+    assert main(["score", str(path), "-o", str(tmp_path / "o.jsonl"), "--reward", "majority", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "one sample per prompt (3 prompts)" in err and "'majority'" in err
+
+
+def test_a_record_without_a_prompt_field_is_refused(tmp_path, capsys):
+    records = [{"prompt": "p", "response": "\\boxed{1}"}, {"response": "\\boxed{1}"}]
+    path = _jsonl(tmp_path / "noprompt.jsonl", records)
+    assert main(["score", str(path), "-o", str(tmp_path / "o.jsonl"), "--reward", "semantic_frequency", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: line 2: no prompt field (uid, prompt, input, problem)" in err
+
+
+def test_self_confidence_reads_the_records_log_probabilities(tmp_path, capsys):
+    records = [
+        {"prompt": "p", "response": "\\boxed{1}", "response_logprobs": [math.log(0.5), math.log(0.25)]},
+        {"prompt": "p", "response": "\\boxed{1}", "response_logprobs": [-0.1, -0.3]},
+    ]
+    out = tmp_path / "o.jsonl"
+    assert main(["score", str(_jsonl(tmp_path / "lp.jsonl", records)), "-o", str(out), "--reward", "self_confidence", "--quiet"]) == 0
+    assert [r["score"] for r in _rows(out)] == pytest.approx([-1.5 * math.log(2), -0.2])
+    records[1]["response_logprobs"] = "none"
+    assert main(["score", str(_jsonl(tmp_path / "bad.jsonl", records)), "-o", str(out), "--reward", "self_confidence", "--quiet"]) == 2
+    assert "line 2: field 'response_logprobs' must be a non-empty list" in capsys.readouterr().err
