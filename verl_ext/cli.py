@@ -124,6 +124,11 @@ def run_score(args: argparse.Namespace) -> int:
                 f"warning: {summary.timed_out} check(s) stopped by their time bound, {summary.correct_errors} correctness "
                 "check(s) failed (scored 0; see timed_out / correct_error in the output)"
             )
+        if summary.answer_fallbacks:
+            lines.append(
+                f"warning: the answer-equivalence checker could not start for {summary.answer_fallbacks} sample(s): their "
+                "groups were clustered by normalised string equality (answer_fallback = 1 in the output)"
+            )
         print("\n".join(lines), file=sys.stderr)
         _say_wrote(args.output)
     return 0
