@@ -7,9 +7,12 @@ problem i and c_i of them correct:
     pass@k             mean over problems of 1 - C(n_i - c_i, k) / C(n_i, k), the unbiased estimator
                        of "at least one of k samples is correct" (Chen et al., 2021), k <= n_i
     maj@k              mean over problems of the correctness of the most frequent extracted answer
-                       among the k samples (answers compared as text, whitespace ignored; samples
-                       without an answer do not vote; a tie counts the mean correctness of the tied
-                       answers, i.e. the expectation under a random tie-break)
+                       among the k samples, answers compared by equivalence (math-verify on the
+                       distinct normalised answers, ``verl_ext.rewards.equivalence``: ``2``, ``2.0`` and
+                       ``\frac{4}{2}`` are one answer); samples without an answer do not vote; the
+                       majority's correctness is the mean over its samples; a tie counts the mean over
+                       the tied answers, i.e. the expectation under a random tie-break. If the checker
+                       cannot start, answers are compared as normalised text and a warning says so
 
 Confidence intervals: percentile bootstrap over problems (problems resampled with replacement,
 ``n_boot`` times, fixed seed), at ``confidence`` (95 % by default).
@@ -21,7 +24,7 @@ A problem is identified by ``uid``, ``prompt``, ``input`` or ``problem`` (the fi
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +33,7 @@ import numpy as np
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.scored import ScoredRow
+from verl_ext.rewards.equivalence import AnswerClusters, cluster_answers
 
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -50,23 +54,28 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def majority_correct(preds: Sequence[str], correct: Sequence[float]) -> float:
-    """Correctness of the majority answer (ties: mean over the tied answers; no answer at all: 0)."""
+def majority_vote(preds: Sequence[str | None], correct: Sequence[float]) -> tuple[float, AnswerClusters]:
+    """Correctness of the majority answer by equivalence, and the clusters it came from.
+
+    Ties: mean over the tied clusters; no answer at all: 0. A cluster's correctness is the mean over
+    its samples (equivalent answers normally share one verdict)."""
     if len(preds) != len(correct):
         raise ValueError("preds and correct differ in length")
-    votes: Counter[str] = Counter()
-    verdicts: dict[str, list[float]] = defaultdict(list)
-    for pred, ok in zip(preds, correct):
-        key = "".join(pred.split())
-        if not key:
-            continue
-        votes[key] += 1
-        verdicts[key].append(ok)
-    if not votes:
-        return 0.0
-    top = max(votes.values())
-    tied = [key for key, count in votes.items() if count == top]
-    return float(np.mean([np.mean(verdicts[key]) for key in tied]))
+    clusters = cluster_answers(preds)
+    if not clusters.sizes:
+        return 0.0, clusters
+    verdicts: dict[int, list[float]] = defaultdict(list)
+    for label, ok in zip(clusters.labels, correct):
+        if label is not None:
+            verdicts[label].append(ok)
+    top = max(clusters.sizes)
+    tied = [label for label, size in enumerate(clusters.sizes) if size == top]
+    return float(np.mean([np.mean(verdicts[label]) for label in tied])), clusters
+
+
+def majority_correct(preds: Sequence[str | None], correct: Sequence[float]) -> float:
+    """Correctness of the majority answer, answers compared by equivalence (see ``majority_vote``)."""
+    return majority_vote(preds, correct)[0]
 
 
 def bootstrap_ci(
@@ -160,11 +169,18 @@ def group_metrics(
         out["accuracy"], out["accuracy_ci"] = _estimate([c / n for n, c in counts], n_boot, confidence, seed)
         if k > 1:
             out["pass@k"], out["pass@k_ci"] = _estimate([pass_at_k(n, c, k) for n, c in counts], n_boot, confidence, seed)
-            majority = []
+            majority, fallbacks = [], 0
             for samples in per_problem:
                 first_k = samples[:k]
-                majority.append(majority_correct([r.pred for r in first_k], [r.correct for r in first_k]))  # type: ignore[misc]
+                value, clusters = majority_vote([r.pred for r in first_k], [r.correct for r in first_k])  # type: ignore[misc]
+                majority.append(value)
+                fallbacks += clusters.fallback
             out["maj@k"], out["maj@k_ci"] = _estimate(majority, n_boot, confidence, seed)
+            if fallbacks:
+                warnings.append(
+                    f"the answer-equivalence checker could not start for {fallbacks} problem(s): maj@k compared their "
+                    "answers as normalised text"
+                )
         else:
             out["pass@k"] = out["pass@k_ci"] = out["maj@k"] = out["maj@k_ci"] = None
         for j in ks:
