@@ -19,6 +19,8 @@
 #   EXPERIMENT     run name (wandb, logs, checkpoints)     [grpo-$TRAIN_SET-<model dir name>-$REWARD]
 #   RAY_ADDRESS    Ray dashboard address for NNODES > 1                          [http://127.0.0.1:8265]
 #   PYTHON         interpreter that runs main_ppo, the pre-flight and `ray job`  [python3]
+#   FORWARD_ENV    more variable names (space-separated) to forward to every Ray worker, beside those
+#                  always forwarded when set: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_*
 #   DRY_RUN=1      check everything, print the command instead of running it; writes nothing
 #
 # Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]).
@@ -202,6 +204,18 @@ RUNTIME_ENV_VARS=(
     "VERL_FILE_LOGGER_PATH=$LOG_FILE"
     "VERL_USE_EXTERNAL_MODULES=$PLUGIN_MODULE"
 )
+# The user's: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_* and FORWARD_ENV's names, when
+# set (verl_ext/verl/forward_env.py). Secrets never become Hydra overrides (veRL prints its config): on one
+# node Ray's RAY_RUNTIME_ENV_HOOK adds them inside ray.init; a job carries them in its runtime env file.
+forwarded_out="$("$PYTHON" -m verl_ext.verl.forward_env names)" || exit 2
+FORWARDED=()
+FORWARDED_PAIRS=()
+while read -r kind name; do
+    [[ -n "$name" ]] || continue
+    FORWARDED+=("$name")
+    FORWARDED_PAIRS+=("$name=${!name}")
+    [[ "$kind" == "secret" ]] || RUNTIME_ENV_VARS+=("$name=${!name}")
+done <<< "$forwarded_out"
 
 OVERRIDES=(
     "reward.reward_manager.name=$REWARD"
@@ -223,6 +237,9 @@ run() {
         for word in "$@"; do
             printf '%s\n' "$(shell_quote "$word")"
         done
+        if ((${#FORWARDED[@]})); then
+            echo "run_grpo.sh: forwarded to the Ray workers: ${FORWARDED[*]}" >&2
+        fi
         exit 0
     fi
     if ((!HYDRA_INFO)); then
@@ -242,6 +259,13 @@ preflight --import-verl > /dev/null
 export VERL_FILE_LOGGER_PATH="$LOG_FILE"
 
 if ((NNODES == 1)); then
+    # ray.init in main_ppo calls this hook on its runtime env (after veRL printed it): the forwarded values.
+    if ((${#FORWARDED[@]})); then
+        if [[ -n "${RAY_RUNTIME_ENV_HOOK:-}" && "$RAY_RUNTIME_ENV_HOOK" != "verl_ext.verl.forward_env.hook" ]]; then
+            export VERL_EXT_CHAINED_RUNTIME_ENV_HOOK="$RAY_RUNTIME_ENV_HOOK"
+        fi
+        export RAY_RUNTIME_ENV_HOOK="verl_ext.verl.forward_env.hook" VERL_EXT_FORWARD_ENV="${FORWARDED[*]}"
+    fi
     echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPUs), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
     run "$PYTHON" -m verl.trainer.main_ppo --config-dir="$CONFIG_DIR" --config-name="$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"}
 fi
@@ -258,19 +282,16 @@ done
 
 # The job runs in a copy of this checkout on every node (so recipe/ and verl_ext/ are the submitter's),
 # and `import verl` loads the verl-ext plugin there by module name as well as by entry point.
-runtime_env="$("$PYTHON" - "$REPO_ROOT" "${RUNTIME_ENV_VARS[@]}" <<'PY'
-import json
-import sys
-
-repo_root, pairs = sys.argv[1], sys.argv[2:]
-print(json.dumps({
-    "working_dir": repo_root,
-    "excludes": [".git", "data", "checkpoints", "outputs", "wandb", "*.parquet", "*.egg-info"],
-    "env_vars": dict(pair.split("=", 1) for pair in pairs),
-}))
-PY
-)"
-
+# Every forwarded variable, secrets included, goes in the job's runtime env (the job's driver and all its
+# actors get it); written to a mode-600 file, not the command line. DRY_RUN prints it with secrets masked.
+job_env_pairs=("${RUNTIME_ENV_VARS[@]}" ${FORWARDED_PAIRS[@]+"${FORWARDED_PAIRS[@]}"})
 echo "run_grpo.sh: submitting $EXPERIMENT to the Ray cluster at $RAY_ADDRESS ($NNODES nodes x $GPUS_PER_NODE GPUs)" >&2
 # Ray's CLI from $PYTHON's environment, whichever `ray` is first on PATH.
-run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env-json="$runtime_env" -- "${quoted[@]}"
+if [[ "${DRY_RUN:-0}" == "1" ]]; then
+    runtime_env="$("$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" --mask "${job_env_pairs[@]}")" || exit 2
+    run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env-json="$runtime_env" -- "${quoted[@]}"
+fi
+runtime_env_file="$(umask 077 && mktemp "${TMPDIR:-/tmp}/run_grpo.runtime_env.XXXXXX")"
+trap 'rm -f -- "$runtime_env_file"' EXIT
+"$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" "${job_env_pairs[@]}" > "$runtime_env_file" || exit 2
+"$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env="$runtime_env_file" -- "${quoted[@]}"
