@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from verl_ext.demo.metrics_log import MetricLogWriter, rename_trl_logs, step_line
+from verl_ext.demo.engines.trl import rename_trl_logs
+from verl_ext.demo.metrics_log import MetricLogWriter, step_line
 from verl_ext.demo.problems import DATA_FILE, SUMS_FILE, generate, generate_sums, load_problems, to_jsonl
 from verl_ext.demo.warmup import BOXED_ENDING, prompt_text, templated_completion, tokenizer_corpus
 from verl_ext.rewards.presets import score_response
@@ -99,7 +100,8 @@ def test_metric_log_is_veRL_file_logger_jsonl(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_rejected(tmp_path: Path) -> None:
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     with pytest.raises(ValueError):
         run(DemoConfig(reward="no_such_reward", out=str(tmp_path)))
@@ -114,7 +116,8 @@ def test_bad_options_are_rejected(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def two_step_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """One small 2-step run shared by the end-to-end tests (model cache in a temporary folder)."""
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     root = tmp_path_factory.mktemp("demo")
     patch = pytest.MonkeyPatch()
@@ -177,7 +180,7 @@ def test_logged_reward_is_the_presets_score(two_step_run) -> None:  # noqa: ANN0
 
 def test_cli_registers_demo() -> None:
     from verl_ext.cli import build_parser
-    from verl_ext.demo.run import config_from_args, run_demo
+    from verl_ext.demo.cli import config_from_args, run_demo
 
     args = build_parser().parse_args(["demo", "--reward", "format", "--steps", "2", "--out", "x", "--quiet"])
     assert args.handler is run_demo
@@ -187,7 +190,8 @@ def test_cli_registers_demo() -> None:
 
 def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> None:  # noqa: ANN001
     """``--model PATH``: a saved checkpoint (here the tiny model, warmed up by nothing) trains the same way."""
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     config, _ = two_step_run
     cache = Path(config.out).parent / "cache"
@@ -217,7 +221,7 @@ def test_distinct_answers_counts_boxed_answers_only() -> None:
 
 
 def test_printed_completions_keep_single_backslashes() -> None:
-    from verl_ext.demo.run import examples_text
+    from verl_ext.demo.report import examples_text
 
     before = [{"problem": "What is 2+2?", "answer": "4", "completion": "So 2+2=4.\nThe answer is \\boxed{4}.", "score": 1.0}]
     after = [{"problem": "What is 2+2?", "answer": "4", "completion": "\\boxed{4}", "score": 1.0}]
@@ -362,7 +366,8 @@ def test_label_free_grpo_boxes_what_the_capable_student_knows_and_the_control_do
 ) -> None:
     """The demo's claim in miniature: 10 GRPO steps with the label-free reward (no ground truth in the reward)
     take the held-out boxed accuracy from about 0 to most of the sums; the random control does not box."""
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     seed, cache, _ = warmed_capable
     with pytest.MonkeyPatch.context() as patch:

@@ -33,7 +33,8 @@ MAX_TOKENS = 16
     ],
 )
 def test_bad_options_are_rejected_before_any_launch(changes: dict, named: str, tmp_path: Path) -> None:
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     config = DemoConfig(**{"engine": "verl", "out": str(tmp_path / "out"), **changes})
     with pytest.raises(ValueError, match=named):
@@ -50,7 +51,8 @@ def test_cli_rejects_an_unknown_engine_naming_the_choices() -> None:
 
 def test_engine_verl_without_the_recipe_says_a_source_checkout_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import verl_ext.verl.cpu.launcher as launcher
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     monkeypatch.setattr(launcher, "REPO", tmp_path)  # a wheel install: no recipe/ next to the package
     with pytest.raises(ValueError, match="source checkout"):
@@ -58,7 +60,7 @@ def test_engine_verl_without_the_recipe_says_a_source_checkout_is_needed(tmp_pat
 
 
 def test_checkpoints_are_evaluated_every_n_steps_and_at_the_last() -> None:
-    from verl_ext.demo.verl_engine import eval_steps
+    from verl_ext.demo.engines.verl import eval_steps
 
     assert eval_steps(12, 5) == [5, 10, 12]
     assert eval_steps(10, 5) == [5, 10]
@@ -71,7 +73,8 @@ def test_checkpoints_are_evaluated_every_n_steps_and_at_the_last() -> None:
 
 @pytest.fixture(scope="module")
 def verl_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from verl_ext.demo.run import DemoConfig, run
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
 
     root = tmp_path_factory.mktemp("demo_verl")
     patch = pytest.MonkeyPatch()
@@ -156,9 +159,9 @@ def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:  # noqa: ANN001
 
 
 def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import verl_ext.demo.verl_engine as engine
+    import verl_ext.demo.engines.verl as engine
     import verl_ext.verl.cpu.launcher as launcher
-    from verl_ext.demo.run import DemoConfig, checked
+    from verl_ext.demo.config import DemoConfig, checked
 
     monkeypatch.setattr(engine, "recipe_config_dir", lambda: tmp_path / "no-config")  # main_ppo fails at config load
     ray_dir = tmp_path / "ray"

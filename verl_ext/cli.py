@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from verl_ext import __version__
-from verl_ext.demo.run import add_demo_parser
+from verl_ext.demo.cli import add_demo_parser
 
 PROG = "verl-ext"
 

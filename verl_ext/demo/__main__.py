@@ -2,6 +2,6 @@
 
 import sys
 
-from verl_ext.demo.run import main
+from verl_ext.demo.cli import main
 
 sys.exit(main())

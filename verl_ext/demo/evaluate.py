@@ -9,12 +9,17 @@ the ground truths (monitoring only). Two accuracies per completion:
   is one, else the last integer of the text (``So the result is 18.``), equals the ground truth. It
   measures what the model can do whatever its answering habit. Metric names follow veRL's validation metrics for the data
 source ``DEMO`` (``val-core/DEMO/acc/mean@1`` is the one ``verl-ext table`` ranks runs by).
+
+Stage 4 of the demo: ``HeldOutEvaluation`` is the callback every engine calls with the model of a step; it
+keeps every scored completion (``samples.jsonl``).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 from verl_ext.demo.problems import Problem
@@ -112,6 +117,25 @@ def distinct_answers(rows: list[dict[str, Any]]) -> int:
     return len({row["pred"] for row in rows if row["format"]})
 
 
-def evaluate(model, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float = 0.5) -> dict[str, float]:  # noqa: ANN001
-    """``summarize(score_samples(...))``."""
-    return summarize(score_samples(model, tokenizer, problems, preset, max_new_tokens, peak))
+class HeldOutEvaluation:
+    """``evaluation(model, step)``: the veRL-named metrics (``summarize``) of the greedy completions of ``problems``,
+    scored by ``preset``; every row is appended to ``samples_path`` (emptied here) with its step and kept in
+    ``samples[step]``."""
+
+    def __init__(self, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float,  # noqa: ANN001
+                 samples_path: Path) -> None:
+        self.tokenizer = tokenizer
+        self.problems = problems
+        self.preset = preset
+        self.max_new_tokens = max_new_tokens
+        self.peak = peak
+        self.samples_path = Path(samples_path)
+        self.samples_path.write_text("", encoding="utf-8")
+        self.samples: dict[int, list[dict[str, Any]]] = {}
+
+    def __call__(self, model, step: int) -> dict[str, float]:  # noqa: ANN001
+        rows = score_samples(model, self.tokenizer, self.problems, self.preset, self.max_new_tokens, self.peak)
+        self.samples[step] = rows
+        with open(self.samples_path, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"step": step, **row}, ensure_ascii=False) + "\n" for row in rows)
+        return summarize(rows)

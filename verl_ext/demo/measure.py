@@ -14,7 +14,8 @@ end, then the mean), ``rewards.md`` (the mean row of each), ``mean-<student>-<re
 seeds' metric logs averaged step by step, veRL file-logger format) and ``rewards.png``: ``verl-ext
 plot`` of those mean logs, whose first panel is the held-out boxed accuracy of each reward per step
 (the same figure as ``verl-ext plot <out>/mean-*.jsonl -o rewards.png``). ``--table-only`` rebuilds the tables and the
-figure from existing runs. Options it does not know go to ``verl-ext demo``.
+figure from existing runs. Options it does not know go to ``verl-ext demo``: ``--force`` runs again over
+earlier runs' folders (the demo refuses a non-empty one without it).
 """
 
 from __future__ import annotations

@@ -1,52 +1,14 @@
-"""The demo's metric log: TRL's per-step logs renamed to veRL's names, written as veRL's file-logger JSONL.
+"""The demo's metric log, written as veRL's file logger writes it, whatever the engine.
 
 One line per step, ``{"step": N, "data": {"metric/name": value, ...}}`` (what ``verl-ext table`` and
-``verl-ext plot`` read). Step 0 holds the evaluation before training, as in veRL. Renames:
-
-    reward                    -> critic/score/mean       (mean reward of the step's rollouts)
-    completions/mean_length   -> response_length/mean    (tokens, EOS included)
-    completions/clipped_ratio -> response_length/clip_ratio
-    loss, grad_norm, learning_rate, entropy, kl, step_time -> actor/..., timing_s/step
-    diagnostics/*             -> unchanged (from ``verl_ext.integrations.trl``)
-    anything else             -> trl/<name>
+``verl-ext plot`` read). Step 0 holds the evaluation before training, as in veRL. Metric names are veRL's
+(each engine translates its own: ``engines/trl.py`` renames TRL's logs, ``engines/verl.py`` keeps veRL's).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any, Callable
-
-RENAMES = {
-    "reward": "critic/score/mean",
-    "reward_std": "critic/score/std",
-    "completions/mean_length": "response_length/mean",
-    "completions/max_length": "response_length/max",
-    "completions/min_length": "response_length/min",
-    "completions/clipped_ratio": "response_length/clip_ratio",
-    "loss": "actor/pg_loss",
-    "grad_norm": "actor/grad_norm",
-    "learning_rate": "actor/lr",
-    "entropy": "actor/entropy",
-    "kl": "actor/kl_loss",
-    "step_time": "timing_s/step",
-}
-_SKIP = {"epoch", "total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
-
-
-def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
-    """TRL's log dict -> veRL-named numeric metrics (non-numbers, NaN and bookkeeping keys dropped)."""
-    data: dict[str, float] = {}
-    for key, value in logs.items():
-        if key in _SKIP or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            continue
-        if key.startswith("diagnostics/"):
-            name = key
-        else:
-            name = RENAMES.get(key, f"trl/{key}")
-        data[name] = float(value)
-    return data
 
 
 class MetricLogWriter:
@@ -62,44 +24,6 @@ class MetricLogWriter:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": int(step), "data": data}) + "\n")
         self.history.setdefault(int(step), {}).update(data)
-
-
-def make_callback(writer: MetricLogWriter, max_steps: int, evaluate: Callable[[Any, int], dict[str, float]], eval_every: int, progress: bool):  # noqa: ANN201
-    """A transformers ``TrainerCallback``: ``evaluate(model, step)`` every ``eval_every`` steps and at the last one,
-    writes each step's line, and shows a progress bar with a one-line summary per step."""
-    from tqdm.auto import tqdm
-    from transformers import TrainerCallback
-
-    class DemoCallback(TrainerCallback):
-        def __init__(self) -> None:
-            self.bar = None
-            self.pending: dict[str, float] = {}
-
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-            if progress:
-                self.bar = tqdm(total=max_steps, desc="GRPO", dynamic_ncols=True)
-
-        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
-            step = state.global_step
-            if model is not None and (step == max_steps or (eval_every > 0 and step % eval_every == 0)):
-                self.pending = evaluate(model, step)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
-            data = rename_trl_logs(logs or {})
-            if not data or "critic/score/mean" not in data:
-                return
-            data.update(self.pending)
-            self.pending = {}
-            writer.write(state.global_step, data)
-            if self.bar is not None:
-                self.bar.update(state.global_step - self.bar.n)
-                self.bar.write(step_line(state.global_step, max_steps, data))
-
-        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-            if self.bar is not None:
-                self.bar.close()
-
-    return DemoCallback()
 
 
 def step_line(step: int, max_steps: int, data: dict[str, float]) -> str:

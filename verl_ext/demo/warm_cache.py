@@ -74,6 +74,7 @@ class WarmedModel:
     path: Path
     warmup: WarmupResult
     cached: bool  # True: loaded from the cache, no warm-up ran in this process
+    base: Path  # the untrained model it was warmed up from
 
 
 def warmed_model_dir(
@@ -96,7 +97,7 @@ def warmed_model_dir(
     target = root / f"warm-{student.name}-{key_digest(key)}"
     if (target / RESULT_FILE).exists():
         stored = json.loads((target / RESULT_FILE).read_text(encoding="utf-8"))
-        return WarmedModel(target, WarmupResult(**stored), cached=True)
+        return WarmedModel(target, WarmupResult(**stored), cached=True, base=base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype="float32")
     result = student.warm_up(model, tokenizer, train, steps=warmup_steps, seed=seed, progress=progress)
@@ -114,11 +115,13 @@ def warmed_model_dir(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return WarmedModel(target, result, cached=False)
+    return WarmedModel(target, result, cached=False, base=base_dir)
 
 
-def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool = True) -> WarmedModel:
-    """The default warmed-up tiny model of a student and seed, as ``verl-ext demo`` would use it (built when missing)."""
+def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool = True, *, warmup_steps: int | None = None,
+                 root: Path | None = None) -> WarmedModel:
+    """The warmed-up tiny model of a student and seed, as ``verl-ext demo`` uses it (built when missing):
+    ``warmup_steps`` None is the student's own count; ``root`` None is the cache (``tiny.cache_root``)."""
     import torch
 
     from verl_ext.demo.students import get_student
@@ -130,8 +133,9 @@ def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool 
     problems_file = student.problems_path
     train, test = student.problems()
     base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
-    return warmed_model_dir(student, base, problems_file, train, seed=seed, warmup_steps=student.warmup_steps, threads=threads,
-                            progress=progress)
+    steps = student.warmup_steps if warmup_steps is None else warmup_steps
+    return warmed_model_dir(student, base, problems_file, train, seed=seed, warmup_steps=steps, threads=threads,
+                            progress=progress, root=root)
 
 
 def main(argv: list[str] | None = None) -> int:

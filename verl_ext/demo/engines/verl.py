@@ -1,22 +1,21 @@
-"""``verl-ext demo --engine verl``: the demo's GRPO phase through veRL 0.9.1's own trainer on the CPU.
+"""The veRL engine (``--engine verl``): GRPO through veRL 0.9.1's own trainer (``main_ppo``) on the CPU.
 
-Same student, problems, reward and outputs as the TRL engine (``run.py``); only step 4 differs:
+The same student, problems, reward and outputs as the TRL engine; what it does with a ``TrainingJob``:
 
-1. the warmed-up student (``run.load_student``: the same cached model) is saved to ``<out>/verl/student``
-   with a chat template that renders a prompt as its bare text, so veRL's prompts are the demo's
-   ``Problem: ...\\nSolution:`` token for token;
+1. the student is saved to ``<out>/verl/student`` with a chat template that renders a prompt as its bare text,
+   so veRL's prompts are the demo's ``Problem: ...\\nSolution:`` token for token;
 2. the train and held-out problems are written as veRL parquet (``prompt``, ``data_source`` = ``DEMO``,
    ``reward_model.ground_truth``, ``extra_info``) to ``<out>/verl/{train,test}.parquet``;
 3. ``python -m verl.trainer.main_ppo`` runs with the recipe's config and ``scale=cpu`` (verl-ext's CPU
    backend, ``VERL_PLATFORM=cpu``) plus the demo's GRPO settings: reward preset and peak, steps,
    prompts x samples, max tokens, temperature, learning rate, seed, KL coefficient (a low-variance KL loss
-   to the warmed-up model, as TRL's ``beta``; none when it is 0); no entropy term; a Hugging Face checkpoint every ``eval_every`` steps and at the last one; no
-   veRL validation (the held-out evaluation is the demo's own, below). Its own Ray instance is killed
-   afterwards whatever happened (``verl_ext.verl.cpu.launcher``);
-4. the held-out greedy evaluation (``evaluate.py``) of the warmed-up model (step 0) and of every saved
-   checkpoint; the log ``<out>/<reward>-seed<seed>.jsonl`` holds veRL's own per-step metrics (file logger,
-   kept as ``<out>/verl/trainer.jsonl``) with those evaluations merged in; ``curves.png``,
-   ``samples.jsonl`` and ``summary.json`` as with TRL.
+   to the warmed-up model, as TRL's ``beta``; none when it is 0); no entropy term; a Hugging Face checkpoint
+   every ``eval_every`` steps and at the last one; no veRL validation (the held-out evaluation is the demo's
+   own, below). Its own Ray instance is killed afterwards whatever happened (``verl_ext.verl.cpu.launcher``,
+   the helpers the ``scale=cpu`` tests and benchmark use too);
+4. each saved checkpoint is evaluated on the held-out problems (the job's ``evaluate``), and every step is
+   recorded: veRL's own per-step metrics (its file logger, kept as ``<out>/verl/trainer.jsonl``) with those
+   evaluations merged in.
 
 What differs from TRL: veRL's GRPO loss is the recipe's (``verl02_micro_token_mean``, clip 0.2), TRL's is
 its own; sampling goes through the CPU backend's transformers rollout. Needs a source checkout (the
@@ -34,41 +33,44 @@ import time
 from pathlib import Path
 from typing import Any
 
-from verl_ext.demo.run import DemoConfig, DemoResult
+from verl_ext.demo.config import DemoConfig
+from verl_ext.demo.engines.base import TrainingJob, due_for_evaluation
+from verl_ext.demo.evaluate import DATA_SOURCE
+from verl_ext.demo.metrics_log import step_line
+from verl_ext.demo.problems import Problem
+from verl_ext.demo.student import load_model
+from verl_ext.demo.warmup import prompt_text
+from verl_ext.verl.cpu import launcher
 
 # Renders [{"role": "user", "content": text}] as ``text``: veRL's prompt ids are the demo's plain prompt.
 PLAIN_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
 PROMPT_TOKENS = 128  # demo prompts take under 40 tokens; filtered above this (none is)
 PLUGIN_MODULE = "verl_ext.verl.plugin"
-ENGINE_DIR = "verl"
-_STEP_LINE = re.compile(r"\bstep:(\d+) - ")  # veRL console logger; Ray prefixes the worker
-_PLAIN_HYDRA_VALUE = re.compile(r"^[A-Za-z0-9_./-]+$")
+WORK_DIR = "verl"  # under the run's folder: veRL's inputs, output, log and checkpoints
+STEP_LINE = re.compile(r"\bstep:(\d+) - ")  # veRL console logger; Ray prefixes the worker
+PLAIN_HYDRA_VALUE = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 def recipe_config_dir() -> Path:
     """The recipe's Hydra config folder of this checkout; ValueError when verl-ext is not installed from source."""
-    from verl_ext.verl.cpu.launcher import REPO
-
-    config_dir = REPO / "recipe" / "format_length" / "config"
+    config_dir = launcher.REPO / "recipe" / "format_length" / "config"
     if not (config_dir / "format_length_grpo.yaml").is_file():
         raise ValueError(f"--engine verl needs the recipe's config in a source checkout ({config_dir} is missing): "
                          "install verl-ext with `pip install -e .` from a clone")
     return config_dir
 
 
-def _hydra_value(value: str) -> str:
-    if _PLAIN_HYDRA_VALUE.match(value):
+def hydra_value(value: str) -> str:
+    """``value`` as a Hydra override value: bare when plain, else single-quoted (ValueError for a single quote in it)."""
+    if PLAIN_HYDRA_VALUE.match(value):
         return value
     if "'" in value:
         raise ValueError(f"a path given to veRL's Hydra config cannot contain a single quote: {value}")
     return f"'{value}'"
 
 
-def problem_rows(problems: list, split: str) -> list[dict[str, Any]]:  # noqa: ANN001 - list[Problem]
+def problem_rows(problems: list[Problem], split: str) -> list[dict[str, Any]]:
     """veRL dataset rows of demo problems: the plain prompt as one user message, the answer as ground truth."""
-    from verl_ext.demo.evaluate import DATA_SOURCE
-    from verl_ext.demo.warmup import prompt_text
-
     return [
         {
             "data_source": DATA_SOURCE,
@@ -99,9 +101,8 @@ def save_student(model, tokenizer, directory: Path) -> Path:  # noqa: ANN001
 
 
 def eval_steps(steps: int, eval_every: int) -> list[int]:
-    """Steps whose checkpoint is evaluated: every ``eval_every`` and the last (as the TRL engine's callback)."""
-    every = [s for s in range(eval_every, steps + 1, eval_every)] if eval_every > 0 else []
-    return sorted({*every, steps})
+    """Steps whose checkpoint is evaluated: every ``eval_every`` and the last (``base.due_for_evaluation``)."""
+    return [step for step in range(1, steps + 1) if due_for_evaluation(step, steps, eval_every)]
 
 
 def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: Path) -> list[str]:
@@ -113,15 +114,15 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
         "scale=cpu",
         f"reward.reward_manager.name={config.reward}",
         f"reward.reward_kwargs.peak={config.peak}",
-        f"data.train_files={_hydra_value(str(work / 'train.parquet'))}",
-        f"data.val_files=[{_hydra_value(str(work / 'test.parquet'))}]",
+        f"data.train_files={hydra_value(str(work / 'train.parquet'))}",
+        f"data.val_files=[{hydra_value(str(work / 'test.parquet'))}]",
         "data.train_max_samples=-1",
         "data.val_max_samples=-1",
         f"data.train_batch_size={config.prompts_per_step}",
         f"data.max_prompt_length={PROMPT_TOKENS}",
         f"data.max_response_length={config.max_completion_length}",
         f"data.seed={config.seed}",
-        f"actor_rollout_ref.model.path={_hydra_value(str(model_dir))}",
+        f"actor_rollout_ref.model.path={hydra_value(str(model_dir))}",
         f"actor_rollout_ref.rollout.n={config.num_generations}",
         f"actor_rollout_ref.rollout.temperature={config.temperature}",
         f"actor_rollout_ref.rollout.seed={config.seed}",
@@ -141,19 +142,17 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
         "trainer.test_freq=-1",
         "trainer.resume_mode=disable",
         f"trainer.experiment_name=demo-{config.reward}-seed{config.seed}",
-        f"trainer.default_local_dir={_hydra_value(str(work / 'checkpoints'))}",
+        f"trainer.default_local_dir={hydra_value(str(work / 'checkpoints'))}",
         "trainer.logger=[console,file]",
-        f"+ray_kwargs.ray_init._temp_dir={_hydra_value(str(ray_dir))}",
-        *(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={_hydra_value(v)}" for k, v in env_vars.items()),
+        f"+ray_kwargs.ray_init._temp_dir={hydra_value(str(ray_dir))}",
+        *(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={hydra_value(v)}" for k, v in env_vars.items()),
     ]
 
 
 def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:  # noqa: ANN001
     """Run veRL's ``main_ppo``; its output goes to ``<work>/main_ppo.log``. Returns the wall seconds.
     ChildProcessError (with the output's tail) when it fails; its Ray processes are killed in any case."""
-    from verl_ext.verl.cpu.launcher import kill_ray_under, ray_temp_dir
-
-    ray_dir = ray_temp_dir("vxdemo")
+    ray_dir = launcher.ray_temp_dir("vxdemo")
     command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-dir={recipe_config_dir()}",
                "--config-name=format_length_grpo", *trainer_overrides(config, work, model_dir, ray_dir)]
     env = {**os.environ, "VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
@@ -167,12 +166,12 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
             assert process.stdout is not None
             for line in process.stdout:
                 log.write(line)
-                match = _STEP_LINE.search(line)
+                match = STEP_LINE.search(line)
                 if match:
                     say(f"veRL step {match.group(1)}/{config.steps} done ({time.perf_counter() - started:.0f} s since launch)")
             returncode = process.wait()
     finally:
-        kill_ray_under(ray_dir)
+        launcher.kill_ray_under(ray_dir)
         shutil.rmtree(ray_dir, ignore_errors=True)
     seconds = time.perf_counter() - started
     if returncode != 0:
@@ -189,63 +188,39 @@ def checkpoint_model_dir(work: Path, step: int) -> Path:
     return directory
 
 
-def run_verl(config: DemoConfig) -> DemoResult:
-    """The demo with veRL's trainer as the GRPO engine; see the module docstring. ValueError on bad options,
-    ChildProcessError when veRL's run fails (both OSError and ValueError end ``verl-ext demo`` with a message)."""
-    from verl_ext.demo.run import _load, _offline, checked, finish, held_out_recorder, load_student
+class VeRLEngine:
+    name = "verl"
+    label = "veRL"
+    summary = ("veRL 0.9.1's own trainer (main_ppo on verl-ext's CPU backend, Ray start-up included: minutes; "
+               "needs a source checkout)")
 
-    config = checked(config)
-    recipe_config_dir()
-    started = time.perf_counter()
-    _offline()
+    def check(self, config: DemoConfig) -> None:
+        """ValueError when the recipe's config is not here (a wheel install)."""
+        recipe_config_dir()
 
-    import torch
+    def train(self, job: TrainingJob) -> float:
+        """Steps 1-4 of the module docstring; ChildProcessError when veRL's run fails. Returns the trainer's wall
+        seconds (Ray start-up included)."""
+        config = job.config
+        work = config.out_dir() / WORK_DIR
+        shutil.rmtree(work, ignore_errors=True)  # a rerun starts afresh (no resume from an earlier run's checkpoint)
+        work.mkdir(parents=True)
+        model_dir = save_student(job.model, job.tokenizer, work / "student")
+        write_parquet(problem_rows(job.train, "train"), work / "train.parquet")
+        write_parquet(problem_rows(job.held_out, "test"), work / "test.parquet")
+        seconds = launch_trainer(config, work, model_dir, job.say)
 
-    torch.set_num_threads(config.threads)
-    from verl_ext.demo.metrics_log import MetricLogWriter, step_line
-    from verl_ext.demo.students import get_student
-    from verl_ext.demo.tiny import count_parameters
-    from verl_ext.io.logs import read_metric_log
+        from verl_ext.io.logs import read_metric_log
 
-    student = get_student(config.student)
-    problems_file = student.problems_path
-    train, test = student.problems()
-    out = config.out_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / ENGINE_DIR
-    shutil.rmtree(work, ignore_errors=True)  # a rerun starts afresh (no resume from an earlier run's checkpoint)
-    work.mkdir(parents=True)
-    say = print if config.progress else (lambda *a, **k: None)
-    say(f"verl-ext demo (engine verl): reward {config.reward}, {config.student} student ({student.description}), "
-        f"{config.steps} GRPO steps, seed {config.seed} -> {out}")
-    model, tokenizer, source, warm, cached = load_student(config, problems_file, train, test)
-    parameters = count_parameters(model)
-    say(f"model {source} ({parameters:,} parameters)")
-    if warm.steps:
-        origin = f"reused from the cache (it took {warm.seconds:.0f} s)" if cached else f"in {warm.seconds:.0f} s"
-        say(f"warm-up: {warm.steps} steps {origin}, loss {warm.first_loss:.2f} -> {warm.last_loss:.2f}")
-
-    held_out, samples = held_out_recorder(config, tokenizer, test)
-    before = held_out(model, 0)
-    model_dir = save_student(model, tokenizer, work / "student")
-    write_parquet(problem_rows(train, "train"), work / "train.parquet")
-    write_parquet(problem_rows(test, "test"), work / "test.parquet")
-    del model
-
-    grpo_seconds = launch_trainer(config, work, model_dir, say)
-    trained = read_metric_log(work / "trainer.jsonl").steps
-    writer = MetricLogWriter(config.log_path())
-    writer.write(0, before)
-    evaluated = eval_steps(config.steps, config.eval_every)
-    for step in sorted(set(trained) | set(evaluated)):
-        if step < 1:
-            continue
-        data = dict(trained.get(step, {}))
-        if step in evaluated:
-            checkpoint, _ = _load(checkpoint_model_dir(work, step))
-            data.update(held_out(checkpoint, step))
-        writer.write(step, data)
-        say(step_line(step, config.steps, data))
-
-    return finish(config, writer.history, samples, f"verl-ext demo (veRL): {config.reward}, seed {config.seed}", started=started,
-                  grpo_seconds=grpo_seconds, warm=warm, cached=cached, parameters=parameters, held_out_problems=len(test))
+        trained = read_metric_log(work / "trainer.jsonl").steps
+        evaluated = eval_steps(config.steps, config.eval_every)
+        for step in sorted(set(trained) | set(evaluated)):
+            if step < 1:
+                continue
+            data = dict(trained.get(step, {}))
+            if step in evaluated:
+                checkpoint, _ = load_model(checkpoint_model_dir(work, step))
+                data.update(job.evaluate(checkpoint, step))
+            job.record(step, data)
+            job.say(step_line(step, config.steps, data))
+        return seconds
