@@ -1,11 +1,17 @@
 """The paper's curves (``verl-ext plot``): one figure, one line per run.
 
 Panels, each when any run logged it: validation accuracy of each benchmark (the metric ``table``
-uses), the mean reward of the training rollouts (``critic/score/mean``), their format rate
-(``diagnostics/format_rate``), their mean response length (``response_length/mean``), and the
-validation format rate (``val-*/<bench>/format/mean@N``, averaged over the benchmarks logged at that step).
-Accuracy and format rates are drawn on a fixed 0-1 axis (widened only if a value lies outside), so that
-noise of a few problems does not look like a trend.
+uses; where a run also logged a latent accuracy, ``val-*/<bench>/latent_acc/mean@N`` = the answer given
+in any form, as the demo does, it is drawn dashed beside the boxed one), the mean reward of the training
+rollouts (``critic/score/mean``), their format rate (``diagnostics/format_rate``), their mean response
+length (``response_length/mean``), and the validation format rate (``val-*/<bench>/format/mean@N``,
+averaged over the benchmarks logged at that step).
+Accuracy and format rates are drawn on a fixed 0-1 axis (widened only if a value lies outside), the
+response length from 0 tokens, so that noise of a few problems or tokens does not look like a trend.
+Steps are whole numbers on the x axis.
+
+Runs are labelled and styled by what their names say (``verl_ext.eval.run_names``): one hue per reward,
+a line style per train set; a run not recognised gets a colour of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from verl_ext.eval.table import accuracy_metrics, validation_metrics
+from verl_ext.eval.run_names import RunName, recognise
+from verl_ext.eval.table import accuracy_metrics, run_label, validation_metrics
 from verl_ext.io.logs import MetricLog
 from verl_ext.io.output import check_output_path, prepare_output_path
 
@@ -22,6 +29,20 @@ RESPONSE_LENGTH = "response_length/mean"
 TRAINING_REWARD = "critic/score/mean"
 TRAINING_FORMAT_RATE = "diagnostics/format_rate"
 UNIT_RANGE = (0.0, 1.0)
+FROM_ZERO = (0.0, None)  # from 0, the top automatic
+LATENT_ACCURACY = "latent_acc"
+# One hue per reward (tab10's), then the hues no reward took, for other rewards and unrecognised runs.
+REWARD_COLORS = {
+    "correctness": "tab:blue",
+    "format": "tab:orange",
+    "format_length": "tab:green",
+    "correctness_linear_length": "tab:purple",
+    "length": "tab:olive",
+    "random": "tab:gray",
+}
+SPARE_COLORS = ("tab:red", "tab:brown", "tab:pink", "tab:cyan")
+# A line style per train set, in order of first appearance.
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def short_labels(names: Sequence[str]) -> list[str]:
@@ -57,7 +78,10 @@ class Panel:
     title: str
     ylabel: str
     series: list[list[tuple[int, float]]]
-    ylim: tuple[float, float] | None = None  # fixed axis range (None: matplotlib's automatic range)
+    # fixed axis range (None: matplotlib's automatic range; an upper bound of None: automatic top)
+    ylim: tuple[float, float | None] | None = None
+    # drawn dashed in the run's colour beside ``series`` (accuracy panels: the latent accuracy); None: no such line
+    dashed: list[list[tuple[int, float]]] | None = None
 
 
 def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None) -> list[Panel]:
@@ -68,17 +92,22 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
     benchmarks = list(benchmarks) if benchmarks else sorted(set().union(*(accuracy_metrics(log) for log in logs)))
     panels = []
     for bench in benchmarks:
-        series = []
+        series, latent = [], []
         for log in logs:
             name = accuracy_metrics(log).get(bench)
             series.append(_clip(log.series(name), max_step) if name else [])
+            latent_name = validation_metrics(log, LATENT_ACCURACY).get(bench)
+            latent.append(_clip(log.series(latent_name), max_step) if latent_name else [])
         if not any(series):
             raise ValueError(f"no run logged a validation accuracy for {bench}")
-        panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE))
+        if any(latent):
+            panels.append(Panel(f"{bench}: boxed and latent accuracy (validation)", "accuracy", series, UNIT_RANGE, latent))
+        else:
+            panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE))
     training = (
         (TRAINING_REWARD, "mean reward (training rollouts)", "reward", None),
         (TRAINING_FORMAT_RATE, "format rate (training rollouts)", "rate", UNIT_RANGE),
-        (RESPONSE_LENGTH, "mean response length (training rollouts)", "tokens", None),
+        (RESPONSE_LENGTH, "mean response length (training rollouts)", "tokens", FROM_ZERO),
     )
     for metric, title, ylabel, ylim in training:
         series = [_clip(log.series(metric), max_step) for log in logs]
@@ -86,7 +115,9 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
             panels.append(Panel(title, ylabel, series, ylim))
     formats = [_format_series(log, max_step) for log in logs]
     if any(formats):
-        panels.append(Panel("format rate (validation, mean over benchmarks)", "rate", formats, UNIT_RANGE))
+        format_benchmarks = sorted(set().union(*(validation_metrics(log, "format") for log in logs)))
+        where = format_benchmarks[0] if len(format_benchmarks) == 1 else f"mean over {len(format_benchmarks)} benchmarks"
+        panels.append(Panel(f"format rate (validation, {where})", "rate", formats, UNIT_RANGE))
     if not panels:
         raise ValueError(
             f"the logs hold none of the plotted metrics (validation accuracy, {TRAINING_REWARD}, {TRAINING_FORMAT_RATE}, "
@@ -96,13 +127,75 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
 
 
 def _axis_range(panel: Panel) -> tuple[float, float] | None:
-    """``panel.ylim`` with a small margin, widened to any value outside it; None for an automatic range."""
+    """``panel.ylim`` with a small margin, widened to any value outside it (an open top: the largest value);
+    None for an automatic range."""
     if panel.ylim is None:
         return None
-    values = [v for points in panel.series for _, v in points]
-    low, high = min([panel.ylim[0], *values]), max([panel.ylim[1], *values])
+    values = [v for points in [*panel.series, *(panel.dashed or [])] for _, v in points]
+    bottom, top = panel.ylim
+    low = min([bottom, *values])
+    high = max([top, *values]) if top is not None else max(values, default=bottom)
+    if high <= low:
+        high = low + 1.0
     margin = 0.03 * (high - low)
-    return low - margin, high + margin
+    return (low - margin if top is not None else low), high + margin
+
+
+@dataclass(frozen=True)
+class RunStyle:
+    """How one run is drawn: its legend label, colour and line style."""
+
+    label: str
+    color: str
+    linestyle: str
+
+
+def _shade(color: str, k: int) -> tuple[float, float, float]:
+    """``color`` darkened (odd k) or lightened (even k) a step per k: the same hue for a repeated reward + train set."""
+    from matplotlib.colors import to_rgb
+
+    rgb = to_rgb(color)
+    toward, amount = ((0.0, 0.0, 0.0), 0.3 * ((k + 1) // 2)) if k % 2 else ((1.0, 1.0, 1.0), 0.3 * (k // 2))
+    amount = min(amount, 0.8)
+    return tuple(c + (t - c) * amount for c, t in zip(rgb, toward))  # type: ignore[return-value]
+
+
+def run_styles(logs: Sequence[MetricLog]) -> list[RunStyle]:
+    """Label, colour and line style of each run: recognised runs (``run_names``) coloured by reward and styled by
+    train set; others get the spare colours in turn. Runs that would look alike get shades of their hue."""
+    runs: list[RunName | None] = [recognise(Path(log.path).stem) for log in logs]
+    labels = [run_label(log) for log in logs]
+    if not any(runs):
+        labels = short_labels(labels)
+    used = {REWARD_COLORS[r.reward_key] for r in runs if r and r.reward_key in REWARD_COLORS}
+    free = [c for c in (*SPARE_COLORS, *REWARD_COLORS.values()) if c not in used]
+    reward_colors: dict[str, str] = dict(REWARD_COLORS)
+    train_styles: dict[str, str] = {}
+    spare = 0
+    styles, seen = [], {}
+    for index, run in enumerate(runs):
+        if run is None:
+            color, linestyle = free[spare % len(free)], LINESTYLES[spare // len(free) % len(LINESTYLES)]
+            spare += 1
+        else:
+            if run.reward_key not in reward_colors:
+                reward_colors[run.reward_key] = free[spare % len(free)]
+                spare += 1
+            color = reward_colors[run.reward_key]
+            linestyle = train_styles.setdefault(run.train_set, LINESTYLES[len(train_styles) % len(LINESTYLES)])
+        repeat = seen.get((color, linestyle), 0)
+        seen[(color, linestyle)] = repeat + 1
+        styles.append(RunStyle(labels[index], color if not repeat else _shade(color, repeat), linestyle))
+    return styles
+
+
+def default_title(logs: Sequence[MetricLog]) -> str:
+    """``training curves: <the run's label>``, or ``training curves of N runs`` (with the style key when the
+    runs were recognised)."""
+    if len(logs) == 1:
+        return f"training curves: {run_label(logs[0])}"
+    key = " (colour: reward, line style: train set)" if any(recognise(Path(log.path).stem) for log in logs) else ""
+    return f"training curves of {len(logs)} runs{key}"
 
 
 def image_format(output: str | Path) -> str:
@@ -124,19 +217,22 @@ def draw_figure(
     max_step: int | None = None,
     title: str | None = None,
 ):  # noqa: ANN201 - matplotlib.figure.Figure (imported lazily)
-    """The figure of ``logs``: one panel per ``build_panels`` entry, one line per run, a shared legend."""
+    """The figure of ``logs``: one panel per ``build_panels`` entry, one line per run, a shared legend;
+    ``title`` (default ``default_title``) above."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     panels = build_panels(logs, benchmarks, max_step)
     cols = 2 if len(panels) in (2, 4) else min(3, len(panels))
     rows = -(-len(panels) // cols)
     spare = rows * cols > len(panels)  # an empty cell holds the legend
     fig, axes = plt.subplots(rows, cols, figsize=(5.4 * cols, 3.9 * rows + (0 if spare else 0.9)), squeeze=False)
-    labels = short_labels([log.name for log in logs])
-    colors = plt.get_cmap("tab10").colors
+    styles = run_styles(logs)
+    labels = [style.label for style in styles]
     handles: dict[int, object] = {}
     for index, panel in enumerate(panels):
         ax = axes[index // cols][index % cols]
@@ -145,13 +241,24 @@ def draw_figure(
                 continue
             steps, values = zip(*points)
             sparse = len(points) <= 40  # validation every few steps: show the points
+            style = styles[run]
             (line,) = ax.plot(
-                steps, values, color=colors[run % len(colors)], linestyle=("-", "--", ":", "-.")[run // len(colors) % 4],
+                steps, values, color=style.color, linestyle="-" if panel.dashed else style.linestyle,
                 marker="o" if sparse else None, markersize=3, linewidth=1.6 if sparse else 1.2, label=labels[run],
             )
             handles.setdefault(run, line)
+        for run, points in enumerate(panel.dashed or []):
+            if points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, color=styles[run].color, linestyle="--", marker="o" if len(points) <= 40 else None,
+                        markersize=3, linewidth=1.4, label=f"{labels[run]} (latent)")
+        if panel.dashed:
+            key = [Line2D([], [], color="0.3", linestyle="-", label="boxed: the answer in \\boxed{}"),
+                   Line2D([], [], color="0.3", linestyle="--", label="latent: the answer in any form")]
+            ax.legend(handles=key, loc="best", fontsize=8, frameon=False)
         ax.set_title(panel.title, fontsize=11)
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(panel.ylabel)
         ax.grid(True, alpha=0.3)
         if (ylim := _axis_range(panel)) is not None:
@@ -166,9 +273,8 @@ def draw_figure(
     else:
         fig.legend([h for h, _ in shown], [l for _, l in shown], loc="lower center", ncol=min(4, len(shown)), frameon=False, fontsize=10)
         bottom = (0.25 + 0.28 * -(-len(shown) // 4)) / fig.get_figheight()
-    if title:
-        fig.suptitle(title, fontsize=13)
-    fig.tight_layout(rect=(0, bottom, 1, 0.96 if title else 1))
+    fig.suptitle(title or default_title(logs), fontsize=13)
+    fig.tight_layout(rect=(0, bottom, 1, 0.96))
     return fig
 
 

@@ -13,14 +13,18 @@ With several N (samples per problem) the largest is used. The choice is made onc
 benchmark, so every step of a run is read from the same metric.
 Selection: among steps <= ``max_step`` that logged every benchmark, the highest mean over the
 benchmarks (equal weights); ties (within 1e-9) go to the earliest step.
+Rows are named by ``run_label``: a name given to the reader as it is, a file stem made readable
+(train set and reward, ``verl_ext.eval.run_names``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
+from verl_ext.eval.run_names import readable_name
 from verl_ext.io.logs import MetricLog
 
 ACCURACY_VARIABLES = ("acc", "correct", "test_score", "reward", "score")
@@ -56,6 +60,12 @@ def accuracy_metrics(log: MetricLog) -> dict[str, str]:
         for bench, name in validation_metrics(log, variable).items():
             chosen.setdefault(bench, name)
     return chosen
+
+
+def run_label(log: MetricLog) -> str:
+    """The name a run is shown by: a name the reader was given (``--name``) as it is; the file stem (the
+    reader's default) as ``run_names.readable_name`` makes it (``correctness (DeepScaleR-17k)``)."""
+    return readable_name(log.name) if log.name == Path(log.path).stem else log.name
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ def best_step(log: MetricLog, benchmarks: Sequence[str], max_step: int | None = 
         accuracies = {b: values[metrics[b]] for b in benchmarks}
         average = sum(accuracies.values()) / len(accuracies)
         if best is None or average > best.average + TIE_TOLERANCE:
-            best = TableRow(log.name, step, accuracies, average, metrics)
+            best = TableRow(run_label(log), step, accuracies, average, metrics)
     if best is None:
         limit = f" at steps <= {max_step}" if max_step is not None else ""
         raise TableError(f"{log.path}: no validation step{limit} logged all of {', '.join(benchmarks)}")
