@@ -190,6 +190,17 @@ keep_earlier_log() {
     echo "run_grpo.sh: kept the earlier log as $LOG_FILE.part$part" >&2
 }
 
+# After the run (whatever its exit status $1): where its metrics are and the commands that read them.
+say_metrics_log() {
+    local log plot
+    log="$(printf '%q' "$LOG_FILE")"
+    plot="$(printf '%q' "${LOG_FILE%.jsonl}.png")"
+    (($1 == 0)) || echo "run_grpo.sh: main_ppo exited with status $1" >&2
+    echo "run_grpo.sh: metrics log: $LOG_FILE" >&2
+    echo "run_grpo.sh: read it with: verl-ext table $log" >&2
+    echo "run_grpo.sh:               verl-ext plot $log -o $plot" >&2
+}
+
 # ---------------------------------------------------------------- the Hydra overrides this script sets
 val_files="["
 for name in "${VAL_SETS[@]}"; do
@@ -245,6 +256,10 @@ run() {
     if ((!HYDRA_INFO)); then
         mkdir -p "$CKPT_DIR" "$(dirname "$LOG_FILE")"
         keep_earlier_log
+        local status=0
+        "$@" || status=$?
+        say_metrics_log "$status"
+        exit "$status"
     fi
     exec "$@"
 }
@@ -266,7 +281,13 @@ if ((NNODES == 1)); then
         fi
         export RAY_RUNTIME_ENV_HOOK="verl_ext.verl.forward_env.hook" VERL_EXT_FORWARD_ENV="${FORWARDED[*]}"
     fi
-    echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPUs), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
+    if [[ "${VERL_PLATFORM:-}" == "cpu" ]]; then
+        echo "run_grpo.sh: $EXPERIMENT on this node's CPU (VERL_PLATFORM=cpu, no GPU; $GPUS_PER_NODE training process(es)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
+        echo "run_grpo.sh: note: $("$PYTHON" -c 'from verl_ext.verl.cpu.quiet import EXPLANATION; print(EXPLANATION)')" >&2
+    else
+        echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPU(s)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
+    fi
+    echo "run_grpo.sh: metrics log: $LOG_FILE" >&2
     run "$PYTHON" -m verl.trainer.main_ppo --config-dir="$CONFIG_DIR" --config-name="$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"}
 fi
 

@@ -8,7 +8,9 @@ internal touched, a loud error naming the supported version otherwise), then reg
 * platform ``cpu`` (:mod:`.platform`): gloo, host memory, one logical Ray ``GPU`` per training process;
 * rollout ``hf`` (:mod:`.rollout`, :mod:`.server`): generation with plain ``transformers``
   (temperature / top-p / top-k / greedy, log-probs), weights loaded from veRL's colocated weight sync;
-* veRL's FSDP engines for device ``cpu`` (:mod:`.engines`).
+* veRL's FSDP engines for device ``cpu`` (:mod:`.engines`);
+
+and silences veRL's warnings about the optional engines a CPU run has no use for (:mod:`.quiet`).
 
 The recipe group ``scale=cpu`` sets the matching config (``rollout.name=hf``, ``strategy=fsdp2``, no
 flash-attention, no remove-padding, no compile).
@@ -34,6 +36,9 @@ def enable() -> None:
     global _enabled
     if _enabled:
         return
+    from verl_ext.verl.cpu.quiet import silence_absent_engines
+
+    silence_absent_engines()  # before check_verl imports veRL's engine modules
     from verl_ext.verl.cpu.compat import HOOKS, PLATFORM_HOOKS, check_verl
 
     check_verl(PLATFORM_HOOKS)

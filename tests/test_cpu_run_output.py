@@ -1,0 +1,145 @@
+"""What `run_grpo.sh scale=cpu` tells its user, checked without a real launch: no wall of warnings about veRL engines
+a CPU run never uses, a start line that names the CPU and the metrics log, the log and the commands that read it
+at the end, and Hydra's run folder inside the run's own checkpoint folder (not outputs/<date>/ in the checkout).
+
+Launcher calls get PYTHON = this interpreter (or a stand-in that fakes only main_ppo) and decoy python/ray first
+on PATH (conftest's launcher_env)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from verl_ext.cli import main
+from verl_ext.verl.cpu.quiet import silence_absent_engines
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipe" / "format_length"
+DATA_DIR = REPO / "release_data" / "datasets"
+# A model folder named like the scale=cpu model's (tiny-qwen2-<hash>): its config.json is all the launcher checks.
+MODEL_DIR_NAME = "tiny-qwen2-0123456789abcdef"
+EXPERIMENT = f"grpo-deepscaler_17k-{MODEL_DIR_NAME}-format_length"
+LAUNCHER_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
+                  "EXPERIMENT", "DRY_RUN", "VERL_PLATFORM", "VERL_FILE_LOGGER_PATH")
+
+# What a main_ppo stand-in does: write a two-step metrics log where veRL's file logger would, exit with $FAKE_STATUS.
+FAKE_PYTHON = """#!{python}
+import json, os, sys
+if sys.argv[1:3] == ["-m", "verl.trainer.main_ppo"]:
+    with open(os.environ["VERL_FILE_LOGGER_PATH"], "w") as log:
+        for step in (1, 2):
+            data = {{"critic/score/mean": 0.1 * step, "response_length/mean": 20.0 + step,
+                     "val-core/AIME2024/acc/mean@1": 0.1 * step}}
+            log.write(json.dumps({{"step": step, "data": data}}) + "\\n")
+    sys.exit(int(os.environ.get("FAKE_STATUS", "0")))
+os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+"""
+
+
+@pytest.fixture()
+def cpu_launch(launcher_env: dict[str, str], tmp_path: Path):
+    """Run the launcher with scale=cpu on a stand-in model folder; returns (result, ckpt_dir)."""
+    model = tmp_path / "models" / MODEL_DIR_NAME
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}", encoding="utf-8")
+
+    def launch(python: str = sys.executable, **env: str) -> subprocess.CompletedProcess:
+        environment = {k: v for k, v in launcher_env.items() if k not in LAUNCHER_NAMES}
+        environment.update({"DATA_DIR": str(DATA_DIR), "MODEL_PATH": str(model), "CKPT_DIR": str(tmp_path / "ckpt"),
+                            "PYTHON": python, **env})
+        return subprocess.run(["bash", str(RECIPE / "run_grpo.sh"), "scale=cpu"], env=environment, capture_output=True,
+                              text=True, timeout=300, check=False, cwd=tmp_path)
+
+    return launch
+
+
+def _fake_python(tmp_path: Path) -> str:
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON.format(python=sys.executable), encoding="utf-8")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+# --- veRL's warnings about absent engines -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("torchtitan engine is not available: ModuleNotFoundError(\"No module named 'torchtitan'\")", False),
+        ("megatron engine is not available: ModuleNotFoundError(\"No module named 'megatron'\")", False),
+        # installed but broken: still said
+        ("megatron engine is not available: ImportError('libcudart.so.12: cannot open shared object file')", True),
+        ("Disabled critic as algorithm.adv_estimator != gae.", True),
+    ],
+)
+def test_the_cpu_filter_silences_only_engines_that_are_not_installed(message: str, shown: bool):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_absent_engines()
+        warnings.warn(message, UserWarning, stacklevel=1)
+    assert bool(caught) is shown
+
+
+def test_a_cpu_backend_process_imports_verls_engines_without_a_warning_about_absent_ones():
+    # What every process of a CPU run does (the driver, the pre-flight, each Ray worker: VERL_PLATFORM=cpu reaches
+    # the workers through the scale's ray_init runtime env): import veRL, whose plugin loads the CPU backend.
+    env = {**os.environ, "VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "verl_ext.verl.plugin"}
+    done = subprocess.run([sys.executable, "-W", "always", "-c", "import verl, verl.workers.engine"], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "engine is not available" not in done.stderr, done.stderr
+
+
+# --- what the launcher prints ----------------------------------------------------------------------------
+
+
+def test_a_run_names_the_cpu_and_its_metrics_log_first_and_the_commands_that_read_it_last(cpu_launch, tmp_path: Path, capsys):
+    done = cpu_launch(python=_fake_python(tmp_path))
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "ckpt" / "logs" / "format_length" / f"{EXPERIMENT}.jsonl"
+    lines = [line for line in done.stderr.splitlines() if line.startswith("run_grpo.sh:")]
+    assert f"{EXPERIMENT} on this node's CPU" in lines[0] and "GPU" not in lines[0].replace("no GPU", ""), lines
+    assert "optional training engines" in lines[1] and "expected on a CPU" in lines[1], lines
+    assert lines[2] == f"run_grpo.sh: metrics log: {log}", lines
+    tail = [line.removeprefix("run_grpo.sh:").strip() for line in done.stderr.splitlines()[-3:]]
+    assert tail[0] == f"metrics log: {log}"
+    table = shlex.split(tail[1].removeprefix("read it with:"))
+    plot = shlex.split(tail[2])
+    assert table == ["verl-ext", "table", str(log)]
+    assert plot[:3] == ["verl-ext", "plot", str(log)] and plot[3] == "-o"
+    # the printed commands work, and name the run by train set and reward (the model's hash dropped)
+    assert main(table[1:]) == 0
+    assert "| format + length (DeepScaleR-17k, tiny-qwen2) | 2 |" in capsys.readouterr().out
+    assert main(plot[1:]) == 0 and Path(plot[4]).is_file()
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_failed_run_still_says_where_its_metrics_are_and_keeps_its_status(cpu_launch, tmp_path: Path):
+    done = cpu_launch(python=_fake_python(tmp_path), FAKE_STATUS="3")
+    assert done.returncode == 3
+    assert "run_grpo.sh: main_ppo exited with status 3" in done.stderr
+    assert "run_grpo.sh: metrics log: " in done.stderr.splitlines()[-3]
+
+
+# --- Hydra's run folder ---------------------------------------------------------------------------------
+
+
+def test_hydras_run_folder_is_inside_the_runs_checkpoint_folder(tmp_path: Path):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "ckpt" / EXPERIMENT  # what run_grpo.sh passes as trainer.default_local_dir
+    with initialize_config_dir(config_dir=str(RECIPE / "config"), version_base=None):
+        cfg = compose("format_length_grpo", overrides=["scale=cpu", f"trainer.default_local_dir={run_dir}"],
+                      return_hydra_config=True)
+    hydra_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
+    assert hydra_dir.parent == run_dir / "hydra"
+    assert json.dumps(str(hydra_dir)).count("outputs") == 0
