@@ -181,3 +181,9 @@ def test_format_gating_multiplies_by_the_verdict():
 def test_clusters_report_their_largest():
     assert AnswerClusters(labels=(None, 1, 0, 1, 0), sizes=(2, 2)).largest() == 0
     assert AnswerClusters(labels=(None,), sizes=()).largest() is None
+
+
+def test_a_step_of_groups_is_clustered_in_order_across_threads():
+    groups = [["2", FRAC, "3"], ["\\frac{1}{2}", "0.5", None], ["7", "7"], [None]]
+    got = equivalence.cluster_groups(groups, threads=2)
+    assert [c.labels for c in got] == [(0, 0, 1), (0, 0, None), (0, 0), (None,)]

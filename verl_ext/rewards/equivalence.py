@@ -23,8 +23,10 @@ Samples without an answer (``None`` or blank) belong to no cluster (label ``None
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -202,3 +204,18 @@ def cluster_answers(
         if label is not None:
             sizes[label] += 1
     return AnswerClusters(labels, tuple(sizes), fallback, timeouts, calls)
+
+
+def cluster_groups(
+    groups: Sequence[Sequence[str | None]],
+    group_timeout_s: float = GROUP_TIMEOUT_S,
+    pair_timeout_s: float = PAIR_TIMEOUT_S,
+    threads: int | None = None,
+) -> list[AnswerClusters]:
+    """``cluster_answers`` of many groups (a training step), in order. Groups that need the checker are
+    spread over ``threads`` threads (default: the checker pool's size, ``min(4, cores)``), one child each."""
+    threads = threads or min(4, os.cpu_count() or 1)
+    if threads <= 1 or len(groups) <= 1:
+        return [cluster_answers(g, group_timeout_s, pair_timeout_s) for g in groups]
+    with ThreadPoolExecutor(threads, thread_name_prefix="answer-clusters") as pool:
+        return list(pool.map(lambda g: cluster_answers(g, group_timeout_s, pair_timeout_s), groups))
