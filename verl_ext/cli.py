@@ -88,7 +88,10 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl, .json or .parquet files")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help=f"scored records (JSONL): {OUTPUT_RULE}")
-    parser.add_argument("--reward", required=True, choices=[n for n in preset_names() if n != "random"])
+    parser.add_argument("--reward", required=True, choices=preset_names(), help="reward preset (the registry's, "
+                        "verl_ext/rewards/presets.py; random is the control: 1 or 0 with probability 1/2, see --seed)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random preset's draws: record i of the inputs always "
+                        "gets the same score for one seed, whatever --workers (default 0)")
     parser.add_argument("--max-response-length", type=int, default=DEFAULT_MAX_RESPONSE_LENGTH, metavar="TOKENS",
                         help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})")
     parser.add_argument("--peak", type=float, default=0.5, help="peak of the length curve, in (0, 1) (default 0.5)")
@@ -105,7 +108,7 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from verl_ext.scoring import ScoreOptions, score_files
 
-    options = ScoreOptions(args.reward, args.max_response_length, args.peak, args.timeout, args.workers)
+    options = ScoreOptions(args.reward, args.max_response_length, args.peak, args.timeout, args.workers, seed=args.seed)
     summary = score_files(
         args.inputs, args.output, options, tokenizer=args.tokenizer, data_source=args.data_source,
         progress=not (args.quiet or args.no_progress),

@@ -24,6 +24,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class ScoreOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     workers: int | None = None  # None: every core, for runs large enough to repay a pool's start-up
     chunk_size: int = CHUNK_SIZE
+    seed: int = 0  # the ``random`` control: record i's draw comes from ``random_draws(seed, i)``
 
     def validate(self) -> None:
         from verl_ext.rewards.length import validate_length_args
@@ -225,6 +227,13 @@ def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 25
 # --- scoring -------------------------------------------------------------------------------------
 
 _Item = tuple[str, "int | None", "str | None"]  # response, tokens, ground truth
+RANDOM_PRESET = "random"
+
+
+def random_draws(seed: int, index: int) -> random.Random:
+    """The generator of the ``random`` control for the record at ``index`` (input order): the same score for the same
+    seed and position, whatever the number of processes or the chunk size."""
+    return random.Random(f"verl-ext score:{seed}:{index}")
 
 
 def _worker_init() -> None:
@@ -233,13 +242,14 @@ def _worker_init() -> None:
     warm_up()
 
 
-def score_items(task: tuple[str, int, float, float, list[_Item]]) -> list[dict[str, Any] | str]:
-    """Score a chunk; each entry is the scored fields, or an error message (str). Runs in pool workers."""
+def score_items(task: tuple[str, int, float, float, list[_Item], int, int]) -> list[dict[str, Any] | str]:
+    """Score a chunk (its first record at ``start``); each entry is the scored fields, or an error message (str).
+    Runs in pool workers."""
     from verl_ext.rewards.presets import score_response
 
-    reward, max_length, peak, timeout_s, items = task
+    reward, max_length, peak, timeout_s, items, start, seed = task
     out: list[dict[str, Any] | str] = []
-    for response, tokens, truth in items:
+    for offset, (response, tokens, truth) in enumerate(items):
         try:
             scored = score_response(
                 reward,
@@ -249,6 +259,7 @@ def score_items(task: tuple[str, int, float, float, list[_Item]]) -> list[dict[s
                 ground_truth=truth,
                 peak=peak,
                 correctness_timeout_s=timeout_s,
+                rng=random_draws(seed, start + offset) if reward == RANDOM_PRESET else None,
             )
         except Exception as exc:  # reported with the record's location by the parent
             out.append(f"{type(exc).__name__}: {exc}")
@@ -261,10 +272,10 @@ def score_items(task: tuple[str, int, float, float, list[_Item]]) -> list[dict[s
     return out
 
 
-def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[str, int, float, float, list[_Item]]]:
+def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[str, int, float, float, list[_Item], int, int]]:
     for start in range(0, len(samples), options.chunk_size):
         items = [(s.response, s.response_tokens, s.ground_truth) for s in samples[start : start + options.chunk_size]]
-        yield options.reward, options.max_response_length, options.peak, options.timeout_s, items
+        yield options.reward, options.max_response_length, options.peak, options.timeout_s, items, start, options.seed
 
 
 def score_samples_by_group(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[dict[str, Any]]:
