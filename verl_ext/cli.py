@@ -253,6 +253,28 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- doctor --------------------------------------------------------------------------------------
+
+
+def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check this node's GPU stack for the recipe: driver, CUDA, GPUs, torch/vLLM/flash-attn/veRL",
+        description="Reports the NVIDIA driver, the CUDA torch was built with, the GPUs, and the torch, vLLM, "
+        "flash-attn, veRL and verl-ext installs against veRL 0.9.1's pins, each with its fix when wrong. "
+        "On a machine without an NVIDIA driver the GPU checks are skipped and named. Exit 1 if anything is wrong.",
+    )
+    parser.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from verl_ext.doctor import report, run_checks
+
+    text, status = report(run_checks())
+    print(text)
+    return status
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -261,6 +283,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_table_parser,
     add_plot_parser,
     add_demo_parser,
+    add_doctor_parser,
 )
 
 
