@@ -47,7 +47,8 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
                                    out / SAMPLES_FILE)
     log = MetricLogWriter(config.log_path())
     log.write(0, evaluation(student.model, 0))
-    job = TrainingJob(config, student.model, student.tokenizer, student.train, student.test, evaluation, log.write, say)
+    job = TrainingJob(config=config, model=student.model, tokenizer=student.tokenizer, train=student.train, held_out=student.test,
+                      evaluate=evaluation, record=log.write, say=say)
     grpo_seconds = engine.train(job)
 
     return write_report(config, log.history, evaluation.samples, title=plot_title(config, engine.label), started=started,
