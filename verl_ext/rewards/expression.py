@@ -357,11 +357,13 @@ def check_cost(tree: ast.Expression) -> None:
 MAX_MAGNITUDE = 300.0
 _LOG10_E = math.log10(math.e)
 _ARG_TERM = math.pi * _LOG10_E  # |a^b| <= |a|^Re(b) * e^(pi |Im b|): pi log10(e) per unit of |b|
-_PERIODIC = ("sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "coth", "sech", "csch")
+_CIRCULAR_FUNCTIONS = ("sin", "cos", "tan", "cot", "sec", "csc")
+_PERIODIC = _CIRCULAR_FUNCTIONS + ("sinh", "cosh", "tanh", "coth", "sech", "csch")
 _INVERSE = (
     "asin", "acos", "atan", "acot", "asec", "acsc", "asinh", "acosh", "atanh", "acoth", "asech", "acsch",
 )
 _EVALUATING_OPS = (ast.FloorDiv, ast.Mod)
+PERIODIC_FACTOR = 8.0
 
 
 def _integer_exponent(node: ast.AST) -> int | None:
@@ -398,16 +400,19 @@ def _power_of_ten(exponent: float) -> float:
 
 class _Magnitude:
     """Bottom-up bound ``(up, down)`` of every subexpression's value v: 10^-down <= |v| <= 10^up when
-    v != 0 (both >= 0). Symbols, undefined and inert functions, infinities and truth values count as 1.
+    v != 0 (both >= 0). pi is pi; symbols, undefined and inert functions, infinities and truth values count as 1.
 
     Products, quotients, integer powers, exp, roots and logarithms are bounded exactly; a power with any
     other exponent b uses |a^b| <= 10^(|b| (max(up, down) of a + pi log10 e)). How small a sum, a
     logarithm or a periodic function can get (cancellation) has no general bound: ``down`` then grows by
-    the operands' whole magnitude, which covers exact numbers (|p/q - r/s| >= 1/(qs)) and near-identities
-    of numbers with as many digits; the CPU bound of the bounded path covers the rest."""
+    the operands' whole magnitude (and the digits of any float, whose rounding cancels to that), which
+    covers exact numbers (|p/q - r/s| >= 1/(qs)) and near-identities of numbers with as many digits;
+    a periodic function takes ``PERIODIC_FACTOR`` times that (|sin n| >= n^-7.2 for integers n, from pi's
+    irrationality measure). The CPU bound of the bounded path covers the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, float_digits: float) -> None:
         self.largest = 0.0
+        self.float_digits = float_digits
 
     def of(self, node: ast.AST) -> tuple[float, float]:
         up, down = self._of(node)
@@ -419,6 +424,8 @@ class _Magnitude:
     def _of(self, node: ast.AST) -> tuple[float, float]:  # noqa: C901 - one case per node kind
         if isinstance(node, ast.Expression):
             return self.of(node.body)
+        if isinstance(node, ast.Name) and node.id == "pi":
+            return math.log10(math.pi), 0.0
         if isinstance(node, (ast.Name, ast.Constant, ast.Compare)):
             if isinstance(node, ast.Compare):
                 for operand in (node.left, *node.comparators):
@@ -436,9 +443,8 @@ class _Magnitude:
             return self._call(node)
         raise NotMath(f"{type(node).__name__} is not allowed")  # unreachable after vet
 
-    @staticmethod
-    def _cancelled(*parts: tuple[float, float]) -> float:
-        return sum(up + down for up, down in parts) + 1.0
+    def _cancelled(self, *parts: tuple[float, float]) -> float:
+        return sum(up + down for up, down in parts) + 1.0 + self.float_digits
 
     def _binary(self, node: ast.BinOp) -> tuple[float, float]:
         (a_up, a_down), (b_up, b_down) = self.of(node.left), self.of(node.right)
@@ -488,8 +494,10 @@ class _Magnitude:
         if name in ("log", "ln"):  # |log a| <= ln(10) max(up, down) + pi; log(a, b) = log(a) / log(b)
             log_up = math.log10(math.log(10) * spread + math.pi)
             return log_up + (cancelled if len(parts) > 1 else 0.0), cancelled + (log_up if len(parts) > 1 else 0.0)
-        if name in _PERIODIC:  # |sin z|, |cosh z|, ... <= e^|z|; near a zero of the function or its denominator
-            return _power_of_ten(up) * _LOG10_E + cancelled, cancelled
+        if name in _PERIODIC:  # |sin z|, |cosh z|, ... <= e^|z| (|sin x| <= 1 on reals); near a zero of it or its denominator
+            near_zero = PERIODIC_FACTOR * cancelled
+            bounded = name in _CIRCULAR_FUNCTIONS and all(_certainly_real(arg) for arg in node.args)
+            return (0.0 if bounded else _power_of_ten(up) * _LOG10_E) + near_zero, near_zero
         if name in _INVERSE:  # |asin z|, |atanh z|, ... <= ln(2 |z|) + pi away from their singular points
             return math.log10(math.log(10) * (spread + cancelled) + 4.0), cancelled
         if name in ("atan2", "arg"):
@@ -514,6 +522,36 @@ def _log10(value: int) -> float:
     return math.log10(abs(value)) * (1 + 1e-12) if value else 0.0
 
 
+_REAL_FUNCTIONS = frozenset(
+    ("exp", "atan", "acot", "asinh", "floor", "ceiling", "frac", "abs", "re", "im", "arg", "sign", "max", "min", "atan2")
+    + _PERIODIC
+)
+_REAL_CONSTRUCTORS = ("Integer", "Rational", "Float", "Number")
+
+
+def _certainly_real(node: ast.AST) -> bool:
+    """A real number for sure: numbers and pi under + - * /, integer powers and real-valued functions."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            name = inner.func.id if isinstance(inner.func, ast.Name) else None
+            if name not in _REAL_FUNCTIONS and name not in _REAL_CONSTRUCTORS:
+                return False
+        elif isinstance(inner, ast.Name):
+            if inner.id not in _REAL_FUNCTIONS and inner.id not in _REAL_CONSTRUCTORS and inner.id != "pi":
+                return False
+        elif isinstance(inner, ast.BinOp):
+            if not isinstance(inner.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+                return False
+            if isinstance(inner.op, ast.Pow) and _integer_exponent(inner.right) is None:
+                return False
+        elif isinstance(inner, ast.UnaryOp):
+            if not isinstance(inner.op, (ast.USub, ast.UAdd)):
+                return False
+        elif not isinstance(inner, (ast.Constant, ast.Load, ast.operator, ast.unaryop)):
+            return False
+    return True
+
+
 def _float_magnitude(literal: str) -> tuple[float, float]:
     """(up, down) of a float literal: 10^adjusted <= |v| < 10^(adjusted + 1)."""
     from decimal import Decimal
@@ -527,7 +565,22 @@ def _float_magnitude(literal: str) -> tuple[float, float]:
 
 def check_magnitude(tree: ast.Expression) -> None:
     """Raise TooCostly when a subexpression's value may leave 10^(+-MAX_MAGNITUDE) (see ``_Magnitude``)."""
-    _Magnitude().of(tree)
+    _Magnitude(_float_digits_in(tree)).of(tree)
+
+
+def magnitude(tree: ast.Expression) -> tuple[float, float]:
+    """``(up, down)`` of the whole tree: 10^-down <= |value| <= 10^up (TooCostly past MAX_MAGNITUDE)."""
+    return _Magnitude(_float_digits_in(tree)).of(tree)
+
+
+def _float_digits_in(tree: ast.AST) -> float:
+    """0 without floats; else their largest number of significant digits + 2 (at least 17, a double's)."""
+    digits = [
+        len(node.args[0].value.split("e")[0].split("E")[0].replace(".", "").replace("_", "").lstrip("0"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Float"
+    ]
+    return max(17.0, max(digits) + 2.0) if digits else 0.0
 
 
 # --- step 4: build --------------------------------------------------------------------------------
