@@ -149,7 +149,8 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noq
     from verl_ext.io.logs import read_metric_log
 
     titles = [panel.title for panel in build_panels([read_metric_log(result.log)])]
-    assert {"mean reward (training rollouts)", "format rate (training rollouts)", "DEMO: validation accuracy"} <= set(titles)
+    assert {"mean reward (training rollouts)", "format rate (training rollouts)",
+            "DEMO: boxed and latent accuracy (validation)"} <= set(titles)
     summary = json.loads((Path(config.out) / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["steps"] == 2 and "diagnostics/format_rate" in summary["end"]
     held_out = len(load_problems(SUMS_FILE, split="test"))  # the default student's test split
