@@ -46,8 +46,9 @@ setup(
         "test": ["pytest>=8", "pytest-asyncio", "setuptools", "hypothesis"],
         "trl": ["trl>=1.16"],  # the demo's diagnostics use GRPOTrainer's log_metric hook
         # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
-        # flash-attn build (its `flash-attn-cu130torch211` extra). Install torch first, then
-        # `pip install --no-build-isolation -e ".[gpu]"` (flash-attn builds against the installed torch).
+        # flash-attn build (its `flash-attn-cu130torch211` extra). pip ignores veRL's uv sources: install torch
+        # from the cu130 index and flash-attn's prebuilt wheel first (recipe/format_length/README.md, "Set up a
+        # GPU node"), then -e ".[gpu]" finds both satisfied.
         "gpu": [
             "verl[vllm]==0.9.1",
             "vllm==0.24.0",

@@ -76,3 +76,45 @@ def test_every_gpu_pin_satisfies_every_other_requirement_on_that_package(gpu_ext
         if canonicalize_name(other.name) == name and not other.specifier.contains(version, prereleases=True)
     ]
     assert conflicts == []
+
+
+# ---------------------------------------------------------------- the README's GPU install block
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+INSTALL_BEGIN, INSTALL_END = "<!-- gpu-install:begin -->", "<!-- gpu-install:end -->"
+
+
+def install_block() -> list[str]:
+    text = (REPO / "recipe" / "format_length" / "README.md").read_text(encoding="utf-8")
+    block = text[text.index(INSTALL_BEGIN) + len(INSTALL_BEGIN) : text.index(INSTALL_END)]
+    return [line for line in block.strip().removeprefix("```bash").removesuffix("```").strip().splitlines()]
+
+
+def pip_pins(line: str) -> dict[str, str]:
+    return {canonicalize_name(r.name): str(r.specifier).removeprefix("==")
+            for r in (Requirement(w) for w in line.split()[2:] if "==" in w and not w.startswith("-"))}
+
+
+def test_install_block_pins_torch_and_flash_attn_as_verls_gpu_extras_from_their_cu130_sources(verl_stack) -> None:
+    lines = install_block()
+    verls = pins([r for extra in ("vllm", "flash-attn-cu130torch211") for r in requirements("verl", extra)])
+    torch_line = next(line for line in lines if "torch==" in line)
+    assert pip_pins(torch_line) == {name: verls[name] for name in ("torch", "torchvision", "torchaudio")}
+    # veRL's extras are named for the CUDA build they need (cu130): torch comes from that index
+    cuda = next(e for e in metadata("verl").get_all("Provides-Extra") if e.startswith("flash-attn-")).split("-")[2][:5]
+    assert torch_line.endswith(f"--index-url https://download.pytorch.org/whl/{cuda}")
+    flash_line = next(line for line in lines if "flash-attn==" in line)
+    assert pip_pins(flash_line) == {"flash-attn": verls["flash-attn"]}
+    assert "--only-binary flash-attn" in flash_line and "--no-deps" in flash_line
+    # torch and flash-attn first, so that the gpu extra finds them satisfied and builds nothing; then the check
+    assert lines.index(torch_line) < lines.index(flash_line) < lines.index('pip install -e ".[gpu]"')
+    assert lines[-1] == "verl-ext doctor"
+
+
+def test_install_requirements_state_the_driver_the_doctor_checks() -> None:
+    from verl_ext.doctor import MIN_DRIVER_FOR_CUDA_MAJOR
+
+    text = (REPO / "recipe" / "format_length" / "README.md").read_text(encoding="utf-8")
+    # NVIDIA: CUDA 13.x needs driver >= 580 (minor-version-compatibility table); the doctor checks the same
+    assert MIN_DRIVER_FOR_CUDA_MAJOR[13] == 580 and "an NVIDIA driver >= 580" in text
+    top = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "NVIDIA driver >= 580" in top and "Set up a GPU node" in top and "--no-build-isolation" not in top
