@@ -1,9 +1,94 @@
 #!/usr/bin/env bash
-# Smoke test of a node (one GPU, Qwen2.5-0.5B, 2 short GRPO steps, validation and a checkpoint) before a
-# 7B run: run_grpo.sh scale=smoke, whose scale file (config/scale/smoke.yaml) gives the model, the node count
-# and the GPUs per node.
-#   bash recipe/format_length/run_smoke.sh [hydra overrides...]
-# Same environment variables as run_grpo.sh; only the run name's default differs.
+# Smoke test of a GPU node before a 7B run, meant to finish in well under 15 minutes on one GPU:
+# `verl-ext doctor`, then run_grpo.sh scale=smoke (Qwen2.5-0.5B or --model, 2 GRPO steps of 8 prompts x 4
+# rollouts of <= 512 tokens, validation on 64 problems at steps 0 and 2, one checkpoint), then the figures to
+# compare and what to expect of them (python -m verl_ext.verl.smoke_report).
+#
+#   bash recipe/format_length/run_smoke.sh [--model DIR_OR_HUB_ID] [--data DIR] [--reward NAME] [--ckpt DIR]
+#                                          [--dry-run] [hydra overrides...]
+#
+#   --model    the model (MODEL_PATH)                    [the scale file's: Qwen/Qwen2.5-0.5B]
+#   --data     the prepared parquet files (DATA_DIR)     [run_grpo.sh's default]
+#   --reward   REWARD                                    [format_length]
+#   --ckpt     checkpoints and logs go under it (CKPT_DIR) [run_grpo.sh's default]
+#   --dry-run  print run_grpo.sh's command, run nothing (DRY_RUN=1)
+# Environment: as run_grpo.sh's (a flag wins over its variable). The run is named
+# smoke-<reward>-<UTC time> unless EXPERIMENT is set, so a rerun starts afresh instead of resuming.
 set -euo pipefail
-export EXPERIMENT="${EXPERIMENT:-smoke-${REWARD:-format_length}}"
-exec bash "$(dirname "${BASH_SOURCE[0]}")/run_grpo.sh" scale=smoke "$@"
+
+SMOKE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROJECT="format_length"
+
+usage() {
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+    echo "run_smoke.sh: error: $*" >&2
+    exit 2
+}
+
+OVERRIDES=()
+while (($#)); do
+    case "$1" in
+        --model | --data | --reward | --ckpt)
+            (($# >= 2)) && [[ -n "$2" && "$2" != --* ]] || die "$1 needs a value"
+            case "$1" in
+                --model) export MODEL_PATH="$2" ;;
+                --data) export DATA_DIR="$2" ;;
+                --reward) export REWARD="$2" ;;
+                --ckpt) export CKPT_DIR="$2" ;;
+            esac
+            shift 2
+            ;;
+        --model=* | --data=* | --reward=* | --ckpt=*)
+            value="${1#*=}"
+            [[ -n "$value" ]] || die "${1%%=*} needs a value"
+            case "$1" in
+                --model=*) export MODEL_PATH="$value" ;;
+                --data=*) export DATA_DIR="$value" ;;
+                --reward=*) export REWARD="$value" ;;
+                --ckpt=*) export CKPT_DIR="$value" ;;
+            esac
+            shift
+            ;;
+        --dry-run) export DRY_RUN=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        --) shift; OVERRIDES+=("$@"); break ;;
+        --*) die "unknown option $1 (see --help)" ;;
+        *=*) OVERRIDES+=("$1"); shift ;;
+        *) die "unexpected argument '$1': options are --model --data --reward --ckpt --dry-run, and Hydra overrides key=value" ;;
+    esac
+done
+
+export REWARD="${REWARD:-format_length}"
+export EXPERIMENT="${EXPERIMENT:-smoke-${REWARD}-$(date -u +%Y%m%d-%H%M%S)}"
+PYTHON="${PYTHON:-python3}"
+
+if [[ "${DRY_RUN:-0}" == "1" ]]; then
+    exec bash "$SMOKE_DIR/run_grpo.sh" scale=smoke ${OVERRIDES[@]+"${OVERRIDES[@]}"}
+fi
+
+# A local model directory needs no hub: say so to every process (a lent device may have no network).
+if [[ -n "${MODEL_PATH:-}" && -d "$MODEL_PATH" ]]; then
+    export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+fi
+
+echo "run_smoke.sh: 1/3 verl-ext doctor" >&2
+"$PYTHON" -m verl_ext.cli doctor || die "verl-ext doctor found a problem (its fixes are above); nothing was run"
+
+echo "run_smoke.sh: 2/3 run_grpo.sh scale=smoke as $EXPERIMENT" >&2
+start=$SECONDS
+status=0
+bash "$SMOKE_DIR/run_grpo.sh" scale=smoke ${OVERRIDES[@]+"${OVERRIDES[@]}"} || status=$?
+elapsed=$((SECONDS - start))
+
+REPO_ROOT="$(cd "$SMOKE_DIR/../.." && pwd)"
+CKPT_DIR="${CKPT_DIR:-$REPO_ROOT/checkpoints}"
+case "$CKPT_DIR" in /*) ;; *) CKPT_DIR="$PWD/$CKPT_DIR" ;; esac
+LOG_DIR="${LOG_DIR:-$CKPT_DIR/logs}"
+case "$LOG_DIR" in /*) ;; *) LOG_DIR="$PWD/$LOG_DIR" ;; esac
+
+echo "run_smoke.sh: 3/3 the figures (run exit status $status, ${elapsed} s)" >&2
+"$PYTHON" -m verl_ext.verl.smoke_report --log "$LOG_DIR/$PROJECT/$EXPERIMENT.jsonl" \
+    --checkpoints "$CKPT_DIR/$EXPERIMENT" --exit-status "$status" --seconds "$elapsed"
