@@ -187,14 +187,44 @@ def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_without_verl_platform_cpu_nothing_of_the_backend_loads():
-    probe = (
-        "import sys, verl; from verl.workers.rollout.replica import RolloutReplicaRegistry as R;"
-        "print('hf' in R._registry, any(m.startswith('verl_ext.verl.cpu.') for m in sys.modules))"
-    )
-    result = _run_python(probe, VERL_PLATFORM="")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["False", "False"]
+# Three probes of a process without VERL_PLATFORM share one fresh interpreter (one veRL import instead of three),
+# in this order: what `import verl` loaded (before anything else runs), veRL's worker model patch with the plugin's
+# TRL fix, then the same patch with the fix undone (veRL's own check: "TRL importable"). Each prints its outcome.
+_WITHOUT_PLATFORM_PROBES = """
+import importlib.util, json, sys
+import verl
+from verl.workers.rollout.replica import RolloutReplicaRegistry as R
+results = {"loaded": ['hf' in R._registry, any(m.startswith('verl_ext.verl.cpu.') for m in sys.modules)]}
+from transformers import Qwen2Config, Qwen2ForCausalLM
+import verl.models.transformers.monkey_patch as mp
+
+def patch():
+    m = Qwen2ForCausalLM(Qwen2Config(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                     num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
+    try:
+        mp.apply_monkey_patch(m, use_remove_padding=False)
+        return "patched"
+    except Exception as error:
+        return f"raised {type(error).__name__}: {error}"
+
+results["with_fix"] = patch()
+mp.is_trl_available = lambda: importlib.util.find_spec('trl') is not None
+results["without_fix"] = patch()
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def without_platform() -> dict:
+    import json
+
+    result = _run_python(_WITHOUT_PLATFORM_PROBES, VERL_PLATFORM="")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_without_verl_platform_cpu_nothing_of_the_backend_loads(without_platform):
+    assert without_platform["loaded"] == [False, False]
 
 
 def test_with_verl_platform_cpu_the_backend_registers_everything():
@@ -234,36 +264,14 @@ def test_trl_is_installed_here():
     assert importlib.util.find_spec("trl") is not None, "CI installs the [trl] extra: this file tests the clash"
 
 
-def _monkey_patch_code(undo_fix: bool) -> str:
-    undo = (
-        "import importlib.util; import verl.models.transformers.monkey_patch as mp;"
-        "mp.is_trl_available = lambda: importlib.util.find_spec('trl') is not None\n"
-        if undo_fix
-        else ""
-    )
-    return (
-        "import torch, verl\n"
-        "from transformers import Qwen2Config, Qwen2ForCausalLM\n"
-        "from verl.models.transformers.monkey_patch import apply_monkey_patch\n"
-        + undo
-        + "m = Qwen2ForCausalLM(Qwen2Config(vocab_size=32, hidden_size=16, intermediate_size=32,"
-        " num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))\n"
-        "apply_monkey_patch(m, use_remove_padding=False)\n"
-        "print('patched')\n"
-    )
+def test_verl_worker_model_patch_runs_with_trl_installed(without_platform):
+    assert without_platform["with_fix"] == "patched"
 
 
-def test_verl_worker_model_patch_runs_with_trl_installed():
-    result = _run_python(_monkey_patch_code(undo_fix=False))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "patched" in result.stdout
-
-
-def test_without_the_fix_verl_worker_model_patch_crashes_on_trl():
+def test_without_the_fix_verl_worker_model_patch_crashes_on_trl(without_platform):
     # The negative control: veRL's own check (TRL importable) reaches the import TRL 1.16 no longer has.
-    result = _run_python(_monkey_patch_code(undo_fix=True))
-    assert result.returncode != 0
-    assert "AutoModelForCausalLMWithValueHead" in result.stderr
+    assert without_platform["without_fix"].startswith("raised ")
+    assert "AutoModelForCausalLMWithValueHead" in without_platform["without_fix"]
 
 
 # ---------------------------------------------------------------- launch clean-up
