@@ -10,10 +10,17 @@ Those answers are mostly integers, which need no checker, so a second scenario s
 MATH500 problems whose ground truth is not a plain integer, each group mixing the model's answer with
 its ground truth (both forms, e.g. ``\\frac{1}{2}`` and ``0.5``, to be clustered by math-verify).
 
-Figures: ``cold`` is the first step of this process (the checker's child processes start: a fresh
-interpreter and math-verify's imports); ``warm`` is the median of the next ``--steps`` steps (fresh
-draws). Targets (issue 20): under 1 s for 128 x 8 and under 5 s for 128 x 64, warm; the release's
-median GPU step is 181.5 s. Groups that need the checker are spread over ``--threads`` threads (one
+Figures, each step a fresh draw:
+- ``cold``: the first step of this process (the checker's child processes start: a fresh interpreter,
+  math-verify's imports), every answer new;
+- ``warm, new answers``: median over ``--steps`` steps run by checker children that are already started
+  but restarted (outside the timing) before each step, so that no answer is in their parse caches: a
+  training step whose prompts the run has not seen yet;
+- ``warm, repeated``: median over ``--steps`` steps with the children and their caches kept; the pools are
+  small, so most answers were parsed in an earlier step (a run revisiting its prompts; optimistic).
+Targets (issue 20): under 1 s for 128 x 8 and under 5 s for 128 x 64, warm; the release's
+median GPU step is 181.5 s. Wall figures depend on the machine's load (printed); the CPU seconds of
+this process and of the checker children (a child killed during the step is not counted) much less. Groups that need the checker are spread over ``--threads`` threads (one
 checker child each; default min(4, cores)). Asserts nothing.
 """
 
@@ -30,7 +37,12 @@ from pathlib import Path
 
 from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.correctness import _as_integer
-from verl_ext.rewards.equivalence import answer_key, cluster_groups
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+
+from verl_ext.rewards import equivalence
+from verl_ext.rewards.equivalence import answer_key, cluster_distinct, cluster_groups
 from verl_ext.rewards.group import majority_rewards, semantic_frequency_rewards
 
 
@@ -60,8 +72,21 @@ def draw_step(pools: list[list[str | None]], prompts: int, samples: int, rng: ra
     return groups
 
 
+def cpu_seconds() -> dict[int, float]:
+    """CPU seconds used so far by this process and each of its children, by pid."""
+    me = psutil.Process()
+    found = {me.pid: sum(me.cpu_times()[:2])}
+    for child in me.children(recursive=True):
+        try:
+            found[child.pid] = sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def group_stage(groups: list[list[str | None]], threads: int | None) -> dict:
-    """Time one step's group stage; also count what it did."""
+    """Time one step's group stage (wall, and CPU of this process and the checker children); count what it did."""
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     calls = timeouts = fallbacks = 0
     for clusters in cluster_groups(groups, threads=threads):
@@ -71,8 +96,28 @@ def group_stage(groups: list[list[str | None]], threads: int | None) -> dict:
         timeouts += clusters.timeouts
         fallbacks += clusters.fallback
     seconds = time.perf_counter() - started
+    cpu = sum(used - cpu_before.get(pid, 0.0) for pid, used in cpu_seconds().items())
     distinct = statistics.mean(len({answer_key(a) for a in g} - {None}) for g in groups)
-    return {"seconds": seconds, "checker_calls": calls, "timeouts": timeouts, "fallbacks": fallbacks, "distinct": distinct}
+    return {"seconds": seconds, "cpu": cpu, "checker_calls": calls, "timeouts": timeouts, "fallbacks": fallbacks, "distinct": distinct}
+
+
+def restart_checker(threads: int | None) -> None:
+    """Stop the checker's children and start as many fresh ones (empty caches), outside any timing."""
+    for caller in equivalence._callers.values():
+        caller.close()
+    equivalence._callers.clear()
+    count = threads or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(count) as pool:  # concurrent calls: each starts its own child
+        list(pool.map(lambda _: cluster_distinct(["\\frac{1}{2}", "0.5"]), range(count)))
+
+
+def summary(runs: list[dict]) -> str:
+    return (
+        f"median {statistics.median(r['seconds'] for r in runs):.3f} s, max {max(r['seconds'] for r in runs):.3f} s "
+        f"over {len(runs)} steps; CPU median {statistics.median(r['cpu'] for r in runs):.3f} s; distinct/group {statistics.mean(r['distinct'] for r in runs):.2f}, checker calls/step "
+        f"{statistics.mean(r['checker_calls'] for r in runs):.0f}, timeouts {sum(r['timeouts'] for r in runs)}, "
+        f"fallbacks {sum(r['fallbacks'] for r in runs)}"
+    )
 
 
 def main() -> None:
@@ -93,20 +138,18 @@ def main() -> None:
     first = True
     for name, source in scenarios:
         for n in args.samples:
-            runs = [group_stage(draw_step(source, args.prompts, n, rng), args.threads) for _ in range(args.steps + first)]
-            cold = runs.pop(0) if first else None
-            first = False
-            warm = statistics.median(r["seconds"] for r in runs)
-            head = f"{name:>24}  {args.prompts} x {n:<3}"
-            stats = (
-                f"distinct/group {statistics.mean(r['distinct'] for r in runs):.2f}  checker calls/step "
-                f"{statistics.mean(r['checker_calls'] for r in runs):.0f}  timeouts {sum(r['timeouts'] for r in runs)}  "
-                f"fallbacks {sum(r['fallbacks'] for r in runs)}"
-            )
-            if cold is not None:
-                print(f"{head}  cold {cold['seconds']:.3f} s (checker children start)")
-            print(f"{head}  warm {warm:.3f} s (median of {len(runs)} steps; max {max(r['seconds'] for r in runs):.3f} s)  {stats}")
-
+            head = f"{name} {args.prompts} x {n}"
+            if first:
+                cold = group_stage(draw_step(source, args.prompts, n, rng), args.threads)
+                print(f"{head}: cold {cold['seconds']:.3f} s, CPU {cold['cpu']:.3f} s (checker children start; every answer new)")
+                first = False
+            fresh = []
+            for _ in range(args.steps):
+                restart_checker(args.threads)
+                fresh.append(group_stage(draw_step(source, args.prompts, n, rng), args.threads))
+            print(f"{head}: warm, new answers: {summary(fresh)}")
+            repeated = [group_stage(draw_step(source, args.prompts, n, rng), args.threads) for _ in range(args.steps)]
+            print(f"{head}: warm, repeated answers: {summary(repeated)}")
 
 if __name__ == "__main__":
     main()
