@@ -85,3 +85,15 @@ def test_self_confidence_needs_log_probabilities_trl_does_not_pass():
     gated, _ = _call("format_gated_self_confidence", GROUP_A, ["a"] * 5, completion_logprobs=logprobs)
     # F * exp(mean log p): the last completion has no box (F = 0)
     assert gated == pytest.approx([0.5 ** 1.5, 1.0, math.exp(-2.0), math.exp(-2.0), 0.0])
+
+
+def test_collapse_monitors_are_logged_per_batch():
+    truths = ["2"] * 5 + ["1"] * 5
+    _, metrics = _call("majority", GROUP_A + GROUP_B, ["a"] * 5 + ["b"] * 5, ground_truth=truths)
+    assert metrics["collapse/majority_ratio"] == pytest.approx((3 / 5 + 2 / 5) / 2)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
+    assert metrics["collapse/response_length"] == pytest.approx(8.0)
+    # group a: the majority (2) is right; group b: the majority (7) is wrong, the truth 1 is the tied minority
+    assert metrics["collapse/label_accuracy"] == pytest.approx(0.5)
+    # group a: rewards 1,1,1,0,0 match correctness 1,1,1,0,0; group b: 1,1,0,0,0 vs 0,0,1,1,0 -> only the last
+    assert metrics["collapse/reward_accuracy"] == pytest.approx((1.0 + 0.2) / 2)

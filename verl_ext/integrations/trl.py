@@ -31,7 +31,9 @@ does not pass to reward functions: give them as the column ``completion_logprobs
 Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
 ``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
 format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground truths are present,
-accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``.
+accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``, and
+for group-level presets the collapse monitors ``collapse/*`` (``verl_ext.collapse``: majority ratio,
+distinct answers, answer entropy, response length; label and reward accuracy with ground truths).
 A response whose scoring fails scores 0 and counts as a reward error (logged with its traceback),
 as in the veRL managers.
 This module does not import TRL.
@@ -48,7 +50,8 @@ from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
 from verl_ext.rewards.group import EMPO_MIN_SHARE
-from verl_ext.rewards.presets import ScoredResponse, get_preset, score_group, score_response
+from verl_ext.collapse import batch_monitors, group_monitors
+from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +189,8 @@ class PresetReward:
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
         if self.spec.is_group or self.spec.needs_logprobs:
-            scores, infos = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
-            self._log(infos, kwargs)
+            scores, infos, monitors = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
+            self._log(infos, kwargs, monitors)
             return scores
         scores, infos = [], []
         for i, completion in enumerate(completions):
@@ -204,17 +207,20 @@ class PresetReward:
         self._log(infos, kwargs)
         return scores
 
-    def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
+    def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None) -> None:
         log_metric = kwargs.get("log_metric")
         if self.log_metrics and callable(log_metric):
-            for name, value in batch_diagnostics(infos).items():
+            metrics = batch_diagnostics(infos)
+            if monitors:
+                metrics.update(batch_monitors(monitors))
+            for name, value in metrics.items():
                 log_metric(name, value)
 
     def _score_groups(
         self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None,
         truths: list[str | None], kwargs: dict[str, Any],
-    ) -> tuple[list[float], list[dict[str, Any]]]:
-        """Scores and extra info of a batch scored group by group (``score_group``)."""
+    ) -> tuple[list[float], list[dict[str, Any]], list[dict[str, float]]]:
+        """Scores, extra info and collapse monitors (``verl_ext.collapse``) of a batch scored group by group."""
         logprobs = kwargs.get(self.logprobs_key)
         if self.spec.needs_logprobs and logprobs is None:
             raise ValueError(
@@ -226,6 +232,7 @@ class PresetReward:
         size = split_groups(prompts, self.group_sizes) if self.spec.is_group else 1
         scores: list[float] = []
         infos: list[dict[str, Any]] = []
+        monitors: list[dict[str, float]] = []
         for start in range(0, len(completions), size):
             members = range(start, start + size)
             try:
@@ -250,7 +257,24 @@ class PresetReward:
                 continue
             scores.extend(group.scores)
             infos.extend({**info, "reward_error": 0.0} for info in group.extra_info())
-        return scores, infos
+            if group.clusters is not None:
+                monitors.append(_monitors(group))
+        return scores, infos, monitors
+
+
+def _monitors(group: ScoredGroup) -> dict[str, float]:
+    """The collapse monitors of one scored group (label and reward accuracy when every sample has a verdict)."""
+    signals = [scored.signals for scored in group.samples]
+    correct = [s.correct for s in signals]
+    tokens = [s.response_tokens for s in signals]
+    known = all(c is not None for c in correct) and not any(s.monitor_error for s in signals)
+    assert group.clusters is not None
+    return group_monitors(
+        group.clusters,
+        rewards=group.scores,
+        correct=correct if known else None,  # type: ignore[arg-type]
+        response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
+    )
 
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
