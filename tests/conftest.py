@@ -12,9 +12,165 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "e2e: runs veRL's real trainer end to end on the CPU (two launches, 3-6 minutes on 2 cores; "
-        "-m 'not e2e' skips it)",
+        "e2e: end-to-end runs (veRL's real trainer on the CPU, the demo's warm-up + GRPO claims; minutes on 2 cores). "
+        "They read the session's shared runs (see SharedRuns below); -m 'not e2e' skips them",
     )
+    # pytest-xdist's own mark (registered here too, for runs without xdist): conftest groups each shared run's tests
+    config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist's --dist loadgroup keeps in one worker")
+
+
+# ---------------------------------------------------------------- expensive runs shared by the session
+# Each expensive run (a veRL launch, the demo's warm-ups) happens once per test session, as a subprocess, and
+# every test that checks it reads its outputs through a session fixture. The runs that the selected tests need
+# start in one background lane as soon as collection is done, one after another, while the other tests run on
+# the other core; the tests reading them are moved to the end of the session. A new end-to-end check reads one
+# of these runs (or adds a step to one) instead of launching its own.
+
+
+class SharedRuns:
+    """Named runs (``name -> function(work_dir) -> result``) started in a background thread, in order."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.jobs: dict = {}
+        self.results: dict = {}
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def register(self, name: str):
+        def decorate(function):
+            self.jobs[name] = function
+            return function
+
+        return decorate
+
+    def start(self, names: list[str], make_dir) -> None:
+        import threading
+
+        order = [name for name in self.jobs if name in names]
+        self.thread = threading.Thread(target=lambda: [self.run(name, make_dir) for name in order], daemon=True)
+        self.thread.start()
+
+    def run(self, name: str, make_dir):
+        """The run's result, running it here if no thread has (a lock per lane keeps one run at a time)."""
+        with self.lock:
+            if name not in self.results:
+                try:
+                    self.results[name] = ("ok", self.jobs[name](make_dir(name)))
+                except BaseException as error:  # noqa: BLE001  (re-raised in every test that reads it)
+                    self.results[name] = ("error", error)
+            return self.results[name]
+
+    def result(self, name: str, make_dir):
+        status, value = self.run(name, make_dir)
+        if status == "error":
+            raise value
+        return value
+
+
+SHARED_RUNS = SharedRuns()
+
+
+def _reads_a_shared_run(item: pytest.Item) -> bool:
+    return any(name in SHARED_RUNS.jobs for name in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests reading a shared run go last (their run goes on in the background meanwhile); under pytest-xdist
+    (``-n``) the tests of one run form one ``xdist_group``, so that ``--dist loadgroup`` runs it in one worker."""
+    items.sort(key=_reads_a_shared_run)  # stable: each group keeps its order
+    for item in items:
+        runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
+        if runs:
+            item.add_marker(pytest.mark.xdist_group(name=runs[0]))
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the needed runs in the background. Not in an xdist worker: every worker collects every test, and
+    only the one that gets a run's group runs it (when its first test asks for it)."""
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ()) if name in SHARED_RUNS.jobs}
+    if needed and not session.config.option.collectonly and not _xdist_worker(session.config):
+        SHARED_RUNS.start(sorted(needed), _run_dir(session.config))
+
+
+def _run_dir(config: pytest.Config):
+    return lambda name: config._tmp_path_factory.mktemp(name)  # noqa: SLF001  (pytest's own tmp_path_factory)
+
+
+def shared_run(request: pytest.FixtureRequest, name: str):
+    return SHARED_RUNS.result(name, _run_dir(request.config))
+
+
+# --- veRL's trainer through the recipe's launcher: run_grpo.sh scale=cpu, then a resume -----------------------
+
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass
+class Launch:
+    returncode: int
+    output: str
+
+
+@dataclass
+class TrainerRuns:
+    """Launch A (``run_grpo.sh scale=cpu``, 2 steps, checkpoint at 2) and launch B (the same command with
+    ``trainer.total_training_steps=3`` and the rollout's weight sync off: resumes from A's checkpoint)."""
+
+    first: Launch
+    resumed: Launch
+    log: Path
+    checkpoints: Path
+    checkpoints_after_first: list[str]
+    tracker_after_first: str
+
+
+def _launch_recipe(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
+    import subprocess
+
+    from verl_ext.verl.cpu.launcher import LAUNCHER, kill_ray_under
+
+    command = ["bash", str(LAUNCHER), "scale=cpu", f"+ray_kwargs.ray_init._temp_dir={ray_dir}", *overrides]
+    try:
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+        return Launch(done.returncode, done.stdout + done.stderr)
+    finally:
+        kill_ray_under(ray_dir)
+
+
+@SHARED_RUNS.register("cpu_trainer_runs")
+def _cpu_trainer_runs(work: Path) -> TrainerRuns:
+    import shutil
+
+    from verl_ext.verl.cpu.launcher import launcher_env, ray_temp_dir
+
+    ray_dir = ray_temp_dir("vx")
+    data = REPO / "release_data" / "datasets"
+    env = {**launcher_env(data, work, "cpu-e2e", "format_length"), "VERL_EXT_CACHE": str(work / "model-cache")}
+    try:
+        first = _launch_recipe(env, ray_dir)
+        checkpoints = work / "checkpoints" / "cpu-e2e"
+        listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        tracker = checkpoints / "latest_checkpointed_iteration.txt"
+        tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
+        resumed = _launch_recipe(
+            env, ray_dir, "trainer.total_training_steps=3",
+            "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
+        )
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    return TrainerRuns(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text)
+
+
+@pytest.fixture(scope="session")
+def cpu_trainer_runs(request: pytest.FixtureRequest) -> TrainerRuns:
+    """The session's two recipe launches (tests/test_cpu_trainer_e2e.py checks them; other checks may read them)."""
+    return shared_run(request, "cpu_trainer_runs")
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +264,153 @@ def launcher_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     python_bin = os.path.dirname(sys.executable)
     kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d != python_bin and "pyenv" not in d]
     return {**os.environ, "PATH": os.pathsep.join([str(decoys), *kept]), "PYTHON": sys.executable}
+
+
+# --- the demo: one run through veRL's engine, and the capable student's claims on unseen seeds ------------------
+
+# One demo run (verl_ext.demo.pipeline.run) in a fresh interpreter: DemoConfig fields as JSON in argv[1], the
+# DemoResult as JSON written to argv[2]; VERL_EXT_CACHE (the warm cache) comes from the environment.
+_DEMO_RUN = r"""
+import json, sys
+from dataclasses import asdict
+from verl_ext.demo.config import DemoConfig
+from verl_ext.demo.pipeline import run
+result = run(DemoConfig(**json.loads(sys.argv[1])))
+open(sys.argv[2], "w").write(json.dumps(asdict(result)))
+"""
+
+# The capable student's claims for one seed, in one fresh interpreter: its default warm-up (as `verl-ext demo`
+# does it, into the cache of VERL_EXT_CACHE), greedy held-out answers of the warmed-up model on 32 held-out sums,
+# then 10 GRPO steps with each reward of argv[3] (comma-separated) from that cached warm-up. JSON to argv[2].
+_CAPABLE_CLAIMS = r"""
+import json, sys
+from pathlib import Path
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from verl_ext.demo.config import DemoConfig
+from verl_ext.demo.evaluate import score_samples
+from verl_ext.demo.pipeline import run
+from verl_ext.demo.problems import SUMS_FILE, load_problems
+from verl_ext.demo.students import STUDENTS
+from verl_ext.demo.warm_cache import warm_student
+
+seed, out, rewards = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",")
+student = STUDENTS["capable"]
+warmed = warm_student("capable", seed, progress=False)
+model, tokenizer = AutoModelForCausalLM.from_pretrained(warmed.path), AutoTokenizer.from_pretrained(warmed.path)
+rows = score_samples(model, tokenizer, load_problems(SUMS_FILE, split="test")[:32], "format", student.max_completion_length)
+claims = {"seed": seed, "warm_up": {"cached": warmed.cached, "steps": warmed.warmup.steps,
+                                    "latent": sum(r["latent_correct"] for r in rows) / len(rows),
+                                    "boxed": sum(r["correct"] for r in rows) / len(rows)}}
+for reward in rewards:
+    result = run(DemoConfig(reward=reward, seed=seed, steps=10, eval_every=10, out=str(out.parent / reward), progress=False))
+    claims[reward] = {"warmup_cached": result.warmup_cached, "held_out_start": result.held_out_start,
+                      "held_out_end": result.held_out_end}
+out.write_text(json.dumps(claims))
+"""
+
+CAPABLE_SEEDS = (11, 12)  # not among the seeds the demo's recipe was chosen or measured on (0-4)
+CAPABLE_REWARDS = ("format_length", "random")
+
+
+def _python(code: str, *args: str, env: dict[str, str], log: Path):
+    """Start ``python -c code args`` (output to ``log``); returns the process."""
+    import subprocess
+    import sys
+
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def _finished(process, log: Path, timeout: int) -> None:
+    import subprocess
+
+    try:
+        status = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    if status != 0:
+        raise RuntimeError(f"exit status {status}; last output:\n{log.read_text(errors='replace')[-6000:]}")
+
+
+@SHARED_RUNS.register("demo_verl_run")
+def _demo_verl_run(work: Path):
+    """One 2-step demo through veRL's trainer (engine verl), held-out evaluation after each step."""
+    import json
+    import os
+    from types import SimpleNamespace
+
+    from verl_ext.demo.config import DemoConfig
+
+    config = DemoConfig(
+        engine="verl", reward="format_length", steps=2, out=str(work / "out"), seed=1, warmup_steps=3,
+        num_generations=2, prompts_per_step=2, max_completion_length=16, eval_every=1, progress=False,
+    )
+    fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
+    env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
+    process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
+    _finished(process, work / "output.log", timeout=1200)
+    return config, SimpleNamespace(**json.loads((work / "result.json").read_text()))
+
+
+@SHARED_RUNS.register("capable_claims")
+def _capable_claims(work: Path) -> dict[int, dict]:
+    """Per unseen seed: the capable student's warm-up, its held-out answers, 10 GRPO steps per reward. The two
+    seeds run side by side (one torch thread each: the demo's default, as in the cache key)."""
+    import json
+    import os
+
+    processes = {}
+    try:
+        for seed in CAPABLE_SEEDS:
+            folder = work / f"seed{seed}"
+            folder.mkdir()
+            env = {**os.environ, "VERL_EXT_CACHE": str(folder / "cache")}
+            processes[seed] = _python(_CAPABLE_CLAIMS, str(seed), str(folder / "claims.json"), ",".join(CAPABLE_REWARDS),
+                                      env=env, log=folder / "output.log")
+        for seed, process in processes.items():
+            _finished(process, work / f"seed{seed}" / "output.log", timeout=1800)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    return {seed: json.loads((work / f"seed{seed}" / "claims.json").read_text()) for seed in CAPABLE_SEEDS}
+
+
+@pytest.fixture(scope="session")
+def demo_verl_run(request: pytest.FixtureRequest):
+    """``(DemoConfig, result)`` of the session's one demo run through veRL's engine (tests/test_demo_verl_engine.py)."""
+    return shared_run(request, "demo_verl_run")
+
+
+@pytest.fixture(scope="session")
+def capable_claims(request: pytest.FixtureRequest) -> dict[int, dict]:
+    """Seed -> the capable student's claims on that unseen seed (tests/test_demo.py)."""
+    return shared_run(request, "capable_claims")
+
+
+# ---------------------------------------------------------------- isolated checker children that cannot start
+
+
+def _spawn_error(*args, **kwargs):  # noqa: ANN002, ANN003 - stands in for subprocess.Popen
+    raise OSError(11, "Resource temporarily unavailable (forced by the test)")
+
+
+@pytest.fixture(params=["spawn error", "EOF at start-up"])
+def broken_isolated_child(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """No ``IsolatedCaller`` child can start (a spawn error, or a child module that exits before "ready");
+    the pools of healthy children kept by the correctness and answer-equivalence checks are set aside."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from verl_ext.rewards import correctness, equivalence, isolation
+
+    monkeypatch.setattr(correctness, "_callers", {})
+    monkeypatch.setattr(equivalence, "_callers", {})
+    if request.param == "spawn error":
+        # only isolation.py's view of subprocess: other modules (Ray) must keep the real Popen
+        fake = SimpleNamespace(Popen=_spawn_error, DEVNULL=subprocess.DEVNULL, TimeoutExpired=subprocess.TimeoutExpired)
+        monkeypatch.setattr(isolation, "subprocess", fake)
+    else:
+        monkeypatch.setattr(isolation, "CHILD_MODULE", "verl_ext.rewards.no_such_child_module")
+    return request.param

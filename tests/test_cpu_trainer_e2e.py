@@ -1,6 +1,7 @@
 """veRL 0.9.1's own trainer end to end on the CPU, through the recipe's launcher: ``run_grpo.sh scale=cpu``.
 
-Two launches share one checkpoint and log folder (module fixture, about 2 x 1 min on 2 idle cores):
+Two launches share one checkpoint and log folder (conftest's session-shared ``cpu_trainer_runs``, started in the
+background when collection is done; about 2 x 1-2 min on 2 idle cores):
 
 * A: the recipe as a user runs it: main_ppo, V1 sync trainer, FSDP2 actor + reference, GRPO with the
   ``format_length`` manager through the agent loop's streaming reward path, the diagnostics sampler,
@@ -15,86 +16,38 @@ Two launches share one checkpoint and log folder (module fixture, about 2 x 1 mi
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from verl_ext.io.logs import read_metric_log
-from verl_ext.verl.cpu.launcher import LAUNCHER, kill_ray_under, launcher_env, ray_temp_dir
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO / "release_data" / "datasets"
 BENCHMARKS = ("AIME2024", "AMC2023", "MATH500")
-LAUNCH_TIMEOUT_S = 900
 PROBS_DIFF = "training/rollout_probs_diff_mean"
 # fp32 rollout and fp32 actor on the same weights: |p_rollout - p_actor| is float rounding (~1e-9 seen).
 SYNCED_PROBS_DIFF_MAX = 1e-5
 
 
-@dataclass
-class Launch:
-    returncode: int
-    output: str
+@pytest.fixture
+def runs(cpu_trainer_runs):
+    return cpu_trainer_runs
 
 
-@dataclass
-class Runs:
-    first: Launch
-    resumed: Launch
-    log: Path
-    checkpoints: Path
-    checkpoints_after_first: list[str]
-    tracker_after_first: str
-
-
-def _launch(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
-    command = ["bash", str(LAUNCHER), "scale=cpu", f"+ray_kwargs.ray_init._temp_dir={ray_dir}", *overrides]
-    try:
-        done = subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S, check=False
-        )
-        return Launch(done.returncode, done.stdout + done.stderr)
-    finally:
-        kill_ray_under(ray_dir)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    work = tmp_path_factory.mktemp("cpu_trainer")
-    ray_dir = ray_temp_dir("vx")
-    env = {**launcher_env(DATA_DIR, work, "cpu-e2e", "format_length"), "VERL_EXT_CACHE": str(work / "model-cache")}
-    try:
-        first = _launch(env, ray_dir)
-        checkpoints = work / "checkpoints" / "cpu-e2e"
-        listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
-        tracker = checkpoints / "latest_checkpointed_iteration.txt"
-        tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
-        resumed = _launch(
-            env, ray_dir, "trainer.total_training_steps=3",
-            "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
-        )
-    finally:
-        shutil.rmtree(ray_dir, ignore_errors=True)
-    return Runs(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text)
-
-
-def _tail(launch: Launch) -> str:
+def _tail(launch) -> str:
     return launch.output[-6000:]
 
 
-def test_first_launch_trains_two_steps_and_exits_0(runs: Runs):
+def test_first_launch_trains_two_steps_and_exits_0(runs):
     assert runs.first.returncode == 0, _tail(runs.first)
     first_log = read_metric_log(runs.log.with_name(runs.log.name + ".part1"))
     assert sorted(first_log.steps) == [0, 1, 2]
 
 
-def test_per_step_metrics_hold_diagnostics_and_validation_accuracy(runs: Runs):
+def test_per_step_metrics_hold_diagnostics_and_validation_accuracy(runs):
     steps = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
     for step in (1, 2):
         for name in ("diagnostics/format_rate", "diagnostics/length_reward_mean", "diagnostics/truncation_rate",
@@ -107,7 +60,7 @@ def test_per_step_metrics_hold_diagnostics_and_validation_accuracy(runs: Runs):
         assert {name.split("/")[1] for name in accuracies} <= set(BENCHMARKS)
 
 
-def test_reward_managers_scored_every_rollout_through_the_agent_loop(runs: Runs):
+def test_reward_managers_scored_every_rollout_through_the_agent_loop(runs):
     # diagnostics/* are read back from the rollouts' extra_fields in TransferQueue: only the agent loop's
     # streaming reward path writes them there. Every rollout was scored (no reward error) and the training
     # rewards are the format_length preset's: at most 1.5 (0.5 + a length bonus of at most 1), at least -1.
@@ -117,7 +70,7 @@ def test_reward_managers_scored_every_rollout_through_the_agent_loop(runs: Runs)
         assert 0.0 <= steps[step]["diagnostics/truncation_rate"] <= 1.0
 
 
-def test_checkpoint_of_step_two_is_written(runs: Runs):
+def test_checkpoint_of_step_two_is_written(runs):
     assert runs.tracker_after_first == "2"
     assert "global_step_2" in runs.checkpoints_after_first
     actor = runs.checkpoints / "global_step_3" / "actor"  # the resumed run's, same layout
@@ -125,7 +78,7 @@ def test_checkpoint_of_step_two_is_written(runs: Runs):
     assert any(actor.glob("model_world_size_1_rank_0.pt"))
 
 
-def test_second_launch_resumes_at_step_three_and_keeps_steps_one_and_two(runs: Runs):
+def test_second_launch_resumes_at_step_three_and_keeps_steps_one_and_two(runs):
     assert runs.resumed.returncode == 0, _tail(runs.resumed)
     assert "global_step_2" in runs.resumed.output  # veRL: "Resuming from .../global_step_2"
     resumed_only = read_metric_log(runs.log)  # the live file with its parts
@@ -135,12 +88,12 @@ def test_second_launch_resumes_at_step_three_and_keeps_steps_one_and_two(runs: R
     assert "diagnostics/format_rate" in union[1]  # step 1 from the first launch survived the resume
 
 
-def test_training_metrics_of_step_two_survive_the_resume(runs: Runs):
+def test_training_metrics_of_step_two_survive_the_resume(runs):
     union = read_metric_log(runs.log).steps
     assert "diagnostics/format_rate" in union[2]
 
 
-def test_rollout_log_probs_track_the_actor_only_with_weight_sync(runs: Runs):
+def test_rollout_log_probs_track_the_actor_only_with_weight_sync(runs):
     first = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
     resumed = read_metric_log(runs.log).steps
     synced = first[2][PROBS_DIFF]  # after the step-1 update: the rollout holds the updated weights
@@ -150,7 +103,7 @@ def test_rollout_log_probs_track_the_actor_only_with_weight_sync(runs: Runs):
     assert stale > 100 * SYNCED_PROBS_DIFF_MAX
 
 
-def test_table_and_plot_read_the_trainer_log(runs: Runs, tmp_path: Path):
+def test_table_and_plot_read_the_trainer_log(runs, tmp_path: Path):
     table = subprocess.run(
         [sys.executable, "-m", "verl_ext.cli", "table", str(runs.log), "--json"],
         capture_output=True, text=True, timeout=300, check=False,

@@ -327,58 +327,38 @@ BOXED_AFTER_AT_LEAST = 0.5  # measured after 10 label-free steps: 0.73-0.94 on a
 RANDOM_BOXED_AT_MOST = 0.05  # measured: 0.00 at every evaluation (seeds 0-4)
 
 
-@pytest.fixture(scope="module", params=[11, 12])  # not among the seeds the recipe was chosen or measured on (0-4)
-def warmed_capable(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """``(seed, cache folder, warmed model)``: the default capable student warmed up as ``verl-ext demo`` does."""
-    from verl_ext.demo.warm_cache import warm_student
-
-    cache = tmp_path_factory.mktemp(f"capable-{request.param}")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VERL_EXT_CACHE", str(cache))
-    try:
-        yield request.param, cache, warm_student("capable", request.param, progress=False)
-    finally:
-        patch.undo()
+SEEDS = (11, 12)  # not among the seeds the recipe was chosen or measured on (0-4); conftest's CAPABLE_SEEDS
 
 
-def test_capable_warm_up_solves_far_more_than_it_boxes(warmed_capable) -> None:  # noqa: ANN001
+@pytest.mark.e2e
+@pytest.mark.parametrize("seed", SEEDS)
+def test_capable_warm_up_solves_far_more_than_it_boxes(capable_claims, seed: int) -> None:  # noqa: ANN001
     """On a slice of held-out sums the warmed-up student's greedy answers are right far more often in any form
-    (latent) than in a box (the paper's metric)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from verl_ext.demo.evaluate import score_samples
+    (latent) than in a box (the paper's metric). The session's ``capable_claims`` (conftest) warmed up the default
+    capable student as ``verl-ext demo`` does, and scored its greedy answers on the first 32 held-out sums."""
     from verl_ext.demo.students import STUDENTS
 
-    _, _, warmed = warmed_capable
-    student = STUDENTS["capable"]
-    assert not warmed.cached and warmed.warmup.steps == student.warmup_steps
-    model = AutoModelForCausalLM.from_pretrained(warmed.path)
-    tokenizer = AutoTokenizer.from_pretrained(warmed.path)
-    held_out = load_problems(SUMS_FILE, split="test")[:32]
-    rows = score_samples(model, tokenizer, held_out, "format", student.max_completion_length)
-    latent = sum(row["latent_correct"] for row in rows) / len(rows)
-    boxed = sum(row["correct"] for row in rows) / len(rows)
+    warm_up = capable_claims[seed]["warm_up"]
+    assert not warm_up["cached"] and warm_up["steps"] == STUDENTS["capable"].warmup_steps
+    latent, boxed = warm_up["latent"], warm_up["boxed"]
     assert latent >= LATENT_AT_LEAST and latent - boxed >= LATENT_MARGIN, (latent, boxed)
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize(("reward", "boxed_after"), [("format_length", (BOXED_AFTER_AT_LEAST, 1.0)), ("random", (0.0, RANDOM_BOXED_AT_MOST))])
 def test_label_free_grpo_boxes_what_the_capable_student_knows_and_the_control_does_not(
-    warmed_capable, reward: str, boxed_after: tuple[float, float], tmp_path: Path  # noqa: ANN001
+    capable_claims, seed: int, reward: str, boxed_after: tuple[float, float]  # noqa: ANN001
 ) -> None:
     """The demo's claim in miniature: 10 GRPO steps with the label-free reward (no ground truth in the reward)
-    take the held-out boxed accuracy from about 0 to most of the sums; the random control does not box."""
-    from verl_ext.demo.config import DemoConfig
-    from verl_ext.demo.pipeline import run
-
-    seed, cache, _ = warmed_capable
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VERL_EXT_CACHE", str(cache))
-        result = run(DemoConfig(reward=reward, seed=seed, steps=10, eval_every=10, out=str(tmp_path), progress=False))
-    assert result.warmup_cached  # the student of the test above, not a new one
+    take the held-out boxed accuracy from about 0 to most of the sums; the random control does not box.
+    (``capable_claims``: ``verl-ext demo``'s pipeline with ``--steps 10 --eval-every 10`` for each reward.)"""
+    run = capable_claims[seed][reward]
+    assert run["warmup_cached"]  # the warmed-up student of the test above, not a new one
     acc = "val-core/DEMO/acc/mean@1"
-    assert result.held_out_start[acc] <= RANDOM_BOXED_AT_MOST
+    assert run["held_out_start"][acc] <= RANDOM_BOXED_AT_MOST
     low, high = boxed_after
-    assert low <= result.held_out_end[acc] <= high, result.held_out_end
+    assert low <= run["held_out_end"][acc] <= high, run["held_out_end"]
 
 
 def _summary(seed: int, start: tuple[float, float], end: tuple[float, float], wall: float) -> dict:

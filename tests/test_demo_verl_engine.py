@@ -1,6 +1,6 @@
 """``verl-ext demo --engine verl``: the demo's GRPO phase through veRL's own trainer on the CPU.
 
-The module fixture runs one 2-step demo through veRL's ``main_ppo`` (Ray, FSDP2, the CPU backend; about
+The session fixture ``demo_verl_run`` (conftest) runs one 2-step demo through veRL's ``main_ppo`` (Ray, FSDP2, the CPU backend; about
 3 minutes on 2 shared cores), held-out evaluation after each step. The other tests are fast: option errors
 are raised before anything starts.
 """
@@ -16,7 +16,6 @@ import pytest
 from verl_ext.io.logs import read_metric_log
 
 HELD_OUT = "val-core/DEMO/acc/mean@1"
-MAX_TOKENS = 16
 
 
 # --- option errors: fast, before any warm-up or launch ---------------------------------------------
@@ -71,22 +70,11 @@ def test_checkpoints_are_evaluated_every_n_steps_and_at_the_last() -> None:
 # --- one real 2-step run through veRL's trainer -----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def verl_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from verl_ext.demo.config import DemoConfig
-    from verl_ext.demo.pipeline import run
-
-    root = tmp_path_factory.mktemp("demo_verl")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VERL_EXT_CACHE", str(root / "cache"))
-    try:
-        config = DemoConfig(
-            engine="verl", reward="format_length", steps=2, out=str(root / "out"), seed=1, warmup_steps=3,
-            num_generations=2, prompts_per_step=2, max_completion_length=MAX_TOKENS, eval_every=1, progress=False,
-        )
-        yield config, run(config)
-    finally:
-        patch.undo()
+@pytest.fixture
+def verl_run(demo_verl_run):  # noqa: ANN001, ANN201
+    """``(DemoConfig, result)``: the session's one 2-step demo through veRL's trainer (conftest's ``demo_verl_run``,
+    run in a fresh interpreter in the background while other tests run)."""
+    return demo_verl_run
 
 
 @pytest.mark.e2e
@@ -105,7 +93,7 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
         for name in ("timing_s/gen", "timing_s/update_actor", "critic/score/mean", "diagnostics/format_rate", "response_length/max",
                      "actor/kl_loss"):
             assert name in steps[step], f"step {step} lacks {name}"
-        assert steps[step]["response_length/max"] <= MAX_TOKENS
+        assert steps[step]["response_length/max"] <= config.max_completion_length
     for step in (0, 1, 2):  # held-out greedy evaluation before training and of each step's checkpoint
         assert 0.0 <= steps[step][HELD_OUT] <= 1.0
     assert (out / "curves.png").stat().st_size > 0
