@@ -23,23 +23,6 @@ TOKENS, MAX_TOKENS = 700, 3072
 LABEL_FREE = ["format", "format_length", "length", "random"]
 
 
-def _spawn_error(*args, **kwargs):  # noqa: ANN002, ANN003 - stands in for subprocess.Popen
-    raise OSError(11, "Resource temporarily unavailable (forced by the test)")
-
-
-@pytest.fixture(params=["spawn error", "EOF at start-up"])
-def broken_child(request, monkeypatch):
-    """No correctness child can start; earlier, healthy children are set aside for the test."""
-    monkeypatch.setattr(correctness, "_callers", {})
-    if request.param == "spawn error":
-        # only isolation.py's view of subprocess: other modules (Ray) must keep the real Popen
-        fake = SimpleNamespace(Popen=_spawn_error, DEVNULL=subprocess.DEVNULL, TimeoutExpired=subprocess.TimeoutExpired)
-        monkeypatch.setattr(isolation, "subprocess", fake)
-    else:  # the interpreter starts but the child module does not exist: it exits before "ready"
-        monkeypatch.setattr(isolation, "CHILD_MODULE", "verl_ext.rewards.no_such_child_module")
-    return request.param
-
-
 def _score(preset: str, truth: str | None):  # noqa: ANN202
     return score_response(
         preset, RESPONSE, response_tokens=TOKENS, max_response_tokens=MAX_TOKENS, ground_truth=truth,
@@ -48,7 +31,7 @@ def _score(preset: str, truth: str | None):  # noqa: ANN202
 
 
 @pytest.mark.parametrize("preset", LABEL_FREE)
-def test_label_free_presets_score_as_without_a_ground_truth(broken_child, preset):
+def test_label_free_presets_score_as_without_a_ground_truth(broken_isolated_child, preset):
     with_truth, without = _score(preset, TRUTH), _score(preset, None)
     assert with_truth.score == without.score
     info = with_truth.extra_info()
@@ -58,7 +41,7 @@ def test_label_free_presets_score_as_without_a_ground_truth(broken_child, preset
     assert info["format"] == 1.0 and info["timed_out"] == 0.0
 
 
-def test_correctness_preset_reports_the_failure(broken_child):
+def test_correctness_preset_reports_the_failure(broken_isolated_child):
     with pytest.raises(WorkerStartError):
         _score("correctness", TRUTH)
 
@@ -115,7 +98,7 @@ def _one_sample(tokenizer, truth: str):  # noqa: ANN001, ANN202
 
 
 @pytest.mark.parametrize("preset", ["format_length", "correctness"])
-def test_verl_manager_under_a_broken_correctness_child(broken_child, preset, tiny_tokenizer_dir):
+def test_verl_manager_under_a_broken_correctness_child(broken_isolated_child, preset, tiny_tokenizer_dir):
     manager = _manager(preset, tiny_tokenizer_dir)
     data = _one_sample(manager.tokenizer, TRUTH)
     tokens = int(data.batch["attention_mask"].sum())

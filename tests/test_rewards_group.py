@@ -5,12 +5,10 @@ stated in the papers' code (see verl_ext/rewards/group.py), never taken from the
 from __future__ import annotations
 
 import math
-import subprocess
-from types import SimpleNamespace
 
 import pytest
 
-from verl_ext.rewards import equivalence, isolation
+from verl_ext.rewards import equivalence
 from verl_ext.rewards.equivalence import AnswerClusters, answer_key, cluster_answers
 from verl_ext.rewards.group import format_gated, majority_rewards, self_confidence, semantic_frequency_rewards
 
@@ -89,21 +87,7 @@ def test_semantic_frequency_zeroes_a_group_under_the_empo_threshold():
 # --- the checker cannot start: string equality of normalised answers, counted, never zeroed ----
 
 
-def _spawn_error(*args, **kwargs):  # noqa: ANN002, ANN003 - stands in for subprocess.Popen
-    raise OSError(11, "Resource temporarily unavailable (forced by the test)")
-
-
-@pytest.fixture(params=["spawn error", "EOF at start-up"])
-def broken_checker(request, monkeypatch):
-    monkeypatch.setattr(equivalence, "_callers", {})
-    if request.param == "spawn error":
-        fake = SimpleNamespace(Popen=_spawn_error, DEVNULL=subprocess.DEVNULL, TimeoutExpired=subprocess.TimeoutExpired)
-        monkeypatch.setattr(isolation, "subprocess", fake)
-    else:
-        monkeypatch.setattr(isolation, "CHILD_MODULE", "verl_ext.rewards.no_such_child_module")
-
-
-def test_a_checker_that_cannot_start_falls_back_to_normalised_strings(broken_checker):
+def test_a_checker_that_cannot_start_falls_back_to_normalised_strings(broken_isolated_child):
     clusters = cluster_answers(["2", FRAC, "2.0", "3", None])
     assert clusters.fallback
     # "2" and "2.0" share a normalised key; 4/2 is only equivalent by math, so it stands alone
