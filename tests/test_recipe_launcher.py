@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO / "release_data" / "datasets"
 ENV_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
-             "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH")
+             "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH",
+             # forwarded to the Ray workers when set (tests/test_recipe_forward_env.py): not from the test machine
+             "WANDB_API_KEY", "HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK")
 PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
 _LAUNCHER_ENV: dict[str, str] = {}
 
@@ -31,7 +33,7 @@ def _launcher_env(launcher_env: dict[str, str]) -> None:
 
 def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
-    environment = {k: v for k, v in _LAUNCHER_ENV.items() if k not in ENV_NAMES}
+    environment = {k: v for k, v in _LAUNCHER_ENV.items() if k not in ENV_NAMES and not k.startswith("NCCL_")}
     environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", **env})
     return subprocess.run(
         ["bash", str(RECIPE / script), *args], env=environment, capture_output=True, text=True, timeout=300,
