@@ -8,6 +8,9 @@ line on stderr when REWARD or TRAIN_SET is unknown, the scale file is missing, o
 veRL does not import, is not 0.9.x, or ``import verl`` did not load verl-ext's plugin (reward managers and
 the release's policy loss registered). ``VERL_USE_EXTERNAL_MODULES`` must name the plugin module, so that a
 broken plugin raises here instead of being skipped (veRL only logs entry-point failures at debug level).
+With ``--import-verl`` and a scale other than ``cpu``, what ``verl-ext doctor`` finds wrong with the node's
+GPU stack (driver, torch's CUDA, GPUs, vLLM, flash-attn) is printed as warnings, each with its fix; the
+launch goes on (nothing is checked without an NVIDIA driver).
 """
 
 from __future__ import annotations
@@ -106,6 +109,14 @@ def check_verl(reward: str) -> None:
         raise PreflightError(f"verl-ext's plugin did not register policy loss '{RELEASE_POLICY_LOSS}'")
 
 
+def doctor_warnings() -> list[str]:
+    """One line per check ``verl-ext doctor`` finds WRONG on this node, with its fix."""
+    from verl_ext.doctor import run_checks
+
+    return [f"verl-ext doctor: {c.name}: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
+            for c in run_checks() if c.status == "WRONG"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-dir", type=Path, required=True)
@@ -119,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         defaults = launcher_defaults(args.config_dir, args.scale)
         if args.import_verl:
             check_verl(args.reward)
+            if args.scale != "cpu":
+                for warning in doctor_warnings():
+                    print(f"run_grpo.sh: warning: {warning}", file=sys.stderr)
     except ImportError as error:
         print(f"{PREFIX}{sys.executable} cannot run the recipe: {error} (install verl-ext there: pip install -e .)", file=sys.stderr)
         return 2

@@ -1,0 +1,41 @@
+"""recipe/format_length/preflight.py warns with `verl-ext doctor`'s findings before a GPU run (never for
+scale=cpu) and goes on; run with this interpreter as the launcher runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import verl_ext.doctor
+from verl_ext.doctor import Check
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipe" / "format_length"
+
+
+@pytest.fixture(scope="module")
+def preflight():
+    spec = importlib.util.spec_from_file_location("recipe_preflight", RECIPE / "preflight.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OLD_DRIVER = Check("NVIDIA driver", "WRONG", "driver 550.54.15; CUDA 13.x needs >= 580", "upgrade the NVIDIA driver to 580 or later")
+
+
+@pytest.mark.parametrize(("scale", "warned"), [("paper", True), ("smoke", True), ("cpu", False)])
+def test_a_wrong_gpu_stack_is_a_warning_with_its_fix_and_the_launch_goes_on(
+    preflight, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, scale: str, warned: bool
+) -> None:
+    monkeypatch.setenv("VERL_USE_EXTERNAL_MODULES", "verl_ext.verl.plugin")
+    monkeypatch.setattr(verl_ext.doctor, "run_checks", lambda: [OLD_DRIVER, Check("veRL", "ok", "veRL 0.9.1")])
+    status = preflight.main(["--config-dir", str(RECIPE / "config"), "--scale", scale, "--reward", "format",
+                             "--train-set", "math_train", "--import-verl"])
+    err = capsys.readouterr().err
+    assert status == 0
+    expected = ("run_grpo.sh: warning: verl-ext doctor: NVIDIA driver: driver 550.54.15; CUDA 13.x needs >= 580; "
+                "fix: upgrade the NVIDIA driver to 580 or later")
+    assert (expected in err) is warned
+    assert "veRL 0.9.1" not in err
