@@ -193,7 +193,8 @@ def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", metavar="LOG", help="veRL file-logger JSONL or a JSON list of per-step dicts")
     parser.add_argument("--benchmarks", nargs="+", metavar="B", help="benchmarks, in column order (default: those every log has)")
     parser.add_argument("--max-step", type=int, metavar="N", help="only steps <= N")
-    parser.add_argument("--name", action="append", metavar="NAME", help="run name, once per LOG in order (default: file stem)")
+    parser.add_argument("--name", action="append", metavar="NAME", help="run name, once per LOG in order (default: train set and reward read from the file "
+                        "name, as in correctness (DeepScaleR-17k), for the release's and the recipe's runs; else the file stem)")
 
 
 def add_table_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -235,12 +236,13 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the paper's curves: accuracy, training reward, response length, format rates per step",
         description="One figure, one line per run, with a panel (when logged) per benchmark's validation accuracy, "
         "the training reward, the training format rate, the mean response length and the validation format rate; "
-        "accuracies and rates on a fixed 0-1 axis.",
+        "accuracies and rates on a fixed 0-1 axis, lengths from 0; a latent accuracy, when logged, dashed beside the "
+        "boxed one. Runs named as in `table`; one colour per reward and a line style per train set.",
     )
     _add_log_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="FIG.png",
                         help=f"image file, format from the suffix (.png, .pdf, .svg, ...; PNG without one): {OUTPUT_RULE}")
-    parser.add_argument("--title", help="figure title")
+    parser.add_argument("--title", help="figure title (default: the run's name, or the number of runs and the colour key)")
     parser.set_defaults(handler=run_plot)
 
 
