@@ -30,6 +30,7 @@ def test_majority_scores_each_run_of_num_generations_as_one_group():
     scores, metrics = _call("majority", GROUP_A + GROUP_B, ["a"] * 5 + ["b"] * 5)
     assert scores == [1.0, 1.0, 1.0, 0.0, 0.0] + [1.0, 1.0, 0.0, 0.0, 0.0]
     assert metrics["diagnostics/reward_error_rate"] == 0.0
+    assert metrics["diagnostics/answer_fallback_rate"] == 0.0
     assert metrics["diagnostics/format_rate"] == pytest.approx(8 / 10)
 
 
@@ -97,3 +98,11 @@ def test_collapse_monitors_are_logged_per_batch():
     assert metrics["collapse/label_accuracy"] == pytest.approx(0.5)
     # group a: rewards 1,1,1,0,0 match correctness 1,1,1,0,0; group b: 1,1,0,0,0 vs 0,0,1,1,0 -> only the last
     assert metrics["collapse/reward_accuracy"] == pytest.approx((1.0 + 0.2) / 2)
+
+
+def test_a_checker_that_cannot_start_is_counted_not_zeroed(broken_isolated_child):
+    scores, metrics = _call("majority", GROUP_A, ["a"] * 5)
+    # as normalised strings 2 and 2.0 are one answer (2 votes), 4/2 another: the majority stands, nothing is zeroed
+    assert scores == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert metrics["diagnostics/answer_fallback_rate"] == 1.0
+    assert metrics["diagnostics/reward_error_rate"] == 0.0

@@ -279,15 +279,17 @@ def _monitors(group: ScoredGroup) -> dict[str, float]:
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
     """``diagnostics/*`` of a batch of ``extra_info()`` dicts: the veRL runs' metrics
-    (``verl_ext.diagnostics.compute_diagnostics``) plus ``reward_error_rate``."""
+    (``verl_ext.diagnostics.compute_diagnostics``) plus ``reward_error_rate`` and, for group-level presets,
+    ``answer_fallback_rate`` (samples whose group was clustered by string equality: the checker could not start)."""
     keys: dict[str, None] = {}
     for info in infos:
         keys.update(dict.fromkeys(info))
     columns = {key: [info.get(key) for info in infos] for key in keys if key != "pred"}
     metrics = compute_diagnostics(columns)
-    errors = [float(e) for e in columns.get("reward_error", []) if e is not None]
-    if errors:
-        metrics[METRIC_PREFIX + "reward_error_rate"] = sum(errors) / len(errors)
+    for key, name in (("reward_error", "reward_error_rate"), ("answer_fallback", "answer_fallback_rate")):
+        values = [float(v) for v in columns.get(key, []) if v is not None]
+        if values:
+            metrics[METRIC_PREFIX + name] = sum(values) / len(values)
     return metrics
 
 
