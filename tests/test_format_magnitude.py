@@ -28,7 +28,7 @@ from verl_ext.rewards.expression import MAX_MAGNITUDE
 
 CHILD_TIMEOUT_S = 300
 
-# answer -> budget_exceeded expected with F = 0 (hand-worked: each holds a value beyond 10^300, or the
+# answer -> budget_exceeded expected with F = 0 (hand-worked: each holds a value beyond 10^100, or the
 # normaliser and Python's grammar reject it before any bound: \lfloor is not Python, round not whitelisted)
 ISSUE_19_ANSWERS = {
     "floor(exp(10^{15}))": True,  # log10 exp(10^15) = 10^15 log10(e) = 4.3e14
@@ -54,11 +54,13 @@ ISSUE_19_ANSWERS = {
     "floor(2^{10^{15}/3})": True,  # an exact power beyond the digit bound
     "floor(2.0^{10^{15}})": True,
     "\\exp(10^{15})": True,  # alone too: the bound holds for every subexpression of such an answer
+    "floor(exp(690) \\sin(1))": True,  # 10^299.7: within the digit bounds, 97 s in sympy
+    "floor(exp(231))": True,  # 231 log10(e) = 100.3
 }
 # Small controls: the same operations within the bound keep sympy's parse_expr verdict.
 WITHIN_THE_BOUND = [
     "floor(exp(100))", "frac(exp(12))", "exp(15) > 3", "\\max(\\exp(15), 3)", "\\exp(15) // 7",
-    "\\sin(10^{15}) > 0", "sign(\\sin(10^{30}))", "floor(exp(690))", "floor(\\pi 10^{100})", "3(1 + \\frac{r}{10})^x = 7",
+    "\\sin(10^{10}) > 0", "sign(\\sin(10^{10}))", "floor(exp(200))", "floor(\\pi 10^{90})", "floor(exp(200) \\sin(1))", "3(1 + \\frac{r}{10})^x = 7",
 ]
 
 
@@ -87,10 +89,10 @@ def _check_each(answers: list[str]) -> None:
         print(json.dumps({"answer": answer, "F": check.reward, "budget": check.budget_exceeded}), flush=True)
 
 
-def _backstop(bound_s: str, answers: list[str]) -> None:
-    """Every answer on the bounded path with the child's CPU bound set to ``bound_s``, in the main thread
-    and then again in another thread (veRL's reward loop scores in executor threads)."""
-    assert format_module.bounded_caller().timeout_s == float(bound_s)
+def _backstop(answers: list[str]) -> None:
+    """Every answer with the magnitude bound switched off (so that only the bounded path's CPU bound
+    stands), in the main thread and then again in another thread (veRL scores in executor threads)."""
+    format_module.check_magnitude = lambda tree: None
     _check_each(answers)
     worker = threading.Thread(target=_check_each, args=(answers,))
     worker.start()
@@ -118,22 +120,17 @@ def test_the_same_operations_within_the_bound_keep_sympys_verdict(parse_expr_acc
     }
 
 
-# floor(sqrt(10^200 + 1)) is within the static bounds (201 digits, magnitude 10^100) and sympy's parse_expr
-# accepts it, but building it takes about 0.1 s of CPU (a root of a 201-digit number, then its integer part).
-SLOW_WITHIN_BOUNDS = "floor(\\sqrt{" + str(10**200 + 1) + "})"
+# 10^299.7: within the digit bounds of issue 10, and sympy takes 97 s to build it (measured); with the
+# magnitude bound switched off it reaches the bounded path, where only the CPU bound can stop it.
+SLOW_WITHOUT_THE_MAGNITUDE_BOUND = "floor(exp(690) \\sin(1))"
 QUICK = "\\cos(\\pi/15)"  # also on the bounded path, about a millisecond
 
 
 def test_an_overrun_of_the_cpu_bound_is_budget_exceeded_in_every_thread_and_the_child_is_replaced():
-    rows = [row for row in _run_child("backstop", "0.02", SLOW_WITHIN_BOUNDS, QUICK) if "start" not in row]
+    rows = [row for row in _run_child("backstop", SLOW_WITHOUT_THE_MAGNITUDE_BOUND, QUICK) if "start" not in row]
     verdicts = [(row["answer"], row["F"], row["budget"]) for row in rows]
-    assert verdicts == [(SLOW_WITHIN_BOUNDS, 0.0, True), (QUICK, 1.0, False)] * 2  # main thread, then another
-
-
-def test_the_same_slow_answer_is_well_formed_under_the_default_bound(parse_expr_accepts):
-    assert parse_expr_accepts(f"floor(sqrt({10**200 + 1}))")
-    rows = [row for row in _run_child("backstop", str(format_module.BOUNDED_CPU_S), SLOW_WITHIN_BOUNDS) if "start" not in row]
-    assert [(row["F"], row["budget"]) for row in rows] == [(1.0, False)] * 2
+    expected = [(SLOW_WITHOUT_THE_MAGNITUDE_BOUND, 0.0, True), (QUICK, 1.0, False)]
+    assert verdicts == expected * 2  # in the main thread, then in another thread
 
 
 # --- the bound itself, against sympy's numerical values ----------------------------------------------
@@ -204,13 +201,11 @@ def test_the_magnitude_bound_holds_on_sympys_values_of_random_numeric_expression
 
 if __name__ == "__main__":
     mode, *arguments = sys.argv[1:]
-    if mode == "backstop":
-        format_module.BOUNDED_CPU_S = float(arguments[0])  # before warm_up starts the bounded path's child
     format_module.warm_up()
     if mode == "check":
         _check_each(arguments)
     elif mode == "backstop":
-        _backstop(arguments[0], arguments[1:])
+        _backstop(arguments)
     elif mode == "bound":
         _bound_rows(arguments[0])
     else:

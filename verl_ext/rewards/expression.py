@@ -352,9 +352,11 @@ def check_cost(tree: ast.Expression) -> None:
 # sympy evaluates numerically (mpmath) to decide integer parts (floor, ceiling, frac, //, %), orderings,
 # Max/Min, signs and absolute values, at a precision that grows with the magnitude of every number inside
 # (the integer part of exp(10^15) has 4e14 digits; sin(exp(10^15)) needs exp(10^15) to 4e14 digits).
-# On an answer that can make sympy evaluate, every subexpression must stay within 10^(+-MAX_MAGNITUDE):
-# floor(exp(690)) or sign(sin(10^300)) then take 1-20 ms; anything further is refused before building.
-MAX_MAGNITUDE = 300.0
+# On an answer that can make sympy evaluate, every subexpression must stay within 10^(+-MAX_MAGNITUDE),
+# inside the 110 digits sympy's evalf works to by default (DEFAULT_MAXPREC): floor(exp(230) sin(1)) or
+# sign(sin(10^10)) take 1-5 ms; past it they take 15 ms to minutes (floor(exp(690) sin(1)): 97 s).
+# Anything beyond is refused before building.
+MAX_MAGNITUDE = 100.0
 _LOG10_E = math.log10(math.e)
 _ARG_TERM = math.pi * _LOG10_E  # |a^b| <= |a|^Re(b) * e^(pi |Im b|): pi log10(e) per unit of |b|
 _CIRCULAR_FUNCTIONS = ("sin", "cos", "tan", "cot", "sec", "csc")
@@ -471,8 +473,8 @@ class _Magnitude:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in ("Integer", "Rational"):
             return _log10(node.args[0].value), (_log10(node.args[1].value) if name == "Rational" else 0.0)
-        if name == "Number":
-            return float(len(node.args[0].value)), 0.0
+        if name == "Number":  # a digit string (vetted)
+            return _log10(int(node.args[0].value)), 0.0
         if name == "Float":
             return _float_magnitude(node.args[0].value)
         parts = [self.of(arg) for arg in node.args]
@@ -496,8 +498,9 @@ class _Magnitude:
             return log_up + (cancelled if len(parts) > 1 else 0.0), cancelled + (log_up if len(parts) > 1 else 0.0)
         if name in _PERIODIC:  # |sin z|, |cosh z|, ... <= e^|z| (|sin x| <= 1 on reals); near a zero of it or its denominator
             near_zero = PERIODIC_FACTOR * cancelled
-            bounded = name in _CIRCULAR_FUNCTIONS and all(_certainly_real(arg) for arg in node.args)
-            return (0.0 if bounded else _power_of_ten(up) * _LOG10_E) + near_zero, near_zero
+            if name in _CIRCULAR_FUNCTIONS and all(_certainly_real(arg) for arg in node.args):
+                return (0.0 if name in ("sin", "cos") else near_zero), near_zero
+            return _power_of_ten(up) * _LOG10_E + near_zero, near_zero
         if name in _INVERSE:  # |asin z|, |atanh z|, ... <= ln(2 |z|) + pi away from their singular points
             return math.log10(math.log(10) * (spread + cancelled) + 4.0), cancelled
         if name in ("atan2", "arg"):
