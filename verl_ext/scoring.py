@@ -185,7 +185,8 @@ def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
         raise InputError(
             samples[0].path,
             f"one sample per prompt ({len(groups)} prompts): group-level reward {reward!r} needs several samples of "
-            "each prompt (n rollouts of the same prompt, grouped by uid, prompt, input or problem)",
+            "each prompt (n rollouts of the same prompt, grouped by uid, prompt, input or problem, within one input "
+            "file and step: separate files are never pooled)",
         )
     return list(groups.values())
 
