@@ -106,3 +106,19 @@ def test_a_checker_that_cannot_start_is_counted_not_zeroed(broken_isolated_child
     assert scores == [1.0, 1.0, 0.0, 0.0, 0.0]
     assert metrics["diagnostics/answer_fallback_rate"] == 1.0
     assert metrics["diagnostics/reward_error_rate"] == 0.0
+
+
+def test_trls_own_sampler_order_splits_into_groups():
+    """The order TRL 1.16's GRPOTrainer samples in (RepeatSampler, mini_repeat_count=num_generations) is the
+    one the adapter cuts into groups; an order that is not is refused."""
+    trl_utils = pytest.importorskip("trl.trainer.utils")
+    from verl_ext.integrations.trl import split_groups
+
+    prompts = [f"p{i}" for i in range(7)]
+    sampler = trl_utils.RepeatSampler(prompts, mini_repeat_count=4, batch_size=3, repeat_count=2, seed=0)
+    order = [prompts[i] for i in sampler]
+    generation_batch = 3 * 4
+    for start in range(0, len(order) - len(order) % generation_batch, generation_batch):
+        assert split_groups(order[start : start + generation_batch], [4]) == 4
+    with pytest.raises(ValueError):
+        split_groups(order[2 : 2 + generation_batch], [4])  # a slice that cuts a group
