@@ -65,6 +65,14 @@ ADVERSARIAL = {
     "__import__('os')": "\\boxed{__import__('os').system('true')}",
     "unclosed \\boxed{": "so \\boxed{5",
     "lone surrogate": "\\boxed{\ud800\udfff}",
+    # issue 19: integer parts, orderings and signs of huge transcendental values
+    "floor(exp(10^15))": "\\boxed{floor(exp(10^{15}))}",
+    "frac(exp(10^12))": "\\boxed{frac(exp(10^{12}))}",
+    "exp(10^15) > 3": "\\boxed{exp(10^15) > 3}",
+    "sign(sin(exp(10^15)))": "\\boxed{sign(\\sin(\\exp(10^{15})))}",
+    "floor(exp(200)) (in bound)": "\\boxed{floor(exp(200))}",
+    "floor(exp(690) sin(1))": "\\boxed{floor(exp(690) \\sin(1))}",
+    "floor(sqrt(10^200+1)) (slow)": "\\boxed{floor(\\sqrt{" + str(10**200 + 1) + "})}",
 }
 
 
@@ -92,11 +100,61 @@ def pin_to_one_core() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children: live ones (the format check's bounded-path child) and
+    reaped ones (a child ended by its CPU bound)."""
+    import psutil
+
+    total = 0.0
+    for child_process in psutil.Process().children(recursive=True):
+        total += _process_cpu(child_process)
+    reaped = os.times()  # clock ticks (10 ms): only children ended by their bound land here
+    return total + reaped.children_user + reaped.children_system
+
+
+def _process_cpu(process) -> float:  # noqa: ANN001 - a psutil.Process
+    """Its CPU seconds to the nanosecond from the scheduler (/proc/PID/task/*/schedstat) where readable;
+    psutil's figure (clock ticks, 10 ms) otherwise."""
+    import psutil
+
+    try:
+        return sum(
+            int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{process.pid}/task").iterdir()
+        ) / 1e9
+    except (OSError, ValueError, IndexError):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
+
+
+def cpu_start() -> float:
+    """CPU clock (this process + children) at the start of an interval: children read first, so that
+    reading them is not billed to the interval."""
+    children = _children_cpu()
+    return time.process_time() + children
+
+
+def cpu_end() -> float:
+    """The same clock at the end of an interval: this process read first."""
+    own = time.process_time()
+    return own + _children_cpu()
+
+
 def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:  # noqa: ANN001
-    wall, cpu = time.perf_counter(), time.process_time()
+    cpu, wall = cpu_start(), time.perf_counter()
     for response, tokens in responses:
         score(response, tokens)
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    return wall, cpu_end() - cpu
+
+
+def _ready_bounded_path() -> None:
+    """Wait for the bounded path's child that ``warm_up`` launched (start-up cost, not an answer's)."""
+    from verl_ext.rewards.format import bounded_caller
+
+    bounded_caller().call("x")
 
 
 def child(kind: str, release: Path, warm_passes: int) -> dict:
@@ -127,6 +185,7 @@ def child(kind: str, release: Path, warm_passes: int) -> dict:
         from verl_ext.rewards.presets import score_response
 
         warm_up()
+        _ready_bounded_path()
         rng = random.Random(0)
 
         def score(response: str, tokens: int) -> None:
@@ -184,14 +243,95 @@ def worst_cases() -> list[tuple[str, float, float, float]]:
     from verl_ext.rewards.presets import score_response
 
     format_module.warm_up()
+    _ready_bounded_path()
     rows = []
     for name, response in ADVERSARIAL.items():
         format_module._check_answer.cache_clear()
-        start = time.thread_time()
+        start, wall = cpu_start(), time.perf_counter()
         scored = score_response("format_length", response, response_tokens=100, max_response_tokens=MAX_RESPONSE)
-        elapsed = (time.thread_time() - start) * 1000
-        rows.append((name, elapsed, scored.signals.format, float(scored.signals.format_budget_exceeded)))
+        wall = (time.perf_counter() - wall) * 1000
+        elapsed = (cpu_end() - start) * 1000
+        rows.append((name, elapsed, wall, scored.signals.format, float(scored.signals.format_budget_exceeded)))
     return rows
+
+
+def worst_real(release: Path) -> dict:
+    """Runs in a fresh interpreter: each distinct real response scored once (format_length, cold: its
+    answer is new to the process), timed alone; the costliest by wall time and by CPU (children included)."""
+    pin_to_one_core()
+    from verl_ext.rewards.presets import score_response
+
+    from verl_ext.rewards.format import warm_up
+
+    warm_up()
+    _ready_bounded_path()
+    worst = {"wall_ms": 0.0, "cpu_ms": 0.0, "wall_answer": "", "cpu_answer": ""}
+    for response, tokens in distinct_responses(release):
+        cpu, wall = cpu_start(), time.perf_counter()
+        scored = score_response("format_length", response, response_tokens=tokens, max_response_tokens=MAX_RESPONSE)
+        wall = (time.perf_counter() - wall) * 1000
+        cpu = (cpu_end() - cpu) * 1000
+        if wall > worst["wall_ms"]:
+            worst.update(wall_ms=wall, wall_answer=scored.signals.pred or "")
+        if cpu > worst["cpu_ms"]:
+            worst.update(cpu_ms=cpu, cpu_answer=scored.signals.pred or "")
+    return worst
+
+
+def bounded_path(release: Path, repeats: int = 20) -> dict:
+    """Which distinct real answers the format check builds in its isolated child, and what a call costs:
+    cold (the answer's first call in a freshly started child) and warm (repeats), wall time of the call
+    and CPU of both processes; the same texts built in this process for comparison."""
+    from verl_ext.rewards import format as format_module
+    from verl_ext.rewards.answer import extract_answer
+    from verl_ext.rewards.isolation import IsolatedCaller
+
+    format_module.warm_up()
+    responses = distinct_responses(release)
+    answers: dict[str, int] = {}
+    for response, _ in responses:
+        answer = extract_answer(response)
+        answers[answer] = answers.get(answer, 0) + 1
+    routed: list[str] = []
+    real_builds = format_module._builds_in_child
+    format_module._builds_in_child = lambda text: routed.append(text) or real_builds(text)
+    bounded_answers = []
+    for answer in answers:
+        before = len(routed)
+        format_module._check_answer.cache_clear()
+        format_module.check_answer_format(answer)
+        if len(routed) > before:
+            bounded_answers.append(answer)
+    format_module._builds_in_child = real_builds
+    texts = sorted(set(routed))
+
+    def timed(call, text: str) -> tuple[float, float]:  # noqa: ANN001
+        cpu, wall = cpu_start(), time.perf_counter()
+        call(text)
+        wall = (time.perf_counter() - wall) * 1000
+        return wall, (cpu_end() - cpu) * 1000
+
+    cold, warm, local_cold, local_warm = [], [], [], []
+    for text in texts:
+        caller = IsolatedCaller(
+            f"{format_module.__name__}:build_in_this_process", timeout_s=format_module.BOUNDED_CPU_S, warm_up_args=("x",)
+        )
+        caller.call("x")  # started and warmed up: only the answer's own first call is timed
+        cold.append(timed(caller.call, text))
+        warm.extend(timed(caller.call, text) for _ in range(repeats))
+        caller.close()
+        local_cold.append(timed(format_module.build_in_this_process, text))
+        local_warm.extend(timed(format_module.build_in_this_process, text) for _ in range(repeats))
+
+    def mean(rows: list[tuple[float, float]]) -> tuple[float, float]:
+        return (sum(r[0] for r in rows) / len(rows), sum(r[1] for r in rows) / len(rows)) if rows else (0.0, 0.0)
+
+    return {
+        "answers": len(answers), "bounded_answers": len(bounded_answers), "texts": texts,
+        "responses": len(responses),
+        "bounded_responses": sum(answers[a] for a in bounded_answers),
+        "cold": mean(cold), "warm": mean(warm), "local_cold": mean(local_cold), "local_warm": mean(local_warm),
+    }
 
 
 def _rate(n: int, seconds: float) -> str:
@@ -206,6 +346,9 @@ def main() -> int:
     parser.add_argument("--skip-release", action="store_true", help="do not time the release's check")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "worst":
+        print(json.dumps(worst_real(args.release)))
+        return 0
     if args.child:
         print(json.dumps(child(args.child, args.release, args.warm_passes)))
         return 0
@@ -229,8 +372,8 @@ def report(args: argparse.Namespace, release: Path) -> int:
     ours = results["format_length"]
     cold_cpu, warm_cpu = ours["n"] / ours["cold"][1], ours["n"] / ours["warm"][1]
     if "release" in results:
-        release = results["release"]
-        print(f"format_length vs the release's check, cold per CPU second: {cold_cpu / (release['n'] / release['cold'][1]):.1f}x")
+        baseline = results["release"]
+        print(f"format_length vs the release's check, cold per CPU second: {cold_cpu / (baseline['n'] / baseline['cold'][1]):.1f}x")
     repeat = 1 - DISTINCT_ANSWERS_PER_PROMPT / ROLLOUTS_PER_PROMPT
     step = 1 / ((1 - repeat) / cold_cpu + repeat / warm_cpu)
     print(
@@ -242,11 +385,40 @@ def report(args: argparse.Namespace, release: Path) -> int:
     same_format, labelled, same_score, scored = agreement(release)
     print(f"\nagreement with the release's labels: format {same_format}/{labelled}, format_length {same_score}/{scored}")
 
-    print("\nadversarial responses, format_length, one each, answer cache cleared (CPU ms of this thread):")
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", "worst", "--release", str(release)], capture_output=True, text=True, check=True
+    )
+    worst = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"\nworst real response, cold (fresh interpreter, each distinct response once): {worst['wall_ms']:.2f} ms wall"
+        f" ({worst['wall_answer'][:40]!r}), {worst['cpu_ms']:.2f} ms CPU incl. the child ({worst['cpu_answer'][:40]!r});"
+        " target 50 ms"
+    )
+
+    path = bounded_path(release)
+    print(
+        f"\nbounded path (built in the isolated child under {_bound()} s of CPU): {path['bounded_answers']} of "
+        f"{path['answers']} distinct real answers ({path['bounded_answers'] / path['answers']:.1%}), "
+        f"{path['bounded_responses']} of {path['responses']} distinct responses "
+        f"({path['bounded_responses'] / path['responses']:.1%}); texts: {path['texts']}"
+    )
+    print(
+        f"  per call, wall ms / CPU ms of both processes: cold {path['cold'][0]:.2f} / {path['cold'][1]:.2f},"
+        f" warm {path['warm'][0]:.2f} / {path['warm'][1]:.2f}; the same built in-process: cold"
+        f" {path['local_cold'][0]:.2f} / {path['local_cold'][1]:.2f}, warm {path['local_warm'][0]:.2f} / {path['local_warm'][1]:.2f}"
+    )
+
+    print("\nadversarial responses, format_length, one each, answer cache cleared (CPU ms incl. the child, wall ms):")
     rows = worst_cases()
-    for name, elapsed, fmt, budget in rows:
-        print(f"  {name:<26} {elapsed:8.2f} ms  F={fmt:.0f} budget_exceeded={budget:.0f}")
-    print(f"worst single response: {max(r[1] for r in rows):.2f} ms (target 50 ms)")
+    for name, elapsed, wall, fmt, budget in rows:
+        print(f"  {name:<30} {elapsed:8.2f} ms CPU {wall:8.2f} ms wall  F={fmt:.0f} budget_exceeded={budget:.0f}")
+    print(f"worst adversarial response: {max(r[1] for r in rows):.2f} ms CPU, {max(r[2] for r in rows):.2f} ms wall")
+
+
+def _bound() -> float:
+    from verl_ext.rewards.format import BOUNDED_CPU_S
+
+    return BOUNDED_CPU_S
 
 
 if __name__ == "__main__":
