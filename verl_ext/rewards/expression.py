@@ -22,6 +22,13 @@ evaluated:
    an order comparison (or max/min) of two irrational numbers is refused (sympy may try to prove
    an identity such as ``sqrt(2) + sqrt(3) = sqrt(5 + 2 sqrt(6))``); a tuple or list times an integer
    (Python's repetition) may not exceed ``MAX_SEQUENCE_LENGTH`` elements.
+   ``check_magnitude`` (only for trees that ``evaluates``: calls of elementary functions, order
+   comparisons, ``//``, ``%``, powers with a non-integer exponent): an upper bound of log10 |value| and
+   of log10 1/|value| for every subexpression (exp, powers, products, quotients, functions of large
+   arguments, near-zeros of sums and periodic functions) must stay within ``MAX_MAGNITUDE``, since
+   sympy decides integer parts, orders and signs at a precision that grows with it. Such trees are
+   then built in an isolated child under a CPU-time bound (``format.py``), which covers what the
+   bound misses.
 4. ``build``: the vetted tree is interpreted node by node with Python's own operator semantics
    (``operator.add``, calls of the whitelisted objects, chained comparisons that short-circuit as in
    Python), so the object, and any exception, is what ``eval`` of the same code gives. One exception:

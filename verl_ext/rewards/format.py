@@ -7,17 +7,26 @@ via pylatexenc, braces dropped, lower case), parses as a sympy expression with i
 
 The text is never evaluated as code: sympy's parser translates it to source, which is vetted against a
 whitelist and interpreted node by node (``expression.py``); the verdict is the one ``parse_expr``'s
-``eval`` would give. Unlike the paper's release, the check is bounded, whatever the model writes, by
-static checks made before anything is built (no time or call budget, so the verdict is the same in
-every process, under any load and sympy cache state):
-- answers longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_NESTING`` are not parsed;
-- powers, towers and exponent notation whose numbers could exceed ``expression.MAX_RESULT_DIGITS``
-  digits, floats with exponents beyond ``MAX_FLOAT_EXPONENT``, roots and functions of numbers of more
-  than ``MAX_DIGITS_WITH_IRRATIONALS`` digits (or more than ``MAX_IRRATIONAL_NODES`` of them) are rejected;
-- number-theoretic and combinatorial functions (``1000000!``, ``binomial(10^7, 5 10^6)``) are parsed
-  as inert function symbols: their value is never computed (the release computes it).
-An answer rejected by these bounds scores F = 0 and is reported as ``budget_exceeded``; an answer using
-a construct outside the whitelist (attributes, strings, unknown functions, ...) scores F = 0.
+``eval`` would give. Unlike the paper's release, the check is bounded, whatever the model writes:
+1. static checks made before anything is built (the same verdict in every process, under any load and
+   sympy cache state):
+   - answers longer than ``MAX_ANSWER_CHARS`` or nested deeper than ``MAX_NESTING`` are not parsed;
+   - powers, towers and exponent notation whose numbers could exceed ``expression.MAX_RESULT_DIGITS``
+     digits, floats with exponents beyond ``MAX_FLOAT_EXPONENT``, roots and functions of numbers of more
+     than ``MAX_DIGITS_WITH_IRRATIONALS`` digits (or more than ``MAX_IRRATIONAL_NODES`` of them) are rejected;
+   - number-theoretic and combinatorial functions (``1000000!``, ``binomial(10^7, 5 10^6)``) are parsed
+     as inert function symbols: their value is never computed (the release computes it);
+   - an answer sympy may evaluate numerically (a function call, an order comparison, ``//``, ``%``, a
+     power with a non-integer exponent: ``expression.evaluates``) must keep every subexpression within
+     10^(+-``expression.MAX_MAGNITUDE``) (``expression.check_magnitude``): ``floor(exp(10^15))`` is refused;
+2. the backstop, by construction: such an answer is built in an isolated child process (``isolation.py``)
+   under ``BOUNDED_CPU_S`` of CPU time, which the kernel enforces (a CPU timer whose signal ends the
+   child, even inside one C-level operation, in whichever thread the check was called from). Plain
+   numbers, fractions, sums, products and integer powers are built in this process (0.3% of the
+   release's distinct responses take the child).
+An answer rejected by a bound or overrunning the backstop scores F = 0 and is reported as
+``budget_exceeded``; an answer using a construct outside the whitelist (attributes, strings, unknown
+functions, ...) scores F = 0. A bounded-path child that cannot start raises ``WorkerStartError``.
 """
 
 from __future__ import annotations
