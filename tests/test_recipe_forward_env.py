@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -215,3 +216,59 @@ def test_the_hook_adds_the_named_variables_keeps_explicit_values_and_calls_a_cha
 
 def user_hook(runtime_env: dict) -> dict:
     return {**runtime_env, "env_vars": {**runtime_env["env_vars"], "USER": "hook"}}
+
+
+# ---------------------------------------------------------------- a real Ray cluster started beforehand
+WORKER_ENV_DRIVER = """
+import json, os, sys, ray
+ray.init(address=sys.argv[1])
+
+@ray.remote
+def worker_env():
+    return {name: os.environ.get(name) for name in ("WANDB_API_KEY", "MY_SETTING")}
+
+print("WORKER_ENV", json.dumps(ray.get(worker_env.remote())))
+"""
+
+
+def test_on_a_ray_cluster_started_beforehand_the_hook_gives_the_workers_the_drivers_variables(tmp_path: Path) -> None:
+    """The documented flow: `ray start` in another shell, then the launcher. Without the hook the worker sees
+    nothing of the driver's environment; with run_grpo.sh's RAY_RUNTIME_ENV_HOOK it sees the named variables."""
+    import socket
+    import tempfile
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="rayfw", dir="/tmp")  # Ray's socket paths must stay short
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "RAY_AUTH_MODE": "disabled"}
+    log = tmp_path / "head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--node-ip-address=127.0.0.1",
+             f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp_dir}", "--block"],
+            env=base, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text() and time.monotonic() < deadline:
+            assert head.poll() is None, log.read_text()
+            time.sleep(1)
+        driver = tmp_path / "driver.py"
+        driver.write_text(WORKER_ENV_DRIVER)
+
+        def worker_env(**env: str) -> dict:
+            result = subprocess.run([sys.executable, str(driver), f"127.0.0.1:{port}"], env={**os.environ, **base, **env},
+                                    capture_output=True, text=True, timeout=180, check=False)
+            line = next((l for l in result.stdout.splitlines() if l.startswith("WORKER_ENV ")), None)
+            assert line, result.stderr[-2000:]
+            return json.loads(line.removeprefix("WORKER_ENV "))
+
+        user = {"WANDB_API_KEY": "wandb-secret-1", "MY_SETTING": "on"}
+        assert worker_env(**user) == {"WANDB_API_KEY": None, "MY_SETTING": None}
+        hooked = worker_env(**user, RAY_RUNTIME_ENV_HOOK=forward_env.HOOK, VERL_EXT_FORWARD_ENV="WANDB_API_KEY MY_SETTING")
+        assert hooked == user
+    finally:
+        head.terminate()  # `ray start --block` stops the processes it started
+        head.wait(timeout=120)
+        shutil.rmtree(temp_dir, ignore_errors=True)
