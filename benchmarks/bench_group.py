@@ -1,8 +1,9 @@
 """Cost of the group stage (answer clusters + majority + semantic frequency) for one training step.
 
-    python benchmarks/bench_group.py OUTPUTS_DIR [--prompts 128] [--samples 8 64] [--steps 5] [--seed 0]
+    python benchmarks/bench_group.py [OUTPUTS_DIR] [--prompts 128] [--samples 8 64] [--steps 5] [--seed 0]
 
-OUTPUTS_DIR: the release's ``outputs/`` folder (``<run>/<step>/res*_<BENCH>.json``). Its answers are
+OUTPUTS_DIR: the release's ``outputs/`` folder (``<run>/<step>/res*_<BENCH>.json``, or ``.json.gz`` as
+carried in ``release_data/outputs``, the default). Its answers are
 pooled per problem: the AIME2024 and AMC2023 problems have 9 outputs each (3 runs x 3 steps). A step's
 group for a prompt draws n answers (with replacement) from one problem's pool, which gives about as
 many distinct answers as the release's training rollouts (~2.4 per 8; the figure printed is measured).
@@ -27,6 +28,7 @@ checker child each; default min(4, cores)). Asserts nothing.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -48,13 +50,14 @@ from verl_ext.rewards.group import majority_rewards, semantic_frequency_rewards
 
 def answer_pools(outputs: Path) -> tuple[list[list[str | None]], list[list[str | None]]]:
     """(pools of problems with several outputs, MATH500 pairs [model answer, ground truth] with a non-integer truth)."""
-    files = sorted(outputs.glob("*/*/res*_*.json"))
+    files = sorted(outputs.glob("*/*/res*_*.json")) + sorted(outputs.glob("*/*/res*_*.json.gz"))
     if not files:
-        raise SystemExit(f"no res*_<BENCH>.json files under {outputs}/<run>/<step>/")
+        raise SystemExit(f"no res*_<BENCH>.json(.gz) files under {outputs}/<run>/<step>/")
     pools: dict[str, list[str | None]] = defaultdict(list)
     hard: list[list[str | None]] = []
     for path in files:
-        for item in json.loads(path.read_text(encoding="utf-8")):
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        for item in json.loads(raw.decode("utf-8")):
             prompt = item["prompt"] if isinstance(item["prompt"], str) else json.dumps(item["prompt"], sort_keys=True)
             answer = extract_answer(item["response"])
             pools[prompt].append(answer)
@@ -122,7 +125,8 @@ def summary(runs: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("outputs", type=Path, help="the release's outputs/ folder")
+    default = Path(__file__).resolve().parents[1] / "release_data" / "outputs"
+    parser.add_argument("outputs", type=Path, nargs="?", default=default, help=f"the release's outputs/ folder (default {default})")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--steps", type=int, default=5, help="warm steps per configuration (median reported)")
