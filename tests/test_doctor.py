@@ -93,3 +93,10 @@ def test_the_real_command_on_this_cpu_machine_names_what_it_could_not_check() ->
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not checked here: NVIDIA driver" in result.stdout
     assert "ok       veRL           veRL 0.9.1" in result.stdout
+
+
+def test_an_older_cuda_torch_does_not_hide_that_the_driver_is_too_old_for_the_stack_its_fix_installs() -> None:
+    probes = replace(healthy_gpu_node(), torch_cuda=lambda: "12.8",
+                     nvidia_smi=lambda: ("570.133.20", [Gpu("NVIDIA H100", 81559)]))
+    found = statuses(probes)
+    assert (found["NVIDIA driver"], found["torch CUDA"]) == ("WRONG", "WRONG")

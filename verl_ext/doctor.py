@@ -134,18 +134,17 @@ def _driver_major(version: str) -> Optional[int]:
         return None
 
 
-def check_driver(smi: Optional[tuple[str, list[Gpu]]], torch_cuda: Optional[str]) -> Check:
+def check_driver(smi: Optional[tuple[str, list[Gpu]]]) -> Check:
+    """torch 2.11 (cu130) and vLLM 0.24 are CUDA 13 builds, whatever torch is installed now: driver >= 580."""
     if smi is None:
         return Check("NVIDIA driver", "skipped", "no nvidia-smi, or it failed: no NVIDIA driver on this machine (a CPU machine?)")
-    driver = smi[0]
-    cuda_major = int(torch_cuda.split(".")[0]) if torch_cuda else 13
-    needed = MIN_DRIVER_FOR_CUDA_MAJOR.get(cuda_major, MIN_DRIVER_FOR_CUDA_MAJOR[13])
+    driver, needed = smi[0], MIN_DRIVER_FOR_CUDA_MAJOR[13]
     major = _driver_major(driver)
     if major is None or major < needed:
-        return Check("NVIDIA driver", "WRONG", f"driver {driver}; CUDA {cuda_major}.x needs >= {needed}",
+        return Check("NVIDIA driver", "WRONG", f"driver {driver}; torch 2.11 and vLLM 0.24 are CUDA 13 builds, which need >= {needed}",
                      f"upgrade the NVIDIA driver to {needed} or later (a datacenter GPU may instead use NVIDIA's "
                      f"cuda-compat forward-compatibility package)")
-    return Check("NVIDIA driver", "ok", f"driver {driver} (CUDA {cuda_major}.x needs >= {needed})")
+    return Check("NVIDIA driver", "ok", f"driver {driver} (CUDA 13 needs >= {needed})")
 
 
 def check_torch(version: Optional[str], torch_cuda: Optional[str], pinned: Optional[str], gpu_node: bool) -> list[Check]:
@@ -222,7 +221,7 @@ def run_checks(probes: Probes | None = None) -> list[Check]:
     torch_version = probes.version("torch")
     torch_cuda = probes.torch_cuda() if torch_version else None
     gpus = probes.torch_gpus() if gpu_node and torch_version else []
-    checks = [check_driver(smi, torch_cuda), *check_torch(torch_version, torch_cuda, pins.get("torch"), gpu_node)]
+    checks = [check_driver(smi), *check_torch(torch_version, torch_cuda, pins.get("torch"), gpu_node)]
     if torch_version:
         checks.append(check_gpus(smi, gpus))
     checks.append(check_package("vLLM", "vllm", "vllm", pins.get("vllm"), gpu_node, 'pip install -e ".[gpu]"', probes))
