@@ -140,6 +140,7 @@ def test_a_ray_job_carries_every_forwarded_variable_and_rays_merge_with_main_ppo
     argv = recorded["argv"]
     assert argv[:4] == ["-m", "ray.scripts.scripts", "job", "submit"]
     assert not [w for w in argv if any(secret in w for secret in SECRETS.values())], "a secret on the command line"
+    assert (tmp_path / "ckpt" / "logs" / "format_length").is_dir(), "the job goes through the launcher's run (log kept)"
     (path, file), = recorded["files"].items()
     assert file["mode"] == 0o600 and not Path(path).exists(), "the runtime env file is private and removed afterwards"
     job_env = json.loads(file["text"])

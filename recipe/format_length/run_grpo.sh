@@ -315,4 +315,4 @@ fi
 runtime_env_file="$(umask 077 && mktemp "${TMPDIR:-/tmp}/run_grpo.runtime_env.XXXXXX")"
 trap 'rm -f -- "$runtime_env_file"' EXIT
 "$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" "${job_env_pairs[@]}" > "$runtime_env_file" || exit 2
-"$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env="$runtime_env_file" -- "${quoted[@]}"
+run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env="$runtime_env_file" -- "${quoted[@]}"
