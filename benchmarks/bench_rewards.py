@@ -1,6 +1,7 @@
 """Reward throughput on the paper's real outputs, cold and warm, against the release's own check; the
-worst single response over adversarial families; agreement with the release's labels. Prints figures,
-asserts nothing.
+worst real response (cold); the format check's bounded path (share of real answers built in its isolated
+child, cost per call cold and warm); the worst single response over adversarial families; agreement
+with the release's labels. Prints figures, asserts nothing.
 
     python benchmarks/bench_rewards.py [--release DIR] [--runs N] [--warm-passes N] [--skip-release]
 
@@ -13,7 +14,8 @@ cached): the per-response cost of extraction, length and bookkeeping. The releas
 normalisation followed by sympy's ``parse_expr`` (which evals; safe here on the release's fixed
 outputs), cold in its own fresh interpreter. Each row is the best of ``--runs`` fresh interpreters
 (other processes only ever slow a run down). Throughput is printed per wall second and per CPU second:
-on a loaded machine the CPU figure is the one to compare (the load average is printed).
+on a loaded machine the CPU figure is the one to compare (the load average is printed). CPU figures
+include the bounded path's child process (the scheduler's nanoseconds, /proc/PID/task/*/schedstat).
 Correctness is excluded (no ground truth passed), as in training where it is only monitored.
 """
 
