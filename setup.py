@@ -42,8 +42,9 @@ setup(
         "uvicorn",
     ],
     extras_require={
-        # setuptools: tests/test_packaging.py builds with it; hypothesis: tests/test_format_fuzz.py
-        "test": ["pytest>=8", "pytest-asyncio", "setuptools", "hypothesis"],
+        # setuptools: tests/test_packaging.py builds with it; hypothesis: tests/test_format_fuzz.py;
+        # pytest-xdist: the README's test command runs on every core (-n auto --dist loadgroup)
+        "test": ["pytest>=8", "pytest-asyncio", "setuptools", "hypothesis", "pytest-xdist>=3.6"],
         "trl": ["trl>=1.16"],  # the demo's diagnostics use GRPOTrainer's log_metric hook
         # GPU nodes: the versions veRL 0.9.1 itself pins for its vLLM path (its `vllm` extra) and its
         # flash-attn build (its `flash-attn-cu130torch211` extra). pip ignores veRL's uv sources: install torch

@@ -77,9 +77,11 @@ def _reads_a_shared_run(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests reading a shared run go last (their run goes on in the background meanwhile); under pytest-xdist
-    (``-n``) the tests of one run form one ``xdist_group``, so that ``--dist loadgroup`` runs it in one worker."""
-    items.sort(key=_reads_a_shared_run)  # stable: each group keeps its order
+    """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
+    (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
+    ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest."""
+    under_xdist = _xdist_worker(config)
+    items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
         runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
         if runs:
