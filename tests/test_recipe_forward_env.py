@@ -40,7 +40,7 @@ PLAIN = {
     "NCCL_SOCKET_IFNAME": "eth0",
     "NCCL_IB_HCA": "mlx5_0,mlx5_1",
     "NCCL_ALGO": "Ring",  # also forwarded by veRL's main_ppo itself: must not clash inside a job
-    "MY_SETTING": "on",
+    "MY_SETTING": "on at startup",  # a space: fine in a runtime env, refused on a job's command line
 }
 USER_ENV = {**SECRETS, **PLAIN, "FORWARD_ENV": "MY_SETTING MY_API_KEY", "NOT_FORWARDED": "x"}
 
@@ -141,6 +141,7 @@ def test_a_ray_job_carries_every_forwarded_variable_and_rays_merge_with_main_ppo
     assert argv[:4] == ["-m", "ray.scripts.scripts", "job", "submit"]
     assert not [w for w in argv if any(secret in w for secret in SECRETS.values())], "a secret on the command line"
     assert (tmp_path / "ckpt" / "logs" / "format_length").is_dir(), "the job goes through the launcher's run (log kept)"
+    assert not [w for w in argv if w.startswith(RAY_INIT_ENV_PREFIX + "MY_SETTING")], "forwarded in the job's env only"
     (path, file), = recorded["files"].items()
     assert file["mode"] == 0o600 and not Path(path).exists(), "the runtime env file is private and removed afterwards"
     job_env = json.loads(file["text"])

@@ -294,7 +294,13 @@ fi
 # ---------------------------------------------------------------- NNODES > 1: a job on a running Ray cluster
 # `ray job submit` re-joins the entrypoint words with Windows-style quoting, so every word is passed
 # POSIX-quoted and must not hold whitespace or a double quote.
-entrypoint=("$PYTHON" -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
+# The forwarded variables travel in the job's runtime env (below), not as overrides: their values may hold spaces.
+JOB_OVERRIDES=()
+for override in "${OVERRIDES[@]}"; do
+    name="${override#+ray_kwargs.ray_init.runtime_env.env_vars.}"
+    [[ "$name" != "$override" && " ${FORWARDED[*]} " == *" ${name%%=*} "* ]] || JOB_OVERRIDES+=("$override")
+done
+entrypoint=("$PYTHON" -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${JOB_OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
 quoted=()
 for word in "${entrypoint[@]}"; do
     [[ "$word" != *[[:space:]\"]* ]] || die "with NNODES > 1 no argument may contain whitespace or '\"': $word"
