@@ -1,7 +1,8 @@
 """Held-out evaluation of the demo model: greedy answers to the test problems, scored by the preset.
 
 Scores go through ``score_response`` (the same function the trainers use); accuracy compares with
-the ground truths (monitoring only). Two accuracies per completion:
+the ground truths (monitoring only); group-level and log-probability rewards give no held-out score (one greedy
+completion per problem has no group and no sampling log-probs: ``MEASURED_ONLY``). Two accuracies per completion:
 
 - **boxed** (``correct``, the paper's metric): the last ``\\boxed{}`` equals the ground truth (math-verify
   through ``verl_ext.rewards``);
@@ -25,9 +26,13 @@ from typing import Any
 from verl_ext.demo.problems import Problem
 from verl_ext.demo.warmup import prompt_text
 from verl_ext.rewards.answer import answer_region, extract_answer
-from verl_ext.rewards.presets import score_response
+from verl_ext.rewards.presets import score_response, text_preset_names
 
 DATA_SOURCE = "DEMO"
+MEASURED_ONLY = "format"
+"""The preset whose signals (answer, format, correctness) a held-out row gets when the run's reward cannot score one
+greedy completion alone: a group-level reward needs the n samples of a prompt, a log-probability one the sampling
+log-probs. Such rows carry ``score`` None and the evaluation logs no ``reward/mean@1``."""
 _INTEGER = re.compile(r"-?\d+")
 
 
@@ -81,14 +86,17 @@ def score_samples(model, tokenizer, problems: list[Problem], preset: str, max_ne
     outputs = generate_greedy(model, tokenizer, [prompt_text(p) for p in problems], max_new_tokens)
     rows: list[dict[str, Any]] = []
     rng = random.Random(0)  # the ``random`` control: the same draws at every evaluation
+    scored_by_text = preset in text_preset_names()
     for problem, (text, tokens) in zip(problems, outputs):
         scored = score_response(
-            preset, text, response_tokens=tokens, max_response_tokens=max_new_tokens, ground_truth=problem.answer, peak=peak, rng=rng,
+            preset if scored_by_text else MEASURED_ONLY, text, response_tokens=tokens, max_response_tokens=max_new_tokens,
+            ground_truth=problem.answer, peak=peak, rng=rng,
         )
         rows.append({
             "id": problem.id, "problem": problem.problem, "answer": problem.answer, "completion": text, "tokens": tokens,
             "pred": scored.extra_info()["pred"], "format": scored.signals.format, "correct": scored.signals.correct or 0.0,
-            "latent": latent_answer(text), "latent_correct": float(latent_correct(text, problem.answer)), "score": scored.score,
+            "latent": latent_answer(text), "latent_correct": float(latent_correct(text, problem.answer)),
+            "score": scored.score if scored_by_text else None,
         })
     return rows
 
@@ -102,13 +110,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
 
     prefix = f"val-core/{DATA_SOURCE}"
     aux = f"val-aux/{DATA_SOURCE}"
-    return {
+    metrics = {
         f"{prefix}/acc/mean@1": mean("correct"),
         f"{aux}/latent_acc/mean@1": mean("latent_correct"),
         f"{aux}/format/mean@1": mean("format"),
-        f"{aux}/reward/mean@1": mean("score"),
+        f"{aux}/reward/mean@1": mean("score") if all(r["score"] is not None for r in rows) else None,
         f"{aux}/response_length/mean@1": mean("tokens"),
     }
+    return {name: value for name, value in metrics.items() if value is not None}
 
 
 def distinct_answers(rows: list[dict[str, Any]]) -> int:

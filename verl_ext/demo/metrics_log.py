@@ -27,7 +27,8 @@ class MetricLogWriter:
 
 
 def step_line(step: int, max_steps: int, data: dict[str, float]) -> str:
-    """``step 3/60  reward 0.412  format 0.38  length 21.3  acc 0.06`` (+ the held-out accuracy when evaluated)."""
+    """``step 3/60  reward 0.412  format 0.38  length 21.3  acc 0.06  maj 0.72  distinct 2.5`` (+ the held-out accuracy
+    when evaluated): maj and distinct are the collapse monitors (majority ratio, distinct answers per prompt's group)."""
 
     def show(key: str, fmt: str) -> str:
         return format(data[key], fmt) if key in data else "-"
@@ -35,7 +36,8 @@ def step_line(step: int, max_steps: int, data: dict[str, float]) -> str:
     line = (
         f"step {step:>{len(str(max_steps))}}/{max_steps}  reward {show('critic/score/mean', '6.3f')}  "
         f"format {show('diagnostics/format_rate', '.2f')}  length {show('response_length/mean', '5.1f')}  "
-        f"acc {show('diagnostics/accuracy', '.2f')}"
+        f"acc {show('diagnostics/accuracy', '.2f')}  maj {show('collapse/majority_ratio', '.2f')}  "
+        f"distinct {show('collapse/distinct_answers', '.1f')}"
     )
     held_out = [k for k in data if k.startswith("val-core/") and k.endswith("/acc/mean@1")]
     if held_out:

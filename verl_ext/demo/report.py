@@ -17,7 +17,8 @@ from verl_ext.demo.students import get_student
 from verl_ext.demo.warmup import WarmupResult
 
 END_WINDOW = 5
-HEADLINE = ("critic/score/mean", "diagnostics/format_rate", "response_length/mean", "diagnostics/accuracy", "diagnostics/length_reward_mean")
+HEADLINE = ("critic/score/mean", "diagnostics/format_rate", "response_length/mean", "diagnostics/accuracy", "diagnostics/length_reward_mean",
+            "collapse/majority_ratio", "collapse/distinct_answers")
 PLOT_FILE = "curves.png"
 SUMMARY_FILE = "summary.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -99,7 +100,8 @@ def examples_text(before: list[dict[str, Any]], after: list[dict[str, Any]], fir
         for step, row in ((first, before[index]), (last, after[index])):
             text = row["completion"].replace("\n", " ")
             text = text if len(text) <= 90 else text[:87] + "..."
-            lines.append(f'    step {step:>3}: "{text}"  score {row["score"]:.2f}')  # as generated: no repr escapes
+            score = "" if row["score"] is None else f"  score {row['score']:.2f}"  # None: a group or log-prob reward
+            lines.append(f'    step {step:>3}: "{text}"{score}')  # as generated: no repr escapes
     return "\n".join(lines)
 
 
@@ -122,6 +124,8 @@ def summary_text(result: DemoResult) -> str:
         "diagnostics/format_rate": "format rate",
         "response_length/mean": "mean length (tokens)",
         "diagnostics/accuracy": "accuracy (monitoring)",
+        "collapse/majority_ratio": "majority ratio",
+        "collapse/distinct_answers": "distinct answers/group",
     }
     lines = [f"done in {result.seconds:.0f} s (warm-up {result.warmup_seconds:.0f} s, GRPO {result.grpo_seconds:.0f} s); "
              f"step 1 (before any update) vs mean of the last {result.window} step(s):"]

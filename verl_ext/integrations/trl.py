@@ -25,15 +25,20 @@ shares one prompt: a batch whose groups are split (several processes, an odd sli
 never a silently wrong vote. ``num_generations`` comes from the config (or give it); for evaluation
 batches ``num_generations_eval`` is tried when ``num_generations`` does not fit.
 Log-probability presets (self_confidence) need the completions' token log-probabilities, which TRL
-does not pass to reward functions: give them as the column ``completion_logprobs`` (e.g. from a
-``rollout_func``'s extra fields), else the call fails with that message.
+does not pass to reward functions (TRL 1.16: its transformers generation keeps none, and the vLLM
+sampling log-probs and ``old_per_token_logps`` stay inside the trainer; only a ``rollout_func``'s extra
+fields reach them): give them as the column ``completion_logprobs``, or wrap the function in
+``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``, which computes them with one forward pass of
+the policy; else the call fails with that message.
 
 Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
 ``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
 format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground truths are present,
 accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``, and
-for group-level presets the collapse monitors ``collapse/*`` (``verl_ext.collapse``: majority ratio,
-distinct answers, answer entropy, response length; label and reward accuracy with ground truths).
+the collapse monitors ``collapse/*`` (``verl_ext.collapse``: majority ratio, distinct answers, answer
+entropy, response length, mean log-prob for log-probability presets; label and reward accuracy with
+ground truths) for every preset whose batch splits into runs of ``num_generations`` completions of one
+prompt (sample-level presets: monitoring only, nothing is logged for a batch that does not split).
 A response whose scoring fails scores 0 and counts as a reward error (logged with its traceback),
 as in the veRL managers.
 This module does not import TRL.
@@ -52,6 +57,7 @@ from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
 from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.collapse import batch_monitors, group_monitors
 from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
+from verl_ext.rewards.equivalence import cluster_answers
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +195,12 @@ class PresetReward:
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
         if self.spec.is_group or self.spec.needs_logprobs:
-            scores, infos, monitors = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
+            scores, infos, monitors, responses = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
+            if not self.spec.is_group and self._logging(kwargs):
+                monitors = self._sample_level_monitors(prompts, responses)
             self._log(infos, kwargs, monitors)
             return scores
-        scores, infos = [], []
+        scores, infos, responses = [], [], []
         for i, completion in enumerate(completions):
             ids = None if completion_ids is None else completion_ids[i]
             try:
@@ -201,11 +209,37 @@ class PresetReward:
                 logger.exception("verl-ext %s reward failed on completion %d", self.preset, i)
                 scores.append(0.0)
                 infos.append({"reward_error": 1.0})
+                responses.append(None)
                 continue
             scores.append(scored.score)
             infos.append({**scored.extra_info(), "reward_error": 0.0})
-        self._log(infos, kwargs)
+            responses.append(scored)
+        self._log(infos, kwargs, self._sample_level_monitors(prompts, responses) if self._logging(kwargs) else None)
         return scores
+
+    def _logging(self, kwargs: dict[str, Any]) -> bool:
+        return self.log_metrics and callable(kwargs.get("log_metric"))
+
+    def _sample_level_monitors(self, prompts: Sequence[Any], responses: list[ScoredResponse | None]) -> list[dict[str, float]]:
+        """The collapse monitors of a sample-level preset's batch, group by group (runs of ``num_generations``
+        consecutive completions of one prompt, as the group-level path cuts them): clusters of the extracted
+        answers (``cluster_answers``) with the scores as rewards. Monitoring only: none when the batch does not
+        split into such runs (then nothing is logged), and a group holding a failed completion is left out."""
+        if not self.group_sizes:
+            return []
+        try:
+            size = split_groups(prompts, self.group_sizes)
+        except ValueError:
+            return []
+        monitors = []
+        for start in range(0, len(responses), size):
+            members = responses[start : start + size]
+            if any(scored is None for scored in members):
+                continue
+            scored_members = [scored for scored in members if scored is not None]
+            clusters = cluster_answers([scored.signals.pred for scored in scored_members])
+            monitors.append(_monitors(ScoredGroup([s.score for s in scored_members], scored_members, clusters)))
+        return monitors
 
     def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None) -> None:
         log_metric = kwargs.get("log_metric")
@@ -219,8 +253,9 @@ class PresetReward:
     def _score_groups(
         self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None,
         truths: list[str | None], kwargs: dict[str, Any],
-    ) -> tuple[list[float], list[dict[str, Any]], list[dict[str, float]]]:
-        """Scores, extra info and collapse monitors (``verl_ext.collapse``) of a batch scored group by group."""
+    ) -> tuple[list[float], list[dict[str, Any]], list[dict[str, float]], list[ScoredResponse | None]]:
+        """Scores, extra info, collapse monitors (``verl_ext.collapse``; group-level presets) and each completion's
+        ``ScoredResponse`` (None where its group failed) of a batch scored group by group."""
         logprobs = kwargs.get(self.logprobs_key)
         if self.spec.needs_logprobs and logprobs is None:
             raise ValueError(
@@ -233,6 +268,7 @@ class PresetReward:
         scores: list[float] = []
         infos: list[dict[str, Any]] = []
         monitors: list[dict[str, float]] = []
+        responses: list[ScoredResponse | None] = []
         for start in range(0, len(completions), size):
             members = range(start, start + size)
             try:
@@ -254,12 +290,14 @@ class PresetReward:
                 logger.exception("verl-ext %s reward failed on completions %d-%d", self.preset, start, start + size - 1)
                 scores.extend([0.0] * size)
                 infos.extend({"reward_error": 1.0} for _ in members)
+                responses.extend([None] * size)
                 continue
             scores.extend(group.scores)
+            responses.extend(group.samples)
             infos.extend({**info, "reward_error": 0.0} for info in group.extra_info())
             if group.clusters is not None:
                 monitors.append(_monitors(group))
-        return scores, infos, monitors
+        return scores, infos, monitors, responses
 
 
 def _monitors(group: ScoredGroup) -> dict[str, float]:
@@ -268,10 +306,12 @@ def _monitors(group: ScoredGroup) -> dict[str, float]:
     correct = [s.correct for s in signals]
     tokens = [s.response_tokens for s in signals]
     known = all(c is not None for c in correct) and not any(s.monitor_error for s in signals)
+    logprobs = [s.mean_logprob for s in signals]
     assert group.clusters is not None
     return group_monitors(
         group.clusters,
         rewards=group.scores,
+        mean_logprobs=logprobs if all(v is not None for v in logprobs) else None,  # type: ignore[arg-type]
         correct=correct if known else None,  # type: ignore[arg-type]
         response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
     )

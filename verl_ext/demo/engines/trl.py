@@ -1,7 +1,10 @@
 """The TRL engine (``--engine trl``, the default): GRPO through TRL's ``GRPOTrainer`` in this process.
 
 No vLLM, CPU, float32 (TRL's default bf16 autocast is emulated on most CPUs: 7x slower steps). The reward is the
-chosen preset through ``verl_ext.integrations.trl``: the very ``score_response`` the veRL managers call. A
+chosen preset through ``verl_ext.integrations.trl``: the very ``score_response`` the veRL managers call; group-level
+presets score each prompt's ``num_generations`` completions together (``score_group``), and log-probability presets
+get the sampled tokens' log-probs from one forward pass of the policy (``integrations/trl_logprobs.py``: TRL passes
+reward functions none). A
 ``TrainerCallback`` evaluates the held-out problems every ``eval_every`` steps and at the last one, and records
 each step's logs under veRL's names (``rename_trl_logs``):
 
@@ -9,7 +12,7 @@ each step's logs under veRL's names (``rename_trl_logs``):
     completions/mean_length   -> response_length/mean    (tokens, EOS included)
     completions/clipped_ratio -> response_length/clip_ratio
     loss, grad_norm, learning_rate, entropy, kl, step_time -> actor/..., timing_s/step
-    diagnostics/*             -> unchanged (from ``verl_ext.integrations.trl``)
+    diagnostics/*, collapse/* -> unchanged (from ``verl_ext.integrations.trl``; collapse monitors for every reward)
     anything else             -> trl/<name>
 """
 
@@ -48,7 +51,7 @@ def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
     for key, value in logs.items():
         if key in TRL_BOOKKEEPING or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             continue
-        if key.startswith("diagnostics/"):
+        if key.startswith(("diagnostics/", "collapse/")):
             name = key
         else:
             name = RENAMES.get(key, f"trl/{key}")
@@ -95,6 +98,21 @@ def make_callback(record: Callable[[int, dict[str, float]], None], max_steps: in
     return DemoCallback()
 
 
+def demo_reward(config: DemoConfig, args: Any, tokenizer: Any):  # noqa: ANN201
+    """The TRL reward function of ``config.reward`` (any preset): sample-level and group-level presets through
+    ``verl_ext.integrations.trl`` (groups: each prompt's ``num_generations`` consecutive completions);
+    log-probability presets wrapped in ``WithPolicyLogprobs`` (the sampled tokens' log-probs under the policy
+    that sampled them, at the sampling temperature; bind the trainer's model before training)."""
+    from verl_ext.integrations.trl import reward_func
+    from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
+    from verl_ext.rewards.presets import get_preset
+
+    reward = reward_func(config.reward, args, peak=config.peak, seed=config.seed)
+    if get_preset(config.reward).needs_logprobs:
+        return WithPolicyLogprobs(reward, tokenizer, temperature=config.temperature)
+    return reward
+
+
 class TRLEngine:
     name = "trl"
     label = "TRL"
@@ -110,7 +128,7 @@ class TRLEngine:
         from transformers import PrinterCallback, ProgressCallback
         from trl import GRPOConfig, GRPOTrainer
 
-        from verl_ext.integrations.trl import reward_func
+        from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
 
         config = job.config
         trainer_dir = config.out_dir() / TRAINER_DIR
@@ -139,14 +157,17 @@ class TRLEngine:
             remove_unused_columns=False,
         )
         dataset = Dataset.from_list([{"prompt": prompt_text(p), "ground_truth": p.answer} for p in job.train])
+        reward = demo_reward(config, args, job.tokenizer)
         trainer = GRPOTrainer(
             model=job.model,
-            reward_funcs=reward_func(config.reward, args, peak=config.peak, seed=config.seed),
+            reward_funcs=reward,
             args=args,
             train_dataset=dataset,
             processing_class=job.tokenizer,
             callbacks=[make_callback(job.record, config.steps, job.evaluate, config.eval_every, config.progress)],
         )
+        if isinstance(reward, WithPolicyLogprobs):
+            reward.bind(trainer.model)
         for noisy in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(noisy)
         started = time.perf_counter()

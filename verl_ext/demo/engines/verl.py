@@ -188,6 +188,22 @@ def checkpoint_model_dir(work: Path, step: int) -> Path:
     return directory
 
 
+def refused_reward(reward: str) -> str | None:
+    """Why this engine cannot train with ``reward`` (one line), or None. veRL's reward managers score one decoded
+    sample at a time (``text_preset_names``): a group-level reward needs the group stage (not there yet), a
+    log-probability one the rollout's log-probs, which those managers do not read."""
+    from verl_ext.rewards.presets import get_preset
+
+    preset = get_preset(reward)
+    if preset.is_group:
+        return (f"reward {reward!r} is group-level and the veRL engine has no group stage yet: "
+                f"use --engine trl (it scores each prompt's completions together)")
+    if preset.needs_logprobs:
+        return (f"reward {reward!r} needs the rollout's token log-probabilities, which the veRL engine's reward managers "
+                f"do not read: use --engine trl")
+    return None
+
+
 class VeRLEngine:
     name = "verl"
     label = "veRL"
@@ -195,7 +211,11 @@ class VeRLEngine:
                "needs a source checkout)")
 
     def check(self, config: DemoConfig) -> None:
-        """ValueError when the recipe's config is not here (a wheel install)."""
+        """ValueError when the reward needs more than veRL's per-sample reward loop gives (``refused_reward``) or the
+        recipe's config is not here (a wheel install)."""
+        refusal = refused_reward(config.reward)
+        if refusal:
+            raise ValueError(refusal)
         recipe_config_dir()
 
     def train(self, job: TrainingJob) -> float:

@@ -1,0 +1,197 @@
+"""The demo with every reward preset (issue #20, item 6): group-level rewards through the TRL adapter's group path,
+log-probability rewards with the sampled tokens' log-probs computed by a forward pass of the policy, the collapse
+monitors in the metric log for every reward, and the veRL engine's refusal of what its per-sample managers cannot run.
+
+Expected values are independent of the code under test: log-probabilities recomputed here from the model's raw
+logits (log-sum-exp in Python floats), collapse monitors of hand-worked groups.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from verl_ext.demo.problems import load_problems
+from verl_ext.demo.warmup import prompt_text, tokenizer_corpus
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """``(model, tokenizer)``: the demo's untrained tiny Qwen2, built in a temporary folder (random weights, seeded)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verl_ext.demo.tiny import tiny_model_dir
+
+    folder = tiny_model_dir(tokenizer_corpus(load_problems()), root=tmp_path_factory.mktemp("tiny"))
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True), AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def _mean_logprob_by_hand(model, prompt_ids: list[int], completion_ids: list[int], temperature: float) -> float:  # noqa: ANN001
+    """(1/T) sum_t [z_t[c_t] / temp - log sum_v exp(z_t[v] / temp)], with z_t the raw logits of prompt + completion
+    (one sequence, no padding) at the position before c_t; the sums in Python floats."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([prompt_ids + completion_ids])).logits[0].double().tolist()
+    total = []
+    for t, token in enumerate(completion_ids):
+        row = [z / temperature for z in logits[len(prompt_ids) - 1 + t]]
+        top = max(row)
+        total.append(row[token] - (top + math.log(math.fsum(math.exp(z - top) for z in row))))
+    return math.fsum(total) / len(total)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_self_confidence_reward_is_the_mean_logprob_of_the_sampled_tokens(tiny, temperature: float) -> None:  # noqa: ANN001
+    from verl_ext.integrations.trl import reward_func
+    from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
+
+    model, tokenizer = tiny
+    problems = load_problems()[:2]
+    prompts = [prompt_text(p) for p in problems]
+    # two completions of different lengths (the batch is padded), as token ids the way TRL passes them
+    completions = [" 1 + 2 = 3. The answer is \\boxed{3}.", " 7"]
+    completion_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for text in completions]
+    assert len(completion_ids[0]) > len(completion_ids[1]) >= 2
+    reward = WithPolicyLogprobs(reward_func("self_confidence", 64), tokenizer, temperature=temperature).bind(model)
+    model.train()  # as in the trainer: the forward pass runs in eval mode and restores the training mode
+    scores = reward(prompts=prompts, completions=completions, completion_ids=completion_ids)
+    assert model.training
+    model.eval()
+    for prompt, ids, score in zip(prompts, completion_ids, scores):
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        assert score == pytest.approx(_mean_logprob_by_hand(model, prompt_ids, ids, temperature), abs=1e-5)
+
+
+def test_gated_self_confidence_pays_exp_of_the_mean_logprob_only_when_formatted(tiny) -> None:  # noqa: ANN001
+    from verl_ext.integrations.trl import reward_func
+    from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
+
+    model, tokenizer = tiny
+    prompt = prompt_text(load_problems()[0])
+    completions = [" so \\boxed{3}", " so 3"]
+    completion_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in completions]
+    reward = WithPolicyLogprobs(reward_func("format_gated_self_confidence", 64), tokenizer).bind(model)
+    boxed, plain = reward(prompts=[prompt, prompt], completions=completions, completion_ids=completion_ids)
+    assert boxed == pytest.approx(math.exp(_mean_logprob_by_hand(model, tokenizer(prompt)["input_ids"], completion_ids[0], 1.0)), abs=1e-6)
+    assert plain == 0.0
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r(prompts=["p"], completions=["c"], completion_ids=[[1]]), "bind the policy"),
+        (lambda r: r.bind(object())(prompts=["p"], completions=["c"]), "completion_ids"),
+        (lambda r: r.bind(object())(prompts=[[{"role": "user", "content": "q"}]], completions=["c"], completion_ids=[[1]]),
+         "plain-text prompts"),
+    ],
+)
+def test_policy_logprob_wrapper_errors(call, message: str) -> None:  # noqa: ANN001
+    from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
+
+    with pytest.raises(ValueError, match=message):
+        call(WithPolicyLogprobs(lambda **kwargs: [0.0], tokenizer=None))
+
+
+@pytest.mark.parametrize(
+    ("prompt_ids", "completion_ids", "temperature", "message"),
+    [([[1]], [[]], 1.0, "at least one token"), ([[1]], [[2], [3]], 1.0, "1 prompts for 2"), ([[1]], [[2]], 0.0, "temperature")],
+)
+def test_sampled_token_logprobs_rejects_bad_input(tiny, prompt_ids, completion_ids, temperature, message) -> None:  # noqa: ANN001
+    from verl_ext.integrations.trl_logprobs import sampled_token_logprobs
+
+    with pytest.raises(ValueError, match=message):
+        sampled_token_logprobs(tiny[0], prompt_ids, completion_ids, temperature)
+
+
+def test_sample_level_presets_log_the_collapse_monitors_of_each_group() -> None:
+    """``format`` scores per sample; the monitors still see groups of num_generations: group a's answers 2, 2.0,
+    4/2 (one cluster of 3), 3 and none -> majority ratio 3/5, 2 distinct; group b's 7, 7, 1, 1, none -> 2/5, 2."""
+    from verl_ext.integrations.trl import reward_func
+
+    group_a = ["so \\boxed{2}", "\\boxed{2.0}", "we get \\boxed{\\frac{4}{2}}", "\\boxed{3}", "I do not know"]
+    group_b = ["\\boxed{7}", "\\boxed{7}", "\\boxed{1}", "\\boxed{1}", "no box"]
+    metrics: dict[str, float] = {}
+    func = reward_func("format", SimpleNamespace(max_completion_length=64, num_generations=5))
+    func(prompts=["a"] * 5 + ["b"] * 5, completions=group_a + group_b, completion_ids=[[0] * 8] * 10,
+         ground_truth=["2"] * 5 + ["1"] * 5, log_metric=metrics.__setitem__)
+    assert metrics["collapse/majority_ratio"] == pytest.approx((3 / 5 + 2 / 5) / 2)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
+    # label accuracy: a's majority (2) is right; b's tie goes to 7, seen first, which is wrong
+    assert metrics["collapse/label_accuracy"] == pytest.approx(0.5)
+    # a batch that does not split into runs of one prompt: scored, but no monitors
+    metrics.clear()
+    func(prompts=["a", "b", "a", "b", "a"], completions=group_a, completion_ids=[[0]] * 5, log_metric=metrics.__setitem__)
+    assert "diagnostics/format_rate" in metrics and not any(name.startswith("collapse/") for name in metrics)
+
+
+# --- the demo end to end: a 2-step run with a group-level reward ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def majority_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A 2-step demo with ``majority`` (a 3-step warm-up, cached in a temporary folder)."""
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
+
+    root = tmp_path_factory.mktemp("demo_majority")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VERL_EXT_CACHE", str(root / "cache"))
+        config = DemoConfig(reward="majority", steps=2, out=str(root / "out"), seed=1, warmup_steps=3, num_generations=4,
+                            prompts_per_step=2, max_completion_length=16, eval_every=1, progress=False)
+        yield config, run(config)
+
+
+def test_two_step_majority_demo_logs_the_collapse_monitors(majority_run) -> None:  # noqa: ANN001
+    config, result = majority_run
+    lines = [json.loads(line) for line in Path(result.log).read_text(encoding="utf-8").splitlines()]
+    assert [line["step"] for line in lines] == [0, 1, 2]
+    for line in lines[1:]:
+        data = line["data"]
+        assert 0.0 <= data["collapse/majority_ratio"] <= 1.0
+        assert 0.0 <= data["collapse/distinct_answers"] <= config.num_generations
+        assert {"collapse/answer_entropy", "collapse/label_accuracy", "diagnostics/answer_fallback_rate"} <= set(data)
+        assert data["critic/score/mean"] == pytest.approx(data["trl/rewards/majority/mean"], abs=1e-6)
+        assert "val-core/DEMO/acc/mean@1" in data
+    # one greedy answer per problem has no group: the held-out rows carry no score, the log no held-out reward
+    assert not any("reward/mean@1" in name for line in lines for name in line["data"])
+    samples = [json.loads(line) for line in (Path(config.out) / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert samples and all(row["score"] is None for row in samples)
+    summary = json.loads((Path(config.out) / "summary.json").read_text(encoding="utf-8"))
+    assert {"collapse/majority_ratio", "collapse/distinct_answers"} <= set(summary["start"]) & set(summary["end"])
+
+
+def test_step_line_shows_the_collapse_monitors() -> None:
+    from verl_ext.demo.metrics_log import step_line
+
+    line = step_line(2, 10, {"critic/score/mean": 1.0, "collapse/majority_ratio": 0.625, "collapse/distinct_answers": 2.5})
+    assert "maj 0.62" in line and "distinct 2.5" in line
+    assert "maj -" in step_line(2, 10, {"critic/score/mean": 1.0})
+
+
+# --- option errors: the veRL engine refuses what its per-sample reward managers cannot score ---------------
+
+
+@pytest.mark.parametrize("reward", ["majority", "semantic_frequency", "format_gated_majority", "self_confidence"])
+def test_verl_engine_refuses_group_and_logprob_rewards_in_one_line(reward: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from verl_ext.demo.cli import main
+
+    assert main(["--engine", "verl", "--reward", reward, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and reward in err and "--engine trl" in err
+    assert not (tmp_path / "out").exists()  # refused before anything started
+
+
+def test_unknown_reward_is_refused_naming_the_group_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    from verl_ext.demo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--reward", "majority_vote"])
+    err = capsys.readouterr().err
+    assert "majority_vote" in err and "semantic_frequency" in err and "self_confidence" in err
