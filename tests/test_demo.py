@@ -377,7 +377,8 @@ def test_measure_tables_give_start_to_end_per_seed_and_their_mean() -> None:
     runs = [_summary(0, (0.0, 0.8), (0.6, 0.8), 100.0), _summary(1, (0.1, 0.9), (0.8, 0.9), 120.0)]
     lines = seed_table(runs).splitlines()
     assert lines[0].startswith("| seed | format rate | boxed acc | latent acc |")
-    assert lines[2].startswith("| 0 | 0.00 → 0.60 | 0.00 → 0.60 | 0.80 → 0.80 | 20.0 → 20.0 | 0 → 10 | 100 | 2.0-2.0 |")
+    # no collapse monitors in these summaries: their two columns (majority ratio, distinct answers per prompt) say "-"
+    assert lines[2].startswith("| 0 | 0.00 → 0.60 | 0.00 → 0.60 | 0.80 → 0.80 | 20.0 → 20.0 | 0 → 10 | - | - | 100 | 2.0-2.0 |")
     assert lines[4].startswith("| mean of 2 | 0.05 → 0.70 | 0.05 → 0.70 | 0.85 → 0.85 | 20.0 → 20.0 | 0.0 → 10.5 |")
     assert "| 110 |" in lines[4]
     assert reward_table({"format": runs}).splitlines()[2].startswith("| format (2) | 0.05 → 0.70 |")

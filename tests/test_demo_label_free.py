@@ -195,3 +195,94 @@ def test_unknown_reward_is_refused_naming_the_group_presets(capsys: pytest.Captu
         main(["--reward", "majority_vote"])
     err = capsys.readouterr().err
     assert "majority_vote" in err and "semantic_frequency" in err and "self_confidence" in err
+
+
+# --- measure: min/max over seeds, the rollouts' collapse columns, the by-step tables, the figure's band and line --
+
+
+def _write_log(path: Path, steps: dict[int, dict[str, float]]) -> Path:
+    from verl_ext.demo.metrics_log import MetricLogWriter
+
+    writer = MetricLogWriter(path)
+    for step, data in steps.items():
+        writer.write(step, data)
+    return path
+
+
+ACC = "val-core/DEMO/acc/mean@1"
+LATENT = "val-aux/DEMO/latent_acc/mean@1"
+
+
+def _three_seeds(tmp_path: Path) -> list[Path]:
+    """Boxed accuracy at steps 0 and 5 of three seeds: 0/0/0 then 0.2/0.5/0.8; majority ratio at step 1 and 5."""
+    return [_write_log(tmp_path / f"majority-seed{seed}.jsonl", {
+        0: {ACC: 0.0, LATENT: 0.9},
+        1: {"collapse/majority_ratio": 0.25, "collapse/distinct_answers": 3.0},
+        5: {ACC: end, LATENT: end, "collapse/majority_ratio": 1.0, "collapse/distinct_answers": 1.0},
+    }) for seed, end in enumerate((0.2, 0.5, 0.8))]
+
+
+@pytest.mark.parametrize(("reduce", "at_step_5"), [("mean", 0.5), ("min", 0.2), ("max", 0.8)])
+def test_measure_reduces_the_seeds_logs_step_by_step(tmp_path: Path, reduce: str, at_step_5: float) -> None:
+    from verl_ext.demo.measure import mean_log
+    from verl_ext.io.logs import read_metric_log
+
+    log = read_metric_log(mean_log(_three_seeds(tmp_path), tmp_path / f"{reduce}.jsonl", reduce))
+    assert log.steps[5][ACC] == pytest.approx(at_step_5)
+    with pytest.raises(ValueError, match="median"):
+        mean_log(_three_seeds(tmp_path), tmp_path / "x.jsonl", "median")
+
+
+def test_measure_tables_show_the_rollouts_collapse_monitors(tmp_path: Path) -> None:
+    from verl_ext.demo.measure import mean_log, seed_table, step_table
+
+    held_out = {ACC: 0.0, LATENT: 0.9, "val-aux/DEMO/format/mean@1": 0.0, "val-aux/DEMO/response_length/mean@1": 20.0}
+    summary = {"config": {"seed": 0}, "held_out_start": held_out, "held_out_end": held_out, "distinct_answers": [0, 0],
+               "seconds": 10.0, "start": {"collapse/majority_ratio": 0.25, "collapse/distinct_answers": 3.0},
+               "end": {"collapse/majority_ratio": 1.0, "collapse/distinct_answers": 1.0}}
+    row = seed_table([summary]).splitlines()[2]
+    assert "| 0 → 0 | 0.25 → 1.00 | 3.0 → 1.0 | 10 |" in row
+    table = step_table({"capable/majority": mean_log(_three_seeds(tmp_path), tmp_path / "mean.jsonl")})
+    assert "| capable/majority | 0.00 (0.90) | 0.50 (0.50) |" in table
+    assert "| capable/majority | 0.25 (3.00) | 1.00 (1.00) |" in table
+
+
+def test_latent_reference_is_the_mean_start_latent_accuracy() -> None:
+    from verl_ext.demo.measure import latent_reference
+
+    label, value = latent_reference([{"held_out_start": {LATENT: 0.8}}, {"held_out_start": {LATENT: 0.9}}, {"held_out_start": {}}])
+    assert value == pytest.approx(0.85) and "0.85" in label
+    assert latent_reference([{"held_out_start": {}}]) is None
+
+
+def test_figure_shades_the_min_max_band_and_draws_the_reference_line(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+
+    from verl_ext.demo.measure import mean_log
+    from verl_ext.eval.plot import draw_figure
+    from verl_ext.io.logs import read_metric_log
+
+    seeds = _three_seeds(tmp_path)
+    mean = read_metric_log(mean_log(seeds, tmp_path / "mean-capable-majority.jsonl"))
+    band = tuple(read_metric_log(mean_log(seeds, tmp_path / f"{r}-capable-majority.jsonl", r)) for r in ("min", "max"))
+    fig = draw_figure([mean], bands=[band], reference=("latent accuracy before GRPO", 0.9))
+    try:
+        (ax,) = [ax for ax in fig.axes if ax.get_title().startswith("DEMO:")]
+        (shade,) = ax.collections
+        # the band's outline: low edge (0, 0) -> (5, 0.2), high edge (0, 0) -> (5, 0.8)
+        vertices = {(round(float(x), 6), round(float(y), 6)) for x, y in shade.get_paths()[0].vertices}
+        assert {(0.0, 0.0), (5.0, 0.2), (5.0, 0.8)} <= vertices
+        assert all(0.0 <= y <= 0.8 for _, y in vertices)
+        (boxed,) = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+        assert to_rgb(shade.get_facecolor()[0][:3]) == pytest.approx(to_rgb(boxed.get_color()))
+        (reference,) = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert set(reference.get_ydata()) == {0.9} and reference.get_label() == "latent accuracy before GRPO"
+        key = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert "latent accuracy before GRPO" in key and any("min-max" in t for t in key)
+        others = [a for a in fig.axes if a.get_title() and a is not ax]
+        assert not any(a.collections for a in others)  # the band and line belong to the accuracy panel only
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="2 bands for 1 runs"):
+        draw_figure([mean], bands=[band, band])

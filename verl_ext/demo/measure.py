@@ -10,10 +10,14 @@ student's warm-up is cached per seed, so later rewards of a seed reuse it (fill 
 ``python -m verl_ext.demo.warm_cache --seeds ...`` to keep warm-ups out of the runs' wall times). Every run's
 ``summary.json`` gets its wall time and the load average at its start and end. Written to
 ``--out``: per student and reward ``<student>-<reward>.md`` (one row per seed, held-out start ->
-end, then the mean), ``rewards.md`` (the mean row of each), ``mean-<student>-<reward>.jsonl`` (the
-seeds' metric logs averaged step by step, veRL file-logger format) and ``rewards.png``: ``verl-ext
-plot`` of those mean logs, whose first panel is the held-out boxed accuracy of each reward per step
-(the same figure as ``verl-ext plot <out>/mean-*.jsonl -o rewards.png``). ``--table-only`` rebuilds the tables and the
+end, then the mean; the rollouts' collapse monitors, majority ratio and distinct answers per prompt, from
+step 1 to the mean of the last steps), ``rewards.md`` (the mean row of each), ``rewards-by-step.md``
+(held-out accuracy and the collapse monitors every 5 steps), ``mean-<student>-<reward>.jsonl`` (the
+seeds' metric logs averaged step by step, veRL file-logger format; ``min-``/``max-`` the same with the
+minimum and maximum over seeds) and ``rewards.png``: ``verl-ext plot`` of those mean logs, whose first
+panel is the held-out boxed accuracy of each reward per step with a min-max band over seeds and the
+student's latent accuracy before GRPO as a dotted reference line (``verl-ext plot <out>/mean-*.jsonl``
+draws the same figure without band and reference). ``--table-only`` rebuilds the tables and the
 figure from existing runs. Options it does not know go to ``verl-ext demo``: ``--force`` runs again over
 earlier runs' folders (the demo refuses a non-empty one without it).
 """
@@ -36,6 +40,10 @@ FORMAT = "val-aux/DEMO/format/mean@1"
 LENGTH = "val-aux/DEMO/response_length/mean@1"
 COLUMNS = ((FORMAT, "format rate"), (ACC, "boxed acc"), (LATENT, "latent acc"), (LENGTH, "mean length"))
 REWARD_KEY = "critic/score/mean"
+MAJORITY = "collapse/majority_ratio"
+DISTINCT = "collapse/distinct_answers"
+ROLLOUT_COLUMNS = (MAJORITY, DISTINCT)  # training rollouts: step 1 -> mean of the last steps (summary start/end)
+STEP_EVERY = 5  # the by-step tables: every 5th step (and 0 / 1)
 
 
 def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
@@ -65,22 +73,27 @@ def _cells(summary: dict[str, Any]) -> dict[str, tuple[float, float]]:
     distinct = summary.get("distinct_answers") or []
     if len(distinct) == 2:
         cells["distinct"] = (float(distinct[0]), float(distinct[1]))
+    for key in ROLLOUT_COLUMNS:
+        start, end = summary.get("start", {}).get(key), summary.get("end", {}).get(key)
+        if start is not None and end is not None:
+            cells[key] = (start, end)
     return cells
 
 
 def _pair(key: str, start: float, end: float, runs: int) -> str:
-    digits = (0 if runs == 1 else 1) if key == "distinct" else 1 if key == LENGTH else 2
+    digits = (0 if runs == 1 else 1) if key == "distinct" else 1 if key in (LENGTH, DISTINCT) else 2
     return f"{start:.{digits}f} → {end:.{digits}f}"
 
 
-HEAD = ["format rate", "boxed acc", "latent acc", "mean length (tokens)", "distinct boxed answers", "wall s", "load avg"]
+HEAD = ["format rate", "boxed acc", "latent acc", "mean length (tokens)", "distinct boxed answers",
+        "majority ratio (rollouts)", "distinct answers / prompt (rollouts)", "wall s", "load avg"]
 
 
 def _row(label: str, summaries: list[dict[str, Any]]) -> list[str]:
     """One table row: means over ``summaries`` of start -> end per column, wall time and load average."""
     row = [label]
     cells = [_cells(s) for s in summaries]
-    for key in [k for k, _ in COLUMNS] + ["distinct"]:
+    for key in [k for k, _ in COLUMNS] + ["distinct", *ROLLOUT_COLUMNS]:
         pairs = [c[key] for c in cells if key in c]
         if not pairs:
             row.append("-")
@@ -113,18 +126,58 @@ def reward_table(by_group: dict[str, list[dict[str, Any]]]) -> str:
     return _markdown("student/reward (seeds)", [_row(f"{group} ({len(s)})", s) for group, s in by_group.items()])
 
 
-def mean_log(logs: list[Path], output: Path) -> Path:
-    """The metric logs averaged step by step (steps and metrics present in every log), veRL file-logger JSONL."""
+def mean_log(logs: list[Path], output: Path, reduce: str = "mean") -> Path:
+    """The metric logs reduced step by step (steps and metrics present in every log: their ``reduce``, one of
+    mean, min, max), veRL file-logger JSONL."""
     from verl_ext.io.logs import read_metric_log
 
+    reducers = {"mean": lambda values: sum(values) / len(values), "min": min, "max": max}
+    if reduce not in reducers:
+        raise ValueError(f"reduce must be one of {', '.join(reducers)}, got {reduce!r}")
     read = [read_metric_log(path) for path in logs]
     steps = sorted(set.intersection(*(set(log.steps) for log in read)))
     with open(output, "w", encoding="utf-8") as handle:
         for step in steps:
             names = set.intersection(*(set(log.steps[step]) for log in read))
-            data = {name: sum(log.steps[step][name] for log in read) / len(read) for name in sorted(names)}
+            data = {name: reducers[reduce]([log.steps[step][name] for log in read]) for name in sorted(names)}
             handle.write(json.dumps({"step": step, "data": data}) + "\n")
     return output
+
+
+def step_table(means: dict[str, Path]) -> str:
+    """Markdown: per group (its mean log), the held-out boxed accuracy (latent in brackets) every ``STEP_EVERY``
+    steps, then the training rollouts' majority ratio and distinct answers per prompt at step 1 and every
+    ``STEP_EVERY`` steps (a majority ratio climbing to 1 with distinct answers falling to 1: collapse)."""
+    from verl_ext.io.logs import read_metric_log
+
+    logs = {group: read_metric_log(path) for group, path in means.items()}
+    evaluated = sorted({s for log in logs.values() for s, v in log.steps.items() if ACC in v})
+    evaluated = [s for s in evaluated if s % STEP_EVERY == 0 or s == max(evaluated)]
+    trained = sorted({s for log in logs.values() for s, v in log.steps.items() if MAJORITY in v})
+    trained = [s for s in trained if s == 1 or s % STEP_EVERY == 0 or s == max(trained)]
+
+    def cell(log, step: int, *keys: str) -> str:  # noqa: ANN001
+        values = log.steps.get(step, {})
+        if keys[0] not in values:
+            return "-"
+        return " ".join(f"{values[k]:.2f}" if i == 0 else f"({values[k]:.2f})" for i, k in enumerate(keys) if k in values)
+
+    lines = ["**held-out boxed accuracy (latent) by step**", "",
+             "| group | " + " | ".join(f"step {s}" for s in evaluated) + " |", "|---|" + "---|" * len(evaluated)]
+    lines += [f"| {group} | " + " | ".join(cell(log, s, ACC, LATENT) for s in evaluated) + " |" for group, log in logs.items()]
+    lines += ["", "**training rollouts: majority ratio (distinct answers per prompt) by step**", "",
+              "| group | " + " | ".join(f"step {s}" for s in trained) + " |", "|---|" + "---|" * len(trained)]
+    lines += [f"| {group} | " + " | ".join(cell(log, s, MAJORITY, DISTINCT) for s in trained) + " |" for group, log in logs.items()]
+    return "\n".join(lines)
+
+
+def latent_reference(summaries: list[dict[str, Any]]) -> tuple[str, float] | None:
+    """The figure's reference line: the warmed-up student's held-out latent accuracy before GRPO, mean over the
+    runs (every reward of a seed starts from the same warmed-up student)."""
+    values = [s["held_out_start"][LATENT] for s in summaries if LATENT in s.get("held_out_start", {})]
+    if not values:
+        return None
+    return f"latent accuracy before GRPO (mean {sum(values) / len(values):.2f})", sum(values) / len(values)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,9 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     from verl_ext.eval.plot import plot_runs
     from verl_ext.io.logs import read_metric_log
 
-    means = [mean_log(paths, args.out / f"mean-{group.replace('/', '-')}.jsonl") for group, paths in logs.items()]
-    figure = plot_runs([read_metric_log(path) for path in means], figure,
-                       title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds")
+    means = {group: mean_log(paths, args.out / f"mean-{group.replace('/', '-')}.jsonl") for group, paths in logs.items()}
+    bands = [tuple(read_metric_log(mean_log(paths, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce))
+                   for reduce in ("min", "max")) for group, paths in logs.items()]
+    steps = step_table(means)
+    figure.with_name(figure.stem + "-by-step.md").write_text(steps + "\n", encoding="utf-8")
+    print(steps)
+    figure = plot_runs([read_metric_log(path) for path in means.values()], figure,
+                       title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds (band: min-max)",
+                       bands=bands, reference=latent_reference([s for group in by_group.values() for s in group]))
     print(f"wrote {figure}")
     return 0
 

@@ -5,7 +5,9 @@ uses; where a run also logged a latent accuracy, ``val-*/<bench>/latent_acc/mean
 in any form, as the demo does, it is drawn dashed beside the boxed one), the mean reward of the training
 rollouts (``critic/score/mean``), their format rate (``diagnostics/format_rate``), their mean response
 length (``response_length/mean``), and the validation format rate (``val-*/<bench>/format/mean@N``,
-averaged over the benchmarks logged at that step).
+averaged over the benchmarks logged at that step). Optionally (``python -m verl_ext.demo.measure``), the
+accuracy panels shade a band per run (the min-max over seeds of a mean-over-seeds run) and draw a horizontal
+reference line (the student's latent accuracy before training).
 Accuracy and format rates are drawn on a fixed 0-1 axis (widened only if a value lies outside), the
 response length from 0 tokens, so that noise of a few problems or tokens does not look like a trend.
 Steps are whole numbers on the x axis.
@@ -82,13 +84,25 @@ class Panel:
     ylim: tuple[float, float | None] | None = None
     # drawn dashed in the run's colour beside ``series`` (accuracy panels: the latent accuracy); None: no such line
     dashed: list[list[tuple[int, float]]] | None = None
+    # a shaded band per run around ``series`` (``(step, low, high)`` points; accuracy panels, when given); None: none
+    bands: list[list[tuple[int, float, float]]] | None = None
+    # a horizontal reference line ``(label, value)`` (accuracy panels, when given)
+    reference: tuple[str, float] | None = None
 
 
-def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None) -> list[Panel]:
+def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None,
+                 bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
+                 reference: tuple[str, float] | None = None) -> list[Panel]:
     """The panels of the figure: each benchmark's accuracy, training reward, training format rate, response
-    length, validation format rate (each when logged)."""
+    length, validation format rate (each when logged).
+
+    ``bands``: per run, ``(low, high)`` logs (e.g. the minimum and maximum over seeds of the run's mean log) whose
+    accuracy is shaded around the run's accuracy line; ``reference``: ``(label, value)``, a horizontal line on the
+    accuracy panels (e.g. what the model already knows)."""
     if not logs:
         raise ValueError("no logs")
+    if bands is not None and len(bands) != len(logs):
+        raise ValueError(f"{len(bands)} bands for {len(logs)} runs")
     benchmarks = list(benchmarks) if benchmarks else sorted(set().union(*(accuracy_metrics(log) for log in logs)))
     panels = []
     for bench in benchmarks:
@@ -100,10 +114,12 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
             latent.append(_clip(log.series(latent_name), max_step) if latent_name else [])
         if not any(series):
             raise ValueError(f"no run logged a validation accuracy for {bench}")
+        shaded = None if bands is None else [_band(pair, bench, max_step) for pair in bands]
         if any(latent):
-            panels.append(Panel(f"{bench}: boxed and latent accuracy (validation)", "accuracy", series, UNIT_RANGE, latent))
+            panels.append(Panel(f"{bench}: boxed and latent accuracy (validation)", "accuracy", series, UNIT_RANGE, latent,
+                                shaded, reference))
         else:
-            panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE))
+            panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE, None, shaded, reference))
     training = (
         (TRAINING_REWARD, "mean reward (training rollouts)", "reward", None),
         (TRAINING_FORMAT_RATE, "format rate (training rollouts)", "rate", UNIT_RANGE),
@@ -126,12 +142,26 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
     return panels
 
 
+def _band(pair: tuple[MetricLog, MetricLog] | None, bench: str, max_step: int | None) -> list[tuple[int, float, float]]:
+    """``(step, low, high)`` of ``bench``'s accuracy at the steps both logs of ``pair`` logged it (none without a pair)."""
+    if pair is None:
+        return []
+    low_log, high_log = pair
+    names = [accuracy_metrics(log).get(bench) for log in pair]
+    if None in names:
+        return []
+    high = dict(_clip(high_log.series(names[1]), max_step))
+    return [(step, value, high[step]) for step, value in _clip(low_log.series(names[0]), max_step) if step in high]
+
+
 def _axis_range(panel: Panel) -> tuple[float, float] | None:
     """``panel.ylim`` with a small margin, widened to any value outside it (an open top: the largest value);
     None for an automatic range."""
     if panel.ylim is None:
         return None
     values = [v for points in [*panel.series, *(panel.dashed or [])] for _, v in points]
+    values += [v for points in panel.bands or [] for _, low, high in points for v in (low, high)]
+    values += [panel.reference[1]] if panel.reference else []
     bottom, top = panel.ylim
     low = min([bottom, *values])
     high = max([top, *values]) if top is not None else max(values, default=bottom)
@@ -216,17 +246,21 @@ def draw_figure(
     benchmarks: Sequence[str] | None = None,
     max_step: int | None = None,
     title: str | None = None,
+    bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
+    reference: tuple[str, float] | None = None,
 ):  # noqa: ANN201 - matplotlib.figure.Figure (imported lazily)
     """The figure of ``logs``: one panel per ``build_panels`` entry, one line per run, a shared legend;
-    ``title`` (default ``default_title``) above."""
+    ``title`` (default ``default_title``) above; ``bands`` shaded in each run's colour and ``reference`` dotted
+    black on the accuracy panels (``build_panels``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    panels = build_panels(logs, benchmarks, max_step)
+    panels = build_panels(logs, benchmarks, max_step, bands, reference)
     cols = 2 if len(panels) in (2, 4) else min(3, len(panels))
     rows = -(-len(panels) // cols)
     spare = rows * cols > len(panels)  # an empty cell holds the legend
@@ -252,9 +286,21 @@ def draw_figure(
                 steps, values = zip(*points)
                 ax.plot(steps, values, color=styles[run].color, linestyle="--", marker="o" if len(points) <= 40 else None,
                         markersize=3, linewidth=1.4, label=f"{labels[run]} (latent)")
-        if panel.dashed:
-            key = [Line2D([], [], color="0.3", linestyle="-", label="boxed: the answer in \\boxed{}"),
-                   Line2D([], [], color="0.3", linestyle="--", label="latent: the answer in any form")]
+        for run, points in enumerate(panel.bands or []):
+            if points:
+                steps, lows, highs = zip(*points)
+                ax.fill_between(steps, lows, highs, color=styles[run].color, alpha=0.15, linewidth=0, label=f"{labels[run]} (band)")
+        reference_line = None
+        if panel.reference is not None:
+            reference_line = ax.axhline(panel.reference[1], color="black", linestyle=":", linewidth=1.4, label=panel.reference[0])
+        if panel.dashed or reference_line is not None:
+            key = [Line2D([], [], color="0.3", linestyle="-", label="boxed: the answer in \\boxed{}")]
+            if panel.dashed:
+                key.append(Line2D([], [], color="0.3", linestyle="--", label="latent: the answer in any form"))
+            if panel.bands and any(panel.bands):
+                key.append(Patch(color="0.3", alpha=0.15, label="band: min-max over seeds"))
+            if reference_line is not None:
+                key.append(reference_line)
             ax.legend(handles=key, loc="best", fontsize=8, frameon=False)
         ax.set_title(panel.title, fontsize=11)
         ax.set_xlabel("training step")
@@ -284,6 +330,8 @@ def plot_runs(
     benchmarks: Sequence[str] | None = None,
     max_step: int | None = None,
     title: str | None = None,
+    bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
+    reference: tuple[str, float] | None = None,
 ) -> Path:
     """Draw the curves of ``logs`` into exactly the file ``output`` (format from ``image_format``); returns its path.
 
@@ -291,7 +339,7 @@ def plot_runs(
     """
     output = check_output_path(output, [log.path for log in logs], example_name="curves.png")
     fmt = image_format(output)
-    fig = draw_figure(logs, benchmarks, max_step, title)
+    fig = draw_figure(logs, benchmarks, max_step, title, bands, reference)
     import matplotlib.pyplot as plt  # after draw_figure chose the Agg backend
 
     try:
