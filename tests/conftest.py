@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,7 @@ def _reads_a_shared_run(item: pytest.Item) -> bool:
     return any(name in SHARED_RUNS.jobs for name in getattr(item, "fixturenames", ()))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the xdist_group marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
     (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
@@ -102,6 +104,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _run_dir(config: pytest.Config):
     return lambda name: config._tmp_path_factory.mktemp(name)  # noqa: SLF001  (pytest's own tmp_path_factory)
+
+
+@contextmanager
+def one_launch_at_a_time(work: Path):
+    """Hold the session's veRL-launch lock (a file beside the xdist workers' folders, or in this session's folder):
+    two veRL launches of one test session never overlap, whichever workers run them."""
+    import fcntl
+    import os
+
+    session_root = work.parent.parent if work.parent.name.startswith("popen-gw") else work.parent
+    with open(session_root / "verl-launch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def shared_run(request: pytest.FixtureRequest, name: str):
@@ -147,13 +165,18 @@ def _launch_recipe(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launc
 
 @SHARED_RUNS.register("cpu_trainer_runs")
 def _cpu_trainer_runs(work: Path) -> TrainerRuns:
-    import shutil
-
     from verl_ext.verl.cpu.launcher import launcher_env, ray_temp_dir
 
     ray_dir = ray_temp_dir("vx")
     data = REPO / "release_data" / "datasets"
     env = {**launcher_env(data, work, "cpu-e2e", "format_length"), "VERL_EXT_CACHE": str(work / "model-cache")}
+    with one_launch_at_a_time(work):
+        return _first_and_resumed(env, ray_dir, work)
+
+
+def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> TrainerRuns:
+    import shutil
+
     try:
         first = _launch_recipe(env, ray_dir)
         checkpoints = work / "checkpoints" / "cpu-e2e"
@@ -350,8 +373,9 @@ def _demo_verl_run(work: Path):
     )
     fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
     env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
-    process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
-    _finished(process, work / "output.log", timeout=1200)
+    with one_launch_at_a_time(work):
+        process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
+        _finished(process, work / "output.log", timeout=1200)
     return config, SimpleNamespace(**json.loads((work / "result.json").read_text()))
 
 
