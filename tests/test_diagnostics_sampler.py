@@ -47,6 +47,8 @@ def agent_loop_fields(info: dict[str, Any]) -> dict[str, Any]:
         "responses": torch.tensor([4, 5]),
         "response_mask": torch.tensor([1, 1]),
         "reward_score": float(info["format"]),
+        "rm_scores": torch.tensor([0.0, float(info["format"])]),  # the reward loop's score on the last token
+        "rollout_log_probs": torch.tensor([-0.5, -1.5]),  # actor_rollout_ref.rollout.calculate_log_probs (default true)
         "extra_fields": {"reward_extra_info": dict(info), "min_global_steps": 0, "max_global_steps": 0},
     }
 
@@ -178,3 +180,41 @@ def test_real_transfer_queue_round_trip_through_verls_sampler(recipe_config) -> 
 
     assert sorted(batch.keys) == keys
     assert {k: v for k, v in metrics.items() if k.startswith("diagnostics/")} == pytest.approx(EXPECTED)
+
+
+@pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
+def test_real_transfer_queue_majority_rewards_are_what_the_advantage_step_reads() -> None:
+    """REWARD=majority: veRL's sync sampling over a local TransferQueue, then rm_scores read back as veRL's
+    _compute_advantage reads them (kv_batch_get, to_padded_tensor). Answers 7, 8, none, 7: the vote is 7."""
+    import ray
+    import transfer_queue as tq
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        config = compose("format_length_grpo", overrides=["reward.reward_manager.name=majority"])
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        tq.init(OmegaConf.merge(config.transfer_queue, {"backend": {"SimpleStorage": {
+            "total_storage_size": 64, "num_data_storage_units": 1}}}))
+        try:
+            tq.kv_put(key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1})
+            keys = [f"uid0_{i}_0" for i in range(len(INFOS))]
+            tq.kv_batch_put(
+                keys=keys,
+                partition_id="train",
+                fields=list_of_dict_to_tensordict([agent_loop_fields(info) for info in INFOS]),
+                tags=[{"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0}] * 4,
+            )
+            batch, metrics = build_replay_buffer(config).sample(global_steps=1, partition_id="train", batch_size=1)
+            data = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["rm_scores"])
+            rm_scores = data.to_padded_tensor()["rm_scores"]
+        finally:
+            tq.close()
+    finally:
+        ray.shutdown()
+
+    assert sorted(batch.keys) == keys
+    assert rm_scores.tolist() == [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]
+    assert metrics["collapse/majority_ratio"] == pytest.approx(2 / 4)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
+    assert metrics["collapse/label_accuracy"] == pytest.approx(1.0)  # 7 is correct

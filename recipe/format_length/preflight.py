@@ -71,15 +71,11 @@ def launcher_defaults(config_dir: Path, scale: str) -> dict[str, str]:
 
 
 def check_names(reward: str, train_set: str) -> None:
-    from verl_ext.rewards.presets import preset_names, text_preset_names
+    """Every preset of the registry runs: text presets in veRL's reward loop, group-level and log-probability
+    ones through the diagnostics sampler's group stage (the recipe config names the reward there)."""
+    from verl_ext.rewards.presets import preset_names
 
-    rewards = text_preset_names()
-    if reward in preset_names() and reward not in rewards:
-        raise PreflightError(
-            f"REWARD '{reward}' needs the whole group of a prompt (or the rollout's log-probabilities); veRL's reward "
-            f"loop scores one sample at a time and verl-ext's group stage for veRL is not there yet (issue 20): use it "
-            f"with TRL or offline (verl-ext score), or choose one of: {' '.join(rewards)}"
-        )
+    rewards = preset_names()
     if reward not in rewards:
         raise PreflightError(f"unknown REWARD '{reward}' (choose one of: {' '.join(rewards)})")
     if train_set not in TRAIN_SETS:

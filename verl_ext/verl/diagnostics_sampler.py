@@ -20,8 +20,29 @@ waits up to that long. veRL builds a custom sampler without that argument but pa
 ``trainer.v1.sampler.sampler_kwargs``: ``sampler_kwargs.poll_interval`` sets it here (the CPU scale uses 0.05 s,
 where the 2 s wait was most of a training step).
 
+Group-level rewards and collapse monitors: ``sampler_kwargs.reward`` names the run's reward preset (the
+recipe sets it to ``${reward.reward_manager.name}``) and ``sampler_kwargs.rollout_log_probs`` whether the
+rollout records token log-probs (``${actor_rollout_ref.rollout.calculate_log_probs}``). On every training
+sample the group stage (:mod:`verl_ext.verl.group_stage`) logs the collapse monitors ``collapse/*``; for a
+group-level or log-probability preset it also computes the training rewards over each prompt's whole group
+and writes them to TransferQueue as ``rm_scores`` before ``_compute_advantage`` reads them. Options:
+``min_share`` (semantic_frequency's threshold, default EMPO's 0.25) and ``tail_fraction`` (self_confidence
+over the last part of the response, default 1). Validation samples are left as the reward loop scored them.
+
+Stop rule (opt-in): ``sampler_kwargs.stop_when`` (e.g. ``"majority_ratio >= 0.95"``, see
+:mod:`verl_ext.stop_rule`) and ``sampler_kwargs.stop_steps`` (K, default 1). When the rule has held for K
+consecutive training samples, the reason is logged (a warning, and ``collapse/stop = 1`` in that step's
+metrics) and training ends after the current step: veRL 0.9.1's ``fit`` loop runs while
+``global_steps <= total_training_steps``, so the sampler sets the trainer's ``total_training_steps`` to
+the current step. The trainer is the owner of ``refill_fn`` (veRL passes its bound method
+``_add_prompts_to_generate`` to every sampler). ``fit`` then returns normally (exit status 0); veRL's
+last-step checkpoint and validation do not run (it decided ``is_last_step`` before the step began), the
+periodic ones (``save_freq``, ``test_freq``) stand. The streak is not kept across a resume.
+
 Scope: the sync trainer (``trainer.v1.trainer_mode=sync``) with rule-based rewards, whose scores are
-computed in the agent loop before sampling. veRL builds a custom sampler without the DAPO
+computed in the agent loop before sampling; a colocated reward model (``reward.reward_model.enable`` without
+``enable_resource_pool``) scores after ``sample`` and would overwrite the group rewards, so the group-level
+managers refuse it (``verl_ext.verl.managers``). veRL builds a custom sampler without the DAPO
 group-filtering arguments, so ``algorithm.filter_groups`` is not available with it (the recipe does
 not use it). Monitoring never stops training: a failed read is logged as a warning and the step goes
 on without diagnostics.
@@ -37,7 +58,11 @@ import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
+from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.diagnostics import columns_from_extra_fields, compute_diagnostics
+from verl_ext.stop_rule import StopRule, StopTracker
+from verl_ext.verl.group_stage import StageOptions, rewrites_rewards, run_group_stage
+from verl_ext.rewards.presets import get_preset
 
 logger = logging.getLogger(__name__)
 
@@ -73,24 +98,69 @@ def training_diagnostics(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = N
         return {}
 
 
-class DiagnosticsReplayBuffer(ReplayBuffer):
-    """veRL's sync ``ReplayBuffer`` whose training samples also return ``diagnostics/*`` metrics.
+def real_keys(batch: KVBatchMeta) -> list[str]:
+    """The keys of the real (non-padding) rollouts of ``batch``, in batch order."""
+    return [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
 
-    Contract: the batch and every metric of ``ReplayBuffer.sample`` are returned unchanged; for the
-    ``train`` partition the diagnostics are added to the metrics (validation samples are untouched:
-    veRL already reports their ``reward_extra_info`` as ``val-aux/<data_source>/<key>/...``).
+
+class DiagnosticsReplayBuffer(ReplayBuffer):
+    """veRL's sync ``ReplayBuffer`` whose training samples also return ``diagnostics/*`` and ``collapse/*``
+    metrics, and get their group-level rewards written (see the module doc).
+
+    Contract: the sampled batch (its keys and tags) and every metric of ``ReplayBuffer.sample`` are returned
+    unchanged; for the ``train`` partition the group stage runs and its and the diagnostics' metrics are added
+    (validation samples are untouched: veRL already reports their ``reward_extra_info`` as
+    ``val-aux/<data_source>/<key>/...``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        poll_interval = (self.sampler_kwargs or {}).get("poll_interval")
+        sampler_kwargs = dict(self.sampler_kwargs or {})
+        poll_interval = sampler_kwargs.get("poll_interval")
         if poll_interval is not None:
             if not float(poll_interval) > 0:
                 raise ValueError(f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}")
             self.poll_interval = float(poll_interval)
+        self.stage_options = StageOptions.from_kwargs(sampler_kwargs)
+        self.stop_tracker = None
+        if sampler_kwargs.get("stop_when"):
+            self.stop_tracker = StopTracker(StopRule.parse(sampler_kwargs["stop_when"], int(sampler_kwargs.get("stop_steps", 1))))
+            if self._trainer() is None:
+                raise ValueError("the collapse stop rule needs veRL's trainer (the owner of refill_fn); this sampler got none")
+
+    def _trainer(self) -> Any:
+        trainer = getattr(self.refill_fn, "__self__", None)
+        return trainer if trainer is not None and hasattr(trainer, "total_training_steps") else None
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
         if partition_id == TRAIN_PARTITION:
-            metrics = {**metrics, **training_diagnostics(batch)}
+            metrics = {**metrics, **self._group_stage(batch), **training_diagnostics(batch)}
+            if self.stop_tracker is not None:
+                metrics.update(self._apply_stop_rule(global_steps, metrics))
         return batch, metrics
+
+    def _group_stage(self, batch: KVBatchMeta) -> dict[str, float]:
+        """The stage's metrics. It raises when it must write the rewards; monitoring alone never stops a run."""
+        preset = self.stage_options.reward
+        rewriting = preset is not None and rewrites_rewards(get_preset(preset))
+        try:
+            return run_group_stage(real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put).metrics
+        except Exception as error:
+            if rewriting:
+                raise RuntimeError(f"verl-ext group stage could not write the {preset!r} training rewards: {error}") from error
+            logger.warning("verl-ext collapse monitors skipped for this step: %s: %s", type(error).__name__, error)
+            return {}
+
+    def _apply_stop_rule(self, global_steps: int, metrics: dict) -> dict[str, float]:
+        assert self.stop_tracker is not None
+        monitors = {name[len(COLLAPSE_PREFIX):]: value for name, value in metrics.items() if name.startswith(COLLAPSE_PREFIX)}
+        reason = self.stop_tracker.update(global_steps, monitors)
+        if reason is None:
+            return {COLLAPSE_PREFIX + "stop": 0.0}
+        trainer = self._trainer()
+        trainer.total_training_steps = min(trainer.total_training_steps, global_steps)
+        message = f"verl-ext: {reason}: training ends after step {global_steps}"
+        logger.warning(message)
+        print(message, flush=True)
+        return {COLLAPSE_PREFIX + "stop": 1.0}

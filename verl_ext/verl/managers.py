@@ -1,6 +1,6 @@
 """veRL 0.9 reward-loop managers, one per preset of ``verl_ext.rewards.presets``.
 
-Selected with ``reward.reward_manager.name=<preset>`` (correctness, format, format_length, length, random).
+Selected with ``reward.reward_manager.name=<preset>``, any preset of the registry.
 Options under ``reward.reward_kwargs`` (all optional):
 
     peak                   length-curve peak p in (0, 1)                       default 0.5
@@ -13,6 +13,16 @@ preset's own (``score_response``); this module only adapts veRL's DataProto in a
 ``reward_extra_info`` per sample: format, length_reward, response_tokens, truncated, pred, timed_out,
 reward_error, and ``correct`` (also as ``acc``, which veRL's validation reports under ``val-core/``)
 and ``monitor_error`` when the sample has a ground truth (monitoring only).
+Group-level and log-probability presets (majority, semantic_frequency, self_confidence, format_gated_*):
+the reward loop sees one sample at a time, so their manager (:class:`GroupStageRecorder`) only records what
+the group rule needs (the same ``reward_extra_info``: ``pred``, ``format``, ...) with a reward of 0;
+the group stage of ``DiagnosticsReplayBuffer`` (``verl_ext.verl.group_stage``) computes the training reward
+over each prompt's whole group and writes it before advantages are computed. The manager refuses to start
+when that stage is not configured to write this preset (``trainer.v1.sampler.custom_sampler.name`` =
+DiagnosticsReplayBuffer, ``trainer.v1.sampler.sampler_kwargs.reward`` = the preset), when a colocated reward
+model would overwrite the rewards after sampling, and, for log-prob presets, without
+``actor_rollout_ref.rollout.calculate_log_probs``. Validation keeps the 0 as its reward and the ground-truth
+``acc`` as its accuracy.
 A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
 ``reward_error`` = 1 marks it. Under a label-free preset a failure of the monitoring correctness check
 is not a scoring failure: the sample keeps its score and ``monitor_error`` = 1 marks it.
@@ -31,7 +41,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import ScoredResponse, get_preset, score_response, text_preset_names
+from verl_ext.rewards.presets import ScoredResponse, get_preset, measure, preset_names, score_response, text_preset_names
 
 logger = logging.getLogger(__name__)
 
@@ -145,13 +155,62 @@ class PresetRewardManager(RewardManagerBase):
         return {"reward_score": score, "reward_extra_info": info}
 
 
+SAMPLER_NAME = "DiagnosticsReplayBuffer"
+
+
+def group_stage_problems(config, preset: str) -> list[str]:  # noqa: ANN001 - veRL's DictConfig
+    """Why the sampler's group stage would not write ``preset``'s training rewards in this run (empty: it will)."""
+    problems = []
+    sampler = (((config.get("trainer") or {}).get("v1") or {}).get("sampler") or {})
+    custom = sampler.get("custom_sampler") or {}
+    if custom.get("name") != SAMPLER_NAME or "diagnostics_sampler" not in str(custom.get("path") or ""):
+        problems.append(f"trainer.v1.sampler.custom_sampler must be verl-ext's {SAMPLER_NAME} "
+                        "(path pkg://verl_ext.verl.diagnostics_sampler): its group stage writes the training rewards")
+    named = (sampler.get("sampler_kwargs") or {}).get("reward")
+    if named != preset:
+        problems.append(f"trainer.v1.sampler.sampler_kwargs.reward must be {preset!r} (got {named!r})")
+    reward_model = ((config.get("reward") or {}).get("reward_model") or {})
+    if reward_model.get("enable") and not reward_model.get("enable_resource_pool"):
+        problems.append("a colocated reward model (reward.reward_model.enable without enable_resource_pool) scores after "
+                        "sampling and would overwrite the group rewards")
+    rollout = ((config.get("actor_rollout_ref") or {}).get("rollout") or {})
+    if get_preset(preset).needs_logprobs and not rollout.get("calculate_log_probs"):
+        problems.append("set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token log-probs")
+    return problems
+
+
+class GroupStageRecorder(PresetRewardManager):
+    """Records each sample's signals for the group stage; its reward (0) is replaced there in training."""
+
+    def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs: Any) -> None:  # noqa: ANN001
+        problems = group_stage_problems(config, self.preset)
+        if problems:
+            raise ValueError(f"reward {self.preset!r} is computed over each prompt's group by the sampler's group stage, "
+                             f"which this run would not run: " + "; ".join(problems))
+        super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer, **kwargs)
+
+    def _score(self, response: str, response_tokens: int, ground_truth: str | None) -> tuple[float, dict[str, Any]]:
+        try:
+            signals = measure(response, response_tokens=response_tokens, max_response_tokens=self.max_response_length,
+                              ground_truth=ground_truth, peak=self.peak, correctness_timeout_s=self.correctness_timeout_s,
+                              monitoring=True)
+        except Exception:
+            logger.exception("verl-ext %s signals failed on a response of %d tokens", self.preset, response_tokens)
+            return 0.0, _failed_sample_info(response_tokens, ground_truth is not None)
+        if signals.monitor_error:
+            logger.warning("verl-ext monitoring correctness check failed: %s", printable(signals.monitor_error))
+        return 0.0, {**ScoredResponse(0.0, signals).extra_info(), "reward_error": 0.0}
+
+
 def _register_all() -> dict[str, type[PresetRewardManager]]:
-    """One manager per text preset; group-level and log-probability presets need the group stage."""
+    """One manager per preset: text presets score here, the others record for the group stage."""
     classes = {}
-    for name in text_preset_names():
+    text = set(text_preset_names())
+    for name in preset_names():
         class_name = "".join(part.title() for part in name.split("_")) + "RewardManager"
+        base = PresetRewardManager if name in text else GroupStageRecorder
         doc = f"Reward manager for the ``{name}`` preset: {get_preset(name).formula}."
-        cls = type(class_name, (PresetRewardManager,), {"preset": name, "__doc__": doc, "__module__": __name__})
+        cls = type(class_name, (base,), {"preset": name, "__doc__": doc, "__module__": __name__})
         classes[name] = register(name)(cls)
     return classes
 

@@ -1,0 +1,180 @@
+"""verl_ext.verl.group_stage: group-level training rewards written to TransferQueue, on hand-worked groups.
+
+A fake TransferQueue holds rollouts shaped like veRL 0.9.1's agent loop writes them (keys ``{uid}_{session}_{index}``,
+``extra_fields.reward_extra_info`` from the per-sample managers, ``rm_scores`` with the reward on the last token,
+jagged). Expected values are worked by hand from the formulas (TTRL's majority vote, EMPO's cluster share and its
+0.25 threshold, the mean token log-probability).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from verl_ext.verl.group_stage import StageOptions, prompt_groups, run_group_stage
+
+# Group "a" (truth 2): answers 2, 2.0, \frac{4}{2} (one cluster by math-verify), 3, none.
+GROUP_A = [("2", 1.0, 1.0), ("2.0", 1.0, 1.0), ("\\frac{4}{2}", 0.0, 1.0), ("3", 1.0, 0.0), ("", 0.0, 0.0)]
+# Group "b": a 2-2 tie between 5 (session 0 first) and 7.
+GROUP_B = [("5", 1.0, 0.0), ("7", 1.0, 1.0), ("7", 1.0, 1.0), ("5", 1.0, 0.0)]
+# The batch lists the rollouts out of session order and interleaved, as a sampler may.
+ORDER = ["b_1_0", "a_3_0", "a_0_0", "b_3_0", "a_4_0", "b_0_0", "a_2_0", "a_1_0", "b_2_0"]
+RESPONSE_LENGTHS = {"a": [3, 5, 2, 4, 6], "b": [2, 2, 3, 1]}
+
+
+def rows_of(groups: dict[str, list[tuple[str, float, float]]]) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for uid, members in groups.items():
+        for session, (pred, fmt, correct) in enumerate(members):
+            length = RESPONSE_LENGTHS[uid][session]
+            scores = torch.zeros(length)
+            scores[-1] = 0.0  # the group-level managers' placeholder
+            rows[f"{uid}_{session}_0"] = {
+                "extra_fields": {"reward_extra_info": {"pred": pred, "format": fmt, "correct": correct,
+                                                       "monitor_error": 0.0, "response_tokens": length}},
+                "rm_scores": scores,
+                "rollout_log_probs": torch.full((length,), -0.5),
+                "response_mask": torch.ones(length, dtype=torch.int64),
+            }
+    return rows
+
+
+class FakeTransferQueue:
+    """kv_batch_get / kv_batch_put over an in-memory store; ragged tensors come back jagged, as TransferQueue's."""
+
+    def __init__(self, rows: dict[str, dict[str, Any]]):
+        self.rows = rows
+        self.puts: list[dict[str, Any]] = []
+
+    def kv_batch_get(self, keys: list[str], partition_id: str, select_fields: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field in select_fields:
+            values = [self.rows[key][field] for key in keys]
+            out[field] = torch.nested.as_nested_tensor(values, layout=torch.jagged) if isinstance(values[0], torch.Tensor) else values
+        return out
+
+    def kv_batch_put(self, keys: list[str], partition_id: str, fields: Any) -> None:
+        self.puts.append({"keys": list(keys), "partition_id": partition_id})
+        for key, row in zip(keys, fields["rm_scores"].unbind()):
+            self.rows[key]["rm_scores"] = row.clone()
+
+
+def written(tq: FakeTransferQueue, uid: str) -> list[float]:
+    """Per session of ``uid``: the reward on the last token; every other token must be 0 and the length kept."""
+    rewards = []
+    for session, length in enumerate(RESPONSE_LENGTHS[uid]):
+        row = tq.rows[f"{uid}_{session}_0"]["rm_scores"]
+        assert row.shape == (length,)
+        assert row[:-1].abs().sum() == 0
+        rewards.append(float(row[-1]))
+    return rewards
+
+
+def run(preset: str, groups=None, **options: Any) -> tuple[FakeTransferQueue, dict[str, float]]:
+    tq = FakeTransferQueue(rows_of(groups or {"a": GROUP_A, "b": GROUP_B}))
+    keys = ORDER if groups is None else list(tq.rows)
+    outcome = run_group_stage(keys, "train", StageOptions(reward=preset, **options), tq.kv_batch_get, tq.kv_batch_put)
+    return tq, outcome.metrics
+
+
+@pytest.mark.parametrize(
+    ("preset", "group_a", "group_b"),
+    [
+        ("majority", [1, 1, 1, 0, 0], [1, 0, 0, 1]),  # b: the tie goes to 5, whose first sample (session 0) comes first
+        ("semantic_frequency", [3 / 5, 3 / 5, 3 / 5, 1 / 5, 0], [1 / 2] * 4),
+        ("format_gated_majority", [1, 1, 0, 0, 0], [1, 0, 0, 1]),
+        ("format_gated_semantic_frequency", [3 / 5, 3 / 5, 0, 1 / 5, 0], [1 / 2] * 4),
+    ],
+)
+def test_group_rule_is_written_as_rm_scores_on_each_response_last_token(preset, group_a, group_b) -> None:
+    tq, metrics = run(preset)
+    assert written(tq, "a") == pytest.approx(group_a)
+    assert written(tq, "b") == pytest.approx(group_b)
+    assert tq.puts == [{"keys": ORDER, "partition_id": "train"}]
+    assert metrics["diagnostics/group_reward_error_rate"] == 0.0
+    assert metrics["diagnostics/answer_fallback_rate"] == 0.0
+
+
+def test_semantic_frequency_zeroes_a_group_whose_largest_cluster_is_under_a_quarter() -> None:
+    spread = {"c": [(str(i), 1.0, 0.0) for i in range(5)]}  # five distinct answers: largest share 1/5 < 0.25
+    RESPONSE_LENGTHS["c"] = [1] * 5
+    try:
+        tq, _ = run("semantic_frequency", spread)
+        assert written(tq, "c") == [0.0] * 5
+        tq, _ = run("majority", spread)
+        assert written(tq, "c") == [1.0, 0.0, 0.0, 0.0, 0.0]  # every cluster ties at 1: the first seen wins
+    finally:
+        del RESPONSE_LENGTHS["c"]
+
+
+def test_collapse_monitors_of_the_step_are_the_mean_over_groups() -> None:
+    _, metrics = run("majority", rollout_log_probs=True)
+    entropy_a = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))  # 4 answered: clusters of 3 and 1
+    entropy_b = math.log(2)
+    assert metrics["collapse/majority_ratio"] == pytest.approx((3 / 5 + 2 / 4) / 2)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
+    assert metrics["collapse/answer_entropy"] == pytest.approx((entropy_a + entropy_b) / 2)
+    assert metrics["collapse/label_accuracy"] == pytest.approx((1 + 0) / 2)  # a: 2 is right; b: 5 (the tie's winner) is wrong
+    assert metrics["collapse/reward_accuracy"] == pytest.approx((5 / 5 + 0 / 4) / 2)
+    assert metrics["collapse/mean_logprob"] == pytest.approx(-0.5)
+    assert metrics["collapse/response_length"] == pytest.approx((20 / 5 + 8 / 4) / 2)
+
+
+def test_a_text_preset_keeps_the_reward_loop_scores_and_gets_the_monitors() -> None:
+    tq = FakeTransferQueue(rows_of({"a": GROUP_A}))
+    for key, reward in zip(tq.rows, [0.5, 0.5, 0.0, 0.5, 0.0]):
+        tq.rows[key]["rm_scores"][-1] = reward
+    outcome = run_group_stage(list(tq.rows), "train", StageOptions(reward="format"), tq.kv_batch_get, tq.kv_batch_put)
+    assert tq.puts == [] and not outcome.rewritten
+    assert outcome.rewards == [0.5, 0.5, 0.0, 0.5, 0.0]
+    # paid (r > 0): 1 1 0 1 0, correct: 1 1 1 0 0: they agree on samples 1, 2 and 5
+    assert outcome.metrics["collapse/reward_accuracy"] == pytest.approx(3 / 5)
+    assert outcome.metrics["collapse/majority_ratio"] == pytest.approx(3 / 5)
+
+
+@pytest.mark.parametrize(
+    ("preset", "tail_fraction", "expected"),
+    [
+        ("self_confidence", 1.0, [-1.0, -0.25]),  # mean of (-0.5, -1.5); mean of (-0.1, -0.4)
+        ("self_confidence", 0.5, [-1.5, -0.4]),  # the last ceil(0.5 * 2) = 1 token
+        ("format_gated_self_confidence", 1.0, [math.exp(-1.0), 0.0]),  # the second sample fails the format
+    ],
+)
+def test_log_prob_presets_read_the_rollout_log_probs_of_response_tokens(preset, tail_fraction, expected) -> None:
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B[:2]}))
+    tq.rows["b_0_0"]["rollout_log_probs"] = torch.tensor([-0.5, -1.5])
+    tq.rows["b_1_0"]["rollout_log_probs"] = torch.tensor([-0.1, -0.4])
+    tq.rows["b_1_0"]["extra_fields"]["reward_extra_info"]["format"] = 0.0
+    options = StageOptions(reward=preset, rollout_log_probs=True, tail_fraction=tail_fraction)
+    run_group_stage(["b_0_0", "b_1_0"], "train", options, tq.kv_batch_get, tq.kv_batch_put)
+    assert [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0")] == pytest.approx(expected)
+
+
+def test_masked_out_tokens_do_not_count_in_the_mean_log_prob() -> None:
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B[:1]}))
+    tq.rows["b_0_0"]["rollout_log_probs"] = torch.tensor([-0.2, -9.0])
+    tq.rows["b_0_0"]["response_mask"] = torch.tensor([1, 0])  # e.g. a tool's tokens in a multi-turn response
+    run_group_stage(["b_0_0"], "train", StageOptions(reward="self_confidence", rollout_log_probs=True), tq.kv_batch_get, tq.kv_batch_put)
+    assert float(tq.rows["b_0_0"]["rm_scores"][-1]) == pytest.approx(-0.2)
+
+
+def test_a_log_prob_preset_without_rollout_log_probs_is_refused() -> None:
+    with pytest.raises(ValueError, match="calculate_log_probs=true"):
+        StageOptions.from_kwargs({"reward": "self_confidence"})
+
+
+def test_a_group_whose_checker_cannot_start_falls_back_to_string_equality_and_is_counted(broken_isolated_child) -> None:
+    tq, metrics = run("majority")
+    # string equality: 2 and 2.0 share a key (integral literal), \frac{4}{2} is its own cluster
+    assert written(tq, "a") == [1, 1, 0, 0, 0]
+    assert written(tq, "b") == [1, 0, 0, 1]  # integers only: decided by their keys, no checker needed
+    assert metrics["diagnostics/answer_fallback_rate"] == pytest.approx(5 / 9)  # group a's 5 of the 9 rollouts
+
+
+def test_groups_are_whole_prompts_ordered_by_session() -> None:
+    assert prompt_groups(["x_1_0", "y_0_0", "x_0_0", "x_0_1"]) == [[2, 3, 0], [1]]
+    with pytest.raises(ValueError, match="uid"):
+        prompt_groups(["x_a_0"])

@@ -1,0 +1,281 @@
+"""The group-level reward stage for veRL 0.9.1's V1 trainer, run by ``DiagnosticsReplayBuffer.sample``.
+
+veRL's reward loop scores one sample at a time (``RewardManagerBase.run_single``) and chunks a batch across
+reward workers without regard to ``uid``, so a reward manager never sees the other samples of its prompt.
+The V1 trainer's ``_step_once`` (``verl/trainer/ppo/v1/trainer_base.py``) calls ``replay_buffer.sample`` first
+and ``_compute_advantage`` later, which reads ``rm_scores`` from TransferQueue. ``sample`` returns whole groups
+(``ReplayBuffer._materialize_batch`` takes every key ``{uid}_{session_id}_{index}`` of each selected uid), so a
+stage there sees each prompt's whole group. It:
+
+1. reads the sampled rollouts' ``extra_fields`` (the per-sample managers' ``reward_extra_info``: extracted
+   answer ``pred``, format verdict, token count, hidden-truth ``correct``), ``rm_scores``, and, when the rollout
+   records them (``actor_rollout_ref.rollout.calculate_log_probs``), ``rollout_log_probs`` and ``response_mask``;
+2. groups the rollouts by prompt uid (members ordered by session then index: the order of the majority
+   vote's first-seen tie-break) and clusters each group's answers (``equivalence.cluster_groups``);
+3. for a group-level preset (majority, semantic_frequency, format_gated_*) applies its rule, for a
+   log-probability preset (self_confidence, format_gated_self_confidence) its per-sample formula on the
+   response tokens' rollout log-probs, and writes the rewards back as ``rm_scores`` (the score on each
+   response's last token, zeros elsewhere: what the agent loop and ``_compute_reward_colocate`` write) with
+   ``tq.kv_batch_put``; sample-level text presets keep the reward loop's scores;
+4. returns the collapse monitors (``verl_ext.collapse``) of every reward as ``collapse/*`` metrics.
+
+A failure to read or write TransferQueue raises (the actor must never train on the reward loop's
+placeholder). A group whose rule fails scores 0 and counts in ``diagnostics/group_reward_error_rate``;
+a group whose answers fell back to string equality counts in ``diagnostics/answer_fallback_rate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from verl_ext.collapse import batch_monitors, group_monitors
+from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
+from verl_ext.rewards.equivalence import AnswerClusters, cluster_groups
+from verl_ext.rewards.group import EMPO_MIN_SHARE, self_confidence
+from verl_ext.rewards.presets import GroupSignals, RewardPreset, Signals, get_preset
+
+logger = logging.getLogger(__name__)
+
+EXTRA_FIELDS = "extra_fields"
+RM_SCORES = "rm_scores"
+ROLLOUT_LOG_PROBS = "rollout_log_probs"
+RESPONSE_MASK = "response_mask"
+
+
+def rewrites_rewards(preset: RewardPreset) -> bool:
+    """Whether the stage (not the per-sample reward loop) computes this preset's training reward."""
+    return preset.is_group or preset.needs_logprobs
+
+
+def prompt_uid(key: str) -> str:
+    """The prompt uid of a rollout key ``{uid}_{session_id}_{index}`` (veRL's own ``key.split("_")[0]``)."""
+    return key.split("_")[0]
+
+
+def _member_order(key: str) -> tuple[int, int]:
+    parts = key.rsplit("_", 2)
+    try:
+        return int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        raise ValueError(f"rollout key {key!r} is not '{{uid}}_{{session_id}}_{{index}}'") from None
+
+
+def prompt_groups(keys: Sequence[str]) -> list[list[int]]:
+    """Positions in ``keys`` grouped by prompt uid; groups in order of first appearance, members by (session, index)."""
+    groups: dict[str, list[int]] = {}
+    for position, key in enumerate(keys):
+        groups.setdefault(prompt_uid(key), []).append(position)
+    return [sorted(members, key=lambda i: _member_order(keys[i])) for members in groups.values()]
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, str):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def sample_signals(info: dict[str, Any], mean_logprob: float | None = None) -> Signals:
+    """The ``Signals`` a rule needs, rebuilt from a manager's ``reward_extra_info`` (``pred`` "" = no answer)."""
+    monitor_failed = _number(info.get("monitor_error")) == 1.0
+    tokens = _number(info.get("response_tokens"))
+    return Signals(
+        pred=str(info.get("pred") or "") or None,
+        format=_number(info.get("format")) or 0.0,
+        format_budget_exceeded=False,
+        length_reward=_number(info.get("length_reward")),
+        response_tokens=None if tokens is None else int(tokens),
+        truncated=None,
+        correct=None if monitor_failed else _number(info.get("correct")),
+        mean_logprob=mean_logprob,
+    )
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """``trainer.v1.sampler.sampler_kwargs`` read by the stage: the preset and its group options."""
+
+    reward: str | None = None
+    min_share: float = EMPO_MIN_SHARE
+    tail_fraction: float = 1.0
+    rollout_log_probs: bool = False
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Any) -> "StageOptions":
+        kwargs = dict(kwargs or {})
+        options = cls(
+            reward=kwargs.get("reward") or None,
+            min_share=float(kwargs.get("min_share", EMPO_MIN_SHARE)),
+            tail_fraction=float(kwargs.get("tail_fraction", 1.0)),
+            rollout_log_probs=bool(kwargs.get("rollout_log_probs", False)),
+        )
+        if options.reward is not None:
+            preset = get_preset(options.reward)  # ValueError for an unknown name
+            if preset.needs_logprobs and not options.rollout_log_probs:
+                raise ValueError(
+                    f"reward {options.reward!r} needs the rollout's token log-probabilities: set "
+                    f"actor_rollout_ref.rollout.calculate_log_probs=true"
+                )
+        if not 0.0 <= options.min_share <= 1.0:
+            raise ValueError(f"sampler_kwargs.min_share must lie in [0, 1], got {options.min_share}")
+        if not 0.0 < options.tail_fraction <= 1.0:
+            raise ValueError(f"sampler_kwargs.tail_fraction must lie in (0, 1], got {options.tail_fraction}")
+        return options
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """Per real rollout (in batch order): the training reward (rewritten or the reward loop's); the metrics."""
+
+    rewards: list[float]
+    rewritten: bool
+    metrics: dict[str, float]
+
+
+def _rows(values: Any) -> list[torch.Tensor]:
+    """Per-rollout 1-D tensors of a jagged field (TransferQueue returns nested tensors for ragged fields)."""
+    if isinstance(values, torch.Tensor) and values.is_nested:
+        return list(values.unbind())
+    return [torch.as_tensor(row) for row in values]
+
+
+def _mean_logprobs(logprobs: Any, masks: Any, tail_fraction: float) -> list[float | None]:
+    out: list[float | None] = []
+    for lp, mask in zip(_rows(logprobs), _rows(masks)):
+        tokens = lp[mask.bool()].tolist()
+        try:
+            out.append(self_confidence(tokens, tail_fraction))
+        except ValueError:
+            out.append(None)  # no token or an invalid log-prob: that sample's log-prob reward fails
+    return out
+
+
+def score_groups(
+    preset: RewardPreset,
+    signals: list[Signals],
+    groups: list[list[int]],
+    clusters: list[AnswerClusters],
+    min_share: float = EMPO_MIN_SHARE,
+) -> tuple[list[float], list[bool]]:
+    """Training rewards of every rollout under a stage preset, and which ones failed (scored 0).
+
+    Group presets: the rule on each group (members in group order); log-prob presets: ``combine`` per sample."""
+    rewards = [0.0] * len(signals)
+    failed = [False] * len(signals)
+    for members, group_clusters in zip(groups, clusters):
+        try:
+            if preset.is_group:
+                assert preset.group_rule is not None
+                scores = preset.group_rule(GroupSignals(tuple(signals[i] for i in members), group_clusters, None, min_share))
+            else:
+                assert preset.combine is not None
+                scores = []
+                for i in members:
+                    if signals[i].mean_logprob is None:
+                        raise ValueError(f"rollout {i} has no valid response log-probabilities")
+                    scores.append(preset.combine(signals[i]))
+        except Exception:
+            logger.exception("verl-ext %s group reward failed on a group of %d rollouts: it scores 0", preset.name, len(members))
+            for i in members:
+                failed[i] = True
+            continue
+        for i, score in zip(members, scores):
+            rewards[i] = float(score)
+    return rewards, failed
+
+
+def last_token_scores(template: Any, rewards: Sequence[float]) -> torch.Tensor:
+    """A jagged ``rm_scores`` shaped like ``template`` (one row per rollout): ``rewards[i]`` on row i's last token."""
+    rows = []
+    for row, reward in zip(_rows(template), rewards, strict=True):
+        scores = torch.zeros(row.shape[-1], dtype=torch.float32)
+        if scores.numel():
+            scores[-1] = reward
+        rows.append(scores)
+    return torch.nested.as_nested_tensor(rows, layout=torch.jagged)
+
+
+def _monitors(signals: list[Signals], rewards: list[float], groups: list[list[int]], clusters: list[AnswerClusters]) -> dict[str, float]:
+    per_group = []
+    for members, group_clusters in zip(groups, clusters):
+        group = [signals[i] for i in members]
+        correct = [s.correct for s in group]
+        logprobs = [s.mean_logprob for s in group]
+        tokens = [s.response_tokens for s in group]
+        per_group.append(group_monitors(
+            group_clusters,
+            rewards=[rewards[i] for i in members],
+            correct=correct if all(c is not None for c in correct) else None,  # type: ignore[arg-type]
+            mean_logprobs=logprobs if all(v is not None for v in logprobs) else None,  # type: ignore[arg-type]
+            response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
+        ))
+    return batch_monitors(per_group)
+
+
+KVGet = Callable[..., Any]
+KVPut = Callable[..., Any]
+Clusterer = Callable[[list[list[str | None]]], list[AnswerClusters]]
+
+
+def run_group_stage(
+    keys: Sequence[str],
+    partition_id: str,
+    options: StageOptions,
+    kv_batch_get: KVGet,
+    kv_batch_put: KVPut,
+    clusterer: Clusterer = cluster_groups,
+) -> StageOutcome:
+    """The stage on the real (non-padding) rollout ``keys`` of one sampled training batch (see the module doc).
+
+    ``kv_batch_get(keys=, partition_id=, select_fields=)`` / ``kv_batch_put(keys=, partition_id=, fields=)``:
+    TransferQueue's (injectable for tests). Raises when TransferQueue cannot be read or written."""
+    started = time.perf_counter()
+    if not keys:
+        return StageOutcome([], False, {})
+    preset = get_preset(options.reward) if options.reward else None
+    rewrite = preset is not None and rewrites_rewards(preset)
+    fields = [EXTRA_FIELDS, RM_SCORES] + ([ROLLOUT_LOG_PROBS, RESPONSE_MASK] if options.rollout_log_probs else [])
+    data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=fields)
+    infos = [_reward_extra_info(getattr(f, "data", f)) for f in data[EXTRA_FIELDS]]
+    if len(infos) != len(keys):
+        raise RuntimeError(f"TransferQueue returned {len(infos)} rollouts for {len(keys)} keys")
+    logprobs: list[float | None] = [None] * len(keys)
+    if options.rollout_log_probs:
+        logprobs = _mean_logprobs(data[ROLLOUT_LOG_PROBS], data[RESPONSE_MASK], options.tail_fraction)
+    signals = [sample_signals(info, lp) for info, lp in zip(infos, logprobs)]
+    groups = prompt_groups(keys)
+    clusters = clusterer([[signals[i].pred for i in members] for members in groups])
+    loop_rewards = [float(row.sum()) for row in _rows(data[RM_SCORES])]
+    metrics: dict[str, float] = {}
+    if rewrite:
+        assert preset is not None
+        rewards, failed = score_groups(preset, signals, groups, clusters, options.min_share)
+        kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict({RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}))
+        metrics[DIAGNOSTICS_PREFIX + "group_reward_error_rate"] = sum(failed) / len(failed)
+    else:
+        rewards = loop_rewards
+    fell_back = [float(c.fallback) for members, c in zip(groups, clusters) for _ in members]
+    metrics[DIAGNOSTICS_PREFIX + "answer_fallback_rate"] = sum(fell_back) / len(fell_back)
+    metrics[DIAGNOSTICS_PREFIX + "answer_check_timeouts"] = float(sum(c.timeouts for c in clusters))
+    metrics.update(_monitors(signals, rewards, groups, clusters))
+    metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
+    return StageOutcome(rewards, rewrite, metrics)
+
+
+def _reward_extra_info(fields: Any) -> dict[str, Any]:
+    info = fields.get("reward_extra_info") if isinstance(fields, dict) else None
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def _tensordict(fields: dict[str, torch.Tensor]) -> Any:
+    """veRL's ``tensordict_utils.get_tensordict`` (what ``_compute_reward_colocate`` writes back with)."""
+    from verl.utils import tensordict_utils as tu
+
+    return tu.get_tensordict(fields)
