@@ -167,6 +167,25 @@ def test_two_step_majority_demo_logs_the_collapse_monitors(majority_run) -> None
     assert {"collapse/majority_ratio", "collapse/distinct_answers"} <= set(summary["start"]) & set(summary["end"])
 
 
+def test_two_step_self_confidence_demo_trains_on_the_policys_log_probs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside TRL's trainer the wrapper is bound to the policy: the reward of each step is a mean log-probability
+    (negative, finite), the very value the adapter logs as the collapse monitor mean_logprob."""
+    from verl_ext.demo.config import DemoConfig
+    from verl_ext.demo.pipeline import run
+
+    monkeypatch.setenv("VERL_EXT_CACHE", str(tmp_path / "cache"))
+    config = DemoConfig(reward="self_confidence", steps=2, out=str(tmp_path / "out"), seed=1, warmup_steps=3, num_generations=2,
+                        prompts_per_step=2, max_completion_length=16, eval_every=2, progress=False)
+    result = run(config)
+    lines = [json.loads(line)["data"] for line in Path(result.log).read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(lines) == 2
+    for data in lines:
+        assert -50.0 < data["critic/score/mean"] < 0.0
+        assert data["critic/score/mean"] == pytest.approx(data["trl/rewards/self_confidence/mean"], abs=1e-6)
+        assert data["collapse/mean_logprob"] == pytest.approx(data["critic/score/mean"], abs=1e-6)
+        assert "collapse/majority_ratio" in data
+
+
 def test_step_line_shows_the_collapse_monitors() -> None:
     from verl_ext.demo.metrics_log import step_line
 
