@@ -1,0 +1,117 @@
+"""veRL managers of group-level and log-prob presets: they record what the group stage needs, and refuse a run
+whose sampler would not write their rewards (issue 20). The stop rule's parser and its effect on veRL's trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[verl-core]")
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from verl_ext.stop_rule import StopRule, StopTracker  # noqa: E402
+from verl_ext.verl.managers import MANAGERS, group_stage_problems  # noqa: E402
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipe" / "format_length" / "config"
+
+
+def recipe(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return compose("format_length_grpo", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("preset", ["majority", "semantic_frequency", "self_confidence", "format_gated_majority"])
+def test_the_recipe_config_runs_the_group_stage_for_every_group_preset(preset) -> None:
+    assert group_stage_problems(recipe(f"reward.reward_manager.name={preset}"), preset) == []
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("trainer.v1.sampler.custom_sampler.name=null", "DiagnosticsReplayBuffer"),
+        ("trainer.v1.sampler.sampler_kwargs.reward=format", "sampler_kwargs.reward must be 'majority'"),
+        ("reward.reward_model.enable=true", "colocated reward model"),
+    ],
+)
+def test_a_run_that_would_not_write_the_group_rewards_is_refused(override, problem, tiny_tokenizer_dir) -> None:
+    from transformers import AutoTokenizer
+
+    config = recipe("reward.reward_manager.name=majority", override)
+    with pytest.raises(ValueError, match=problem):
+        MANAGERS["majority"](config, AutoTokenizer.from_pretrained(tiny_tokenizer_dir))
+
+
+def test_a_log_prob_preset_needs_the_rollout_log_probs() -> None:
+    config = recipe("reward.reward_manager.name=self_confidence", "actor_rollout_ref.rollout.calculate_log_probs=false")
+    assert any("calculate_log_probs=true" in p for p in group_stage_problems(config, "self_confidence"))
+
+
+def test_the_recorder_puts_answer_and_format_in_reward_extra_info_with_a_zero_reward(tiny_tokenizer_dir) -> None:
+    import torch
+    from transformers import AutoTokenizer
+    from verl import DataProto
+
+    manager = MANAGERS["majority"](recipe("reward.reward_manager.name=majority", "data.max_response_length=64"),
+                                   AutoTokenizer.from_pretrained(tiny_tokenizer_dir))
+    ids = manager.tokenizer.encode("so \\boxed{\\frac{4}{2}}")
+    data = DataProto.from_dict(
+        tensors={"responses": torch.tensor([ids]), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long)},
+        non_tensors={"reward_model": np.array([{"ground_truth": "2", "style": "rule"}], dtype=object)},
+    )
+    result = manager.loop.run_until_complete(manager.run_single(data))
+    info = result["reward_extra_info"]
+    assert result["reward_score"] == 0.0
+    assert (info["pred"], info["format"], info["correct"], info["acc"], info["reward_error"]) == ("\\frac{4}{2}", 1.0, 1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [("majority_ratio>=0.95", StopRule("majority_ratio", ">=", 0.95)), (" distinct_answers <= 1 ", StopRule("distinct_answers", "<=", 1.0))],
+)
+def test_stop_rules_parse(text, rule) -> None:
+    assert StopRule.parse(text) == rule
+
+
+@pytest.mark.parametrize(("text", "error"), [("label_accuracy>=0.9", "label-free"), ("majority_ratio > 0.9", "is not"),
+                                              ("majority_ratio>=x", "is not")])
+def test_a_stop_rule_on_ground_truth_or_malformed_is_refused(text, error) -> None:
+    with pytest.raises(ValueError, match=error):
+        StopRule.parse(text)
+
+
+def test_the_rule_must_hold_on_k_consecutive_steps() -> None:
+    tracker = StopTracker(StopRule("majority_ratio", ">=", 0.9, steps=2))
+    ratios = {1: 0.95, 2: 0.5, 3: 0.92, 4: None, 5: 0.91, 6: 0.99}  # 4: the monitor is missing
+    fired = {step: tracker.update(step, {} if r is None else {"majority_ratio": r}) for step, r in ratios.items()}
+    assert [step for step, reason in fired.items() if reason] == [6]
+    assert "majority_ratio >= 0.9 held for 2 consecutive step(s)" in fired[6]
+
+
+def test_the_sampler_ends_training_through_the_trainer_that_owns_refill_fn(monkeypatch) -> None:
+    """veRL's fit loop runs while global_steps <= total_training_steps: after the firing step it stops."""
+    from transfer_queue import KVBatchMeta
+    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    from verl_ext.verl import diagnostics_sampler
+
+    class Trainer:  # what _build_replay_buffer reads, and the counters fit() keeps
+        config = recipe("+trainer.v1.sampler.sampler_kwargs.stop_when='majority_ratio>=0.5'")
+        trainer_mode = "sync"
+        global_steps, total_training_steps = 4, 100
+
+        def _add_prompts_to_generate(self, n: int) -> None:
+            pass
+
+    trainer = Trainer()
+    buffer = PPOTrainer._build_replay_buffer(trainer)
+    batch = KVBatchMeta(partition_id="train", keys=["u_0_0"], tags=[{}])
+    monkeypatch.setattr(ReplayBuffer, "sample", lambda self, **_: (batch, {}))
+    monkeypatch.setattr(buffer, "_group_stage", lambda b: {"collapse/majority_ratio": 0.75})
+    monkeypatch.setattr(diagnostics_sampler, "training_diagnostics", lambda b: {})
+    _, metrics = buffer.sample(global_steps=4, partition_id="train", batch_size=1)
+    assert metrics["collapse/stop"] == 1.0
+    assert trainer.total_training_steps == 4
