@@ -79,7 +79,9 @@ def test_hydra_print_flags_need_no_data_or_model() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"REWARD": "nope"}, "unknown REWARD 'nope' (choose one of: correctness format format_length length random)"),
+        ({"REWARD": "nope"}, "unknown REWARD 'nope' (choose one of: correctness format format_gated_majority "
+                             "format_gated_self_confidence format_gated_semantic_frequency format_length length majority "
+                             "random self_confidence semantic_frequency)"),
         ({"TRAIN_SET": "gsm8k"}, "unknown TRAIN_SET 'gsm8k' (choose one of: deepscaler_17k math_train)"),
     ],
 )
@@ -173,7 +175,7 @@ def test_job_arguments_survive_ray_quoting_and_the_job_shell() -> None:
         ({"TRAIN_SET": "gsm8k"}, (), "unknown TRAIN_SET 'gsm8k'"),
         ({"MODEL_PATH": "/nonexistent/model"}, (), "MODEL_PATH '/nonexistent/model' is not a model directory"),
         ({"MODEL_PATH": "Org/not-cached-model", "HF_HUB_OFFLINE": "1"}, (), "nor in the Hugging Face cache"),
-        ({"REWARD": "accuracy"}, (), "unknown REWARD 'accuracy' (choose one of: correctness format format_length"),
+        ({"REWARD": "accuracy"}, (), "unknown REWARD 'accuracy' (choose one of: correctness format format_gated_majority"),
         ({"NNODES": "two"}, (), "NNODES must be a positive integer"),
         ({"GPUS_PER_NODE": "0"}, (), "GPUS_PER_NODE must be a positive integer"),
         ({"NNODES": "2"}, ("trainer.experiment_name='a b'",), "no argument may contain whitespace"),

@@ -101,13 +101,14 @@ def test_the_sampler_ends_training_through_the_trainer_that_owns_refill_fn(monke
     class Trainer:  # what _build_replay_buffer reads, and the counters fit() keeps
         config = recipe("+trainer.v1.sampler.sampler_kwargs.stop_when='majority_ratio>=0.5'")
         trainer_mode = "sync"
-        global_steps, total_training_steps = 4, 100
+        global_steps = 4
 
         def _add_prompts_to_generate(self, n: int) -> None:
             pass
 
     trainer = Trainer()
-    buffer = PPOTrainer._build_replay_buffer(trainer)
+    buffer = PPOTrainer._build_replay_buffer(trainer)  # in __init__, before fit() sets the step counters
+    trainer.total_training_steps = 100
     batch = KVBatchMeta(partition_id="train", keys=["u_0_0"], tags=[{}])
     monkeypatch.setattr(ReplayBuffer, "sample", lambda self, **_: (batch, {}))
     monkeypatch.setattr(buffer, "_group_stage", lambda b: {"collapse/majority_ratio": 0.75})

@@ -129,8 +129,8 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
                 raise ValueError("the collapse stop rule needs veRL's trainer (the owner of refill_fn); this sampler got none")
 
     def _trainer(self) -> Any:
-        trainer = getattr(self.refill_fn, "__self__", None)
-        return trainer if trainer is not None and hasattr(trainer, "total_training_steps") else None
+        """veRL's trainer: the owner of ``refill_fn`` (its bound ``_add_prompts_to_generate``), or None."""
+        return getattr(self.refill_fn, "__self__", None)
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
@@ -158,7 +158,7 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
         reason = self.stop_tracker.update(global_steps, monitors)
         if reason is None:
             return {COLLAPSE_PREFIX + "stop": 0.0}
-        trainer = self._trainer()
+        trainer = self._trainer()  # fit() has set total_training_steps by now (after this sampler was built)
         trainer.total_training_steps = min(trainer.total_training_steps, global_steps)
         message = f"verl-ext: {reason}: training ends after step {global_steps}"
         logger.warning(message)
