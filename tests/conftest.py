@@ -140,7 +140,8 @@ class Launch:
 @dataclass
 class TrainerRuns:
     """Launch A (``run_grpo.sh scale=cpu``, 2 steps, checkpoint at 2) and launch B (the same command with
-    ``trainer.total_training_steps=3`` and the rollout's weight sync off: resumes from A's checkpoint)."""
+    ``trainer.total_training_steps=3`` and the rollout's weight sync off: resumes from A's checkpoint; with
+    ``REWARD=majority``, the group stage's path, and veRL's rollout dump of step 3 in ``rollouts``)."""
 
     first: Launch
     resumed: Launch
@@ -148,6 +149,7 @@ class TrainerRuns:
     checkpoints: Path
     checkpoints_after_first: list[str]
     tracker_after_first: str
+    rollouts: Path
 
 
 def _launch_recipe(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
@@ -183,13 +185,18 @@ def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> Traine
         listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
         tracker = checkpoints / "latest_checkpointed_iteration.txt"
         tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
+        # B also runs the group-level reward path (issue 20): REWARD=majority, veRL's own dump of the rollouts it
+        # trained on (rm_scores read back after the update) and a stop rule that holds on any step.
         resumed = _launch_recipe(
-            env, ray_dir, "trainer.total_training_steps=3",
+            {**env, "REWARD": "majority"}, ray_dir, "trainer.total_training_steps=3",
             "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
+            f"trainer.rollout_data_dir={work / 'rollouts'}",
+            "+trainer.v1.sampler.sampler_kwargs.stop_when='response_length>=0'",
         )
     finally:
         shutil.rmtree(ray_dir, ignore_errors=True)
-    return TrainerRuns(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text)
+    return TrainerRuns(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text,
+                       work / "rollouts")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,11 @@ background when collection is done; about 2 x 1-2 min on 2 idle cores):
   ``format_length`` manager through the agent loop's streaming reward path, the diagnostics sampler,
   validation before and after, the file logger, a checkpoint at step 2. TRL is installed (CI installs the
   ``[trl]`` extra), so veRL's FSDP workers also run through the TRL clash fixed in the plugin.
-* B: the same command with ``trainer.total_training_steps=3``: it resumes from A's checkpoint at step 3.
+* B: the same command with ``trainer.total_training_steps=3``: it resumes from A's checkpoint at step 3, with
+  ``REWARD=majority`` (issue 20): the per-sample managers record each answer, the diagnostics sampler's group
+  stage writes the majority vote of each prompt's group as ``rm_scores``; veRL's rollout dump
+  (``trainer.rollout_data_dir``) reads them back from TransferQueue after the actor's update. An opt-in stop rule
+  that holds on every step (``response_length>=0``) fires at step 3, B's last.
   B runs with the rollout's weight sync disabled (``VERL_EXT_CPU_WEIGHT_SYNC=0``): the negative control
   of the weight-sync check. The rollout server then keeps the model path's initial weights while the actor
   resumed from two updates, so rollout and actor log-probs must disagree; in A they agree to float
@@ -16,6 +20,7 @@ background when collection is done; about 2 x 1-2 min on 2 idle cores):
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +122,67 @@ def test_table_and_plot_read_the_trainer_log(runs, tmp_path: Path):
     )
     assert plot.returncode == 0, plot.stderr
     assert figure.stat().st_size > 0
+
+
+def _equivalent(a: str, b: str) -> bool:
+    """math-verify's documented verdict on two boxed answers (the reference, independent of verl-ext's checker)."""
+    from math_verify import parse, verify
+
+    return bool(verify(parse(f"\\boxed{{{a}}}"), parse(f"\\boxed{{{b}}}")))
+
+
+def _majority_by_hand(answers: list[str | None]) -> list[float]:
+    """TTRL's vote over equivalence classes: 1 for answers in the largest class (a tie: the class seen first), 0
+    otherwise and for no answer."""
+    classes: list[list[int]] = []
+    for i, answer in enumerate(answers):
+        if answer is None or not answer.strip():
+            continue
+        home = next((c for c in classes if _equivalent(answers[c[0]], answer)), None)
+        if home is None:
+            classes.append([i])
+        else:
+            home.append(i)
+    if not classes:
+        return [0.0] * len(answers)
+    winner = max(classes, key=len)  # max keeps the first of equal lengths: the class seen first
+    return [float(i in winner) for i in range(len(answers))]
+
+
+def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(runs):
+    """The dump's scores are veRL's rm_scores read back after the update. The untrained tiny model seldom boxes an
+    answer, so its votes are mostly 0 here: non-zero votes written and read back through a real TransferQueue as
+    _compute_advantage reads them are checked in test_diagnostics_sampler.py, group rules in test_group_stage.py."""
+    from verl_ext.rewards.answer import extract_answer
+
+    assert runs.resumed.returncode == 0, _tail(runs.resumed)
+    rows = [json.loads(line) for line in (runs.rollouts / "3.jsonl").read_text().splitlines()]
+    groups: dict[str, list] = {}
+    for row in rows:
+        uid, session, index = row["uid"].rsplit("_", 2)
+        groups.setdefault(uid, []).append((int(session), int(index), row))
+    assert sorted(len(members) for members in groups.values()) == [4, 4]  # scale=cpu: 2 prompts x 4, never split
+    for members in groups.values():
+        members.sort(key=lambda m: m[:2])
+        answers = [extract_answer(row["output"]) for *_, row in members]
+        assert [row["score"] for *_, row in members] == _majority_by_hand(answers), answers
+    step = read_metric_log(runs.log).steps[3]
+    assert step["critic/score/mean"] == pytest.approx(sum(row["score"] for row in rows) / len(rows))
+    assert step["diagnostics/group_reward_error_rate"] == 0.0
+    assert step["diagnostics/answer_fallback_rate"] == 0.0
+    for name in ("collapse/majority_ratio", "collapse/distinct_answers", "collapse/answer_entropy",
+                 "collapse/mean_logprob", "collapse/response_length", "collapse/label_accuracy", "collapse/reward_accuracy"):
+        assert name in step, name
+
+
+def test_collapse_monitors_are_logged_for_a_sample_level_reward_too(runs):
+    steps = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps  # launch A: format_length
+    for step in (1, 2):
+        assert 0.0 <= steps[step]["collapse/majority_ratio"] <= 1.0
+        assert steps[step]["collapse/mean_logprob"] < 0.0
+
+
+def test_the_stop_rule_fires_in_veRLs_trainer_with_its_reason(runs):
+    assert "collapse stop rule: response_length >= 0 held for 1 consecutive step(s)" in runs.resumed.output
+    assert "training ends after step 3" in runs.resumed.output
+    assert read_metric_log(runs.log).steps[3]["collapse/stop"] == 1.0
