@@ -178,3 +178,26 @@ def test_groups_are_whole_prompts_ordered_by_session() -> None:
     assert prompt_groups(["x_1_0", "y_0_0", "x_0_0", "x_0_1"]) == [[2, 3, 0], [1]]
     with pytest.raises(ValueError, match="uid"):
         prompt_groups(["x_a_0"])
+
+
+def test_mean_log_probs_of_a_step_by_hand() -> None:
+    from verl_ext.verl.group_stage import mean_logprobs
+
+    logprobs = torch.nested.as_nested_tensor(
+        [torch.tensor([-1.0, -2.0, -3.0]), torch.tensor([-0.5]), torch.tensor([-1.0, 0.5]), torch.tensor([-4.0, -8.0])],
+        layout=torch.jagged)
+    masks = torch.nested.as_nested_tensor(
+        [torch.tensor([1, 1, 1]), torch.tensor([0]), torch.tensor([1, 1]), torch.tensor([0, 1])], layout=torch.jagged)
+    # (-1-2-3)/3; no token; a log-prob > 0 is invalid; only the second token counts
+    assert mean_logprobs(logprobs, masks) == [-2.0, None, None, -8.0]
+    # the last ceil(2/3 * 3) = 2 tokens: (-2-3)/2
+    assert mean_logprobs(logprobs, masks, tail_fraction=2 / 3)[0] == pytest.approx(-2.5)
+
+
+def test_a_sample_without_valid_log_probs_scores_0_and_counts_as_a_reward_error() -> None:
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B[:2]}))
+    tq.rows["b_1_0"]["rollout_log_probs"] = torch.tensor([float("nan"), -0.4])
+    outcome = run_group_stage(["b_0_0", "b_1_0"], "train", StageOptions(reward="self_confidence", rollout_log_probs=True),
+                              tq.kv_batch_get, tq.kv_batch_put)
+    assert [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0")] == [-0.5, 0.0]
+    assert outcome.metrics["diagnostics/group_reward_error_rate"] == 0.5

@@ -38,7 +38,7 @@ import torch
 from verl_ext.collapse import batch_monitors, group_monitors
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 from verl_ext.rewards.equivalence import AnswerClusters, cluster_groups
-from verl_ext.rewards.group import EMPO_MIN_SHARE, self_confidence
+from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.presets import GroupSignals, RewardPreset, Signals, get_preset
 
 logger = logging.getLogger(__name__)
@@ -146,15 +146,49 @@ def _rows(values: Any) -> list[torch.Tensor]:
     return [torch.as_tensor(row) for row in values]
 
 
-def _mean_logprobs(logprobs: Any, masks: Any, tail_fraction: float) -> list[float | None]:
-    out: list[float | None] = []
-    for lp, mask in zip(_rows(logprobs), _rows(masks)):
-        tokens = lp[mask.bool()].tolist()
-        try:
-            out.append(self_confidence(tokens, tail_fraction))
-        except ValueError:
-            out.append(None)  # no token or an invalid log-prob: that sample's log-prob reward fails
-    return out
+def _flat(values: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A jagged field as (all rows' values concatenated, offsets of the rows: n + 1 of them)."""
+    if isinstance(values, torch.Tensor) and values.is_nested and values.layout == torch.jagged:
+        return values.values(), values.offsets()
+    rows = _rows(values)
+    lengths = torch.tensor([row.shape[-1] for row in rows], dtype=torch.int64)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
+    return (torch.cat(rows) if rows else torch.zeros(0)), offsets
+
+
+def _prefix(values: torch.Tensor) -> torch.Tensor:
+    """Prefix sums with a leading 0: the sum over elements [a, b) is ``p[b] - p[a]``."""
+    return torch.cat([torch.zeros(1, dtype=values.dtype), values.cumsum(0)])
+
+
+def row_sums(values: Any) -> list[float]:
+    """The sum of each row of a jagged field (veRL's score of a rollout: ``rm_scores.sum(dim=1)``)."""
+    flat, offsets = _flat(values)
+    sums = _prefix(flat.double())
+    return (sums[offsets[1:]] - sums[offsets[:-1]]).tolist()
+
+
+def mean_logprobs(logprobs: Any, masks: Any, tail_fraction: float = 1.0) -> list[float | None]:
+    """``group.self_confidence`` of each rollout's response tokens (``mask`` = 1), vectorised over the step (8192
+    rows of 3072 tokens, with prefix sums): the mean of the last m = ceil(tail_fraction * T) of its T token
+    log-probs; None for a rollout without a token or with an invalid log-prob (not finite, or > 0)."""
+    values, offsets = _flat(logprobs)
+    mask_values, mask_offsets = _flat(masks)
+    if not torch.equal(offsets, mask_offsets):
+        raise ValueError("rollout_log_probs and response_mask differ in shape")
+    kept = mask_values.bool()
+    valid = torch.isfinite(values) & (values <= 0)
+    kept_before = _prefix(kept.long())  # kept tokens among elements [0, j)
+    sums_before = _prefix(torch.where(kept & valid, values.double(), 0.0))
+    bad_before = _prefix((kept & ~valid).long())
+    start, end = offsets[:-1], offsets[1:]
+    counts = kept_before[end] - kept_before[start]
+    tail = torch.ceil(tail_fraction * counts.double()).long()
+    # the tail starts at the first element j with (kept tokens before j) = (kept before the row) + T - m
+    first = torch.searchsorted(kept_before, kept_before[start] + counts - tail)
+    means = ((sums_before[end] - sums_before[first]) / tail.clamp(min=1)).tolist()
+    invalid = ((bad_before[end] - bad_before[start]) > 0) | (counts == 0)
+    return [None if bad else mean for mean, bad in zip(means, invalid.tolist())]
 
 
 def score_groups(
@@ -169,20 +203,20 @@ def score_groups(
     Group presets: the rule on each group (members in group order); log-prob presets: ``combine`` per sample."""
     rewards = [0.0] * len(signals)
     failed = [False] * len(signals)
-    for members, group_clusters in zip(groups, clusters):
+    # a group rule scores a group together; a log-prob formula scores each rollout alone
+    units = list(zip(groups, clusters)) if preset.is_group else [([i], None) for members in groups for i in members]
+    for members, group_clusters in units:
         try:
             if preset.is_group:
-                assert preset.group_rule is not None
+                assert preset.group_rule is not None and group_clusters is not None
                 scores = preset.group_rule(GroupSignals(tuple(signals[i] for i in members), group_clusters, None, min_share))
             else:
                 assert preset.combine is not None
-                scores = []
-                for i in members:
-                    if signals[i].mean_logprob is None:
-                        raise ValueError(f"rollout {i} has no valid response log-probabilities")
-                    scores.append(preset.combine(signals[i]))
+                if signals[members[0]].mean_logprob is None:
+                    raise ValueError("no valid response log-probabilities (no token, or one not finite or > 0)")
+                scores = [preset.combine(signals[members[0]])]
         except Exception:
-            logger.exception("verl-ext %s group reward failed on a group of %d rollouts: it scores 0", preset.name, len(members))
+            logger.exception("verl-ext %s reward failed on %d rollout(s): scored 0", preset.name, len(members))
             for i in members:
                 failed[i] = True
             continue
@@ -192,14 +226,16 @@ def score_groups(
 
 
 def last_token_scores(template: Any, rewards: Sequence[float]) -> torch.Tensor:
-    """A jagged ``rm_scores`` shaped like ``template`` (one row per rollout): ``rewards[i]`` on row i's last token."""
-    rows = []
-    for row, reward in zip(_rows(template), rewards, strict=True):
-        scores = torch.zeros(row.shape[-1], dtype=torch.float32)
-        if scores.numel():
-            scores[-1] = reward
-        rows.append(scores)
-    return torch.nested.as_nested_tensor(rows, layout=torch.jagged)
+    """A jagged ``rm_scores`` shaped like ``template`` (one row per rollout): ``rewards[i]`` on row i's last token,
+    0 elsewhere (what veRL's agent loop writes)."""
+    flat, offsets = _flat(template)
+    if len(rewards) != len(offsets) - 1:
+        raise ValueError(f"{len(rewards)} rewards for {len(offsets) - 1} rollouts")
+    if bool((offsets.diff() < 1).any()):
+        raise ValueError("a rollout without response tokens has no last token to score")
+    values = torch.zeros(flat.shape[0], dtype=torch.float32)
+    values[offsets[1:] - 1] = torch.tensor(list(rewards), dtype=torch.float32)
+    return torch.nested.nested_tensor_from_jagged(values, offsets)
 
 
 def _monitors(signals: list[Signals], rewards: list[float], groups: list[list[int]], clusters: list[AnswerClusters]) -> dict[str, float]:
@@ -248,11 +284,11 @@ def run_group_stage(
         raise RuntimeError(f"TransferQueue returned {len(infos)} rollouts for {len(keys)} keys")
     logprobs: list[float | None] = [None] * len(keys)
     if options.rollout_log_probs:
-        logprobs = _mean_logprobs(data[ROLLOUT_LOG_PROBS], data[RESPONSE_MASK], options.tail_fraction)
+        logprobs = mean_logprobs(data[ROLLOUT_LOG_PROBS], data[RESPONSE_MASK], options.tail_fraction)
     signals = [sample_signals(info, lp) for info, lp in zip(infos, logprobs)]
     groups = prompt_groups(keys)
     clusters = clusterer([[signals[i].pred for i in members] for members in groups])
-    loop_rewards = [float(row.sum()) for row in _rows(data[RM_SCORES])]
+    loop_rewards = row_sums(data[RM_SCORES])
     metrics: dict[str, float] = {}
     if rewrite:
         assert preset is not None
