@@ -146,7 +146,11 @@ def test_sample_adds_diagnostics_to_training_batches_only(
         global_steps=1, partition_id=partition_id, batch_size=1
     )
     assert sampled is batch
-    assert metrics == pytest.approx({**stock_metrics, **(EXPECTED if adds_diagnostics else {})})
+    if adds_diagnostics:
+        assert {k: metrics[k] for k in [*stock_metrics, *EXPECTED]} == pytest.approx({**stock_metrics, **EXPECTED})
+        assert metrics["collapse/majority_ratio"] == pytest.approx(2 / 4)  # answers 7, 8, none, 7
+    else:
+        assert metrics == stock_metrics
     assert bool(fake_tq.calls) == adds_diagnostics
 
 
@@ -179,7 +183,8 @@ def test_real_transfer_queue_round_trip_through_verls_sampler(recipe_config) -> 
         ray.shutdown()
 
     assert sorted(batch.keys) == keys
-    assert {k: v for k, v in metrics.items() if k.startswith("diagnostics/")} == pytest.approx(EXPECTED)
+    assert {k: metrics[k] for k in EXPECTED} == pytest.approx(EXPECTED)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
 
 
 @pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
