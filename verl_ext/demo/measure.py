@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"{group.replace('/', '-')}.md").write_text(text + "\n", encoding="utf-8")
         print(f"**{group}**\n\n{text}\n")
     figure = args.figure or args.out / "rewards.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
     text = reward_table(by_group)
     figure.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
     print(text)
