@@ -76,7 +76,8 @@ def clean_env(launcher_env: dict[str, str]) -> dict[str, str]:
     """The test machine's environment without anything the launcher reads or forwards."""
     dropped = {"FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK", "RAY_JOB_CONFIG_JSON_ENV_VAR", "NNODES", "DRY_RUN", "EXPERIMENT",
                "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", *forward_env.ALWAYS_FORWARDED}
-    return {k: v for k, v in launcher_env.items() if k not in dropped and not k.startswith(forward_env.NCCL_PREFIX)}
+    kept = {k: v for k, v in launcher_env.items() if k not in dropped and not k.startswith(forward_env.NCCL_PREFIX)}
+    return kept | {"CHECK_VERL": "0"}  # no pre-flight veRL import (5 s each; tests/test_recipe_launcher.py checks it)
 
 
 def record_launch(tmp_path: Path, launcher_env: dict[str, str], recorder: Path, **env: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ DATA_DIR = REPO / "release_data" / "datasets"
 ENV_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
              "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH",
              # forwarded to the Ray workers when set (tests/test_recipe_forward_env.py): not from the test machine
-             "WANDB_API_KEY", "HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK")
+             "WANDB_API_KEY", "HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK", "CHECK_VERL")
 PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
 _LAUNCHER_ENV: dict[str, str] = {}
 
@@ -34,7 +34,8 @@ def _launcher_env(launcher_env: dict[str, str]) -> None:
 def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
     environment = {k: v for k, v in _LAUNCHER_ENV.items() if k not in ENV_NAMES and not k.startswith("NCCL_")}
-    environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", **env})
+    # CHECK_VERL=0: the pre-flight's veRL import (5 s) is checked by the tests that pass CHECK_VERL="1"
+    environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", "CHECK_VERL": "0", **env})
     return subprocess.run(
         ["bash", str(RECIPE / script), *args], env=environment, capture_output=True, text=True, timeout=300,
         check=False, cwd=cwd,
@@ -53,7 +54,7 @@ def job_entrypoint(words: list[str]) -> list[str]:
 
 
 def test_single_node_runs_verls_main_ppo_with_the_recipe_config_in_place() -> None:
-    words = command("eval=avg16")
+    words = command("eval=avg16", CHECK_VERL="1")  # with the pre-flight's veRL import, as users run it
     assert words[:5] == [
         sys.executable,
         "-m",
@@ -222,9 +223,19 @@ def test_a_broken_plugin_stops_the_launcher_before_anything_starts(tmp_path: Pat
     """veRL only logs a failing verl.plugins entry point at debug level (then "Unknown reward manager" deep in
     a Ray worker); the pre-flight imports veRL with VERL_USE_EXTERNAL_MODULES, so the plugin's error surfaces."""
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['verl_ext.verl.managers'] = None\n")
-    result = launch(PYTHONPATH=str(tmp_path))
+    result = launch(PYTHONPATH=str(tmp_path), CHECK_VERL="1")
     assert (result.returncode, result.stdout) == (2, "")
     assert "'import verl' failed" in result.stderr and "verl_ext.verl.managers" in result.stderr
+    # CHECK_VERL=0 skips exactly that import: the same broken plugin then passes the pre-flight
+    skipped = launch(PYTHONPATH=str(tmp_path), CHECK_VERL="0")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "verl.trainer.main_ppo" in skipped.stdout
+
+
+def test_check_verl_takes_only_0_or_1() -> None:
+    result = launch(CHECK_VERL="no")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "CHECK_VERL must be 0 or 1, not 'no'" in result.stderr
 
 
 def test_a_python_that_does_not_exist_is_named() -> None:

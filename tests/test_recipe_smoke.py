@@ -20,7 +20,8 @@ CLEARED = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR
 
 
 def smoke(launcher_env: dict[str, str], *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in launcher_env.items() if k not in CLEARED}
+    # CHECK_VERL=0: no pre-flight veRL import (5 s each; tests/test_recipe_launcher.py checks it)
+    environment = {k: v for k, v in launcher_env.items() if k not in CLEARED} | {"CHECK_VERL": "0"}
     return subprocess.run(["bash", str(SMOKE), *args], env={**environment, **env}, capture_output=True, text=True,
                           timeout=300, check=False)
 

@@ -25,6 +25,8 @@
 #   FORWARD_ENV    more variable names (space-separated) to forward to every Ray worker, beside those
 #                  always forwarded when set: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_*
 #   DRY_RUN=1      check everything, print the command instead of running it; writes nothing
+#   CHECK_VERL=0   skip the pre-flight's veRL import (about 5 s: veRL 0.9.x imports in $PYTHON and loads
+#                  verl-ext's plugin); a broken plugin then shows only when veRL starts   [1]
 #
 # Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]).
 # scale=<name> (config/scale/<name>.yaml, default paper) also gives MODEL_PATH, NNODES and GPUS_PER_NODE
@@ -272,8 +274,12 @@ if ((HYDRA_INFO)); then
 fi
 
 check_inputs
-# Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin.
-preflight --import-verl > /dev/null
+# Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin (CHECK_VERL=0 skips it).
+case "${CHECK_VERL:-1}" in
+    1) preflight --import-verl > /dev/null ;;
+    0) ;;
+    *) die "CHECK_VERL must be 0 or 1, not '$CHECK_VERL'" ;;
+esac
 export VERL_FILE_LOGGER_PATH="$LOG_FILE"
 
 if ((NNODES == 1)); then
