@@ -154,49 +154,16 @@ def test_sample_adds_diagnostics_to_training_batches_only(
     assert bool(fake_tq.calls) == adds_diagnostics
 
 
-@pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
-def test_real_transfer_queue_round_trip_through_verls_sampler(recipe_config) -> None:
-    """veRL's sync sampling over a local TransferQueue returns the batch plus its diagnostics."""
+def sample_one_group_from_a_local_transfer_queue(config, read_back: tuple[str, ...] = ()) -> tuple[Any, dict, list[str], dict]:
+    """One finished GRPO group (the prompt's status tag plus the INFOS rollouts, as the agent loop leaves them) in
+    a local TransferQueue, sampled by veRL's sync sampling through the recipe's sampler; ``read_back``: fields
+    then read back as veRL's _compute_advantage reads them (kv_batch_get, to_padded_tensor).
+    Returns (batch, metrics, keys, read-back fields)."""
     import ray
     import transfer_queue as tq
     from omegaconf import OmegaConf
 
     # Logical CPUs for TransferQueue's controller and storage actors (fewer deadlocks their scheduling).
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        tq.init(OmegaConf.merge(recipe_config.transfer_queue, {"backend": {"SimpleStorage": {
-            "total_storage_size": 64, "num_data_storage_units": 1}}}))
-        try:
-            # One finished GRPO group: the prompt's status tag plus its rollouts, as the agent loop leaves them.
-            tq.kv_put(key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1})
-            keys = [f"uid0_{i}_0" for i in range(len(INFOS))]
-            tq.kv_batch_put(
-                keys=keys,
-                partition_id="train",
-                fields=list_of_dict_to_tensordict([agent_loop_fields(info) for info in INFOS]),
-                tags=[{"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0}] * 4,
-            )
-            batch, metrics = build_replay_buffer(recipe_config).sample(global_steps=1, partition_id="train", batch_size=1)
-        finally:
-            tq.close()
-    finally:
-        ray.shutdown()
-
-    assert sorted(batch.keys) == keys
-    assert {k: metrics[k] for k in EXPECTED} == pytest.approx(EXPECTED)
-    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
-
-
-@pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
-def test_real_transfer_queue_majority_rewards_are_what_the_advantage_step_reads() -> None:
-    """REWARD=majority: veRL's sync sampling over a local TransferQueue, then rm_scores read back as veRL's
-    _compute_advantage reads them (kv_batch_get, to_padded_tensor). Answers 7, 8, none, 7: the vote is 7."""
-    import ray
-    import transfer_queue as tq
-    from omegaconf import OmegaConf
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        config = compose("format_length_grpo", overrides=["reward.reward_manager.name=majority"])
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         tq.init(OmegaConf.merge(config.transfer_queue, {"backend": {"SimpleStorage": {
@@ -211,12 +178,34 @@ def test_real_transfer_queue_majority_rewards_are_what_the_advantage_step_reads(
                 tags=[{"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0}] * 4,
             )
             batch, metrics = build_replay_buffer(config).sample(global_steps=1, partition_id="train", batch_size=1)
-            data = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["rm_scores"])
-            rm_scores = data.to_padded_tensor()["rm_scores"]
+            fields = {}
+            if read_back:
+                fields = dict(tq.kv_batch_get(keys=keys, partition_id="train", select_fields=list(read_back)).to_padded_tensor())
         finally:
             tq.close()
     finally:
         ray.shutdown()
+    return batch, metrics, keys, fields
+
+
+@pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
+def test_real_transfer_queue_round_trip_through_verls_sampler(recipe_config) -> None:
+    """veRL's sync sampling over a local TransferQueue returns the batch plus its diagnostics."""
+    batch, metrics, keys, _ = sample_one_group_from_a_local_transfer_queue(recipe_config)
+
+    assert sorted(batch.keys) == keys
+    assert {k: metrics[k] for k in EXPECTED} == pytest.approx(EXPECTED)
+    assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
+
+
+@pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
+def test_real_transfer_queue_majority_rewards_are_what_the_advantage_step_reads() -> None:
+    """REWARD=majority: veRL's sync sampling over a local TransferQueue, then rm_scores read back as veRL's
+    _compute_advantage reads them (kv_batch_get, to_padded_tensor). Answers 7, 8, none, 7: the vote is 7."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        config = compose("format_length_grpo", overrides=["reward.reward_manager.name=majority"])
+    batch, metrics, keys, fields = sample_one_group_from_a_local_transfer_queue(config, read_back=("rm_scores",))
+    rm_scores = fields["rm_scores"]
 
     assert sorted(batch.keys) == keys
     assert rm_scores.tolist() == [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]
