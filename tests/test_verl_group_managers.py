@@ -111,8 +111,8 @@ def test_the_sampler_ends_training_through_the_trainer_that_owns_refill_fn(monke
     trainer.total_training_steps = 100
     batch = KVBatchMeta(partition_id="train", keys=["u_0_0"], tags=[{}])
     monkeypatch.setattr(ReplayBuffer, "sample", lambda self, **_: (batch, {}))
-    monkeypatch.setattr(buffer, "_group_stage", lambda b: {"collapse/majority_ratio": 0.75})
-    monkeypatch.setattr(diagnostics_sampler, "training_diagnostics", lambda b: {})
+    monkeypatch.setattr(buffer, "_group_stage", lambda b: ({"collapse/majority_ratio": 0.75}, None))
+    monkeypatch.setattr(diagnostics_sampler, "training_diagnostics", lambda b, **_: {})
     _, metrics = buffer.sample(global_steps=4, partition_id="train", batch_size=1)
     assert metrics["collapse/stop"] == 1.0
     assert trainer.total_training_steps == 4

@@ -61,16 +61,20 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.diagnostics import columns_from_extra_fields, compute_diagnostics
 from verl_ext.stop_rule import StopRule, StopTracker
-from verl_ext.verl.group_stage import StageOptions, rewrites_rewards, run_group_stage
+from verl_ext.verl.group_stage import EXTRA_FIELDS, StageOptions, rewrites_rewards, run_group_stage
 from verl_ext.rewards.presets import get_preset
 
 logger = logging.getLogger(__name__)
 
 TRAIN_PARTITION = "train"
-EXTRA_FIELDS = "extra_fields"
 
 # tq.kv_batch_get's signature: (keys, partition_id, select_fields) -> TensorDict-like mapping.
 KVBatchGet = Callable[..., Any]
+
+
+def real_keys(batch: KVBatchMeta) -> list[str]:
+    """The keys of the real (non-padding) rollouts of ``batch``, in batch order."""
+    return [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
 
 
 def fetch_extra_fields(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = None) -> list[Any]:
@@ -80,7 +84,7 @@ def fetch_extra_fields(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = Non
         batch: the sampled batch: TransferQueue keys and their tags.
         kv_batch_get: TransferQueue's ``kv_batch_get`` (injectable for tests); default ``tq.kv_batch_get``.
     """
-    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
+    keys = real_keys(batch)
     if not keys:
         return []
     get = kv_batch_get or tq.kv_batch_get
@@ -89,18 +93,18 @@ def fetch_extra_fields(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = Non
     return [getattr(fields, "data", fields) for fields in data[EXTRA_FIELDS]]
 
 
-def training_diagnostics(batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = None) -> dict[str, float]:
-    """Diagnostics of one sampled training batch; {} when it cannot be read (logged as a warning)."""
+def training_diagnostics(
+    batch: KVBatchMeta, kv_batch_get: KVBatchGet | None = None, extra_fields: list[Any] | None = None
+) -> dict[str, float]:
+    """Diagnostics of one sampled training batch; {} when it cannot be read (logged as a warning).
+    ``extra_fields``: the real rollouts' ``extra_fields`` when already read (by the group stage), else fetched."""
     try:
-        return compute_diagnostics(columns_from_extra_fields(fetch_extra_fields(batch, kv_batch_get)))
+        if extra_fields is None:
+            extra_fields = fetch_extra_fields(batch, kv_batch_get)
+        return compute_diagnostics(columns_from_extra_fields(extra_fields))
     except Exception as error:  # monitoring must never stop a training run
         logger.warning("verl-ext diagnostics skipped for this step: %s: %s", type(error).__name__, error)
         return {}
-
-
-def real_keys(batch: KVBatchMeta) -> list[str]:
-    """The keys of the real (non-padding) rollouts of ``batch``, in batch order."""
-    return [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
 
 
 class DiagnosticsReplayBuffer(ReplayBuffer):
@@ -122,6 +126,8 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
                 raise ValueError(f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}")
             self.poll_interval = float(poll_interval)
         self.stage_options = StageOptions.from_kwargs(sampler_kwargs)
+        reward = self.stage_options.reward
+        self.rewrites_rewards = reward is not None and rewrites_rewards(get_preset(reward))
         self.stop_tracker = None
         if sampler_kwargs.get("stop_when"):
             self.stop_tracker = StopTracker(StopRule.parse(sampler_kwargs["stop_when"], int(sampler_kwargs.get("stop_steps", 1))))
@@ -135,22 +141,25 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[KVBatchMeta, dict]:
         batch, metrics = super().sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
         if partition_id == TRAIN_PARTITION:
-            metrics = {**metrics, **self._group_stage(batch), **training_diagnostics(batch)}
+            stage_metrics, extra_fields = self._group_stage(batch)
+            metrics = {**metrics, **stage_metrics, **training_diagnostics(batch, extra_fields=extra_fields)}
             if self.stop_tracker is not None:
                 metrics.update(self._apply_stop_rule(global_steps, metrics))
         return batch, metrics
 
-    def _group_stage(self, batch: KVBatchMeta) -> dict[str, float]:
-        """The stage's metrics. It raises when it must write the rewards; monitoring alone never stops a run."""
-        preset = self.stage_options.reward
-        rewriting = preset is not None and rewrites_rewards(get_preset(preset))
+    def _group_stage(self, batch: KVBatchMeta) -> tuple[dict[str, float], list[Any] | None]:
+        """The stage's metrics and the ``extra_fields`` it read (None when it failed). It raises when it must write
+        the rewards; monitoring alone never stops a run."""
         try:
-            return run_group_stage(real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put).metrics
+            outcome = run_group_stage(real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put)
+            return outcome.metrics, outcome.extra_fields
         except Exception as error:
-            if rewriting:
-                raise RuntimeError(f"verl-ext group stage could not write the {preset!r} training rewards: {error}") from error
+            if self.rewrites_rewards:
+                raise RuntimeError(
+                    f"verl-ext group stage could not write the {self.stage_options.reward!r} training rewards: {error}"
+                ) from error
             logger.warning("verl-ext collapse monitors skipped for this step: %s: %s", type(error).__name__, error)
-            return {}
+            return {}, None
 
     def _apply_stop_rule(self, global_steps: int, metrics: dict) -> dict[str, float]:
         assert self.stop_tracker is not None

@@ -132,11 +132,13 @@ class StageOptions:
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """Per real rollout (in batch order): the training reward (rewritten or the reward loop's); the metrics."""
+    """Per real rollout (in batch order): the training reward (rewritten or the reward loop's); the metrics; the
+    ``extra_fields`` read from TransferQueue (so that the sampler's diagnostics need not read them again)."""
 
     rewards: list[float]
     rewritten: bool
     metrics: dict[str, float]
+    extra_fields: list[Any]
 
 
 def _rows(values: Any) -> list[torch.Tensor]:
@@ -274,12 +276,14 @@ def run_group_stage(
     TransferQueue's (injectable for tests). Raises when TransferQueue cannot be read or written."""
     started = time.perf_counter()
     if not keys:
-        return StageOutcome([], False, {})
+        return StageOutcome([], False, {}, [])
     preset = get_preset(options.reward) if options.reward else None
     rewrite = preset is not None and rewrites_rewards(preset)
     fields = [EXTRA_FIELDS, RM_SCORES] + ([ROLLOUT_LOG_PROBS, RESPONSE_MASK] if options.rollout_log_probs else [])
     data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=fields)
-    infos = [_reward_extra_info(getattr(f, "data", f)) for f in data[EXTRA_FIELDS]]
+    # Depending on the TransferQueue backend an element is the dict itself or a NonTensorData around it.
+    extra_fields = [getattr(f, "data", f) for f in data[EXTRA_FIELDS]]
+    infos = [_reward_extra_info(fields) for fields in extra_fields]
     if len(infos) != len(keys):
         raise RuntimeError(f"TransferQueue returned {len(infos)} rollouts for {len(keys)} keys")
     logprobs: list[float | None] = [None] * len(keys)
@@ -288,7 +292,6 @@ def run_group_stage(
     signals = [sample_signals(info, lp) for info, lp in zip(infos, logprobs)]
     groups = prompt_groups(keys)
     clusters = clusterer([[signals[i].pred for i in members] for members in groups])
-    loop_rewards = row_sums(data[RM_SCORES])
     metrics: dict[str, float] = {}
     if rewrite:
         assert preset is not None
@@ -296,13 +299,13 @@ def run_group_stage(
         kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict({RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}))
         metrics[DIAGNOSTICS_PREFIX + "group_reward_error_rate"] = sum(failed) / len(failed)
     else:
-        rewards = loop_rewards
+        rewards = row_sums(data[RM_SCORES])  # the reward loop's scores stand
     fell_back = [float(c.fallback) for members, c in zip(groups, clusters) for _ in members]
     metrics[DIAGNOSTICS_PREFIX + "answer_fallback_rate"] = sum(fell_back) / len(fell_back)
     metrics[DIAGNOSTICS_PREFIX + "answer_check_timeouts"] = float(sum(c.timeouts for c in clusters))
     metrics.update(_monitors(signals, rewards, groups, clusters))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
-    return StageOutcome(rewards, rewrite, metrics)
+    return StageOutcome(rewards, rewrite, metrics, extra_fields)
 
 
 def _reward_extra_info(fields: Any) -> dict[str, Any]:
