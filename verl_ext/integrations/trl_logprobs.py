@@ -51,12 +51,13 @@ def sampled_token_logprobs(model, prompt_ids: Sequence[Sequence[int]], completio
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
     finally:
         model.train(was_training)
-    logprobs = torch.log_softmax(logits / temperature, dim=-1).cpu()
     out = []
     for row, (prompt, completion) in enumerate(zip(prompt_ids, completion_ids)):
-        positions = torch.arange(len(prompt) - 1, len(prompt) + len(completion) - 1)
-        tokens = torch.tensor(list(completion), dtype=torch.long)
-        out.append(logprobs[row, positions, tokens].tolist())
+        # only the positions that predict a completion token (log-softmax is per position): [len(c), V], not [L, V]
+        predicting = logits[row, len(prompt) - 1 : len(prompt) + len(completion) - 1]
+        tokens = torch.tensor(list(completion), dtype=torch.long, device=logits.device)
+        logprobs = torch.log_softmax(predicting / temperature, dim=-1)
+        out.append(logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).tolist())
     return out
 
 
@@ -64,12 +65,12 @@ class WithPolicyLogprobs:
     """A TRL reward function that calls ``reward`` with the column ``completion_logprobs`` (``sampled_token_logprobs``
     of each completion under ``model``). ``model`` is the policy: bind it (``bind``) once the trainer holds it."""
 
-    def __init__(self, reward: Callable[..., list[float]], tokenizer: Any, temperature: float = 1.0,
-                 logprobs_key: str = LOGPROBS_KEY) -> None:
+    def __init__(self, reward: Callable[..., list[float]], tokenizer: Any, temperature: float = 1.0) -> None:
         self.reward = reward
         self.tokenizer = tokenizer
         self.temperature = temperature
-        self.logprobs_key = logprobs_key
+        # the column the wrapped reward reads (a PresetReward's own logprobs_key)
+        self.logprobs_key = getattr(reward, "logprobs_key", LOGPROBS_KEY)
         self.model = None
         self.__name__ = getattr(reward, "__name__", "reward")  # TRL's name for the function
 
