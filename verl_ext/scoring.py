@@ -397,7 +397,7 @@ def score_files(
     from verl_ext.rewards.presets import get_preset
 
     spec = get_preset(options.reward)
-    by_group = spec.is_group or spec.needs_logprobs
+    by_group = not spec.is_text
     summary.workers = 1 if by_group else options.worker_count(len(samples))
     scored_fields = score_samples_by_group(samples, options) if by_group else score_samples(samples, options, progress)
 

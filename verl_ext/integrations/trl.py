@@ -194,7 +194,7 @@ class PresetReward:
         truths = ground_truths(kwargs, len(completions), self.ground_truth_key)
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
-        if self.spec.is_group or self.spec.needs_logprobs:
+        if not self.spec.is_text:
             scores, infos, monitors, responses = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
             if not self.spec.is_group and self._logging(kwargs):
                 monitors = self._sample_level_monitors(prompts, responses)

@@ -102,6 +102,12 @@ class RewardPreset:
     def is_group(self) -> bool:
         return self.level == GROUP
 
+    @property
+    def is_text(self) -> bool:
+        """Scored from one response's text alone (a per-sample reward loop can run it); False for group-level and
+        log-probability presets, which are scored over a prompt's group or from the rollout's log-probs."""
+        return not (self.is_group or self.needs_logprobs)
+
 
 PRESETS: dict[str, RewardPreset] = {}
 
@@ -201,7 +207,7 @@ def preset_names(level: str | None = None) -> list[str]:
 def text_preset_names() -> list[str]:
     """Sample-level presets scored from a response's text alone: what a per-sample reward loop (veRL's
     managers) can run. Group-level and log-probability presets need more than one decoded sample."""
-    return sorted(name for name, p in PRESETS.items() if p.level == SAMPLE and not p.needs_logprobs)
+    return sorted(name for name, p in PRESETS.items() if p.is_text)
 
 
 def get_preset(name: str) -> RewardPreset:

@@ -61,8 +61,7 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.diagnostics import columns_from_extra_fields, compute_diagnostics
 from verl_ext.stop_rule import StopRule, StopTracker
-from verl_ext.verl.group_stage import EXTRA_FIELDS, StageOptions, rewrites_rewards, run_group_stage
-from verl_ext.rewards.presets import get_preset
+from verl_ext.verl.group_stage import EXTRA_FIELDS, StageOptions, run_group_stage
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +125,6 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
                 raise ValueError(f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}")
             self.poll_interval = float(poll_interval)
         self.stage_options = StageOptions.from_kwargs(sampler_kwargs)
-        reward = self.stage_options.reward
-        self.rewrites_rewards = reward is not None and rewrites_rewards(get_preset(reward))
         self.stop_tracker = None
         if sampler_kwargs.get("stop_when"):
             self.stop_tracker = StopTracker(StopRule.parse(sampler_kwargs["stop_when"], int(sampler_kwargs.get("stop_steps", 1))))
@@ -154,7 +151,7 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
             outcome = run_group_stage(real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put)
             return outcome.metrics, outcome.extra_fields
         except Exception as error:
-            if self.rewrites_rewards:
+            if self.stage_options.rewrites_rewards:
                 raise RuntimeError(
                     f"verl-ext group stage could not write the {self.stage_options.reward!r} training rewards: {error}"
                 ) from error

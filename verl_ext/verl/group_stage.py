@@ -49,11 +49,6 @@ ROLLOUT_LOG_PROBS = "rollout_log_probs"
 RESPONSE_MASK = "response_mask"
 
 
-def rewrites_rewards(preset: RewardPreset) -> bool:
-    """Whether the stage (not the per-sample reward loop) computes this preset's training reward."""
-    return preset.is_group or preset.needs_logprobs
-
-
 def prompt_uid(key: str) -> str:
     """The prompt uid of a rollout key ``{uid}_{session_id}_{index}`` (veRL's own ``key.split("_")[0]``)."""
     return key.split("_")[0]
@@ -106,6 +101,16 @@ class StageOptions:
     min_share: float = EMPO_MIN_SHARE
     tail_fraction: float = 1.0
     rollout_log_probs: bool = False
+
+    @property
+    def preset(self) -> RewardPreset | None:
+        return get_preset(self.reward) if self.reward else None
+
+    @property
+    def rewrites_rewards(self) -> bool:
+        """Whether the stage (not the per-sample reward loop) computes the training reward: a preset that is not
+        a text preset (group-level or log-probability)."""
+        return self.preset is not None and not self.preset.is_text
 
     @classmethod
     def from_kwargs(cls, kwargs: Any) -> "StageOptions":
@@ -277,8 +282,8 @@ def run_group_stage(
     started = time.perf_counter()
     if not keys:
         return StageOutcome([], False, {}, [])
-    preset = get_preset(options.reward) if options.reward else None
-    rewrite = preset is not None and rewrites_rewards(preset)
+    preset = options.preset
+    rewrite = options.rewrites_rewards
     fields = [EXTRA_FIELDS, RM_SCORES] + ([ROLLOUT_LOG_PROBS, RESPONSE_MASK] if options.rollout_log_probs else [])
     data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=fields)
     # Depending on the TransferQueue backend an element is the dict itself or a NonTensorData around it.
