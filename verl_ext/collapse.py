@@ -21,9 +21,12 @@ With hidden ground truth (monitoring only, never fed to a reward):
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from verl_ext.rewards.equivalence import AnswerClusters
+
+if TYPE_CHECKING:
+    from verl_ext.rewards.presets import Signals
 
 PREFIX = "collapse/"
 
@@ -97,6 +100,23 @@ def group_monitors(
         if rewards is not None:
             out["reward_accuracy"] = reward_accuracy(rewards, correct)
     return out
+
+
+def signals_monitors(clusters: AnswerClusters, signals: Sequence["Signals"], rewards: Sequence[float]) -> dict[str, float]:
+    """``group_monitors`` of one group from its samples' ``Signals`` (``verl_ext.rewards.presets``): mean log-prob
+    and response length when every sample has one; label and reward accuracy when every sample has a
+    correctness verdict and none of the monitoring checks failed."""
+    correct = [s.correct for s in signals]
+    logprobs = [s.mean_logprob for s in signals]
+    tokens = [s.response_tokens for s in signals]
+    known = all(c is not None for c in correct) and not any(s.monitor_error for s in signals)
+    return group_monitors(
+        clusters,
+        rewards=rewards,
+        correct=correct if known else None,  # type: ignore[arg-type]
+        mean_logprobs=logprobs if all(v is not None for v in logprobs) else None,  # type: ignore[arg-type]
+        response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
+    )
 
 
 def batch_monitors(groups: Sequence[Mapping[str, float]]) -> dict[str, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Optional
 

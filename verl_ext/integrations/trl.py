@@ -55,7 +55,7 @@ from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
 from verl_ext.rewards.group import EMPO_MIN_SHARE
-from verl_ext.collapse import batch_monitors, group_monitors
+from verl_ext.collapse import batch_monitors, signals_monitors
 from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
 from verl_ext.rewards.equivalence import cluster_answers
 
@@ -242,13 +242,13 @@ class PresetReward:
         return monitors
 
     def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None) -> None:
-        log_metric = kwargs.get("log_metric")
-        if self.log_metrics and callable(log_metric):
-            metrics = batch_diagnostics(infos)
-            if monitors:
-                metrics.update(batch_monitors(monitors))
-            for name, value in metrics.items():
-                log_metric(name, value)
+        if not self._logging(kwargs):
+            return
+        metrics = batch_diagnostics(infos)
+        if monitors:
+            metrics.update(batch_monitors(monitors))
+        for name, value in metrics.items():
+            kwargs["log_metric"](name, value)
 
     def _score_groups(
         self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None,
@@ -301,20 +301,9 @@ class PresetReward:
 
 
 def _monitors(group: ScoredGroup) -> dict[str, float]:
-    """The collapse monitors of one scored group (label and reward accuracy when every sample has a verdict)."""
-    signals = [scored.signals for scored in group.samples]
-    correct = [s.correct for s in signals]
-    tokens = [s.response_tokens for s in signals]
-    known = all(c is not None for c in correct) and not any(s.monitor_error for s in signals)
-    logprobs = [s.mean_logprob for s in signals]
+    """The collapse monitors of one scored group."""
     assert group.clusters is not None
-    return group_monitors(
-        group.clusters,
-        rewards=group.scores,
-        mean_logprobs=logprobs if all(v is not None for v in logprobs) else None,  # type: ignore[arg-type]
-        correct=correct if known else None,  # type: ignore[arg-type]
-        response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
-    )
+    return signals_monitors(group.clusters, [scored.signals for scored in group.samples], group.scores)
 
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from verl_ext.collapse import batch_monitors, group_monitors
+from verl_ext.collapse import batch_monitors, signals_monitors
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 from verl_ext.rewards.equivalence import AnswerClusters, cluster_groups
 from verl_ext.rewards.group import EMPO_MIN_SHARE
@@ -246,20 +246,10 @@ def last_token_scores(template: Any, rewards: Sequence[float]) -> torch.Tensor:
 
 
 def _monitors(signals: list[Signals], rewards: list[float], groups: list[list[int]], clusters: list[AnswerClusters]) -> dict[str, float]:
-    per_group = []
-    for members, group_clusters in zip(groups, clusters):
-        group = [signals[i] for i in members]
-        correct = [s.correct for s in group]
-        logprobs = [s.mean_logprob for s in group]
-        tokens = [s.response_tokens for s in group]
-        per_group.append(group_monitors(
-            group_clusters,
-            rewards=[rewards[i] for i in members],
-            correct=correct if all(c is not None for c in correct) else None,  # type: ignore[arg-type]
-            mean_logprobs=logprobs if all(v is not None for v in logprobs) else None,  # type: ignore[arg-type]
-            response_tokens=tokens if all(t is not None for t in tokens) else None,  # type: ignore[arg-type]
-        ))
-    return batch_monitors(per_group)
+    return batch_monitors([
+        signals_monitors(group_clusters, [signals[i] for i in members], [rewards[i] for i in members])
+        for members, group_clusters in zip(groups, clusters)
+    ])
 
 
 KVGet = Callable[..., Any]
