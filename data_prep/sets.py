@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The release files this repository carries: each set's default local source.
-from data_prep.carried import CARRIED_DIR
+from data_prep.carried import carried_path
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ class SetSpec:
 
 
 def _raw(name: str) -> Path:
-    return CARRIED_DIR / "raw" / f"{name}.gz"
+    return carried_path(f"raw/{name}")
 
 
 def _processed(name: str) -> Path:
-    return CARRIED_DIR / "datasets" / name
+    return carried_path(f"datasets/{name}")
 
 
 SETS: dict[str, SetSpec] = {

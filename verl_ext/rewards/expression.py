@@ -576,7 +576,7 @@ def _float_magnitude(literal: str) -> tuple[float, float]:
 def check_magnitude(tree: ast.Expression) -> None:
     """Raise TooCostly when a subexpression's value may leave 10^(+-MAX_MAGNITUDE) (see ``_Magnitude``)."""
     try:
-        _Magnitude(_float_digits_in(tree)).of(tree)
+        magnitude(tree)
     except ArithmeticError as exc:  # a bound too large for a float: far beyond MAX_MAGNITUDE
         raise TooCostly(f"a value beyond 10^(+-{MAX_MAGNITUDE:.0f}) ({type(exc).__name__})") from exc
 
