@@ -33,7 +33,7 @@ import numpy as np
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.scored import ScoredRow
-from verl_ext.rewards.equivalence import AnswerClusters, cluster_answers
+from verl_ext.rewards.equivalence import AnswerClusters, cluster_answers, cluster_groups
 
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -62,15 +62,20 @@ def majority_vote(preds: Sequence[str | None], correct: Sequence[float]) -> tupl
     if len(preds) != len(correct):
         raise ValueError("preds and correct differ in length")
     clusters = cluster_answers(preds)
+    return majority_of(clusters, correct), clusters
+
+
+def majority_of(clusters: AnswerClusters, correct: Sequence[float]) -> float:
+    """Correctness of the majority cluster of ``clusters`` (see ``majority_vote``)."""
     if not clusters.sizes:
-        return 0.0, clusters
+        return 0.0
     verdicts: dict[int, list[float]] = defaultdict(list)
     for label, ok in zip(clusters.labels, correct):
         if label is not None:
             verdicts[label].append(ok)
     top = max(clusters.sizes)
     tied = [label for label, size in enumerate(clusters.sizes) if size == top]
-    return float(np.mean([np.mean(verdicts[label]) for label in tied])), clusters
+    return float(np.mean([np.mean(verdicts[label]) for label in tied]))
 
 
 def majority_correct(preds: Sequence[str | None], correct: Sequence[float]) -> float:
@@ -169,12 +174,11 @@ def group_metrics(
         out["accuracy"], out["accuracy_ci"] = _estimate([c / n for n, c in counts], n_boot, confidence, seed)
         if k > 1:
             out["pass@k"], out["pass@k_ci"] = _estimate([pass_at_k(n, c, k) for n, c in counts], n_boot, confidence, seed)
-            majority, fallbacks = [], 0
-            for samples in per_problem:
-                first_k = samples[:k]
-                value, clusters = majority_vote([r.pred for r in first_k], [r.correct for r in first_k])  # type: ignore[misc]
-                majority.append(value)
-                fallbacks += clusters.fallback
+            firsts = [samples[:k] for samples in per_problem]
+            # every problem's answers clustered at once, over the checker pool (as a training step's groups are)
+            clusterings = cluster_groups([[r.pred for r in first_k] for first_k in firsts])
+            majority = [majority_of(c, [r.correct for r in first_k]) for c, first_k in zip(clusterings, firsts)]  # type: ignore[misc]
+            fallbacks = sum(c.fallback for c in clusterings)
             out["maj@k"], out["maj@k_ci"] = _estimate(majority, n_boot, confidence, seed)
             if fallbacks:
                 warnings.append(
