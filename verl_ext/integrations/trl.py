@@ -57,7 +57,7 @@ from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
 from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.collapse import batch_monitors, signals_monitors
 from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
-from verl_ext.rewards.equivalence import cluster_answers
+from verl_ext.rewards.equivalence import cluster_groups
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class PresetReward:
     def _sample_level_monitors(self, prompts: Sequence[Any], responses: list[ScoredResponse | None]) -> list[dict[str, float]]:
         """The collapse monitors of a sample-level preset's batch, group by group (runs of ``num_generations``
         consecutive completions of one prompt, as the group-level path cuts them): clusters of the extracted
-        answers (``cluster_answers``) with the scores as rewards. Monitoring only: none when the batch does not
+        answers (``cluster_groups``, all groups at once) with the scores as rewards. Monitoring only: none when the batch does not
         split into such runs (then nothing is logged), and a group holding a failed completion is left out."""
         if not self.group_sizes:
             return []
@@ -231,15 +231,16 @@ class PresetReward:
             size = split_groups(prompts, self.group_sizes)
         except ValueError:
             return []
-        monitors = []
-        for start in range(0, len(responses), size):
-            members = responses[start : start + size]
-            if any(scored is None for scored in members):
-                continue
-            scored_members = [scored for scored in members if scored is not None]
-            clusters = cluster_answers([scored.signals.pred for scored in scored_members])
-            monitors.append(_monitors(ScoredGroup([s.score for s in scored_members], scored_members, clusters)))
-        return monitors
+        complete = [
+            [scored for scored in members if scored is not None]
+            for members in (responses[start : start + size] for start in range(0, len(responses), size))
+            if all(scored is not None for scored in members)
+        ]
+        clusterings = cluster_groups([[scored.signals.pred for scored in members] for members in complete])
+        return [
+            _monitors(ScoredGroup([s.score for s in members], members, clusters))
+            for members, clusters in zip(complete, clusterings)
+        ]
 
     def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None) -> None:
         if not self._logging(kwargs):
