@@ -35,7 +35,7 @@ from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.io.output import check_output_path
-from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX
+from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX, problem_identity
 
 DEFAULT_MAX_RESPONSE_LENGTH = 3072
 DEFAULT_TIMEOUT_S = 5.0
@@ -171,15 +171,14 @@ def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
     InputError for a record without a prompt field, and for a file set with one sample per prompt."""
     groups: dict[tuple[str, str, str], list[int]] = {}
     for index, sample in enumerate(samples):
-        value = next((sample.fields.get(k) for k in PROBLEM_KEYS if sample.fields.get(k) not in (None, "")), None)
-        if value is None:
+        identity = problem_identity(sample.fields)
+        if identity is None:
             raise InputError(
                 sample.path,
                 f"no prompt field ({', '.join(PROBLEM_KEYS)}), which group-level reward {reward!r} needs to find the "
                 "samples of each prompt",
                 sample.where,
             )
-        identity = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
         groups.setdefault((sample.path, json.dumps(sample.fields.get("step")), identity), []).append(index)
     if max(len(members) for members in groups.values()) < 2:
         raise InputError(

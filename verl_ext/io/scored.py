@@ -69,12 +69,19 @@ def _number(record: dict[str, Any], key: str, path: str, where: str, required: b
     return float(value)
 
 
-def _problem_key(record: dict[str, Any], where: str) -> str:
+def problem_identity(record: dict[str, Any]) -> str | None:
+    """The record's problem as text: its first non-empty field of ``PROBLEM_KEYS`` (JSON for a non-string, keys
+    sorted), or None when it has none."""
     for key in PROBLEM_KEYS:
         value = record.get(key)
         if value is not None and value != "":
             return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return f"<{where}>"  # no problem identity: the record is a problem of its own
+    return None
+
+
+def _problem_key(record: dict[str, Any], where: str) -> str:
+    identity = problem_identity(record)
+    return f"<{where}>" if identity is None else identity  # no problem identity: the record is a problem of its own
 
 
 def _step(value: Any, path: str, where: str) -> int | None:
