@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
 
 RELEASE_REWARDS = {
     "a_g_f": "correctness",
@@ -71,21 +70,18 @@ class RunName:
         return f"{self.reward} ({details})"
 
 
-def recognise(name: str, rewards: Iterable[str] | None = None) -> RunName | None:
-    """The release's or the recipe's reading of ``name``; None when it follows neither scheme.
-
-    ``rewards``: the reward names a recipe run may carry (default: every preset of the registry)."""
+def recognise(name: str) -> RunName | None:
+    """The release's or the recipe's reading of ``name``; None when it follows neither scheme (a recipe run's
+    reward must be a preset of the registry)."""
     match = _RELEASE.match(name)
     if match:
         code = match["code"]
         return RunName(name, RELEASE_REWARDS[code], match["train"], note=RELEASE_NOTES.get(code))
     match = _RECIPE.match(name)
     if match:
-        if rewards is None:
-            from verl_ext.rewards.presets import preset_names
+        from verl_ext.rewards.presets import PRESETS
 
-            rewards = preset_names()
-        if match["reward"] in set(rewards):
+        if match["reward"] in PRESETS:
             model = _HASH_SUFFIX.sub("", match["model"])
             return RunName(name, match["reward"], match["train"], model=model)
     return None

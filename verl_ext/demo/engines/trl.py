@@ -26,6 +26,8 @@ from verl_ext.demo.config import DemoConfig
 from verl_ext.demo.engines.base import TrainingJob, due_for_evaluation
 from verl_ext.demo.metrics_log import step_line
 from verl_ext.demo.warmup import prompt_text
+from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
+from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 
 RENAMES = {
     "reward": "critic/score/mean",
@@ -51,7 +53,7 @@ def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
     for key, value in logs.items():
         if key in TRL_BOOKKEEPING or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             continue
-        if key.startswith(("diagnostics/", "collapse/")):
+        if key.startswith((DIAGNOSTICS_PREFIX, COLLAPSE_PREFIX)):
             name = key
         else:
             name = RENAMES.get(key, f"trl/{key}")
