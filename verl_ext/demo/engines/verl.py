@@ -189,18 +189,18 @@ def checkpoint_model_dir(work: Path, step: int) -> Path:
 
 
 def refused_reward(reward: str) -> str | None:
-    """Why this engine cannot train with ``reward`` (one line), or None. veRL's reward managers score one decoded
-    sample at a time (``text_preset_names``): a group-level reward needs the group stage (not there yet), a
-    log-probability one the rollout's log-probs, which those managers do not read."""
+    """Why this engine cannot train with ``reward`` (one line), or None. The demo's veRL engine runs text presets
+    only (``text_preset_names``): group-level and log-probability rewards need the recipe's group stage
+    (``verl_ext.verl.group_stage``), which the demo's veRL runs have not been checked with."""
     from verl_ext.rewards.presets import get_preset
 
     preset = get_preset(reward)
     if preset.is_group:
-        return (f"reward {reward!r} is group-level and the veRL engine has no group stage yet: "
-                f"use --engine trl (it scores each prompt's completions together)")
+        return (f"reward {reward!r} is group-level, which the demo's veRL engine does not run yet (the recipe does: "
+                f"run_grpo.sh REWARD={reward}): use --engine trl (it scores each prompt's completions together)")
     if preset.needs_logprobs:
-        return (f"reward {reward!r} needs the rollout's token log-probabilities, which the veRL engine's reward managers "
-                f"do not read: use --engine trl")
+        return (f"reward {reward!r} needs the rollout's token log-probabilities, which the demo's veRL engine does not "
+                f"run yet (the recipe does: run_grpo.sh REWARD={reward}): use --engine trl")
     return None
 
 
