@@ -1,9 +1,16 @@
-"""The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4)."""
+"""The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4); one pool of
+children per process for each reward module."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
+import pytest
+
+from verl_ext.rewards import correctness, equivalence
+from verl_ext.rewards import format as format_module
 from verl_ext.rewards.isolation import IsolatedCaller
 
 
@@ -27,3 +34,43 @@ def test_cpu_overrun_inside_one_c_operation_is_a_timeout():
         caller.close()
     assert result.status == "timeout" and "CPU" in result.message
     assert time.monotonic() - start < 60
+
+
+# --- one pool per process for the reward modules (isolation.shared_caller) ------------------------
+
+POOL_USERS = {
+    "correctness": lambda: correctness._caller(correctness.DEFAULT_TIMEOUT_S),
+    "equivalence": lambda: equivalence._caller("cluster_keys_in_process", equivalence.GROUP_TIMEOUT_S),
+    "format": format_module.bounded_caller,
+}
+
+
+def _in_a_forked_process(probe) -> dict:  # noqa: ANN001 - () -> JSON-able value, run in a fork of this process
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the forked process: report, then leave without running pytest's exit handlers
+        try:
+            os.close(read_fd)
+            os.write(write_fd, json.dumps(probe()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        reply = reader.read()
+    os.waitpid(pid, 0)
+    return json.loads(reply)
+
+
+@pytest.mark.parametrize("user", sorted(POOL_USERS))
+def test_a_forked_process_gets_its_own_pool_of_children(user):
+    pool = POOL_USERS[user]
+    parents = pool()  # made before the fork: the forked process inherits it (no child is started here)
+
+    def probe() -> dict:
+        mine = pool()
+        return {"parents_pool": mine is parents, "kept": pool() is mine}
+
+    seen = _in_a_forked_process(probe)
+    assert seen == {"parents_pool": False, "kept": True}
+    assert pool() is parents  # the parent keeps its own
+

@@ -13,11 +13,10 @@ reported in ``CorrectnessCheck`` (never a silent 0); a child that cannot start r
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.isolation import IsolatedCaller
+from verl_ext.rewards.isolation import IsolatedCaller, shared_caller
 
 DEFAULT_TIMEOUT_S = 1.0
 _INTEGRAL_DECIMAL = re.compile(r"[-+]?[0-9]{1,30}(\.0*)?")
@@ -60,17 +59,12 @@ def math_verify_equivalent(answer: str, ground_truth: str) -> bool:
     return bool(verify(gold, predicted, timeout_seconds=None))
 
 
-_callers: dict[float, IsolatedCaller] = {}
-_callers_lock = threading.Lock()
+_callers: dict = {}  # isolation.shared_caller's pools of this module
 
 
 def _caller(timeout_s: float) -> IsolatedCaller:
-    with _callers_lock:
-        if timeout_s not in _callers:
-            _callers[timeout_s] = IsolatedCaller(
-                f"{__name__}:math_verify_equivalent", timeout_s=timeout_s, warm_up_args=("\\frac{1}{2}", "0.5")
-            )
-        return _callers[timeout_s]
+    """This process's pool of checker children under ``timeout_s``."""
+    return shared_caller(_callers, f"{__name__}:math_verify_equivalent", timeout_s, warm_up_args=("\\frac{1}{2}", "0.5"))
 
 
 def _as_integer(text: str) -> int | None:

@@ -23,15 +23,13 @@ Samples without an answer (``None`` or blank) belong to no cluster (label ``None
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
 from verl_ext.rewards.correctness import _as_boxed, _as_integer
-from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError
+from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError, default_pool_size, shared_caller
 
 GROUP_TIMEOUT_S = 2.0
 """CPU seconds for clustering one group's distinct answers in one child call."""
@@ -123,8 +121,7 @@ def _join(i: int, keys: Sequence[str], representatives: list[int], same) -> int:
     return len(representatives) - 1
 
 
-_callers: dict[tuple[str, float], IsolatedCaller] = {}
-_callers_lock = threading.Lock()
+_callers: dict = {}  # isolation.shared_caller's pools of this module
 _WARM_UP_KEYS = ["2", "\\frac{4}{2}", "\\sqrt{2}", "2^{1/2}", "\\pi", "x + 1", "1 + x", "(1, 2)", "\\frac{\\sqrt{3}}{2}", "0.5"]
 """Clustered once when a checker child starts (outside any call's bound): sympy's first use of roots,
 constants, symbols and tuples costs up to ~0.4 s, paid there instead of by the first real group."""
@@ -132,12 +129,8 @@ _WARM_UP = {"cluster_keys_in_process": (_WARM_UP_KEYS,), "equivalent_in_process"
 
 
 def _caller(function: str, timeout_s: float) -> IsolatedCaller:
-    """One pool of checker children per (function, bound), started on first use."""
-    with _callers_lock:
-        key = (function, timeout_s)
-        if key not in _callers:
-            _callers[key] = IsolatedCaller(f"{__name__}:{function}", timeout_s=timeout_s, warm_up_args=_WARM_UP[function])
-        return _callers[key]
+    """This process's pool of checker children for (function, bound)."""
+    return shared_caller(_callers, f"{__name__}:{function}", timeout_s, warm_up_args=_WARM_UP[function])
 
 
 @dataclass
@@ -216,8 +209,8 @@ def cluster_groups(
     threads: int | None = None,
 ) -> list[AnswerClusters]:
     """``cluster_answers`` of many groups (a training step), in order. Groups that need the checker are
-    spread over ``threads`` threads (default: the checker pool's size, ``min(4, cores)``), one child each."""
-    threads = threads or min(4, os.cpu_count() or 1)
+    spread over ``threads`` threads (default: the checker pool's size, ``isolation.default_pool_size``), one child each."""
+    threads = threads or default_pool_size()
     if threads <= 1 or len(groups) <= 1:
         return [cluster_answers(g, group_timeout_s, pair_timeout_s) for g in groups]
     with ThreadPoolExecutor(threads, thread_name_prefix="answer-clusters") as pool:

@@ -31,9 +31,7 @@ functions, ...) scores F = 0. A bounded-path child that cannot start raises ``Wo
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -51,7 +49,7 @@ from verl_ext.rewards.expression import (
     to_code,
     vet,
 )
-from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError
+from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError, shared_caller
 from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
 BOUNDED_CPU_S = 0.5  # CPU time of the isolated child per answer it builds (real answers: under 30 ms)
@@ -264,19 +262,12 @@ def build_in_this_process(text: str) -> str:
         return _BUDGET
 
 
-_callers: dict[int, IsolatedCaller] = {}  # by process id: a forked process never shares its parent's children
-_callers_lock = threading.Lock()
+_callers: dict = {}  # isolation.shared_caller's pools of this module
 
 
 def bounded_caller() -> IsolatedCaller:
     """This process's pool of children for the bounded path (started on first use)."""
-    with _callers_lock:
-        pid = os.getpid()
-        if pid not in _callers:
-            _callers[pid] = IsolatedCaller(
-                f"{__name__}:build_in_this_process", timeout_s=BOUNDED_CPU_S, warm_up_args=("x",)
-            )
-        return _callers[pid]
+    return shared_caller(_callers, f"{__name__}:build_in_this_process", BOUNDED_CPU_S, warm_up_args=("x",))
 
 
 def _builds_in_child(text: str) -> bool:

@@ -14,6 +14,7 @@ for a child that stops without using CPU. Each child also runs under an address-
 runaway computation fails with MemoryError there instead of exhausting the machine.
 A child that cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError``
 from ``call``: that is a failure of the machinery, not of the answer. Safe to use from many threads.
+``shared_caller`` keeps one pool per process, target and bound for the reward modules.
 """
 
 from __future__ import annotations
@@ -180,6 +181,14 @@ class _Child:
         self.conn.close()
 
 
+MAX_POOL_SIZE = 4
+
+
+def default_pool_size() -> int:
+    """Children of a pool unless told otherwise (and threads worth feeding one): ``min(MAX_POOL_SIZE, cores)``."""
+    return min(MAX_POOL_SIZE, os.cpu_count() or 1)
+
+
 class IsolatedCaller:
     """Call ``target`` ("module:function", importable in a fresh interpreter) in child processes."""
 
@@ -197,7 +206,7 @@ class IsolatedCaller:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.warm_up_args = warm_up_args
-        size = max_children or min(4, os.cpu_count() or 1)
+        size = max_children or default_pool_size()
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
 
@@ -260,6 +269,23 @@ class IsolatedCaller:
             except queue.Empty:
                 return
             child.kill()
+
+
+_shared_lock = threading.Lock()
+
+
+def shared_caller(pools: dict, target: str, timeout_s: float, warm_up_args: tuple | None = None) -> IsolatedCaller:
+    """This process's pool of children for ``target`` under ``timeout_s`` (default size, children started
+    on demand), made on first use and kept in ``pools``, the calling module's dict (so that a test can set
+    one module's pools aside).
+
+    Keyed by process id as well: a forked process inherits ``pools`` but must not use its parent's
+    children (both processes would share their pipes and read each other's answers): it gets its own."""
+    key = (os.getpid(), target, timeout_s)
+    with _shared_lock:
+        if key not in pools:
+            pools[key] = IsolatedCaller(target, timeout_s=timeout_s, warm_up_args=warm_up_args)
+        return pools[key]
 
 
 def child_entry(argv: list[str]) -> None:
