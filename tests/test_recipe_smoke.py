@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,54 @@ def test_help_names_every_flag(launcher_env: dict[str, str]) -> None:
     result = smoke(launcher_env, "--help")
     assert result.returncode == 0
     assert all(flag in result.stdout for flag in ("--model", "--data", "--reward", "--ckpt", "--dry-run"))
+
+
+# A stand-in for $PYTHON in a whole smoke run: records every call (argv, one JSON line in $RECORD); fakes the
+# doctor (exit 0), the pre-flight's veRL import (exit 0) and main_ppo (a smoke run's log where veRL's file logger
+# writes, and its checkpoint folder); runs everything else (pre-flight, forward_env, smoke_report) for real.
+STAND_IN = """#!{python}
+import json, os, sys
+from pathlib import Path
+argv = sys.argv[1:]
+with open(os.environ["RECORD"], "a") as record:
+    record.write(json.dumps(argv) + "\\n")
+if argv[:3] == ["-m", "verl_ext.cli", "doctor"] or (argv[0].endswith("preflight.py") and "--import-verl" in argv):
+    sys.exit(0)
+if argv[:2] == ["-m", "verl.trainer.main_ppo"]:
+    val = {{"val-core/MATH500/acc/mean@1": 0.25}}
+    train = {{"critic/score/mean": 0.8, "response_length/mean": 300.0}}
+    with open(os.environ["VERL_FILE_LOGGER_PATH"], "w") as log:
+        for step, data in ((0, val), (1, train), (2, {{**train, **val}})):
+            log.write(json.dumps({{"step": step, "data": data}}) + "\\n")
+    (ckpt,) = [a.split("=", 1)[1] for a in argv if a.startswith("trainer.default_local_dir=")]
+    Path(ckpt, "global_step_2").mkdir(parents=True)
+    sys.exit(0)
+os.execv({python!r}, [{python!r}, *argv])
+"""
+
+
+def test_a_smoke_run_doctors_once_and_reports_the_log_and_checkpoint_run_grpo_wrote_under_a_tilde_ckpt(
+    launcher_env: dict[str, str], tmp_path: Path, model: Path
+) -> None:
+    stand_in = tmp_path / "python"
+    stand_in.write_text(STAND_IN.format(python=sys.executable))
+    stand_in.chmod(0o755)
+    record = tmp_path / "calls.jsonl"
+    home = tmp_path / "home"
+    home.mkdir()
+    # --ckpt=~/ck: no shell expands a ~ after "=", so the scripts must
+    result = smoke(launcher_env, "--model", str(model), "--data", str(DATA_DIR), "--ckpt=~/ck", PYTHON=str(stand_in),
+                   RECORD=str(record), HOME=str(home), CHECK_VERL="1")
+    assert result.returncode == 0, result.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    doctor = [c for c in calls if c[:3] == ["-m", "verl_ext.cli", "doctor"]]
+    preflight_doctor = [c for c in calls if c[0].endswith("preflight.py") and "--import-verl" in c and "--no-doctor" not in c]
+    assert len(doctor) == 1 and not preflight_doctor, calls
+    (experiment,) = [a.split("=", 1)[1] for c in calls for a in c if a.startswith("trainer.experiment_name=")]
+    log = home / "ck" / "logs" / "format_length" / f"{experiment}.jsonl"
+    assert log.is_file()
+    assert f"smoke run: log {log}, checkpoints {home / 'ck' / experiment}" in result.stdout
+    assert "smoke run: passed (0 failure(s)" in result.stdout, result.stdout
 
 
 def write_log(path: Path, steps: dict[int, dict[str, float]]) -> Path:

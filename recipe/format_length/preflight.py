@@ -1,16 +1,18 @@
 """Pre-flight of run_grpo.sh, run with the same interpreter ($PYTHON) that will run ``verl.trainer.main_ppo``.
 
-    preflight.py --config-dir DIR --scale NAME --reward NAME --train-set NAME [--import-verl]
+    preflight.py --config-dir DIR --scale NAME --reward NAME --train-set NAME [--import-verl [--no-doctor]]
 
-Prints three lines, the run's defaults for the launcher's environment as the selected scale file sets them
-(else format_length_grpo.yaml): the model path, the number of nodes, the GPUs per node. Exits 2 with one
+Prints four lines: the run's defaults for the launcher's environment as the selected scale file sets them
+(else format_length_grpo.yaml): the model path, the number of nodes, the GPUs per node; then the note the
+launcher prints before a run on veRL's CPU backend (why veRL's engine warnings are silenced). Exits 2 with one
 line on stderr when REWARD or TRAIN_SET is unknown, the scale file is missing, or (``--import-verl``)
 veRL does not import, is not 0.9.x, or ``import verl`` did not load verl-ext's plugin (reward managers and
 the release's policy loss registered). ``VERL_USE_EXTERNAL_MODULES`` must name the plugin module, so that a
 broken plugin raises here instead of being skipped (veRL only logs entry-point failures at debug level).
 With ``--import-verl`` and a scale other than ``cpu``, what ``verl-ext doctor`` finds wrong with the node's
 GPU stack (driver, torch's CUDA, GPUs, vLLM, flash-attn) is printed as warnings, each with its fix; the
-launch goes on (nothing is checked without an NVIDIA driver).
+launch goes on (nothing is checked without an NVIDIA driver); ``--no-doctor`` skips that (run_smoke.sh has
+run the doctor itself just before).
 """
 
 from __future__ import annotations
@@ -120,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reward", required=True)
     parser.add_argument("--train-set", required=True)
     parser.add_argument("--import-verl", action="store_true")
+    parser.add_argument("--no-doctor", action="store_true", help="with --import-verl: no doctor warnings")
     args = parser.parse_args(argv)
     try:
         check_names(args.reward, args.train_set)
         defaults = launcher_defaults(args.config_dir, args.scale)
+        from verl_ext.verl.cpu.quiet import EXPLANATION as cpu_note
         if args.import_verl:
             check_verl(args.reward)
-            if args.scale != "cpu":
+            if args.scale != "cpu" and not args.no_doctor:
                 for warning in doctor_warnings():
                     print(f"run_grpo.sh: warning: {warning}", file=sys.stderr)
     except ImportError as error:
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except PreflightError as error:
         print(f"{PREFIX}{error}", file=sys.stderr)
         return 2
-    print("\n".join(defaults[name] for name in LAUNCHER_DEFAULTS))
+    print("\n".join([*(defaults[name] for name in LAUNCHER_DEFAULTS), cpu_note]))
     return 0
 
 

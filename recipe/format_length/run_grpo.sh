@@ -27,6 +27,8 @@
 #   DRY_RUN=1      check everything, print the command instead of running it; writes nothing
 #   CHECK_VERL=0   skip the pre-flight's veRL import (about 5 s: veRL 0.9.x imports in $PYTHON and loads
 #                  verl-ext's plugin); a broken plugin then shows only when veRL starts   [1]
+#   CHECK_DOCTOR=0 skip the pre-flight's `verl-ext doctor` warnings, which follow the veRL import on a GPU
+#                  scale (run_smoke.sh sets it: it has run the doctor just before)       [1]
 #
 # Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]).
 # scale=<name> (config/scale/<name>.yaml, default paper) also gives MODEL_PATH, NNODES and GPUS_PER_NODE
@@ -43,13 +45,11 @@ CONFIG_NAME="format_length_grpo"
 # Module of verl-ext's verl.plugins entry point (setup.py); imported by `import verl` in every process.
 PLUGIN_MODULE="verl_ext.verl.plugin"
 VAL_SETS=(aime2024 amc2023 math500)
-
-# trainer.project_name of the config: the file logger's folder under LOG_DIR.
-PROJECT="format_length"
+# PROJECT, absolute and run_paths: the run's folders and log, as run_smoke.sh reads them.
+source "$RECIPE_DIR/paths.sh"
 
 REWARD="${REWARD:-format_length}"
 TRAIN_SET="${TRAIN_SET:-deepscaler_17k}"
-CKPT_DIR="${CKPT_DIR:-$REPO_ROOT/checkpoints}"
 PYTHON="${PYTHON:-python3}"
 RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
 
@@ -83,14 +83,6 @@ hydra_quote() {
 
 is_hub_id() {
     [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$ ]] && [[ ! -e "$1" ]]
-}
-
-absolute() {
-    case "$1" in
-        /*) printf '%s' "$1" ;;
-        "~"*) printf '%s' "${HOME}${1:1}" ;;
-        *) printf '%s' "$PWD/$1" ;;
-    esac
 }
 
 # Trailing words: overrides (key=value) go before Hydra's flags, whose argparse takes no override after
@@ -130,7 +122,7 @@ preflight() {
         --train-set="$TRAIN_SET" "$@" || exit 2
 }
 preflight_out="$(preflight)" || exit 2
-{ read -r SCALE_MODEL_PATH; read -r SCALE_NNODES; read -r SCALE_GPUS_PER_NODE; } <<< "$preflight_out"
+{ read -r SCALE_MODEL_PATH; read -r SCALE_NNODES; read -r SCALE_GPUS_PER_NODE; read -r CPU_NOTE; } <<< "$preflight_out"
 # scale=cpu: veRL on verl-ext's CPU backend (selected by VERL_PLATFORM=cpu) and, unless MODEL_PATH is given,
 # the tiny Qwen2 built locally (python -m verl_ext.verl.cpu.tiny_model; cached, nothing downloaded).
 if [[ "$SCALE" == "cpu" ]]; then
@@ -149,15 +141,13 @@ NNODES="${NNODES:-$SCALE_NNODES}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-$SCALE_GPUS_PER_NODE}"
 
 DATA_DIR="$(absolute "$DATA_DIR")"
-CKPT_DIR="$(absolute "$CKPT_DIR")"
-LOG_DIR="$(absolute "${LOG_DIR:-$CKPT_DIR/logs}")"
 if ! is_hub_id "$MODEL_PATH"; then
     MODEL_PATH="$(absolute "$MODEL_PATH")"
 fi
 MODEL_NAME="$(basename "$MODEL_PATH" | tr '[:upper:]' '[:lower:]')"
 EXPERIMENT="${EXPERIMENT:-grpo-${TRAIN_SET}-${MODEL_NAME}-${REWARD}}"
-# veRL's file logger writes here (VERL_FILE_LOGGER_PATH) and opens it with mode "wb".
-LOG_FILE="$LOG_DIR/$PROJECT/$EXPERIMENT.jsonl"
+# CKPT_DIR, LOG_DIR and LOG_FILE, where veRL's file logger writes (VERL_FILE_LOGGER_PATH) with mode "wb".
+run_paths "$REPO_ROOT" "$EXPERIMENT"
 
 # ---------------------------------------------------------------- checks, before anything starts
 check_inputs() {
@@ -222,15 +212,20 @@ RUNTIME_ENV_VARS=(
 )
 # The user's: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_* and FORWARD_ENV's names, when
 # set (verl_ext/verl/forward_env.py). Secrets never become Hydra overrides (veRL prints its config): on one
-# node Ray's RAY_RUNTIME_ENV_HOOK adds them inside ray.init; a job carries them in its runtime env file.
+# node Ray's RAY_RUNTIME_ENV_HOOK adds them inside ray.init, and the plain ones are ray.init overrides too;
+# a job carries them all in its runtime env file (their values may hold spaces, which its entrypoint may not).
 forwarded_out="$("$PYTHON" -m verl_ext.verl.forward_env names)" || exit 2
 FORWARDED=()
-FORWARDED_PAIRS=()
+PLAIN_PAIRS=()
+SECRET_PAIRS=()
 while read -r kind name; do
     [[ -n "$name" ]] || continue
     FORWARDED+=("$name")
-    FORWARDED_PAIRS+=("$name=${!name}")
-    [[ "$kind" == "secret" ]] || RUNTIME_ENV_VARS+=("$name=${!name}")
+    if [[ "$kind" == "secret" ]]; then
+        SECRET_PAIRS+=("$name=${!name}")
+    else
+        PLAIN_PAIRS+=("$name=${!name}")
+    fi
 done <<< "$forwarded_out"
 
 OVERRIDES=(
@@ -243,7 +238,11 @@ OVERRIDES=(
     "trainer.experiment_name=$(hydra_quote "$EXPERIMENT")"
     "trainer.default_local_dir=$(hydra_quote "$CKPT_DIR/$EXPERIMENT")"
 )
-for pair in "${RUNTIME_ENV_VARS[@]}"; do
+ray_init_pairs=("${RUNTIME_ENV_VARS[@]}")
+if ((HYDRA_INFO)) || [[ "$NNODES" == 1 ]]; then
+    ray_init_pairs+=(${PLAIN_PAIRS[@]+"${PLAIN_PAIRS[@]}"})
+fi
+for pair in "${ray_init_pairs[@]}"; do
     OVERRIDES+=("+ray_kwargs.ray_init.runtime_env.env_vars.${pair%%=*}=$(hydra_quote "${pair#*=}")")
 done
 
@@ -274,9 +273,15 @@ if ((HYDRA_INFO)); then
 fi
 
 check_inputs
-# Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin (CHECK_VERL=0 skips it).
+# Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin (CHECK_VERL=0 skips it), then,
+# on a GPU scale, the doctor's warnings (CHECK_DOCTOR=0 skips those).
+case "${CHECK_DOCTOR:-1}" in
+    1) doctor=() ;;
+    0) doctor=(--no-doctor) ;;
+    *) die "CHECK_DOCTOR must be 0 or 1, not '$CHECK_DOCTOR'" ;;
+esac
 case "${CHECK_VERL:-1}" in
-    1) preflight --import-verl > /dev/null ;;
+    1) preflight --import-verl ${doctor[@]+"${doctor[@]}"} > /dev/null ;;
     0) ;;
     *) die "CHECK_VERL must be 0 or 1, not '$CHECK_VERL'" ;;
 esac
@@ -292,7 +297,7 @@ if ((NNODES == 1)); then
     fi
     if [[ "${VERL_PLATFORM:-}" == "cpu" ]]; then
         echo "run_grpo.sh: $EXPERIMENT on this node's CPU (VERL_PLATFORM=cpu, no GPU; $GPUS_PER_NODE training process(es)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
-        echo "run_grpo.sh: note: $("$PYTHON" -c 'from verl_ext.verl.cpu.quiet import EXPLANATION; print(EXPLANATION)')" >&2
+        echo "run_grpo.sh: note: $CPU_NOTE" >&2
     else
         echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPU(s)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
     fi
@@ -303,13 +308,7 @@ fi
 # ---------------------------------------------------------------- NNODES > 1: a job on a running Ray cluster
 # `ray job submit` re-joins the entrypoint words with Windows-style quoting, so every word is passed
 # POSIX-quoted and must not hold whitespace or a double quote.
-# The forwarded variables travel in the job's runtime env (below), not as overrides: their values may hold spaces.
-JOB_OVERRIDES=()
-for override in "${OVERRIDES[@]}"; do
-    name="${override#+ray_kwargs.ray_init.runtime_env.env_vars.}"
-    [[ "$name" != "$override" && " ${FORWARDED[*]} " == *" ${name%%=*} "* ]] || JOB_OVERRIDES+=("$override")
-done
-entrypoint=("$PYTHON" -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${JOB_OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
+entrypoint=("$PYTHON" -m verl.trainer.main_ppo "--config-dir=$CONFIG_DIR_IN_REPO" "--config-name=$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"})
 quoted=()
 for word in "${entrypoint[@]}"; do
     [[ "$word" != *[[:space:]\"]* ]] || die "with NNODES > 1 no argument may contain whitespace or '\"': $word"
@@ -320,7 +319,7 @@ done
 # and `import verl` loads the verl-ext plugin there by module name as well as by entry point.
 # Every forwarded variable, secrets included, goes in the job's runtime env (the job's driver and all its
 # actors get it); written to a mode-600 file, not the command line. DRY_RUN prints it with secrets masked.
-job_env_pairs=("${RUNTIME_ENV_VARS[@]}" ${FORWARDED_PAIRS[@]+"${FORWARDED_PAIRS[@]}"})
+job_env_pairs=("${RUNTIME_ENV_VARS[@]}" ${PLAIN_PAIRS[@]+"${PLAIN_PAIRS[@]}"} ${SECRET_PAIRS[@]+"${SECRET_PAIRS[@]}"})
 echo "run_grpo.sh: submitting $EXPERIMENT to the Ray cluster at $RAY_ADDRESS ($NNODES nodes x $GPUS_PER_NODE GPUs)" >&2
 # Ray's CLI from $PYTHON's environment, whichever `ray` is first on PATH.
 if [[ "${DRY_RUN:-0}" == "1" ]]; then

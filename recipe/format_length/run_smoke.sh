@@ -17,7 +17,9 @@
 set -euo pipefail
 
 SMOKE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PROJECT="format_length"
+REPO_ROOT="$(cd "$SMOKE_DIR/../.." && pwd)"
+# run_paths: the run's checkpoint folder and metrics log, named as run_grpo.sh names them.
+source "$SMOKE_DIR/paths.sh"
 
 usage() {
     sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -76,6 +78,7 @@ fi
 
 echo "run_smoke.sh: 1/3 verl-ext doctor" >&2
 "$PYTHON" -m verl_ext.cli doctor || die "verl-ext doctor found a problem (its fixes are above); nothing was run"
+export CHECK_DOCTOR=0  # run_grpo.sh's pre-flight need not run it again
 
 echo "run_smoke.sh: 2/3 run_grpo.sh scale=smoke as $EXPERIMENT" >&2
 start=$SECONDS
@@ -83,12 +86,7 @@ status=0
 bash "$SMOKE_DIR/run_grpo.sh" scale=smoke ${OVERRIDES[@]+"${OVERRIDES[@]}"} || status=$?
 elapsed=$((SECONDS - start))
 
-REPO_ROOT="$(cd "$SMOKE_DIR/../.." && pwd)"
-CKPT_DIR="${CKPT_DIR:-$REPO_ROOT/checkpoints}"
-case "$CKPT_DIR" in /*) ;; *) CKPT_DIR="$PWD/$CKPT_DIR" ;; esac
-LOG_DIR="${LOG_DIR:-$CKPT_DIR/logs}"
-case "$LOG_DIR" in /*) ;; *) LOG_DIR="$PWD/$LOG_DIR" ;; esac
-
+run_paths "$REPO_ROOT" "$EXPERIMENT"
 echo "run_smoke.sh: 3/3 the figures (run exit status $status, ${elapsed} s)" >&2
-"$PYTHON" -m verl_ext.verl.smoke_report --log "$LOG_DIR/$PROJECT/$EXPERIMENT.jsonl" \
+"$PYTHON" -m verl_ext.verl.smoke_report --log "$LOG_FILE" \
     --checkpoints "$CKPT_DIR/$EXPERIMENT" --exit-status "$status" --seconds "$elapsed"
