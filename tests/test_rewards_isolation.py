@@ -1,12 +1,14 @@
 """The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4); one pool of
-children per process for each reward module."""
+children per process for each reward module; a dead idle child is replaced, not reported."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
+import psutil
 import pytest
 
 from verl_ext.rewards import correctness, equivalence
@@ -74,3 +76,36 @@ def test_a_forked_process_gets_its_own_pool_of_children(user):
     assert seen == {"parents_pool": False, "kept": True}
     assert pool() is parents  # the parent keeps its own
 
+# --- an idle child that died is replaced by a fresh start ------------------------------------------
+
+
+def _children_running(target: str) -> list[int]:
+    """Process ids of this process's live children started for ``target``."""
+    pids = []
+    for process in psutil.Process().children():
+        try:
+            if target in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+        except psutil.Error:
+            pass
+    return pids
+
+
+@pytest.mark.parametrize("when", ["pre-started, before it reported ready", "idle after a call"])
+def test_a_killed_idle_child_is_replaced_by_a_fresh_one(when):
+    target = "os:getpid"  # answers with the serving child's pid
+    caller = IsolatedCaller(target, timeout_s=1.0, max_children=1)
+    try:
+        if when.startswith("pre-started"):
+            caller.prestart()
+        else:
+            caller.call()
+        [killed] = _children_running(target)
+        os.kill(killed, signal.SIGKILL)  # as the OOM killer would (the caller reaps it)
+        while killed in _children_running(target):
+            time.sleep(0.01)
+        result = caller.call()
+        [replacement] = _children_running(target)
+    finally:
+        caller.close()
+    assert result.status == "ok" and result.value == replacement != killed

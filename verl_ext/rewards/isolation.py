@@ -12,8 +12,9 @@ plus ``timeout_s``, rounded up to the next whole second) stays as a second kerne
 Such a call is answered ``timeout``; a fresh child replaces the dead one on demand. The parent only keeps a wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound)
 for a child that stops without using CPU. Each child also runs under an address-space limit, so a
 runaway computation fails with MemoryError there instead of exhausting the machine.
-A child that cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError``
-from ``call``: that is a failure of the machinery, not of the answer. Safe to use from many threads.
+An idle child found dead, a pre-started one included, is replaced by a fresh one; a fresh child that
+cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError`` from ``call``:
+that is a failure of the machinery, not of the answer. Safe to use from many threads.
 ``shared_caller`` keeps one pool per process, target and bound for the reward modules.
 """
 
@@ -223,14 +224,22 @@ class IsolatedCaller:
             pass  # the next call tries again and reports it
 
     def _take_child(self) -> _Child:
+        """An idle child, once it is ready and alive; else a fresh one. An idle child that died or never
+        reported ready (a pre-started child killed by the OOM killer, say) is replaced, not reported:
+        only a fresh child that cannot start raises WorkerStartError."""
         try:
             child = self._idle.get_nowait()
-            if child.is_alive() or not child.ready:
-                child.wait_ready()
-                return child
-            child.kill()
         except queue.Empty:
-            pass
+            child = None
+        if child is not None:
+            try:
+                child.wait_ready()  # at once for a child that already reported ready
+            except WorkerStartError:
+                pass  # wait_ready ended it
+            else:
+                if child.is_alive():
+                    return child
+                child.kill()
         child = _Child(self.target, self.memory_mb, self.warm_up_args)
         child.wait_ready()
         return child
