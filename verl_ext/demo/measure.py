@@ -32,7 +32,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from verl_ext.io.logs import MetricLog
 
 ACC = "val-core/DEMO/acc/mean@1"
 LATENT = "val-aux/DEMO/latent_acc/mean@1"
@@ -44,6 +47,8 @@ MAJORITY = "collapse/majority_ratio"
 DISTINCT = "collapse/distinct_answers"
 ROLLOUT_COLUMNS = (MAJORITY, DISTINCT)  # training rollouts: step 1 -> mean of the last steps (summary start/end)
 STEP_EVERY = 5  # the by-step tables: every 5th step (and 0 / 1)
+# How reduce_logs combines the seeds' values of a metric at a step: the mean log, and the figure's band.
+REDUCERS = {"mean": lambda values: sum(values) / len(values), "min": min, "max": max}
 
 
 def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
@@ -126,31 +131,34 @@ def reward_table(by_group: dict[str, list[dict[str, Any]]]) -> str:
     return _markdown("student/reward (seeds)", [_row(f"{group} ({len(s)})", s) for group, s in by_group.items()])
 
 
-def mean_log(logs: list[Path], output: Path, reduce: str = "mean") -> Path:
+def reduce_logs(logs: list[MetricLog], output: Path, reduce: str = "mean") -> MetricLog:
     """The metric logs reduced step by step (steps and metrics present in every log: their ``reduce``, one of
-    mean, min, max), veRL file-logger JSONL."""
+    ``REDUCERS``), written to ``output`` as veRL file-logger JSONL; returned as reading ``output`` gives it."""
+    from verl_ext.io.logs import MetricLog
+
+    if reduce not in REDUCERS:
+        raise ValueError(f"reduce must be one of {', '.join(REDUCERS)}, got {reduce!r}")
+    steps: dict[int, dict[str, float]] = {}
+    for step in sorted(set.intersection(*(set(log.steps) for log in logs))):
+        names = set.intersection(*(set(log.steps[step]) for log in logs))
+        steps[step] = {name: REDUCERS[reduce]([log.steps[step][name] for log in logs]) for name in sorted(names)}
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"step": step, "data": data}) + "\n" for step, data in steps.items())
+    return MetricLog(name=output.stem, path=str(output), layout="file_logger", steps=steps)
+
+
+def mean_log(logs: list[Path], output: Path, reduce: str = "mean") -> Path:
+    """:func:`reduce_logs` of the metric log files ``logs``; returns ``output``."""
     from verl_ext.io.logs import read_metric_log
 
-    reducers = {"mean": lambda values: sum(values) / len(values), "min": min, "max": max}
-    if reduce not in reducers:
-        raise ValueError(f"reduce must be one of {', '.join(reducers)}, got {reduce!r}")
-    read = [read_metric_log(path) for path in logs]
-    steps = sorted(set.intersection(*(set(log.steps) for log in read)))
-    with open(output, "w", encoding="utf-8") as handle:
-        for step in steps:
-            names = set.intersection(*(set(log.steps[step]) for log in read))
-            data = {name: reducers[reduce]([log.steps[step][name] for log in read]) for name in sorted(names)}
-            handle.write(json.dumps({"step": step, "data": data}) + "\n")
+    reduce_logs([read_metric_log(path) for path in logs], output, reduce)
     return output
 
 
-def step_table(means: dict[str, Path]) -> str:
-    """Markdown: per group (its mean log), the held-out boxed accuracy (latent in brackets) every ``STEP_EVERY``
+def step_table(logs: dict[str, MetricLog]) -> str:
+    """Markdown: per group (its mean log, ``logs[group]``), the held-out boxed accuracy (latent in brackets) every ``STEP_EVERY``
     steps, then the training rollouts' majority ratio and distinct answers per prompt at step 1 and every
     ``STEP_EVERY`` steps (a majority ratio climbing to 1 with distinct answers falling to 1: collapse)."""
-    from verl_ext.io.logs import read_metric_log
-
-    logs = {group: read_metric_log(path) for group, path in means.items()}
     evaluated = sorted({s for log in logs.values() for s, v in log.steps.items() if ACC in v})
     evaluated = [s for s in evaluated if s % STEP_EVERY == 0 or s == max(evaluated)]
     trained = sorted({s for log in logs.values() for s, v in log.steps.items() if MAJORITY in v})
@@ -239,13 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     from verl_ext.eval.plot import plot_runs
     from verl_ext.io.logs import read_metric_log
 
-    means = {group: mean_log(paths, args.out / f"mean-{group.replace('/', '-')}.jsonl") for group, paths in logs.items()}
-    bands = [tuple(read_metric_log(mean_log(paths, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce))
-                   for reduce in ("min", "max")) for group, paths in logs.items()]
+    reduced = {}  # group -> reduce -> the seeds' logs reduced, each seed's log read once
+    for group, paths in logs.items():
+        seed_logs = [read_metric_log(path) for path in paths]
+        reduced[group] = {reduce: reduce_logs(seed_logs, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce)
+                          for reduce in REDUCERS}
+    means = {group: by_reduce["mean"] for group, by_reduce in reduced.items()}
+    bands = [(by_reduce["min"], by_reduce["max"]) for by_reduce in reduced.values()]
     steps = step_table(means)
     figure.with_name(figure.stem + "-by-step.md").write_text(steps + "\n", encoding="utf-8")
     print(steps)
-    figure = plot_runs([read_metric_log(path) for path in means.values()], figure,
+    figure = plot_runs(list(means.values()), figure,
                        title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds (band: min-max)",
                        bands=bands, reference=latent_reference([s for group in by_group.values() for s in group]))
     print(f"wrote {figure}")
