@@ -45,6 +45,8 @@ REWARD_COLORS = {
 SPARE_COLORS = ("tab:red", "tab:brown", "tab:pink", "tab:cyan")
 # A line style per train set, in order of first appearance.
 LINESTYLES = ("-", "--", ":", "-.")
+# A line of at most this many points (validation every few steps) shows its points.
+SPARSE_POINTS = 40
 
 
 def short_labels(names: Sequence[str]) -> list[str]:
@@ -115,11 +117,8 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
         if not any(series):
             raise ValueError(f"no run logged a validation accuracy for {bench}")
         shaded = None if bands is None else [_band(pair, bench, max_step) for pair in bands]
-        if any(latent):
-            panels.append(Panel(f"{bench}: boxed and latent accuracy (validation)", "accuracy", series, UNIT_RANGE, latent,
-                                shaded, reference))
-        else:
-            panels.append(Panel(f"{bench}: validation accuracy", "accuracy", series, UNIT_RANGE, None, shaded, reference))
+        title = f"{bench}: boxed and latent accuracy (validation)" if any(latent) else f"{bench}: validation accuracy"
+        panels.append(Panel(title, "accuracy", series, UNIT_RANGE, latent if any(latent) else None, shaded, reference))
     training = (
         (TRAINING_REWARD, "mean reward (training rollouts)", "reward", None),
         (TRAINING_FORMAT_RATE, "format rate (training rollouts)", "rate", UNIT_RANGE),
@@ -241,6 +240,17 @@ def image_format(output: str | Path) -> str:
     return suffix
 
 
+def _draw_line(ax, points: list[tuple[int, float]], color: str | tuple[float, float, float], linestyle: str,  # noqa: ANN001
+               label: str, linewidth: float | None = None):  # noqa: ANN202 - matplotlib Axes in, its Line2D out
+    """One run's ``(step, value)`` points on ``ax``, with markers when sparse; ``linewidth`` None: 1.6 when
+    sparse, else 1.2. Returns the line."""
+    steps, values = zip(*points)
+    sparse = len(points) <= SPARSE_POINTS
+    (line,) = ax.plot(steps, values, color=color, linestyle=linestyle, marker="o" if sparse else None, markersize=3,
+                      linewidth=linewidth or (1.6 if sparse else 1.2), label=label)
+    return line
+
+
 def draw_figure(
     logs: Sequence[MetricLog],
     benchmarks: Sequence[str] | None = None,
@@ -271,21 +281,12 @@ def draw_figure(
     for index, panel in enumerate(panels):
         ax = axes[index // cols][index % cols]
         for run, points in enumerate(panel.series):
-            if not points:
-                continue
-            steps, values = zip(*points)
-            sparse = len(points) <= 40  # validation every few steps: show the points
-            style = styles[run]
-            (line,) = ax.plot(
-                steps, values, color=style.color, linestyle="-" if panel.dashed else style.linestyle,
-                marker="o" if sparse else None, markersize=3, linewidth=1.6 if sparse else 1.2, label=labels[run],
-            )
-            handles.setdefault(run, line)
+            if points:
+                linestyle = "-" if panel.dashed else styles[run].linestyle
+                handles.setdefault(run, _draw_line(ax, points, styles[run].color, linestyle, labels[run]))
         for run, points in enumerate(panel.dashed or []):
             if points:
-                steps, values = zip(*points)
-                ax.plot(steps, values, color=styles[run].color, linestyle="--", marker="o" if len(points) <= 40 else None,
-                        markersize=3, linewidth=1.4, label=f"{labels[run]} (latent)")
+                _draw_line(ax, points, styles[run].color, "--", f"{labels[run]} (latent)", linewidth=1.4)
         for run, points in enumerate(panel.bands or []):
             if points:
                 steps, lows, highs = zip(*points)
