@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data_prep.carried import release_folder  # noqa: E402
+from cpu_clock import cpu_end, cpu_start  # noqa: E402 - benchmarks/cpu_clock.py, beside this script
 
 PRESETS = ("format_length", "format", "length", "random")
 MAX_RESPONSE = 3072
@@ -102,48 +103,6 @@ def pin_to_one_core() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
-def _children_cpu() -> float:
-    """CPU seconds of this process's children: live ones (the format check's bounded-path child) and
-    reaped ones (a child ended by its CPU bound)."""
-    import psutil
-
-    total = 0.0
-    for child_process in psutil.Process().children(recursive=True):
-        total += _process_cpu(child_process)
-    reaped = os.times()  # clock ticks (10 ms): only children ended by their bound land here
-    return total + reaped.children_user + reaped.children_system
-
-
-def _process_cpu(process) -> float:  # noqa: ANN001 - a psutil.Process
-    """Its CPU seconds to the nanosecond from the scheduler (/proc/PID/task/*/schedstat) where readable;
-    psutil's figure (clock ticks, 10 ms) otherwise."""
-    import psutil
-
-    try:
-        return sum(
-            int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{process.pid}/task").iterdir()
-        ) / 1e9
-    except (OSError, ValueError, IndexError):
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            return 0.0
-        return times.user + times.system
-
-
-def cpu_start() -> float:
-    """CPU clock (this process + children) at the start of an interval: children read first, so that
-    reading them is not billed to the interval."""
-    children = _children_cpu()
-    return time.process_time() + children
-
-
-def cpu_end() -> float:
-    """The same clock at the end of an interval: this process read first."""
-    own = time.process_time()
-    return own + _children_cpu()
-
-
 def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:  # noqa: ANN001
     cpu, wall = cpu_start(), time.perf_counter()
     for response, tokens in responses:
@@ -153,7 +112,7 @@ def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:
 
 
 def _ready_bounded_path() -> None:
-    """Wait for the bounded path's child that ``warm_up`` launched (start-up cost, not an answer's)."""
+    """Start the bounded path's child and wait for it (start-up cost, not an answer's; ``warm_up`` does not start it)."""
     from verl_ext.rewards.format import bounded_caller
 
     bounded_caller().call("x")

@@ -1,5 +1,6 @@
 """The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4); one pool of
-children per process for each reward module; a dead idle child is replaced, not reported."""
+children per process for each reward module; a dead idle child is replaced, not reported; the format check's
+bounded-path child starts when an answer first needs it."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def test_a_forked_process_gets_its_own_pool_of_children(user):
     assert seen == {"parents_pool": False, "kept": True}
     assert pool() is parents  # the parent keeps its own
 
+
 # --- an idle child that died is replaced by a fresh start ------------------------------------------
 
 
@@ -109,3 +111,26 @@ def test_a_killed_idle_child_is_replaced_by_a_fresh_one(when):
     finally:
         caller.close()
     assert result.status == "ok" and result.value == replacement != killed
+
+
+# --- the format check's bounded path: its child starts on first need, not at warm-up ---------------
+
+
+def test_the_format_checks_bounded_child_starts_with_the_first_answer_that_needs_it(monkeypatch):
+    monkeypatch.setattr(format_module, "_warm", False)  # this process's warm-up and pools, as if new
+    monkeypatch.setattr(format_module, "_callers", {})
+    target = f"{format_module.__name__}:build_in_this_process"
+    before = set(_children_running(target))  # other pools' children (none is ours)
+    try:
+        format_module.warm_up()
+        after_warm_up = set(_children_running(target)) - before
+        plain = format_module.check_format("so \\boxed{\\frac{1}{2}}")  # a fraction: built in this process
+        after_plain = set(_children_running(target)) - before
+        bounded = format_module.check_format("so \\boxed{\\sin(1)}")  # a function call: built in the child
+        after_bounded = set(_children_running(target)) - before
+    finally:
+        for caller in format_module._callers.values():
+            caller.close()
+    assert (after_warm_up, after_plain) == (set(), set())
+    assert len(after_bounded) == 1
+    assert plain.well_formed and bounded.well_formed and not bounded.budget_exceeded

@@ -49,7 +49,7 @@ from verl_ext.rewards.expression import (
     to_code,
     vet,
 )
-from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError, shared_caller
+from verl_ext.rewards.isolation import IsolatedCaller, shared_caller
 from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
 BOUNDED_CPU_S = 0.5  # CPU time of the isolated child per answer it builds (real answers: under 30 ms)
@@ -186,17 +186,9 @@ _warm = False
 
 def warm_up() -> None:
     """Run the whole pipeline once, so that sympy's and pylatexenc's lazy imports and first-use tables
-    are paid at start-up rather than by the first answers (verdicts do not depend on it), and launch
-    the isolated child of the bounded path, which warms up alongside."""
-    if not _warm:
-        try:
-            bounded_caller().prestart()
-        except WorkerStartError:
-            pass  # only answers on the bounded path need it; they report it (check_format raises)
-        _warm_in_process()
-
-
-def _warm_in_process() -> None:
+    are paid at start-up rather than by the first answers (verdicts do not depend on it). The bounded
+    path's child is not started here: few answers need it (0.3% of the release's distinct responses),
+    so the first that does starts it (its start-up is wall time outside that answer's CPU bound)."""
     global _warm
     if _warm:
         return
@@ -255,7 +247,7 @@ _BUDGET = "budget"
 
 def build_in_this_process(text: str) -> str:
     """The child's side of the bounded path: "yes", "no" or "budget" for a normalised ``text``."""
-    _warm_in_process()
+    warm_up()
     try:
         return "yes" if _sympy_accepts(text, isolate=False) else "no"
     except BudgetExceeded:
