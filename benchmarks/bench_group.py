@@ -1,10 +1,9 @@
 """Cost of the group stage (answer clusters + majority + semantic frequency) for one training step.
 
-    python benchmarks/bench_group.py [OUTPUTS_DIR] [--prompts 128] [--samples 8 64] [--steps 5] [--seed 0]
+    python benchmarks/bench_group.py [--release DIR] [--prompts 128] [--samples 8 64] [--steps 5] [--seed 0]
 
-OUTPUTS_DIR: the release's ``outputs/`` folder (``<run>/<step>/res*_<BENCH>.json``, or ``.json.gz`` as
-carried in ``release_data/outputs``, the default). Its answers are
-pooled per problem: the AIME2024 and AMC2023 problems have 9 outputs each (3 runs x 3 steps). A step's
+--release: a copy of the paper's release (default: the files carried in release_data/, decompressed). The
+answers of its ``outputs/<run>/<step>/res*_<BENCH>.json`` are pooled per problem: the AIME2024 and AMC2023 problems have 9 outputs each (3 runs x 3 steps). A step's
 group for a prompt draws n answers (with replacement) from one problem's pool, which gives about as
 many distinct answers as the release's training rollouts (~2.4 per 8; the figure printed is measured).
 Those answers are mostly integers, which need no checker, so a second scenario stresses the checker:
@@ -21,43 +20,49 @@ Figures, each step a fresh draw:
   small, so most answers were parsed in an earlier step (a run revisiting its prompts; optimistic).
 Targets (issue 20): under 1 s for 128 x 8 and under 5 s for 128 x 64, warm; the release's
 median GPU step is 181.5 s. Wall figures depend on the machine's load (printed); the CPU seconds of
-this process and of the checker children (a child killed during the step is not counted) much less. Groups that need the checker are spread over ``--threads`` threads (one
-checker child each; default min(4, cores)). Asserts nothing.
+this process and of the checker children (``cpu_clock.py``) much less. Groups that need the checker are
+spread over ``--threads`` threads (one checker child each; default min(4, cores)). Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
 import statistics
+import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from verl_ext.rewards import equivalence
 from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.correctness import _as_integer
-from concurrent.futures import ThreadPoolExecutor
-
-import psutil
-
-from verl_ext.rewards import equivalence
 from verl_ext.rewards.equivalence import answer_key, cluster_distinct, cluster_groups
 from verl_ext.rewards.group import majority_rewards, semantic_frequency_rewards
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from data_prep.carried import release_folder  # noqa: E402
+from cpu_clock import cpu_end, cpu_start  # noqa: E402 - benchmarks/cpu_clock.py, beside this script
+
+
+def release_answer_pools(release: Path | None) -> tuple[list[list[str | None]], list[list[str | None]]]:
+    """``answer_pools`` of a copy of the release, or of the carried files (``release`` None)."""
+    with release_folder(release) as folder:
+        return answer_pools(folder / "outputs")
 
 
 def answer_pools(outputs: Path) -> tuple[list[list[str | None]], list[list[str | None]]]:
     """(pools of problems with several outputs, MATH500 pairs [model answer, ground truth] with a non-integer truth)."""
-    files = sorted(outputs.glob("*/*/res*_*.json")) + sorted(outputs.glob("*/*/res*_*.json.gz"))
+    files = sorted(outputs.glob("*/*/res*_*.json"))
     if not files:
-        raise SystemExit(f"no res*_<BENCH>.json(.gz) files under {outputs}/<run>/<step>/")
+        raise SystemExit(f"no res*_<BENCH>.json files under {outputs}/<run>/<step>/")
     pools: dict[str, list[str | None]] = defaultdict(list)
     hard: list[list[str | None]] = []
     for path in files:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        for item in json.loads(raw.decode("utf-8")):
+        for item in json.loads(path.read_text(encoding="utf-8")):
             prompt = item["prompt"] if isinstance(item["prompt"], str) else json.dumps(item["prompt"], sort_keys=True)
             answer = extract_answer(item["response"])
             pools[prompt].append(answer)
@@ -75,21 +80,9 @@ def draw_step(pools: list[list[str | None]], prompts: int, samples: int, rng: ra
     return groups
 
 
-def cpu_seconds() -> dict[int, float]:
-    """CPU seconds used so far by this process and each of its children, by pid."""
-    me = psutil.Process()
-    found = {me.pid: sum(me.cpu_times()[:2])}
-    for child in me.children(recursive=True):
-        try:
-            found[child.pid] = sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
 def group_stage(groups: list[list[str | None]], threads: int | None) -> dict:
     """Time one step's group stage (wall, and CPU of this process and the checker children); count what it did."""
-    cpu_before = cpu_seconds()
+    cpu_before = cpu_start()
     started = time.perf_counter()
     calls = timeouts = fallbacks = 0
     for clusters in cluster_groups(groups, threads=threads):
@@ -99,7 +92,7 @@ def group_stage(groups: list[list[str | None]], threads: int | None) -> dict:
         timeouts += clusters.timeouts
         fallbacks += clusters.fallback
     seconds = time.perf_counter() - started
-    cpu = sum(used - cpu_before.get(pid, 0.0) for pid, used in cpu_seconds().items())
+    cpu = cpu_end() - cpu_before
     distinct = statistics.mean(len({answer_key(a) for a in g} - {None}) for g in groups)
     return {"seconds": seconds, "cpu": cpu, "checker_calls": calls, "timeouts": timeouts, "fallbacks": fallbacks, "distinct": distinct}
 
@@ -125,8 +118,7 @@ def summary(runs: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default = Path(__file__).resolve().parents[1] / "release_data" / "outputs"
-    parser.add_argument("outputs", type=Path, nargs="?", default=default, help=f"the release's outputs/ folder (default {default})")
+    parser.add_argument("--release", type=Path, help="a copy of the release (default: the carried files)")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--steps", type=int, default=5, help="warm steps per configuration (median reported)")
@@ -134,7 +126,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="checker threads (default: the checker pool size, min(4, cores))")
     args = parser.parse_args()
 
-    pools, hard = answer_pools(args.outputs)
+    pools, hard = release_answer_pools(args.release)
     print(f"{len(pools)} problems with pooled outputs; {len(hard)} MATH500 problems with a non-integer ground truth")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     rng = random.Random(args.seed)

@@ -1,6 +1,6 @@
 """Cost of veRL's group stage per training step: ``verl_ext.verl.group_stage.run_group_stage`` end to end.
 
-    python benchmarks/bench_verl_group_stage.py [OUTPUTS_DIR] [--prompts 128] [--samples 8 64] [--steps 3]
+    python benchmarks/bench_verl_group_stage.py [--release DIR] [--prompts 128] [--samples 8 64] [--steps 3]
         [--response-tokens 3072] [--reward majority]
 
 What ``DiagnosticsReplayBuffer.sample`` adds to a step besides veRL's own sampling: read the rollouts'
@@ -16,7 +16,6 @@ this process and its checker children. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import statistics
 import time
@@ -27,14 +26,8 @@ import torch
 
 from verl_ext.verl.group_stage import StageOptions, run_group_stage
 
-HERE = Path(__file__).resolve().parent
-
-
-def _bench_group():
-    spec = importlib.util.spec_from_file_location("bench_group", HERE / "bench_group.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import bench_group  # benchmarks/, beside this script: the answer pools and the step draw
+from cpu_clock import cpu_end, cpu_start
 
 
 class MemoryStore:
@@ -70,9 +63,8 @@ def step_rows(groups: list[list[str | None]], tokens: int, rng: random.Random) -
 
 
 def main() -> None:
-    bench_group = _bench_group()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("outputs", nargs="?", type=Path, default=HERE.parent / "release_data" / "outputs")
+    parser.add_argument("--release", type=Path, help="a copy of the release (default: the carried files)")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--steps", type=int, default=3)
@@ -80,18 +72,18 @@ def main() -> None:
     parser.add_argument("--reward", default="majority")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    pools, _ = bench_group.answer_pools(args.outputs)
+    pools, _ = bench_group.release_answer_pools(args.release)
     rng = random.Random(args.seed)
     options = StageOptions(reward=args.reward, rollout_log_probs=True)
     for samples in args.samples:
         runs = []
         for _ in range(args.steps + 1):
             store = MemoryStore(step_rows(bench_group.draw_step(pools, args.prompts, samples, rng), args.response_tokens, rng))
-            before = bench_group.cpu_seconds()
+            before = cpu_start()
             started = time.perf_counter()
             run_group_stage(list(store.rows), "train", options, store.kv_batch_get, store.kv_batch_put)
             wall = time.perf_counter() - started
-            cpu = sum(used - before.get(pid, 0.0) for pid, used in bench_group.cpu_seconds().items())
+            cpu = cpu_end() - before
             runs.append((wall, cpu))
         (first_wall, first_cpu), warm = runs[0], runs[1:]
         print(f"{args.reward} {args.prompts} x {samples}, responses up to {args.response_tokens} tokens: first step "
