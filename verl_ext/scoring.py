@@ -142,11 +142,8 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
     from verl_ext.rewards.presets import get_preset
 
     spec = get_preset(options.reward)
-    if spec.needs_logprobs:
-        for sample in samples:
-            response_logprobs(sample)
-    if spec.is_group:
-        prompt_groups(samples, options.reward)
+    if not spec.is_text:
+        group_inputs(samples, options.reward)
     if spec.needs_ground_truth:
         first, count = _first_missing(samples, lambda s: s.ground_truth is None)
         if first is not None:
@@ -199,6 +196,17 @@ def response_logprobs(sample: Sample) -> list[float]:
         raise InputError(sample.path, f"field {LOGPROBS_FIELD!r} must be a non-empty list of finite numbers (the "
                          f"response tokens' log-probabilities), got {value!r:.80}", sample.where)
     return [float(v) for v in value]
+
+
+def group_inputs(samples: Sequence[Sample], reward: str) -> tuple[list[list[int]], list[list[float]] | None]:
+    """What ``score_group`` reads beyond the texts: the groups (``prompt_groups`` for a group-level reward, else one
+    per sample) and every sample's ``response_logprobs`` (None when the reward reads none). InputError as those."""
+    from verl_ext.rewards.presets import get_preset
+
+    spec = get_preset(reward)
+    logprobs = [response_logprobs(sample) for sample in samples] if spec.needs_logprobs else None
+    groups = prompt_groups(samples, reward) if spec.is_group else [[i] for i in range(len(samples))]
+    return groups, logprobs
 
 
 def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 256) -> int:
@@ -264,12 +272,17 @@ def score_items(task: tuple[str, int, float, float, list[_Item], int, int]) -> l
         except Exception as exc:  # reported with the record's location by the parent
             out.append(f"{type(exc).__name__}: {exc}")
             continue
-        fields = scored.extra_info()
-        if "correct" in fields:
-            fields["correct_error"] = scored.signals.correct_error
-        fields["score"] = scored.score
-        out.append(fields)
+        out.append(_scored_fields(scored.extra_info(), scored))
     return out
+
+
+def _scored_fields(info: dict[str, Any], scored) -> dict[str, Any]:  # noqa: ANN001 - presets.ScoredResponse
+    """A record's scored fields: the sample's ``info`` (its ``extra_info``), then ``correct_error`` when it has
+    ``correct``, then ``score``."""
+    if "correct" in info:
+        info["correct_error"] = scored.signals.correct_error
+    info["score"] = scored.score
+    return info
 
 
 def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[str, int, float, float, list[_Item], int, int]]:
@@ -281,10 +294,9 @@ def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[s
 def score_samples_by_group(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[dict[str, Any]]:
     """The scored fields of every sample, in order, for group-level and log-probability rewards
     (``score_group`` per prompt group; log-probability rewards per sample). Runs in this process."""
-    from verl_ext.rewards.presets import get_preset, score_group
+    from verl_ext.rewards.presets import score_group
 
-    spec = get_preset(options.reward)
-    groups = prompt_groups(samples, options.reward) if spec.is_group else [[i] for i in range(len(samples))]
+    groups, logprobs = group_inputs(samples, options.reward)
     results: dict[int, dict[str, Any]] = {}
     for members in groups:
         try:
@@ -294,17 +306,14 @@ def score_samples_by_group(samples: Sequence[Sample], options: ScoreOptions) -> 
                 response_tokens=[samples[i].response_tokens for i in members],
                 max_response_tokens=options.max_response_length,
                 ground_truths=[samples[i].ground_truth for i in members],
-                response_logprobs=[response_logprobs(samples[i]) for i in members] if spec.needs_logprobs else None,
+                response_logprobs=None if logprobs is None else [logprobs[i] for i in members],
                 peak=options.peak,
                 correctness_timeout_s=options.timeout_s,
             )
         except Exception as exc:
             raise ScoringError(f"{samples[members[0]].location}: scoring its group failed: {type(exc).__name__}: {exc}") from exc
         for i, scored, info in zip(members, group.samples, group.extra_info()):
-            if "correct" in info:
-                info["correct_error"] = scored.signals.correct_error
-            info["score"] = scored.score
-            results[i] = info
+            results[i] = _scored_fields(info, scored)
     for index in range(len(samples)):
         yield results.pop(index)
 
