@@ -42,6 +42,7 @@ from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.correctness import _as_integer
 from verl_ext.rewards.equivalence import answer_key, cluster_distinct, cluster_groups
 from verl_ext.rewards.group import majority_rewards, semantic_frequency_rewards
+from verl_ext.rewards.isolation import default_pool_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data_prep.carried import release_folder  # noqa: E402
@@ -102,7 +103,7 @@ def restart_checker(threads: int | None) -> None:
     for caller in equivalence._callers.values():
         caller.close()
     equivalence._callers.clear()
-    count = threads or min(4, os.cpu_count() or 1)
+    count = threads or default_pool_size()
     with ThreadPoolExecutor(count) as pool:  # concurrent calls: each starts its own child
         list(pool.map(lambda _: cluster_distinct(["\\frac{1}{2}", "0.5"]), range(count)))
 
