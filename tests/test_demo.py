@@ -61,7 +61,7 @@ def test_warmup_templates_box_a_minority() -> None:
 def test_tiny_model_is_built_locally_and_cached(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_ext.demo.tiny import TinySpec, count_parameters, tiny_model_dir
+    from verl_ext.models.tiny import TinySpec, count_parameters, tiny_model_dir
 
     corpus = tokenizer_corpus(load_problems())
     spec = TinySpec()
@@ -256,7 +256,7 @@ def _tiny_student(**changes):  # noqa: ANN003, ANN202
     from dataclasses import replace
 
     from verl_ext.demo.students import STUDENTS
-    from verl_ext.demo.tiny import TinySpec
+    from verl_ext.models.tiny import TinySpec
 
     return replace(STUDENTS["capable"], spec=TinySpec(), warmup_steps=2, **changes)
 
@@ -301,7 +301,7 @@ def test_cached_warm_up_is_the_same_model(tmp_path: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.models.tiny import tiny_model_dir
     from verl_ext.demo.warm_cache import warmed_model_dir
 
     student = _tiny_student()

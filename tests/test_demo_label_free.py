@@ -25,7 +25,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.models.tiny import tiny_model_dir
 
     folder = tiny_model_dir(tokenizer_corpus(load_problems()), root=tmp_path_factory.mktemp("tiny"))
     torch.manual_seed(0)

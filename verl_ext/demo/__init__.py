@@ -4,7 +4,7 @@ A pipeline, read top-down; ``pipeline.run`` calls the stages in this order:
 
 1. ``config.py``      ``DemoConfig`` (every option), ``checked`` (validation, the student's defaults), ``DemoResult``;
 2. ``student.py``     the student ready to train: ``students.py`` (the two students and their recipes) on the shipped
-                      problems (``problems.py``, ``data/``), ``tiny.py`` (the model, built locally), ``warmup.py``
+                      problems (``problems.py``, ``data/``), ``verl_ext.models.tiny`` (the model, built locally), ``warmup.py``
                       (the supervised warm-up), ``warm_cache.py`` (the warmed-up model, cached);
 3. ``engines/``       GRPO behind one interface (``base.py``): ``trl.py`` (TRL's GRPOTrainer) and ``verl.py`` (veRL's
                       ``main_ppo`` on the CPU backend), named in ``registry.py``;

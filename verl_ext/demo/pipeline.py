@@ -19,7 +19,7 @@ from verl_ext.demo.evaluate import HeldOutEvaluation
 from verl_ext.demo.metrics_log import MetricLogWriter
 from verl_ext.demo.report import SAMPLES_FILE, opening_line, plot_title, student_lines, write_report
 from verl_ext.demo.student import go_offline, load_student
-from verl_ext.demo.tiny import count_parameters
+from verl_ext.models.tiny import count_parameters
 
 
 def run(config: DemoConfig, *, force: bool = False) -> DemoResult:

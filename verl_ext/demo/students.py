@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verl_ext.demo.problems import DATA_DIR, DATA_FILE, SUMS_FILE, Problem, load_problems
-from verl_ext.demo.tiny import TinySpec
+from verl_ext.models.tiny import TinySpec
 from verl_ext.demo.warmup import WarmupResult, warm_up
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from verl_ext.demo.students import Student
-from verl_ext.demo.tiny import cache_root
+from verl_ext.models.tiny import cache_root
 from verl_ext.demo.warmup import WarmupResult
 
 CACHE_VERSION = 2  # bump when the warm-up or the way it is stored changes
@@ -125,7 +125,7 @@ def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool 
     import torch
 
     from verl_ext.demo.students import get_student
-    from verl_ext.demo.tiny import tiny_model_dir
+    from verl_ext.models.tiny import tiny_model_dir
     from verl_ext.demo.warmup import tokenizer_corpus
 
     torch.set_num_threads(threads)

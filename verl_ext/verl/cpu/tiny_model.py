@@ -1,8 +1,10 @@
-"""The tiny local Qwen2 of the ``scale=cpu`` recipe: the demo's builder, a chat template, a longer context.
+"""The tiny local Qwen2 of the ``scale=cpu`` recipe: verl-ext's tiny-model builder (``verl_ext.models.tiny``, as the
+demo's students), a chat template, a longer context.
 
 ``python -m verl_ext.verl.cpu.tiny_model`` prints the directory (built once, cached like the demo's
 model under ``$VERL_EXT_CACHE``); nothing is downloaded. The tokenizer is the demo's byte-level BPE
-(trained on the demo's bundled problems: any text encodes, long texts take many tokens); the chat
+(trained on the demo's bundled problems: any text encodes, long texts take many tokens; the one import of
+the demo here, lazy: the corpus is part of the cache key, so cached models stay valid); the chat
 template is the minimal ``<role>: <content>`` one veRL needs to turn the recipe's chat prompts into ids.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from verl_ext.demo.tiny import TinySpec, tiny_model_dir
+from verl_ext.models.tiny import TinySpec, tiny_model_dir
 
 # Real math prompts run to a few hundred byte-level tokens: a longer context than the demo's.
 CPU_RECIPE_SPEC = TinySpec(max_position_embeddings=1024)

@@ -1,4 +1,5 @@
-"""The demo's tiny causal LM: a byte-level BPE tokenizer and a Qwen2 model, both built locally.
+"""The tiny causal LM verl-ext builds locally (the demo's students, the recipe's ``scale=cpu`` model): a byte-level
+BPE tokenizer and a Qwen2 model.
 
 ``tiny_model_dir(corpus)`` returns a directory holding a Hugging Face tokenizer and an untrained
 Qwen2 model (about 0.34 M parameters, fixed initialisation) that ``AutoTokenizer`` /
