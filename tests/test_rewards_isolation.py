@@ -93,6 +93,16 @@ def _children_running(target: str) -> list[int]:
     return pids
 
 
+def _wait_until_ended(pid: int) -> None:
+    """Until the child ``pid`` has exited (a zombie: its parent, the caller, has not reaped it yet)."""
+    try:
+        process = psutil.Process(pid)
+        while process.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+    except psutil.NoSuchProcess:
+        pass
+
+
 @pytest.mark.parametrize("when", ["pre-started, before it reported ready", "idle after a call"])
 def test_a_killed_idle_child_is_replaced_by_a_fresh_one(when):
     target = "os:getpid"  # answers with the serving child's pid
@@ -103,9 +113,8 @@ def test_a_killed_idle_child_is_replaced_by_a_fresh_one(when):
         else:
             caller.call()
         [killed] = _children_running(target)
-        os.kill(killed, signal.SIGKILL)  # as the OOM killer would (the caller reaps it)
-        while killed in _children_running(target):
-            time.sleep(0.01)
+        os.kill(killed, signal.SIGKILL)  # as the OOM killer would
+        _wait_until_ended(killed)
         result = caller.call()
         [replacement] = _children_running(target)
     finally:
