@@ -143,3 +143,32 @@ def test_hydras_run_folder_is_inside_the_runs_checkpoint_folder(tmp_path: Path):
     hydra_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
     assert hydra_dir.parent == run_dir / "hydra"
     assert json.dumps(str(hydra_dir)).count("outputs") == 0
+
+
+# --- TransferQueue's thread warning --------------------------------------------------------------------------
+
+
+def test_transfer_queue_in_a_cpu_run_asks_for_no_more_torch_threads_than_a_one_core_machine_has(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # TransferQueue limits torch's threads to TQ_NUM_THREADS (read from each Ray worker's environment, default 8)
+    # for every put/get, warning "target_num_threads N should not exceed total physical CPU cores" when N is more.
+    import logging
+
+    import torch
+    from hydra import compose, initialize_config_dir
+    from transfer_queue.utils import common
+
+    with initialize_config_dir(config_dir=str(RECIPE / "config"), version_base=None):
+        cfg = compose("format_length_grpo", overrides=["scale=cpu"])
+    threads = int(cfg.ray_kwargs.ray_init.runtime_env.env_vars.TQ_NUM_THREADS)
+    monkeypatch.setattr(common.psutil, "cpu_count", lambda logical=True: 1)  # one physical core
+    before = torch.get_num_threads()
+    try:
+        for target, warned in ((8, True), (threads, False)):  # TransferQueue's default warns there; the scale's must not
+            caplog.clear()
+            with caplog.at_level(logging.WARNING), common.limit_pytorch_auto_parallel_threads(target):
+                pass
+            assert ("should not exceed total physical CPU cores" in caplog.text) is warned, (target, caplog.text)
+    finally:
+        torch.set_num_threads(before)
