@@ -179,9 +179,11 @@ def _cpu_trainer_runs(work: Path) -> TrainerRuns:
 def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> TrainerRuns:
     import shutil
 
+    from verl_ext.verl.cpu.launcher import checkpoint_dir, metrics_log
+
     try:
         first = _launch_recipe(env, ray_dir)
-        checkpoints = work / "checkpoints" / "cpu-e2e"
+        checkpoints = checkpoint_dir(work, "cpu-e2e")
         listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
         tracker = checkpoints / "latest_checkpointed_iteration.txt"
         tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
@@ -195,14 +197,63 @@ def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> Traine
         )
     finally:
         shutil.rmtree(ray_dir, ignore_errors=True)
-    return TrainerRuns(first, resumed, work / "logs" / "format_length" / "cpu-e2e.jsonl", checkpoints, listing, tracker_text,
-                       work / "rollouts")
+    return TrainerRuns(first, resumed, metrics_log(work, "cpu-e2e"), checkpoints, listing, tracker_text, work / "rollouts")
 
 
 @pytest.fixture(scope="session")
 def cpu_trainer_runs(request: pytest.FixtureRequest) -> TrainerRuns:
     """The session's two recipe launches (tests/test_cpu_trainer_e2e.py checks them; other checks may read them)."""
     return shared_run(request, "cpu_trainer_runs")
+
+
+def _equivalent(a: str, b: str) -> bool:
+    """math-verify's documented verdict on two boxed answers (the reference, independent of verl-ext's checker)."""
+    from math_verify import parse, verify
+
+    return bool(verify(parse(f"\\boxed{{{a}}}"), parse(f"\\boxed{{{b}}}")))
+
+
+def _majority_by_hand(answers: list[str | None]) -> list[float]:
+    """TTRL's vote over equivalence classes: 1 for answers in the largest class (a tie: the class seen first), 0
+    otherwise and for no answer."""
+    classes: list[list[int]] = []
+    for i, answer in enumerate(answers):
+        if answer is None or not answer.strip():
+            continue
+        home = next((c for c in classes if _equivalent(answers[c[0]], answer)), None)
+        if home is None:
+            classes.append([i])
+        else:
+            home.append(i)
+    if not classes:
+        return [0.0] * len(answers)
+    winner = max(classes, key=len)  # max keeps the first of equal lengths: the class seen first
+    return [float(i in winner) for i in range(len(answers))]
+
+
+@pytest.fixture(scope="session")
+def majority_by_hand():
+    """``answers -> rewards``: the majority vote recomputed here, with math-verify's own ``verify`` as equivalence."""
+    return _majority_by_hand
+
+
+def dumped_groups(rollout_file: Path) -> list[list[dict]]:
+    """veRL's rollout dump (``trainer.rollout_data_dir``, one JSON line per sample) as each prompt's group, in sample
+    order: the ``uid`` is ``<prompt uid>_<session>_<index>``."""
+    import json
+
+    groups: dict[str, list] = {}
+    for line in rollout_file.read_text().splitlines():
+        row = json.loads(line)
+        uid, session, index = row["uid"].rsplit("_", 2)
+        groups.setdefault(uid, []).append((int(session), int(index), row))
+    return [[row for *_, row in sorted(members, key=lambda m: m[:2])] for members in groups.values()]
+
+
+@pytest.fixture(scope="session")
+def rollout_groups():
+    """``dumped_groups``: a rollout dump file read as its prompts' groups."""
+    return dumped_groups
 
 
 @pytest.fixture(scope="session")
@@ -365,9 +416,20 @@ def _finished(process, log: Path, timeout: int) -> None:
         raise RuntimeError(f"exit status {status}; last output:\n{log.read_text(errors='replace')[-6000:]}")
 
 
+# The demo's veRL run trains with the group-level ``majority`` reward: a student warmed up for 120 steps boxes about
+# 1 answer in 7 at temperature 1 (9 of 64 samples seen, seed 1), so its groups of 8 hold real votes and ties.
+DEMO_VERL_WARMUP_STEPS = 120
+_WARM_UP = r"""
+import sys
+from verl_ext.demo.warm_cache import warm_student
+warm_student("capable", int(sys.argv[1]), progress=False, warmup_steps=int(sys.argv[2]))
+"""
+
+
 @SHARED_RUNS.register("demo_verl_run")
 def _demo_verl_run(work: Path):
-    """One 2-step demo through veRL's trainer (engine verl), held-out evaluation after each step."""
+    """One 2-step demo through veRL's trainer (engine verl: ``run_grpo.sh scale=cpu REWARD=majority``), held-out
+    evaluation after each step. The warm-up runs first, outside the launch lock, into the cache the run then reads."""
     import json
     import os
     from types import SimpleNamespace
@@ -375,11 +437,13 @@ def _demo_verl_run(work: Path):
     from verl_ext.demo.config import DemoConfig
 
     config = DemoConfig(
-        engine="verl", reward="format_length", steps=2, out=str(work / "out"), seed=1, warmup_steps=3,
-        num_generations=2, prompts_per_step=2, max_completion_length=16, eval_every=1, progress=False,
+        engine="verl", reward="majority", steps=2, out=str(work / "out"), seed=1, warmup_steps=DEMO_VERL_WARMUP_STEPS,
+        num_generations=8, prompts_per_step=2, max_completion_length=40, eval_every=1, progress=False,
     )
     fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
     env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
+    warm = _python(_WARM_UP, str(config.seed), str(DEMO_VERL_WARMUP_STEPS), env=env, log=work / "warm_up.log")
+    _finished(warm, work / "warm_up.log", timeout=900)
     with one_launch_at_a_time(work):
         process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
         _finished(process, work / "output.log", timeout=1200)

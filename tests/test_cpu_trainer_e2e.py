@@ -20,7 +20,6 @@ background when collection is done; about 2 x 1-2 min on 2 idle cores):
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -124,48 +123,19 @@ def test_table_and_plot_read_the_trainer_log(runs, tmp_path: Path):
     assert figure.stat().st_size > 0
 
 
-def _equivalent(a: str, b: str) -> bool:
-    """math-verify's documented verdict on two boxed answers (the reference, independent of verl-ext's checker)."""
-    from math_verify import parse, verify
-
-    return bool(verify(parse(f"\\boxed{{{a}}}"), parse(f"\\boxed{{{b}}}")))
-
-
-def _majority_by_hand(answers: list[str | None]) -> list[float]:
-    """TTRL's vote over equivalence classes: 1 for answers in the largest class (a tie: the class seen first), 0
-    otherwise and for no answer."""
-    classes: list[list[int]] = []
-    for i, answer in enumerate(answers):
-        if answer is None or not answer.strip():
-            continue
-        home = next((c for c in classes if _equivalent(answers[c[0]], answer)), None)
-        if home is None:
-            classes.append([i])
-        else:
-            home.append(i)
-    if not classes:
-        return [0.0] * len(answers)
-    winner = max(classes, key=len)  # max keeps the first of equal lengths: the class seen first
-    return [float(i in winner) for i in range(len(answers))]
-
-
-def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(runs):
+def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(runs, majority_by_hand, rollout_groups):
     """The dump's scores are veRL's rm_scores read back after the update. The untrained tiny model seldom boxes an
-    answer, so its votes are mostly 0 here: non-zero votes written and read back through a real TransferQueue as
-    _compute_advantage reads them are checked in test_diagnostics_sampler.py, group rules in test_group_stage.py."""
+    answer, so its votes are mostly 0 here: the same check on a student that boxes (real votes, ties and
+    non-zero rewards) is the demo's veRL run (test_demo_verl_engine.py)."""
     from verl_ext.rewards.answer import extract_answer
 
     assert runs.resumed.returncode == 0, _tail(runs.resumed)
-    rows = [json.loads(line) for line in (runs.rollouts / "3.jsonl").read_text().splitlines()]
-    groups: dict[str, list] = {}
-    for row in rows:
-        uid, session, index = row["uid"].rsplit("_", 2)
-        groups.setdefault(uid, []).append((int(session), int(index), row))
-    assert sorted(len(members) for members in groups.values()) == [4, 4]  # scale=cpu: 2 prompts x 4, never split
-    for members in groups.values():
-        members.sort(key=lambda m: m[:2])
-        answers = [extract_answer(row["output"]) for *_, row in members]
-        assert [row["score"] for *_, row in members] == _majority_by_hand(answers), answers
+    groups = rollout_groups(runs.rollouts / "3.jsonl")
+    assert sorted(len(members) for members in groups) == [4, 4]  # scale=cpu: 2 prompts x 4, never split
+    for members in groups:
+        answers = [extract_answer(row["output"]) for row in members]
+        assert [row["score"] for row in members] == majority_by_hand(answers), answers
+    rows = [row for members in groups for row in members]
     step = read_metric_log(runs.log).steps[3]
     assert step["critic/score/mean"] == pytest.approx(sum(row["score"] for row in rows) / len(rows))
     assert step["diagnostics/group_reward_error_rate"] == 0.0

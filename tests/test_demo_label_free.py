@@ -1,6 +1,6 @@
 """The demo with every reward preset (issue #20, item 6): group-level rewards through the TRL adapter's group path,
 log-probability rewards with the sampled tokens' log-probs computed by a forward pass of the policy, the collapse
-monitors in the metric log for every reward, and the veRL engine's refusal of what its per-sample managers cannot run.
+monitors in the metric log for every reward, and the veRL engine taking every preset (the recipe's group stage runs them).
 
 Expected values are independent of the code under test: log-probabilities recomputed here from the model's raw
 logits (log-sum-exp in Python floats), collapse monitors of hand-worked groups.
@@ -194,17 +194,17 @@ def test_step_line_shows_the_collapse_monitors() -> None:
     assert "maj -" in step_line(2, 10, {"critic/score/mean": 1.0})
 
 
-# --- option errors: the veRL engine refuses what its per-sample reward managers cannot score ---------------
+# --- option errors ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reward", ["majority", "semantic_frequency", "format_gated_majority", "self_confidence"])
-def test_verl_engine_refuses_group_and_logprob_rewards_in_one_line(reward: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from verl_ext.demo.cli import main
+@pytest.mark.parametrize("reward", ["majority", "semantic_frequency", "format_gated_majority", "self_confidence", "format"])
+def test_verl_engine_takes_group_and_logprob_rewards(reward: str) -> None:
+    """The veRL engine runs the recipe, whose group stage scores group-level and log-prob rewards (the demo's veRL
+    run in test_demo_verl_engine.py trains with ``majority``)."""
+    from verl_ext.demo.config import DemoConfig, checked
+    from verl_ext.demo.engines.verl import VeRLEngine
 
-    assert main(["--engine", "verl", "--reward", reward, "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and reward in err and "--engine trl" in err
-    assert not (tmp_path / "out").exists()  # refused before anything started
+    VeRLEngine().check(checked(DemoConfig(engine="verl", reward=reward)))  # no ValueError
 
 
 def test_unknown_reward_is_refused_naming_the_group_presets(capsys: pytest.CaptureFixture[str]) -> None:

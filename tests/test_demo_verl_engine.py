@@ -1,8 +1,9 @@
 """``verl-ext demo --engine verl``: the demo's GRPO phase through veRL's own trainer on the CPU.
 
-The session fixture ``demo_verl_run`` (conftest) runs one 2-step demo through veRL's ``main_ppo`` (Ray, FSDP2, the CPU backend; about
-3 minutes on 2 shared cores), held-out evaluation after each step. The other tests are fast: option errors
-are raised before anything starts.
+The session fixture ``demo_verl_run`` (conftest) runs one 2-step demo through the recipe's launcher,
+``run_grpo.sh scale=cpu REWARD=majority`` (veRL's ``main_ppo``: Ray, FSDP2, the CPU backend; about 3 minutes on 2
+shared cores), with a student that boxes about one answer in seven, held-out evaluation after each step. The
+other tests are fast: option errors are raised before anything starts.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def test_engine_verl_without_the_recipe_says_a_source_checkout_is_needed(tmp_pat
     from verl_ext.demo.config import DemoConfig
     from verl_ext.demo.pipeline import run
 
-    monkeypatch.setattr(launcher, "REPO", tmp_path)  # a wheel install: no recipe/ next to the package
+    monkeypatch.setattr(launcher, "LAUNCHER", tmp_path / "recipe" / "format_length" / "run_grpo.sh")  # a wheel install: no recipe/
     with pytest.raises(ValueError, match="source checkout"):
         run(DemoConfig(engine="verl", out=str(tmp_path / "out")))
 
@@ -65,6 +66,34 @@ def test_checkpoints_are_evaluated_every_n_steps_and_at_the_last() -> None:
     assert eval_steps(10, 5) == [5, 10]
     assert eval_steps(2, 5) == [2]
     assert eval_steps(3, 0) == [3]
+
+
+def test_the_demos_settings_reach_the_recipes_config_and_its_group_stage(tmp_path: Path) -> None:
+    """The composed config of the demo's launch (run_grpo.sh ... --cfg job --resolve): the demo's data, model and
+    folders replace the recipe's, and the group stage scores the demo's reward over whole groups."""
+    import yaml
+
+    import verl_ext.demo.engines.verl as engine
+    from verl_ext.demo.config import DemoConfig, checked
+
+    config = checked(DemoConfig(engine="verl", reward="majority", steps=3, seed=7, num_generations=6))
+    work, model = tmp_path / "work", tmp_path / "student"
+    command = ["bash", str(engine.recipe_launcher()), *engine.trainer_overrides(config, work, tmp_path / "ray"),
+               "--cfg", "job", "--resolve"]
+    done = subprocess.run(command, env=engine.launch_env(config, work, model), capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    composed = yaml.safe_load(done.stdout)
+    assert composed["data"]["train_files"] == str(work / "train.parquet")
+    assert composed["data"]["val_files"] == [str(work / "test.parquet")]
+    assert composed["actor_rollout_ref"]["model"]["path"] == str(model)
+    assert composed["actor_rollout_ref"]["rollout"]["n"] == 6
+    assert composed["reward"]["reward_manager"]["name"] == "majority"
+    assert composed["trainer"]["v1"]["sampler"]["sampler_kwargs"]["reward"] == "majority"
+    assert composed["trainer"]["total_training_steps"] == 3
+    assert composed["trainer"]["experiment_name"] == "demo-majority-seed7"
+    assert composed["trainer"]["default_local_dir"] == str(work / "checkpoints" / "demo-majority-seed7")
+    assert composed["trainer"]["rollout_data_dir"] == str(work / "rollouts")
 
 
 # --- one real 2-step run through veRL's trainer -----------------------------------------------------
@@ -83,7 +112,7 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
 
     config, result = verl_run
     out = Path(config.out)
-    assert Path(result.log) == out / "format_length-seed1.jsonl"
+    assert Path(result.log) == out / "majority-seed1.jsonl"
     steps = read_metric_log(result.log).steps
     assert sorted(steps) == [0, 1, 2]
     for step in (1, 2):
@@ -130,7 +159,8 @@ def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:  #
     config, _ = verl_run
     work = Path(config.out) / "verl"
     student = load_file(next((work / "student").glob("*.safetensors")))
-    trained = load_file(next((work / "checkpoints" / "global_step_2" / "actor" / "huggingface").glob("*.safetensors")))
+    checkpoint = work / "checkpoints" / "demo-majority-seed1" / "global_step_2" / "actor" / "huggingface"
+    trained = load_file(next(checkpoint.glob("*.safetensors")))
     shared = sorted(set(student) & set(trained))
     assert shared
     moved = max(float((student[name].float() - trained[name].float()).abs().max()) for name in shared)
@@ -143,7 +173,33 @@ def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:  # noqa: ANN001
     table = subprocess.run([sys.executable, "-m", "verl_ext.cli", "table", result.log, "--json"],
                            capture_output=True, text=True, timeout=300, check=False)
     assert table.returncode == 0, table.stderr
-    assert "format_length-seed1" in table.stdout
+    assert "majority-seed1" in table.stdout
+
+
+@pytest.mark.e2e
+def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(verl_run, majority_by_hand, rollout_groups) -> None:  # noqa: ANN001
+    """Issue 20's end-to-end check with real votes: veRL's dump of each step's rollouts holds the rewards the actor
+    trained on (rm_scores read back from TransferQueue after the update); each group's are the majority vote
+    recomputed from its completions, with math-verify's own ``verify``."""
+    from verl_ext.rewards.answer import extract_answer
+
+    config, _ = verl_run
+    rollouts = Path(config.out) / "verl" / "rollouts"
+    steps = read_metric_log(Path(config.out) / "verl" / "logs" / "format_length" / "demo-majority-seed1.jsonl").steps
+    scores, answered = [], 0
+    for step in range(1, config.steps + 1):
+        groups = rollout_groups(rollouts / f"{step}.jsonl")
+        assert sorted(len(members) for members in groups) == [config.num_generations] * config.prompts_per_step
+        for members in groups:
+            answers = [extract_answer(row["output"]) for row in members]
+            answered += sum(answer is not None for answer in answers)
+            assert [row["score"] for row in members] == majority_by_hand(answers), answers
+            scores += [row["score"] for row in members]
+        assert steps[step]["critic/score/mean"] == pytest.approx(sum(scores[-len(groups) * config.num_generations:])
+                                                                 / (len(groups) * config.num_generations))
+        assert steps[step]["diagnostics/group_reward_error_rate"] == 0.0
+    # Not vacuous: some samples boxed an answer and won their group's vote, others got 0.
+    assert answered > 0 and 1.0 in scores and 0.0 in scores
 
 
 def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,14 +207,14 @@ def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(tmp_path
     import verl_ext.verl.cpu.launcher as launcher
     from verl_ext.demo.config import DemoConfig, checked
 
-    monkeypatch.setattr(engine, "recipe_config_dir", lambda: tmp_path / "no-config")  # main_ppo fails at config load
     ray_dir = tmp_path / "ray"
     monkeypatch.setattr(launcher, "ray_temp_dir", lambda prefix: ray_dir)
     ray_dir.mkdir()
     work = tmp_path / "work"
     work.mkdir()
     config = checked(DemoConfig(engine="verl", steps=1))
-    with pytest.raises(ChildProcessError, match="main_ppo exited with") as raised:
-        engine.launch_trainer(config, work, tmp_path / "model", lambda *a: None)
-    assert str(work / "main_ppo.log") in str(raised.value)
+    with pytest.raises(ChildProcessError, match="main_ppo\\) exited with 2") as raised:  # the launcher's check
+        engine.launch_trainer(config, work, tmp_path / "model", lambda *a: None)  # no model there
+    assert str(work / "run_grpo.log") in str(raised.value)
+    assert "is not a model directory" in str(raised.value)
     assert not ray_dir.exists()

@@ -6,29 +6,30 @@ The same student, problems, reward and outputs as the TRL engine; what it does w
    so veRL's prompts are the demo's ``Problem: ...\\nSolution:`` token for token;
 2. the train and held-out problems are written as veRL parquet (``prompt``, ``data_source`` = ``DEMO``,
    ``reward_model.ground_truth``, ``extra_info``) to ``<out>/verl/{train,test}.parquet``;
-3. ``python -m verl.trainer.main_ppo`` runs with the recipe's config and ``scale=cpu`` (verl-ext's CPU
-   backend, ``VERL_PLATFORM=cpu``) plus the demo's GRPO settings: reward preset and peak, steps,
-   prompts x samples, max tokens, temperature, learning rate, seed, KL coefficient (a low-variance KL loss
-   to the warmed-up model, as TRL's ``beta``; none when it is 0); no entropy term; a Hugging Face checkpoint
-   every ``eval_every`` steps and at the last one; no veRL validation (the held-out evaluation is the demo's
-   own, below). Its own Ray instance is killed afterwards whatever happened (``verl_ext.verl.cpu.launcher``,
-   the helpers the ``scale=cpu`` tests and benchmark use too);
+3. the recipe's launcher runs it, as a user runs the recipe: ``REWARD=<reward> MODEL_PATH=<student>
+   bash recipe/format_length/run_grpo.sh scale=cpu`` (veRL's ``main_ppo``, the recipe's config, verl-ext's CPU
+   backend) with the demo's files and GRPO settings as trailing Hydra overrides: data, steps, prompts x samples,
+   max tokens, temperature, learning rate, seed, KL coefficient (a low-variance KL loss to the warmed-up model,
+   as TRL's ``beta``; none when it is 0); no entropy term; a Hugging Face checkpoint every ``eval_every`` steps
+   and at the last one; no veRL validation (the held-out evaluation is the demo's own, below); veRL's dump of
+   each step's rollouts (``<out>/verl/rollouts/<step>.jsonl``: prompt, completion, the reward it trained on).
+   Every reward preset runs: group-level and log-probability rewards through the recipe's group stage
+   (``verl_ext.verl.group_stage``). The launch's own Ray instance is killed afterwards whatever happened
+   (``verl_ext.verl.cpu.launcher``, the helpers the ``scale=cpu`` tests and benchmark use too);
 4. each saved checkpoint is evaluated on the held-out problems (the job's ``evaluate``), and every step is
-   recorded: veRL's own per-step metrics (its file logger, kept as ``<out>/verl/trainer.jsonl``) with those
-   evaluations merged in.
+   recorded: veRL's own per-step metrics (its file logger, ``<out>/verl/logs/format_length/<experiment>.jsonl``)
+   with those evaluations merged in.
 
 What differs from TRL: veRL's GRPO loss is the recipe's (``verl02_micro_token_mean``, clip 0.2), TRL's is
 its own; sampling goes through the CPU backend's transformers rollout. Needs a source checkout (the
-recipe's config lives in ``recipe/``, not in the wheel).
+recipe's script and config live in ``recipe/``, not in the wheel).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,19 +46,22 @@ from verl_ext.verl.cpu import launcher
 # Renders [{"role": "user", "content": text}] as ``text``: veRL's prompt ids are the demo's plain prompt.
 PLAIN_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
 PROMPT_TOKENS = 128  # demo prompts take under 40 tokens; filtered above this (none is)
-PLUGIN_MODULE = "verl_ext.verl.plugin"
-WORK_DIR = "verl"  # under the run's folder: veRL's inputs, output, log and checkpoints
+WORK_DIR = "verl"  # under the run's folder: veRL's inputs, output, log, rollouts and checkpoints
 STEP_LINE = re.compile(r"\bstep:(\d+) - ")  # veRL console logger; Ray prefixes the worker
 PLAIN_HYDRA_VALUE = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
-def recipe_config_dir() -> Path:
-    """The recipe's Hydra config folder of this checkout; ValueError when verl-ext is not installed from source."""
-    config_dir = launcher.REPO / "recipe" / "format_length" / "config"
-    if not (config_dir / "format_length_grpo.yaml").is_file():
-        raise ValueError(f"--engine verl needs the recipe's config in a source checkout ({config_dir} is missing): "
+def recipe_launcher() -> Path:
+    """The recipe's ``run_grpo.sh`` of this checkout; ValueError when verl-ext is not installed from source."""
+    if not launcher.LAUNCHER.is_file():
+        raise ValueError(f"--engine verl needs the recipe in a source checkout ({launcher.LAUNCHER} is missing): "
                          "install verl-ext with `pip install -e .` from a clone")
-    return config_dir
+    return launcher.LAUNCHER
+
+
+def experiment_name(config: DemoConfig) -> str:
+    """The run's EXPERIMENT: its checkpoint folder and log name under ``<out>/verl``."""
+    return f"demo-{config.reward}-seed{config.seed}"
 
 
 def hydra_value(value: str) -> str:
@@ -105,14 +109,12 @@ def eval_steps(steps: int, eval_every: int) -> list[int]:
     return [step for step in range(1, steps + 1) if due_for_evaluation(step, steps, eval_every)]
 
 
-def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: Path) -> list[str]:
-    """Hydra overrides on top of ``format_length_grpo`` + ``scale=cpu``: the demo's GRPO settings in veRL's keys."""
-    log_file = work / "trainer.jsonl"
+def trainer_overrides(config: DemoConfig, work: Path, ray_dir: Path) -> list[str]:
+    """run_grpo.sh's trailing Hydra overrides: ``scale=cpu`` and the demo's GRPO settings in veRL's keys (the data
+    files replace the recipe's; reward, model, experiment and folders come from the environment, ``launch_env``)."""
     save_every = config.eval_every if 0 < config.eval_every < config.steps else config.steps
-    env_vars = {"VERL_FILE_LOGGER_PATH": str(log_file), "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE}  # VERL_PLATFORM: cpu.yaml
     return [
         "scale=cpu",
-        f"reward.reward_manager.name={config.reward}",
         f"reward.reward_kwargs.peak={config.peak}",
         f"data.train_files={hydra_value(str(work / 'train.parquet'))}",
         f"data.val_files=[{hydra_value(str(work / 'test.parquet'))}]",
@@ -122,7 +124,6 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
         f"data.max_prompt_length={PROMPT_TOKENS}",
         f"data.max_response_length={config.max_completion_length}",
         f"data.seed={config.seed}",
-        f"actor_rollout_ref.model.path={hydra_value(str(model_dir))}",
         f"actor_rollout_ref.rollout.n={config.num_generations}",
         f"actor_rollout_ref.rollout.temperature={config.temperature}",
         f"actor_rollout_ref.rollout.seed={config.seed}",
@@ -141,24 +142,28 @@ def trainer_overrides(config: DemoConfig, work: Path, model_dir: Path, ray_dir: 
         "trainer.val_before_train=false",
         "trainer.test_freq=-1",
         "trainer.resume_mode=disable",
-        f"trainer.experiment_name=demo-{config.reward}-seed{config.seed}",
-        f"trainer.default_local_dir={hydra_value(str(work / 'checkpoints'))}",
+        f"trainer.rollout_data_dir={hydra_value(str(work / 'rollouts'))}",
         "trainer.logger=[console,file]",
         f"+ray_kwargs.ray_init._temp_dir={hydra_value(str(ray_dir))}",
-        *(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={hydra_value(v)}" for k, v in env_vars.items()),
     ]
 
 
+def launch_env(config: DemoConfig, work: Path, model_dir: Path) -> dict[str, str]:
+    """run_grpo.sh's environment: REWARD, MODEL_PATH, EXPERIMENT, checkpoints and logs under ``work``, offline."""
+    env = launcher.launcher_env(None, work, experiment_name(config), config.reward)
+    return {**env, "MODEL_PATH": str(model_dir), "TRANSFORMERS_OFFLINE": "1"}
+
+
 def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:  # noqa: ANN001
-    """Run veRL's ``main_ppo``; its output goes to ``<work>/main_ppo.log``. Returns the wall seconds.
-    ChildProcessError (with the output's tail) when it fails; its Ray processes are killed in any case."""
+    """Run the recipe (``run_grpo.sh scale=cpu``, veRL's ``main_ppo``); its output goes to ``<work>/run_grpo.log``.
+    Returns the wall seconds. ChildProcessError (with the output's tail) when it fails; its Ray processes are
+    killed in any case."""
     ray_dir = launcher.ray_temp_dir("vxdemo")
-    command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-dir={recipe_config_dir()}",
-               "--config-name=format_length_grpo", *trainer_overrides(config, work, model_dir, ray_dir)]
-    env = {**os.environ, "VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
-           "VERL_FILE_LOGGER_PATH": str(work / "trainer.jsonl"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    output = work / "main_ppo.log"
-    say(f"veRL main_ppo (V1 sync trainer, FSDP2, CPU backend) starting; its output: {output}")
+    command = ["bash", str(recipe_launcher()), *trainer_overrides(config, work, ray_dir)]
+    env = launch_env(config, work, model_dir)
+    output = work / "run_grpo.log"
+    say(f"run_grpo.sh scale=cpu REWARD={config.reward} (veRL main_ppo: V1 sync trainer, FSDP2, CPU backend) "
+        f"starting; its output: {output}")
     started = time.perf_counter()
     try:
         with open(output, "w", encoding="utf-8") as log:
@@ -176,32 +181,16 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
     seconds = time.perf_counter() - started
     if returncode != 0:
         tail = output.read_text(encoding="utf-8", errors="replace")[-4000:]
-        raise ChildProcessError(f"veRL main_ppo exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
+        raise ChildProcessError(f"run_grpo.sh (veRL main_ppo) exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
     return seconds
 
 
-def checkpoint_model_dir(work: Path, step: int) -> Path:
+def checkpoint_model_dir(work: Path, experiment: str, step: int) -> Path:
     """The Hugging Face model veRL's checkpoint manager wrote at ``step`` (``save_contents`` with ``hf_model``)."""
-    directory = work / "checkpoints" / f"global_step_{step}" / "actor" / "huggingface"
+    directory = launcher.checkpoint_dir(work, experiment) / f"global_step_{step}" / "actor" / "huggingface"
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
         raise FileNotFoundError(f"no Hugging Face weights in veRL's checkpoint of step {step}: {directory}")
     return directory
-
-
-def refused_reward(reward: str) -> str | None:
-    """Why this engine cannot train with ``reward`` (one line), or None. The demo's veRL engine runs text presets
-    only (``text_preset_names``): group-level and log-probability rewards need the recipe's group stage
-    (``verl_ext.verl.group_stage``), which the demo's veRL runs have not been checked with."""
-    from verl_ext.rewards.presets import get_preset
-
-    preset = get_preset(reward)
-    if preset.is_group:
-        return (f"reward {reward!r} is group-level, which the demo's veRL engine does not run yet (the recipe does: "
-                f"run_grpo.sh REWARD={reward}): use --engine trl (it scores each prompt's completions together)")
-    if preset.needs_logprobs:
-        return (f"reward {reward!r} needs the rollout's token log-probabilities, which the demo's veRL engine does not "
-                f"run yet (the recipe does: run_grpo.sh REWARD={reward}): use --engine trl")
-    return None
 
 
 class VeRLEngine:
@@ -211,12 +200,8 @@ class VeRLEngine:
                "needs a source checkout)")
 
     def check(self, config: DemoConfig) -> None:
-        """ValueError when the reward needs more than veRL's per-sample reward loop gives (``refused_reward``) or the
-        recipe's config is not here (a wheel install)."""
-        refusal = refused_reward(config.reward)
-        if refusal:
-            raise ValueError(refusal)
-        recipe_config_dir()
+        """ValueError when the recipe is not here (a wheel install)."""
+        recipe_launcher()
 
     def train(self, job: TrainingJob) -> float:
         """Steps 1-4 of the module docstring; ChildProcessError when veRL's run fails. Returns the trainer's wall
@@ -232,14 +217,15 @@ class VeRLEngine:
 
         from verl_ext.io.logs import read_metric_log
 
-        trained = read_metric_log(work / "trainer.jsonl").steps
+        experiment = experiment_name(config)
+        trained = read_metric_log(launcher.metrics_log(work, experiment)).steps
         evaluated = eval_steps(config.steps, config.eval_every)
         for step in sorted(set(trained) | set(evaluated)):
             if step < 1:
                 continue
             data = dict(trained.get(step, {}))
             if step in evaluated:
-                checkpoint, _ = load_model(checkpoint_model_dir(work, step))
+                checkpoint, _ = load_model(checkpoint_model_dir(work, experiment, step))
                 data.update(job.evaluate(checkpoint, step))
             job.record(step, data)
             job.say(step_line(step, config.steps, data))

@@ -1,4 +1,5 @@
-"""Running ``run_grpo.sh scale=cpu`` from Python (tests, benchmarks): its environment and Ray clean-up.
+"""Running ``run_grpo.sh scale=cpu`` from Python (tests, benchmarks, the demo's veRL engine): its environment,
+where its outputs go, and Ray clean-up.
 
 Each launch gets its own Ray temp dir (``+ray_kwargs.ray_init._temp_dir=...``): every process of that
 Ray instance carries the path in its command line, so :func:`kill_ray_under` ends exactly those (never
@@ -17,6 +18,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / "recipe" / "format_length" / "run_grpo.sh"
+PROJECT = "format_length"  # run_grpo.sh's PROJECT (the config's trainer.project_name): the log's folder under LOG_DIR
 
 
 def ray_temp_dir(prefix: str) -> Path:
@@ -24,11 +26,11 @@ def ray_temp_dir(prefix: str) -> Path:
     return Path(tempfile.gettempdir()) / f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def launcher_env(data_dir: Path, work: Path, experiment: str, reward: str) -> dict[str, str]:
-    """The environment of one launch: data in, checkpoints and logs under ``work``, this interpreter."""
+def launcher_env(data_dir: Path | None, work: Path, experiment: str, reward: str) -> dict[str, str]:
+    """The environment of one launch: data in (None: the recipe's default), checkpoints and logs under ``work``
+    (``checkpoint_dir`` and ``metrics_log`` say where), this interpreter."""
     env = {
         **os.environ,
-        "DATA_DIR": str(data_dir),
         "CKPT_DIR": str(work / "checkpoints"),
         "LOG_DIR": str(work / "logs"),
         "EXPERIMENT": experiment,
@@ -37,7 +39,21 @@ def launcher_env(data_dir: Path, work: Path, experiment: str, reward: str) -> di
         "HF_HUB_OFFLINE": "1",
     }
     env.pop("VERL_PLATFORM", None)  # the launcher sets it for scale=cpu
+    if data_dir is None:
+        env.pop("DATA_DIR", None)
+    else:
+        env["DATA_DIR"] = str(data_dir)
     return env
+
+
+def checkpoint_dir(work: Path, experiment: str) -> Path:
+    """Where a launch with ``launcher_env(..., work, experiment, ...)`` writes its checkpoints ($CKPT_DIR/$EXPERIMENT)."""
+    return work / "checkpoints" / experiment
+
+
+def metrics_log(work: Path, experiment: str) -> Path:
+    """veRL's file-logger log of that launch ($LOG_DIR/$PROJECT/$EXPERIMENT.jsonl)."""
+    return work / "logs" / PROJECT / f"{experiment}.jsonl"
 
 
 def kill_ray_under(temp_dir: Path) -> int:
