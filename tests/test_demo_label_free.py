@@ -254,6 +254,7 @@ def test_measure_reduces_the_seeds_logs_step_by_step(tmp_path: Path, reduce: str
 
 def test_measure_tables_show_the_rollouts_collapse_monitors(tmp_path: Path) -> None:
     from verl_ext.demo.measure import mean_log, seed_table, step_table
+    from verl_ext.io.logs import read_metric_log
 
     held_out = {ACC: 0.0, LATENT: 0.9, "val-aux/DEMO/format/mean@1": 0.0, "val-aux/DEMO/response_length/mean@1": 20.0}
     summary = {"config": {"seed": 0}, "held_out_start": held_out, "held_out_end": held_out, "distinct_answers": [0, 0],
@@ -261,7 +262,7 @@ def test_measure_tables_show_the_rollouts_collapse_monitors(tmp_path: Path) -> N
                "end": {"collapse/majority_ratio": 1.0, "collapse/distinct_answers": 1.0}}
     row = seed_table([summary]).splitlines()[2]
     assert "| 0 → 0 | 0.25 → 1.00 | 3.0 → 1.0 | 10 |" in row
-    table = step_table({"capable/majority": mean_log(_three_seeds(tmp_path), tmp_path / "mean.jsonl")})
+    table = step_table({"capable/majority": read_metric_log(mean_log(_three_seeds(tmp_path), tmp_path / "mean.jsonl"))})
     assert "| capable/majority | 0.00 (0.90) | 0.50 (0.50) |" in table
     assert "| capable/majority | 0.25 (3.00) | 1.00 (1.00) |" in table
 
