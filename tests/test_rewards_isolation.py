@@ -78,6 +78,33 @@ def test_a_forked_process_gets_its_own_pool_of_children(user):
     assert pool() is parents  # the parent keeps its own
 
 
+def test_a_fork_taken_while_another_thread_holds_the_pool_lock_still_gets_its_pool():
+    import signal
+    import threading
+
+    from verl_ext.rewards import isolation
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with isolation._shared_lock:
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        def probe() -> dict:
+            signal.alarm(10)  # a child stuck on its copy of the held lock ends here, and the parent reads no reply
+            return {"pool": type(POOL_USERS["correctness"]()).__name__}
+
+        assert _in_a_forked_process(probe) == {"pool": "IsolatedCaller"}
+    finally:
+        release.set()
+        thread.join()
+
+
 # --- an idle child that died is replaced by a fresh start ------------------------------------------
 
 

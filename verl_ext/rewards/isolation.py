@@ -283,6 +283,16 @@ class IsolatedCaller:
 _shared_lock = threading.Lock()
 
 
+def _fresh_lock_in_forked_child() -> None:
+    """A forked process starts with a free ``_shared_lock``: a fork taken while another thread held it would
+    otherwise leave the child's copy locked for ever."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_forked_child)
+
+
 def shared_caller(pools: dict, target: str, timeout_s: float, warm_up_args: tuple | None = None) -> IsolatedCaller:
     """This process's pool of children for ``target`` under ``timeout_s`` (default size, children started
     on demand), made on first use and kept in ``pools``, the calling module's dict (so that a test can set
