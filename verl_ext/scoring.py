@@ -137,13 +137,17 @@ def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, i
     return first, count
 
 
-def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
-    """InputError naming the first record that lacks what the reward needs (and how many do)."""
+GroupInputs = tuple[list[list[int]], list[list[float]] | None]
+"""``group_inputs``: each group's sample indices, and every sample's response log-probs (None: not read)."""
+
+
+def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInputs | None:
+    """InputError naming the first record that lacks what the reward needs (and how many do). For a reward that
+    reads more than the texts (``not is_text``) the ``group_inputs`` it read, for ``score_samples_by_group``."""
     from verl_ext.rewards.presets import get_preset
 
     spec = get_preset(options.reward)
-    if not spec.is_text:
-        group_inputs(samples, options.reward)
+    grouped = None if spec.is_text else group_inputs(samples, options.reward)
     if spec.needs_ground_truth:
         first, count = _first_missing(samples, lambda s: s.ground_truth is None)
         if first is not None:
@@ -157,6 +161,7 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> None:
                 f"{options.reward!r} needs ({count} of {len(samples)} records lack one); pass --tokenizer PATH to count them",
                 first.where,
             )
+    return grouped
 
 
 LOGPROBS_FIELD = "response_logprobs"
@@ -198,7 +203,7 @@ def response_logprobs(sample: Sample) -> list[float]:
     return [float(v) for v in value]
 
 
-def group_inputs(samples: Sequence[Sample], reward: str) -> tuple[list[list[int]], list[list[float]] | None]:
+def group_inputs(samples: Sequence[Sample], reward: str) -> GroupInputs:
     """What ``score_group`` reads beyond the texts: the groups (``prompt_groups`` for a group-level reward, else one
     per sample) and every sample's ``response_logprobs`` (None when the reward reads none). InputError as those."""
     from verl_ext.rewards.presets import get_preset
@@ -291,12 +296,15 @@ def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[s
         yield options.reward, options.max_response_length, options.peak, options.timeout_s, items, start, options.seed
 
 
-def score_samples_by_group(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[dict[str, Any]]:
+def score_samples_by_group(
+    samples: Sequence[Sample], options: ScoreOptions, grouped: GroupInputs | None = None
+) -> Iterator[dict[str, Any]]:
     """The scored fields of every sample, in order, for group-level and log-probability rewards
-    (``score_group`` per prompt group; log-probability rewards per sample). Runs in this process."""
+    (``score_group`` per prompt group; log-probability rewards per sample). Runs in this process.
+    ``grouped``: ``group_inputs`` already read (``check_samples`` returns them), else read here."""
     from verl_ext.rewards.presets import score_group
 
-    groups, logprobs = group_inputs(samples, options.reward)
+    groups, logprobs = grouped if grouped is not None else group_inputs(samples, options.reward)
     results: dict[int, dict[str, Any]] = {}
     for members in groups:
         try:
@@ -401,13 +409,10 @@ def score_files(
     summary = ScoreSummary(files=len(inputs), layouts=layouts)
     if tokenizer:
         summary.tokens_counted = count_tokens(samples, tokenizer)
-    check_samples(samples, options)
-    from verl_ext.rewards.presets import get_preset
-
-    spec = get_preset(options.reward)
-    by_group = not spec.is_text
+    grouped = check_samples(samples, options)
+    by_group = grouped is not None
     summary.workers = 1 if by_group else options.worker_count(len(samples))
-    scored_fields = score_samples_by_group(samples, options) if by_group else score_samples(samples, options, progress)
+    scored_fields = score_samples_by_group(samples, options, grouped) if by_group else score_samples(samples, options, progress)
 
     def rows() -> Iterator[dict[str, Any]]:
         for sample, scored in zip(samples, scored_fields):
