@@ -1,5 +1,5 @@
 """The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4); one pool of
-children per process for each reward module; a dead idle child is replaced, not reported; the format check's
+children per process for each reward module (a forked process gets its own, whatever its parent's threads held); a dead idle child is replaced, not reported; the format check's
 bounded-path child starts when an answer first needs it."""
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ def test_a_forked_process_gets_its_own_pool_of_children(user):
 
 
 def test_a_fork_taken_while_another_thread_holds_the_pool_lock_still_gets_its_pool():
-    import signal
     import threading
 
     from verl_ext.rewards import isolation
