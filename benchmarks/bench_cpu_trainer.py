@@ -70,7 +70,7 @@ class MemorySampler:
                 self.peak_total = max(self.peak_total, sum(sizes))
             self._stop.wait(self.period_s)
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 
@@ -85,9 +85,14 @@ def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Pat
     if cache is not None:
         env["VERL_EXT_CACHE"] = str(cache)
     command = [
-        "bash", str(LAUNCHER), "scale=cpu", f"trainer.total_training_steps={steps}",
-        f"trainer.save_freq={steps}", f"trainer.test_freq={steps}",
-        f"trainer.validation_data_dir={work / 'validation'}", f"+ray_kwargs.ray_init._temp_dir={ray_dir}",
+        "bash",
+        str(LAUNCHER),
+        "scale=cpu",
+        f"trainer.total_training_steps={steps}",
+        f"trainer.save_freq={steps}",
+        f"trainer.test_freq={steps}",
+        f"trainer.validation_data_dir={work / 'validation'}",
+        f"+ray_kwargs.ray_init._temp_dir={ray_dir}",
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -118,14 +123,19 @@ def reward_seconds_per_response(validation_dir: Path, reward: str, max_response_
     """(responses, seconds per response) of the reward preset on the run's validation generations."""
     from verl_ext.rewards.presets import score_response
 
-    records = [json.loads(line) for path in sorted(validation_dir.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    records = [
+        json.loads(line) for path in sorted(validation_dir.glob("*.jsonl")) for line in path.read_text().splitlines()
+    ]
     if not records:
         return 0, float("nan")
     started = time.perf_counter()
     for record in records:
         score_response(
-            reward, record["output"], response_tokens=int(record.get("response_tokens", max_response_length)),
-            max_response_tokens=max_response_length, ground_truth=record.get("gts"),
+            reward,
+            record["output"],
+            response_tokens=int(record.get("response_tokens", max_response_length)),
+            max_response_tokens=max_response_length,
+            ground_truth=record.get("gts"),
         )
     return len(records), (time.perf_counter() - started) / len(records)
 
@@ -144,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         timings = step_timings(work / "logs" / "format_length" / "bench.jsonl")
         responses, reward_s = reward_seconds_per_response(work / "validation", args.reward, 24)
     load_after = os.getloadavg()
-    print(f"run_grpo.sh scale=cpu, {args.steps} steps, REWARD={args.reward}, {'cold' if args.cold else 'warm'} model cache")
+    print(
+        f"run_grpo.sh scale=cpu, {args.steps} steps, REWARD={args.reward}, {'cold' if args.cold else 'warm'} model cache"
+    )
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores")
     print("step  " + "  ".join(f"{phase:>14}" for phase in PHASES))
     for step, values in timings.items():

@@ -31,22 +31,20 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cpu_clock import cpu_end, cpu_start
+
+from data_prep.carried import release_folder
 from verl_ext.rewards import equivalence
 from verl_ext.rewards.answer import extract_answer
 from verl_ext.rewards.correctness import _as_integer
 from verl_ext.rewards.equivalence import answer_key, cluster_distinct, cluster_groups
 from verl_ext.rewards.group import majority_rewards, semantic_frequency_rewards
 from verl_ext.rewards.isolation import default_pool_size
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_prep.carried import release_folder  # noqa: E402
-from cpu_clock import cpu_end, cpu_start  # noqa: E402 - benchmarks/cpu_clock.py, beside this script
 
 
 def release_answer_pools(release: Path | None) -> tuple[list[list[str | None]], list[list[str | None]]]:
@@ -95,7 +93,14 @@ def group_stage(groups: list[list[str | None]], threads: int | None) -> dict:
     seconds = time.perf_counter() - started
     cpu = cpu_end() - cpu_before
     distinct = statistics.mean(len({answer_key(a) for a in g} - {None}) for g in groups)
-    return {"seconds": seconds, "cpu": cpu, "checker_calls": calls, "timeouts": timeouts, "fallbacks": fallbacks, "distinct": distinct}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "checker_calls": calls,
+        "timeouts": timeouts,
+        "fallbacks": fallbacks,
+        "distinct": distinct,
+    }
 
 
 def restart_checker(threads: int | None) -> None:
@@ -124,7 +129,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--steps", type=int, default=5, help="warm steps per configuration (median reported)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="checker threads (default: the checker pool size, min(4, cores))")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="checker threads (default: the checker pool size, min(4, cores))"
+    )
     args = parser.parse_args()
 
     pools, hard = release_answer_pools(args.release)
@@ -138,7 +145,9 @@ def main() -> None:
             head = f"{name} {args.prompts} x {n}"
             if first:
                 cold = group_stage(draw_step(source, args.prompts, n, rng), args.threads)
-                print(f"{head}: cold {cold['seconds']:.3f} s, CPU {cold['cpu']:.3f} s (checker children start; every answer new)")
+                print(
+                    f"{head}: cold {cold['seconds']:.3f} s, CPU {cold['cpu']:.3f} s (checker children start; every answer new)"
+                )
                 first = False
             fresh = []
             for _ in range(args.steps):
@@ -147,6 +156,7 @@ def main() -> None:
             print(f"{head}: warm, new answers: {summary(fresh)}")
             repeated = [group_stage(draw_step(source, args.prompts, n, rng), args.threads) for _ in range(args.steps)]
             print(f"{head}: warm, repeated answers: {summary(repeated)}")
+
 
 if __name__ == "__main__":
     main()

@@ -30,9 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_prep.carried import release_folder  # noqa: E402
-from cpu_clock import cpu_end, cpu_start  # noqa: E402 - benchmarks/cpu_clock.py, beside this script
+from cpu_clock import cpu_end, cpu_start
+
+from data_prep.carried import release_folder
 
 PRESETS = ("format_length", "format", "length", "random")
 MAX_RESPONSE = 3072
@@ -103,7 +103,7 @@ def pin_to_one_core() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
-def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:  # noqa: ANN001
+def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:
     cpu, wall = cpu_start(), time.perf_counter()
     for response, tokens in responses:
         score(response, tokens)
@@ -165,7 +165,9 @@ def run_child(kind: str, release: Path, warm_passes: int, runs: int) -> dict:
     for _ in range(runs):
         done = subprocess.run(
             [sys.executable, __file__, "--child", kind, "--release", str(release), "--warm-passes", str(warm_passes)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     best = min(results, key=lambda r: r["cold"][1])
@@ -191,7 +193,9 @@ def agreement(release: Path) -> tuple[int, int, int, int]:
         if label["length_reward"] is not None:
             scored += 1
             ours = score_response(
-                "format_length", item["response"], response_tokens=int(item["response_token_len"]),
+                "format_length",
+                item["response"],
+                response_tokens=int(item["response_token_len"]),
                 max_response_tokens=MAX_RESPONSE,
             ).score
             same_score += abs(ours - label["format_length"]) <= 1e-9
@@ -220,9 +224,8 @@ def worst_real(release: Path) -> dict:
     """Runs in a fresh interpreter: each distinct real response scored once (format_length, cold: its
     answer is new to the process), timed alone; the costliest by wall time and by CPU (children included)."""
     pin_to_one_core()
-    from verl_ext.rewards.presets import score_response
-
     from verl_ext.rewards.format import warm_up
+    from verl_ext.rewards.presets import score_response
 
     warm_up()
     _ready_bounded_path()
@@ -266,7 +269,7 @@ def bounded_path(release: Path, repeats: int = 20) -> dict:
     format_module._builds_in_child = real_builds
     texts = sorted(set(routed))
 
-    def timed(call, text: str) -> tuple[float, float]:  # noqa: ANN001
+    def timed(call, text: str) -> tuple[float, float]:
         cpu, wall = cpu_start(), time.perf_counter()
         call(text)
         wall = (time.perf_counter() - wall) * 1000
@@ -275,7 +278,9 @@ def bounded_path(release: Path, repeats: int = 20) -> dict:
     cold, warm, local_cold, local_warm = [], [], [], []
     for text in texts:
         caller = IsolatedCaller(
-            f"{format_module.__name__}:build_in_this_process", timeout_s=format_module.BOUNDED_CPU_S, warm_up_args=("x",)
+            f"{format_module.__name__}:build_in_this_process",
+            timeout_s=format_module.BOUNDED_CPU_S,
+            warm_up_args=("x",),
         )
         caller.call("x")  # started and warmed up: only the answer's own first call is timed
         cold.append(timed(caller.call, text))
@@ -288,10 +293,15 @@ def bounded_path(release: Path, repeats: int = 20) -> dict:
         return (sum(r[0] for r in rows) / len(rows), sum(r[1] for r in rows) / len(rows)) if rows else (0.0, 0.0)
 
     return {
-        "answers": len(answers), "bounded_answers": len(bounded_answers), "texts": texts,
+        "answers": len(answers),
+        "bounded_answers": len(bounded_answers),
+        "texts": texts,
         "responses": len(responses),
         "bounded_responses": sum(answers[a] for a in bounded_answers),
-        "cold": mean(cold), "warm": mean(warm), "local_cold": mean(local_cold), "local_warm": mean(local_warm),
+        "cold": mean(cold),
+        "warm": mean(warm),
+        "local_cold": mean(local_cold),
+        "local_warm": mean(local_warm),
     }
 
 
@@ -322,7 +332,9 @@ def report(args: argparse.Namespace, release: Path) -> int:
     kinds = PRESETS if args.skip_release else ("release",) + PRESETS
     results = {kind: run_child(kind, release, args.warm_passes, args.runs) for kind in kinds}
     first = results[PRESETS[0]]
-    print(f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to {first['pinned']}")
+    print(
+        f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to {first['pinned']}"
+    )
     print(f"{'check':<15} {'start-up s':>10} {'cold /s':>10} {'cold /cpu-s':>11} {'warm /s':>10} {'warm /cpu-s':>11}")
     for kind, r in results.items():
         label = "release check" if kind == "release" else kind
@@ -334,7 +346,9 @@ def report(args: argparse.Namespace, release: Path) -> int:
     cold_cpu, warm_cpu = ours["n"] / ours["cold"][1], ours["n"] / ours["warm"][1]
     if "release" in results:
         baseline = results["release"]
-        print(f"format_length vs the release's check, cold per CPU second: {cold_cpu / (baseline['n'] / baseline['cold'][1]):.1f}x")
+        print(
+            f"format_length vs the release's check, cold per CPU second: {cold_cpu / (baseline['n'] / baseline['cold'][1]):.1f}x"
+        )
     repeat = 1 - DISTINCT_ANSWERS_PER_PROMPT / ROLLOUTS_PER_PROMPT
     step = 1 / ((1 - repeat) / cold_cpu + repeat / warm_cpu)
     print(
@@ -344,10 +358,15 @@ def report(args: argparse.Namespace, release: Path) -> int:
     )
 
     same_format, labelled, same_score, scored = agreement(release)
-    print(f"\nagreement with the release's labels: format {same_format}/{labelled}, format_length {same_score}/{scored}")
+    print(
+        f"\nagreement with the release's labels: format {same_format}/{labelled}, format_length {same_score}/{scored}"
+    )
 
     done = subprocess.run(
-        [sys.executable, __file__, "--child", "worst", "--release", str(release)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--child", "worst", "--release", str(release)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     worst = json.loads(done.stdout.strip().splitlines()[-1])
     print(

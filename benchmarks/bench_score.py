@@ -22,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from data_prep.carried import release_folder
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.scoring import ScoreOptions, load_samples, score_samples, scored_record
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_prep.carried import release_folder  # noqa: E402
 
 
 def run_once(inputs: list[Path], workers: int) -> dict:
@@ -62,7 +60,9 @@ def run_once(inputs: list[Path], workers: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", type=Path, help="a copy of the release (default: the carried files)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="process counts; 0 = the default choice")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 1, 2], help="process counts; 0 = the default choice"
+    )
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with release_folder(args.release) as release:
@@ -75,7 +75,9 @@ def measure(release: Path, worker_counts: list[int], repeat: int) -> int:
         print(f"no outputs under {release / 'outputs'}", file=sys.stderr)
         return 2
     print(f"{len(inputs)} files; {os.cpu_count()} CPU(s); load average before: {os.getloadavg()[0]:.2f}")
-    print("| processes | responses | seconds | responses/s | steady responses/s | agree with stored score | timed out | load after |")
+    print(
+        "| processes | responses | seconds | responses/s | steady responses/s | agree with stored score | timed out | load after |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for _ in range(repeat):
         for workers in worker_counts:

@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_group  # benchmarks/, beside this script: the answer pools and the step draw
 import torch
+from cpu_clock import cpu_end, cpu_start
 
 from verl_ext.verl.group_stage import StageOptions, run_group_stage
-
-import bench_group  # benchmarks/, beside this script: the answer pools and the step draw
-from cpu_clock import cpu_end, cpu_start
 
 
 class MemoryStore:
@@ -36,14 +35,18 @@ class MemoryStore:
     def __init__(self, rows: dict[str, dict[str, Any]]):
         self.rows = rows
 
-    def kv_batch_get(self, keys, partition_id, select_fields):  # noqa: ANN001, ANN201
+    def kv_batch_get(self, keys, partition_id, select_fields):
         out = {}
         for field in select_fields:
             values = [self.rows[key][field] for key in keys]
-            out[field] = torch.nested.as_nested_tensor(values, layout=torch.jagged) if isinstance(values[0], torch.Tensor) else values
+            out[field] = (
+                torch.nested.as_nested_tensor(values, layout=torch.jagged)
+                if isinstance(values[0], torch.Tensor)
+                else values
+            )
         return out
 
-    def kv_batch_put(self, keys, partition_id, fields):  # noqa: ANN001, ANN201
+    def kv_batch_put(self, keys, partition_id, fields):
         self.written = fields
 
 
@@ -53,8 +56,15 @@ def step_rows(groups: list[list[str | None]], tokens: int, rng: random.Random) -
         for s, answer in enumerate(answers):
             length = rng.randint(tokens // 4, tokens)
             rows[f"p{g}_{s}_0"] = {
-                "extra_fields": {"reward_extra_info": {"pred": answer or "", "format": float(answer is not None),
-                                                       "correct": 0.0, "monitor_error": 0.0, "response_tokens": length}},
+                "extra_fields": {
+                    "reward_extra_info": {
+                        "pred": answer or "",
+                        "format": float(answer is not None),
+                        "correct": 0.0,
+                        "monitor_error": 0.0,
+                        "response_tokens": length,
+                    }
+                },
                 "rm_scores": torch.zeros(length),
                 "rollout_log_probs": -torch.rand(length),
                 "response_mask": torch.ones(length, dtype=torch.int64),
@@ -78,7 +88,9 @@ def main() -> None:
     for samples in args.samples:
         runs = []
         for _ in range(args.steps + 1):
-            store = MemoryStore(step_rows(bench_group.draw_step(pools, args.prompts, samples, rng), args.response_tokens, rng))
+            store = MemoryStore(
+                step_rows(bench_group.draw_step(pools, args.prompts, samples, rng), args.response_tokens, rng)
+            )
             before = cpu_start()
             started = time.perf_counter()
             run_group_stage(list(store.rows), "train", options, store.kv_batch_get, store.kv_batch_put)
@@ -86,9 +98,11 @@ def main() -> None:
             cpu = cpu_end() - before
             runs.append((wall, cpu))
         (first_wall, first_cpu), warm = runs[0], runs[1:]
-        print(f"{args.reward} {args.prompts} x {samples}, responses up to {args.response_tokens} tokens: first step "
-              f"{first_wall:.2f} s wall / {first_cpu:.2f} CPU s; warm median {statistics.median(w for w, _ in warm):.2f} s "
-              f"wall / {statistics.median(c for _, c in warm):.2f} CPU s over {len(warm)} steps")
+        print(
+            f"{args.reward} {args.prompts} x {samples}, responses up to {args.response_tokens} tokens: first step "
+            f"{first_wall:.2f} s wall / {first_cpu:.2f} CPU s; warm median {statistics.median(w for w, _ in warm):.2f} s "
+            f"wall / {statistics.median(c for _, c in warm):.2f} CPU s over {len(warm)} steps"
+        )
 
 
 if __name__ == "__main__":

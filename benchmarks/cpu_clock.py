@@ -17,14 +17,17 @@ import time
 from pathlib import Path
 
 
-def _process_cpu(process) -> float:  # noqa: ANN001 - a psutil.Process
+def _process_cpu(process) -> float:
     """Its CPU seconds from the scheduler where readable; psutil's figure otherwise (0 if it has ended)."""
     import psutil
 
     try:
-        return sum(
-            int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{process.pid}/task").iterdir()
-        ) / 1e9
+        return (
+            sum(
+                int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{process.pid}/task").iterdir()
+            )
+            / 1e9
+        )
     except (OSError, ValueError, IndexError):
         try:
             times = process.cpu_times()

@@ -24,7 +24,7 @@ def last_boxed(text: str) -> str | None:
     if start < 0:
         return None
     cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
-    rest = text[start + len(cmd):]
+    rest = text[start + len(cmd) :]
     if rest.startswith(" "):  # "\boxed 5" form: up to the next "$" or whitespace
         token = re.split(r"[\s$]", rest.lstrip(" "), maxsplit=1)[0]
         return token or None

@@ -17,9 +17,9 @@ import hashlib
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARRIED_DIR = REPO_ROOT / "release_data"
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--materialise", type=Path, metavar="DIR", help="write the carried files, decompressed, to DIR")
-    group.add_argument("--refresh", type=Path, metavar="RELEASE", help="copy the manifest's files from a release folder")
+    group.add_argument(
+        "--refresh", type=Path, metavar="RELEASE", help="copy the manifest's files from a release folder"
+    )
     args = parser.parse_args(argv)
     try:
         if args.materialise:

@@ -13,14 +13,11 @@ import io
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep.layouts import read_records  # noqa: E402
-from data_prep.records import raise_issues  # noqa: E402
-from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, fingerprint  # noqa: E402
-from data_prep.carried import CARRIED_DIR  # noqa: E402
-from data_prep.sources import load_file  # noqa: E402
+from data_prep.carried import CARRIED_DIR
+from data_prep.layouts import read_records
+from data_prep.records import raise_issues
+from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, fingerprint
+from data_prep.sources import load_file
 
 DEEPSCALER_HEADER = (
     "# deepscaler_17k: the paper's 17,000 DeepScaleR-Preview rows (0-based row numbers of the 40,315-row\n"

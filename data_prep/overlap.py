@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 _SPACING = re.compile(r"\\(left|right|displaystyle|[,;:! ])")
 _DROP = re.compile(r"[\s$]+")
@@ -34,7 +34,9 @@ class Overlap:
         return text
 
 
-def find_overlap(eval_name: str, eval_problems: Sequence[str], train_name: str, train_problems: Sequence[str]) -> Overlap:
+def find_overlap(
+    eval_name: str, eval_problems: Sequence[str], train_name: str, train_problems: Sequence[str]
+) -> Overlap:
     """Which eval problems (by row) equal, after ``normalise``, a training problem (first such row)."""
     first_train: dict[str, int] = {}
     for row, problem in enumerate(train_problems):

@@ -15,21 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep.build import Built, build  # noqa: E402
-from data_prep.layouts import read_records  # noqa: E402
-from data_prep.overlap import Overlap, find_overlap  # noqa: E402
-from data_prep.records import DataError, NoSourceError  # noqa: E402
-from data_prep.rows import to_table  # noqa: E402
-from data_prep.sets import EVAL_SETS, SETS, TRAIN_SETS, SetSpec, hub_spec  # noqa: E402
-from data_prep.sources import Source, load_file, load_hub, parse_hub_id  # noqa: E402
-from data_prep.templates import DEFAULT_TEMPLATE, TEMPLATES  # noqa: E402
-from data_prep.writer import write_parquet_atomic  # noqa: E402
+from data_prep.build import Built, build
+from data_prep.layouts import read_records
+from data_prep.overlap import Overlap, find_overlap
+from data_prep.records import DataError, NoSourceError
+from data_prep.rows import to_table
+from data_prep.sets import EVAL_SETS, SETS, TRAIN_SETS, SetSpec, hub_spec
+from data_prep.sources import Source, load_file, load_hub, parse_hub_id
+from data_prep.templates import DEFAULT_TEMPLATE, TEMPLATES
+from data_prep.writer import write_parquet_atomic
 
 DEFAULT_OUT = Path("data")
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -45,13 +43,17 @@ def _local_path(text: str) -> tuple[Path, str | None] | None:
     return None
 
 
-def resolve_source(spec: SetSpec, source: str | None, from_hub: bool, hub_loader: Callable[..., Any] | None = None) -> Source:
+def resolve_source(
+    spec: SetSpec, source: str | None, from_hub: bool, hub_loader: Callable[..., Any] | None = None
+) -> Source:
     """Rows for ``spec``: the given local file or Hub id, the default Hub id, or the local default."""
     if source:
         local = _local_path(source)
         if local is not None:
             # the set's file under its release name (carried gzip-compressed here, released without .gz)
-            wanted = ([spec.local.name.removesuffix(".gz")] if spec.local else []) + [f"{spec.name}{suffix}" for suffix in FILE_SUFFIXES]
+            wanted = ([spec.local.name.removesuffix(".gz")] if spec.local else []) + [
+                f"{spec.name}{suffix}" for suffix in FILE_SUFFIXES
+            ]
             return load_file(*local, wanted=wanted)
         if source.startswith(("/", ".", "~")) or Path(source).suffix in FILE_SUFFIXES:
             raise DataError(f"{source}: no such file")
@@ -118,8 +120,10 @@ def overlaps_in(out: Path) -> list[Overlap]:
             problems[name] = [r.problem for r in records]
     return [
         find_overlap(e, problems[e], t, problems[t])
-        for e in EVAL_SETS if e in problems
-        for t in TRAIN_SETS if t in problems
+        for e in EVAL_SETS
+        if e in problems
+        for t in TRAIN_SETS
+        if t in problems
     ]
 
 
@@ -135,14 +139,21 @@ def _list_sets() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Write the paper's train/eval sets as veRL parquet files.")
     parser.add_argument("name", nargs="?", choices=sorted(SETS), metavar="NAME", help=f"one of: {', '.join(SETS)}")
-    parser.add_argument("--all", action="store_true", help="every set (skips sets with no local source unless --from-hub)")
-    parser.add_argument("--source", help="local .json/.jsonl/.parquet file, datasets save_to_disk folder (PATH[@SPLIT]), "
-                        "or Hub id owner/name[:config][@split]")
+    parser.add_argument(
+        "--all", action="store_true", help="every set (skips sets with no local source unless --from-hub)"
+    )
+    parser.add_argument(
+        "--source",
+        help="local .json/.jsonl/.parquet file, datasets save_to_disk folder (PATH[@SPLIT]), "
+        "or Hub id owner/name[:config][@split]",
+    )
     parser.add_argument("--from-hub", action="store_true", help="read from the set's default Hub id (network)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--template", choices=sorted(TEMPLATES), default=DEFAULT_TEMPLATE)
     parser.add_argument("--drop-invalid", action="store_true", help="drop bad rows (each listed) instead of failing")
-    parser.add_argument("--check-overlap", action="store_true", help="report eval problems found in training files in --out")
+    parser.add_argument(
+        "--check-overlap", action="store_true", help="report eval problems found in training files in --out"
+    )
     parser.add_argument("--list", action="store_true", help="list sets, local sources and Hub ids")
     args = parser.parse_args(argv)
     if args.all and (args.name or args.source):

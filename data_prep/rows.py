@@ -6,7 +6,8 @@ concatenate any of these files in one ``data.val_files`` / ``data.train_files`` 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -103,19 +103,25 @@ def select_by_index(records: list[Record], rejected: list[Rejected], wanted: Seq
         elif index in rejected_by_index:
             issues.extend(rejected_by_index[index].issues)
         else:
-            issues.append(Issue(origin, None, "extra_info.index", f"no row with index {index}, which the paper's sample needs"))
+            issues.append(
+                Issue(origin, None, "extra_info.index", f"no row with index {index}, which the paper's sample needs")
+            )
     issues.extend(i for r in rejected if r.source_index is None for i in r.issues)
     notes = []
     unwanted_bad = sorted(k for k in rejected_by_index if k not in wanted_set)
     if unwanted_bad:
-        notes.append(f"ignored {len(unwanted_bad)} invalid source row(s) outside the paper's sample: {unwanted_bad[:10]}")
+        notes.append(
+            f"ignored {len(unwanted_bad)} invalid source row(s) outside the paper's sample: {unwanted_bad[:10]}"
+        )
     unused = len(by_index) - sum(1 for k in by_index if k in wanted_set)
     if unused:
         notes.append(f"{unused} valid source row(s) are not in the paper's sample")
     return Selection(chosen, issues, notes)
 
 
-def select_by_fingerprint(records: list[Record], rejected: list[Rejected], canon: Sequence[tuple[int, str]], origin: str) -> Selection:
+def select_by_fingerprint(
+    records: list[Record], rejected: list[Rejected], canon: Sequence[tuple[int, str]], origin: str
+) -> Selection:
     """Records whose problem text matches a canonical fingerprint, in canonical order, each given the
     canonical index. The first of several matching source rows is used (a note says how often)."""
     first: dict[str, Record] = {}
@@ -135,7 +141,14 @@ def select_by_fingerprint(records: list[Record], rejected: list[Rejected], canon
         elif fp in rejected_by_fp:
             issues.extend(rejected_by_fp[fp].issues)
         else:
-            issues.append(Issue(origin, None, "problem", f"the paper's problem with index {index} (fingerprint {fp}) is not in the source"))
+            issues.append(
+                Issue(
+                    origin,
+                    None,
+                    "problem",
+                    f"the paper's problem with index {index} (fingerprint {fp}) is not in the source",
+                )
+            )
     notes = []
     ignored = [r.row for r in rejected if not r.problem or fingerprint(r.problem) not in canon_fps]
     if ignored:

@@ -62,32 +62,74 @@ SETS: dict[str, SetSpec] = {
     s.name: s
     for s in (
         SetSpec(
-            "deepscaler_17k", "math", "train", 17_000, _processed("deepscaler_17k.parquet"),
+            "deepscaler_17k",
+            "math",
+            "train",
+            17_000,
+            _processed("deepscaler_17k.parquet"),
             (HubSpec("agentica-org/DeepScaleR-Preview-Dataset"),),
-            selection="index", raw_rows=40_315,
+            selection="index",
+            raw_rows=40_315,
         ),
         SetSpec(
-            "math_train", "math", "train", 7_470, _processed("math_train.parquet"),
+            "math_train",
+            "math",
+            "train",
+            7_470,
+            _processed("math_train.parquet"),
             (
                 HubSpec("DigitalLearningGmbH/MATH-lighteval"),
                 HubSpec(
                     "EleutherAI/hendrycks_math",
-                    ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
-                     "number_theory", "prealgebra", "precalculus"),
+                    (
+                        "algebra",
+                        "counting_and_probability",
+                        "geometry",
+                        "intermediate_algebra",
+                        "number_theory",
+                        "prealgebra",
+                        "precalculus",
+                    ),
                 ),
             ),
-            selection="fingerprint", raw_rows=7_500,
+            selection="fingerprint",
+            raw_rows=7_500,
         ),
-        SetSpec("aime2024", "AIME2024", "test", 30, _raw("aime2024.json"),
-                (HubSpec("HuggingFaceH4/aime_2024"), HubSpec("Maxwell-Jia/AIME_2024"))),
-        SetSpec("aime2025", "AIME2025", "test", 30, None,
-                (HubSpec("math-ai/aime25", split="test"), HubSpec("yentinglin/aime_2025"),
-                 HubSpec("opencompass/AIME2025", ("AIME2025-I", "AIME2025-II"), "test"))),
+        SetSpec(
+            "aime2024",
+            "AIME2024",
+            "test",
+            30,
+            _raw("aime2024.json"),
+            (HubSpec("HuggingFaceH4/aime_2024"), HubSpec("Maxwell-Jia/AIME_2024")),
+        ),
+        SetSpec(
+            "aime2025",
+            "AIME2025",
+            "test",
+            30,
+            None,
+            (
+                HubSpec("math-ai/aime25", split="test"),
+                HubSpec("yentinglin/aime_2025"),
+                HubSpec("opencompass/AIME2025", ("AIME2025-I", "AIME2025-II"), "test"),
+            ),
+        ),
         SetSpec("amc2023", "AMC2023", "test", 83, _raw("amc2023.json"), (HubSpec("AI-MO/aimo-validation-amc"),)),
-        SetSpec("math500", "MATH500", "test", 500, _raw("math500.json"), (HubSpec("HuggingFaceH4/MATH-500", split="test"),)),
-        SetSpec("minerva", "Minerva", "test", 272, _raw("minerva.json"), (HubSpec("math-ai/minervamath", split="test"),)),
-        SetSpec("olympiadbench", "OlympiadBench", "test", 675, _raw("olympiad_bench.json"),
-                (HubSpec("Hothan/OlympiadBench", ("OE_TO_maths_en_COMP",)),)),
+        SetSpec(
+            "math500", "MATH500", "test", 500, _raw("math500.json"), (HubSpec("HuggingFaceH4/MATH-500", split="test"),)
+        ),
+        SetSpec(
+            "minerva", "Minerva", "test", 272, _raw("minerva.json"), (HubSpec("math-ai/minervamath", split="test"),)
+        ),
+        SetSpec(
+            "olympiadbench",
+            "OlympiadBench",
+            "test",
+            675,
+            _raw("olympiad_bench.json"),
+            (HubSpec("Hothan/OlympiadBench", ("OE_TO_maths_en_COMP",)),),
+        ),
     )
 }
 TRAIN_SETS = tuple(n for n, s in SETS.items() if not s.is_eval)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from data_prep.records import DataError
 
@@ -131,7 +132,9 @@ def load_file(path: Path, split: str | None = None, wanted: Sequence[str] = ()) 
     elif path.suffix in (".json", ".jsonl") or path.suffixes[-2:] in ([".json", ".gz"], [".jsonl", ".gz"]):
         rows = _read_json_file(path, origin)
     else:
-        raise DataError(f"{origin}: unsupported file type '{path.suffix}' (use .json, .jsonl or .parquet, or .json.gz/.jsonl.gz)")
+        raise DataError(
+            f"{origin}: unsupported file type '{path.suffix}' (use .json, .jsonl or .parquet, or .json.gz/.jsonl.gz)"
+        )
     return Source(origin, _check_dicts(rows, origin))
 
 

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 PLAIN_SEPARATOR = "\n"

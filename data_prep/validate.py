@@ -14,7 +14,14 @@ def duplicate_index_issues(records: list[Record], origin: str) -> list[Issue]:
     issues = []
     for r in records:
         if r.source_index in seen:
-            issues.append(Issue(origin, r.row, "extra_info.index", f"duplicate row: index {r.source_index} is also row {seen[r.source_index]}"))
+            issues.append(
+                Issue(
+                    origin,
+                    r.row,
+                    "extra_info.index",
+                    f"duplicate row: index {r.source_index} is also row {seen[r.source_index]}",
+                )
+            )
         else:
             seen[r.source_index] = r.row
     return issues

@@ -55,8 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.prompt_key not in frame.columns:
         raise SystemExit(f"{args.data}: no column {args.prompt_key!r} (columns: {', '.join(frame.columns)})")
     conversations = [[dict(message) for message in messages] for messages in frame[args.prompt_key]]
-    llm = LLM(model=args.model, tensor_parallel_size=args.tp, seed=args.seed, gpu_memory_utilization=args.gpu_memory_utilization)
-    params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed)
+    llm = LLM(
+        model=args.model,
+        tensor_parallel_size=args.tp,
+        seed=args.seed,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+    )
+    params = SamplingParams(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed
+    )
     outputs = llm.chat(conversations, params, use_tqdm=True)
     frame["responses"] = [[o.text for o in out.outputs] for out in outputs]
     frame["response_token_lens"] = [[len(o.token_ids) for o in out.outputs] for out in outputs]

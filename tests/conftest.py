@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "They read the session's shared runs (see SharedRuns below); -m 'not e2e' skips them",
     )
     # pytest-xdist's own mark (registered here too, for runs without xdist): conftest groups each shared run's tests
-    config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist's --dist loadgroup keeps in one worker")
+    config.addinivalue_line(
+        "markers", "xdist_group(name): tests that pytest-xdist's --dist loadgroup keeps in one worker"
+    )
 
 
 # ---------------------------------------------------------------- expensive runs shared by the session
@@ -59,7 +62,7 @@ class SharedRuns:
             if name not in self.results:
                 try:
                     self.results[name] = ("ok", self.jobs[name](make_dir(name)))
-                except BaseException as error:  # noqa: BLE001  (re-raised in every test that reads it)
+                except BaseException as error:
                     self.results[name] = ("error", error)
             return self.results[name]
 
@@ -103,7 +106,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _run_dir(config: pytest.Config):
-    return lambda name: config._tmp_path_factory.mktemp(name)  # noqa: SLF001  (pytest's own tmp_path_factory)
+    return lambda name: config._tmp_path_factory.mktemp(name)
 
 
 @contextmanager
@@ -111,7 +114,6 @@ def one_launch_at_a_time(work: Path):
     """Hold the session's veRL-launch lock (a file beside the xdist workers' folders, or in this session's folder):
     two veRL launches of one test session never overlap, whichever workers run them."""
     import fcntl
-    import os
 
     session_root = work.parent.parent if work.parent.name.startswith("popen-gw") else work.parent
     with open(session_root / "verl-launch.lock", "w") as lock:
@@ -127,8 +129,6 @@ def shared_run(request: pytest.FixtureRequest, name: str):
 
 
 # --- veRL's trainer through the recipe's launcher: run_grpo.sh scale=cpu, then a resume -----------------------
-
-from dataclasses import dataclass  # noqa: E402
 
 
 @dataclass
@@ -190,14 +190,18 @@ def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> Traine
         # B also runs the group-level reward path (issue 20): REWARD=majority, veRL's own dump of the rollouts it
         # trained on (rm_scores read back after the update) and a stop rule that holds on any step.
         resumed = _launch_recipe(
-            {**env, "REWARD": "majority"}, ray_dir, "trainer.total_training_steps=3",
+            {**env, "REWARD": "majority"},
+            ray_dir,
+            "trainer.total_training_steps=3",
             "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
             f"trainer.rollout_data_dir={work / 'rollouts'}",
             "+trainer.v1.sampler.sampler_kwargs.stop_when='response_length>=0'",
         )
     finally:
         shutil.rmtree(ray_dir, ignore_errors=True)
-    return TrainerRuns(first, resumed, metrics_log(work, "cpu-e2e"), checkpoints, listing, tracker_text, work / "rollouts")
+    return TrainerRuns(
+        first, resumed, metrics_log(work, "cpu-e2e"), checkpoints, listing, tracker_text, work / "rollouts"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -260,9 +264,7 @@ def rollout_groups():
 def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The carried release files (release_data/), decompressed and checked against their SHA-256 manifest,
     in the release's own layout (``datasets/``, ``raw/``, ``logs/``, ``outputs/``, ``release/``)."""
-    import sys
 
-    sys.path.insert(0, str(REPO))
     from data_prep.carried import materialise
 
     return materialise(tmp_path_factory.mktemp("release"))
@@ -307,7 +309,7 @@ def parse_expr_accepts():
 
 def build_tiny_tokenizer(directory: Path) -> Path:
     """A character-level fast tokenizer (printable ASCII + a few specials), saved in ``directory``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<eos>", "<unk>"]
@@ -318,9 +320,7 @@ def build_tiny_tokenizer(directory: Path) -> Path:
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
     tokenizer.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
     fast.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
     fast.save_pretrained(directory)
     return directory
@@ -437,8 +437,17 @@ def _demo_verl_run(work: Path):
     from verl_ext.demo.config import DemoConfig
 
     config = DemoConfig(
-        engine="verl", reward="majority", steps=2, out=str(work / "out"), seed=1, warmup_steps=DEMO_VERL_WARMUP_STEPS,
-        num_generations=8, prompts_per_step=2, max_completion_length=40, eval_every=1, progress=False,
+        engine="verl",
+        reward="majority",
+        steps=2,
+        out=str(work / "out"),
+        seed=1,
+        warmup_steps=DEMO_VERL_WARMUP_STEPS,
+        num_generations=8,
+        prompts_per_step=2,
+        max_completion_length=40,
+        eval_every=1,
+        progress=False,
     )
     fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
     env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
@@ -463,8 +472,14 @@ def _capable_claims(work: Path) -> dict[int, dict]:
             folder = work / f"seed{seed}"
             folder.mkdir()
             env = {**os.environ, "VERL_EXT_CACHE": str(folder / "cache")}
-            processes[seed] = _python(_CAPABLE_CLAIMS, str(seed), str(folder / "claims.json"), ",".join(CAPABLE_REWARDS),
-                                      env=env, log=folder / "output.log")
+            processes[seed] = _python(
+                _CAPABLE_CLAIMS,
+                str(seed),
+                str(folder / "claims.json"),
+                ",".join(CAPABLE_REWARDS),
+                env=env,
+                log=folder / "output.log",
+            )
         for seed, process in processes.items():
             _finished(process, work / f"seed{seed}" / "output.log", timeout=1800)
     finally:
@@ -489,7 +504,7 @@ def capable_claims(request: pytest.FixtureRequest) -> dict[int, dict]:
 # ---------------------------------------------------------------- isolated checker children that cannot start
 
 
-def _spawn_error(*args, **kwargs):  # noqa: ANN002, ANN003 - stands in for subprocess.Popen
+def _spawn_error(*args, **kwargs):
     raise OSError(11, "Resource temporarily unavailable (forced by the test)")
 
 

@@ -16,22 +16,30 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def _generations(folder: Path) -> Path:
     path = folder / "gen.jsonl"
-    path.write_text('{"response": "so \\\\boxed{1}", "ground_truth": "1"}\n{"response": "no box", "ground_truth": "2"}\n', encoding="utf-8")
+    path.write_text(
+        '{"response": "so \\\\boxed{1}", "ground_truth": "1"}\n{"response": "no box", "ground_truth": "2"}\n',
+        encoding="utf-8",
+    )
     return path
 
 
 def _scored(folder: Path) -> Path:
     path = folder / "scored.jsonl"
-    rows = [{"prompt": "p1", "pred": "1", "format": 1.0, "score": 1.0, "correct": 1.0},
-            {"prompt": "p2", "pred": "", "format": 0.0, "score": 0.0, "correct": 0.0}]
+    rows = [
+        {"prompt": "p1", "pred": "1", "format": 1.0, "score": 1.0, "correct": 1.0},
+        {"prompt": "p2", "pred": "", "format": 0.0, "score": 0.0, "correct": 0.0},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 def _log(folder: Path) -> Path:
     path = folder / "run.jsonl"
-    lines = [{"step": 0, "data": {"val-core/A/acc/mean@1": 0.25}}, {"step": 1, "data": {"response_length/mean": 40.0}},
-             {"step": 2, "data": {"val-core/A/acc/mean@1": 0.5}}]
+    lines = [
+        {"step": 0, "data": {"val-core/A/acc/mean@1": 0.25}},
+        {"step": 1, "data": {"response_length/mean": 40.0}},
+        {"step": 2, "data": {"val-core/A/acc/mean@1": 0.5}},
+    ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return path
 

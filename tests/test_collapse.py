@@ -57,8 +57,11 @@ def test_reward_accuracy_counts_rewards_that_pay_exactly_the_correct_samples():
 
 def test_group_and_batch_monitors():
     first = group_monitors(
-        ISSUE_GROUP, rewards=[1, 1, 1, 0, 0], correct=[1, 1, 1, 0, 0],
-        mean_logprobs=[-0.5, -0.5, -1.0, -2.0, -1.0], response_tokens=[10, 20, 30, 40, 50],
+        ISSUE_GROUP,
+        rewards=[1, 1, 1, 0, 0],
+        correct=[1, 1, 1, 0, 0],
+        mean_logprobs=[-0.5, -0.5, -1.0, -2.0, -1.0],
+        response_tokens=[10, 20, 30, 40, 50],
     )
     assert first["mean_logprob"] == pytest.approx(-1.0) and first["response_length"] == 30.0
     assert first["label_accuracy"] == 1.0 and first["reward_accuracy"] == 1.0

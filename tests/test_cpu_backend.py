@@ -95,8 +95,14 @@ def tiny_model():
 
     torch.manual_seed(0)
     config = Qwen2Config(
-        vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True,
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
     )
     return Qwen2ForCausalLM(config).eval()
 
@@ -113,7 +119,9 @@ def _greedy_one_by_one(model, prompt: list[int], steps: int) -> list[int]:
 
 def test_batched_left_padded_decoding_matches_unbatched_full_recompute(tiny_model):
     prompts = [[5, 6, 7, 8, 9], [11, 12]]
-    results = generate_batch(tiny_model, prompts, SamplingParams(temperature=0.0, max_tokens=6), eos_ids=set(), pad_id=0)
+    results = generate_batch(
+        tiny_model, prompts, SamplingParams(temperature=0.0, max_tokens=6), eos_ids=set(), pad_id=0
+    )
     for prompt, result in zip(prompts, results):
         assert result.token_ids == _greedy_one_by_one(tiny_model, prompt, 6)
         assert result.finish_reason == "length"

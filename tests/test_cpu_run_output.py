@@ -26,8 +26,20 @@ DATA_DIR = REPO / "release_data" / "datasets"
 # A model folder named like the scale=cpu model's (tiny-qwen2-<hash>): its config.json is all the launcher checks.
 MODEL_DIR_NAME = "tiny-qwen2-0123456789abcdef"
 EXPERIMENT = f"grpo-deepscaler_17k-{MODEL_DIR_NAME}-format_length"
-LAUNCHER_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
-                  "EXPERIMENT", "DRY_RUN", "VERL_PLATFORM", "VERL_FILE_LOGGER_PATH")
+LAUNCHER_NAMES = (
+    "REWARD",
+    "TRAIN_SET",
+    "MODEL_PATH",
+    "DATA_DIR",
+    "CKPT_DIR",
+    "LOG_DIR",
+    "NNODES",
+    "GPUS_PER_NODE",
+    "EXPERIMENT",
+    "DRY_RUN",
+    "VERL_PLATFORM",
+    "VERL_FILE_LOGGER_PATH",
+)
 
 # What a main_ppo stand-in does: write a two-step metrics log where veRL's file logger would, exit with $FAKE_STATUS.
 FAKE_PYTHON = """#!{python}
@@ -52,10 +64,25 @@ def cpu_launch(launcher_env: dict[str, str], tmp_path: Path):
 
     def launch(python: str = sys.executable, **env: str) -> subprocess.CompletedProcess:
         environment = {k: v for k, v in launcher_env.items() if k not in LAUNCHER_NAMES}
-        environment.update({"DATA_DIR": str(DATA_DIR), "MODEL_PATH": str(model), "CKPT_DIR": str(tmp_path / "ckpt"),
-                            "PYTHON": python, "CHECK_VERL": "0", **env})  # tests/test_recipe_launcher.py checks the veRL import
-        return subprocess.run(["bash", str(RECIPE / "run_grpo.sh"), "scale=cpu"], env=environment, capture_output=True,
-                              text=True, timeout=300, check=False, cwd=tmp_path)
+        environment.update(
+            {
+                "DATA_DIR": str(DATA_DIR),
+                "MODEL_PATH": str(model),
+                "CKPT_DIR": str(tmp_path / "ckpt"),
+                "PYTHON": python,
+                "CHECK_VERL": "0",
+                **env,
+            }
+        )  # tests/test_recipe_launcher.py checks the veRL import
+        return subprocess.run(
+            ["bash", str(RECIPE / "run_grpo.sh"), "scale=cpu"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=tmp_path,
+        )
 
     return launch
 
@@ -92,8 +119,14 @@ def test_a_cpu_backend_process_imports_verls_engines_without_a_warning_about_abs
     # What every process of a CPU run does (the driver, the pre-flight, each Ray worker: VERL_PLATFORM=cpu reaches
     # the workers through the scale's ray_init runtime env): import veRL, whose plugin loads the CPU backend.
     env = {**os.environ, "VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "verl_ext.verl.plugin"}
-    done = subprocess.run([sys.executable, "-W", "always", "-c", "import verl, verl.workers.engine"], env=env,
-                          capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import verl, verl.workers.engine"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "engine is not available" not in done.stderr, done.stderr
 
@@ -101,7 +134,9 @@ def test_a_cpu_backend_process_imports_verls_engines_without_a_warning_about_abs
 # --- what the launcher prints ----------------------------------------------------------------------------
 
 
-def test_a_run_names_the_cpu_and_its_metrics_log_first_and_the_commands_that_read_it_last(cpu_launch, tmp_path: Path, capsys):
+def test_a_run_names_the_cpu_and_its_metrics_log_first_and_the_commands_that_read_it_last(
+    cpu_launch, tmp_path: Path, capsys
+):
     done = cpu_launch(python=_fake_python(tmp_path))
     assert done.returncode == 0, done.stderr
     log = tmp_path / "ckpt" / "logs" / "format_length" / f"{EXPERIMENT}.jsonl"
@@ -138,8 +173,11 @@ def test_hydras_run_folder_is_inside_the_runs_checkpoint_folder(tmp_path: Path):
 
     run_dir = tmp_path / "ckpt" / EXPERIMENT  # what run_grpo.sh passes as trainer.default_local_dir
     with initialize_config_dir(config_dir=str(RECIPE / "config"), version_base=None):
-        cfg = compose("format_length_grpo", overrides=["scale=cpu", f"trainer.default_local_dir={run_dir}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "format_length_grpo",
+            overrides=["scale=cpu", f"trainer.default_local_dir={run_dir}"],
+            return_hydra_config=True,
+        )
     hydra_dir = Path(OmegaConf.select(cfg, "hydra.run.dir"))
     assert hydra_dir.parent == run_dir / "hydra"
     assert json.dumps(str(hydra_dir)).count("outputs") == 0
@@ -165,7 +203,10 @@ def test_transfer_queue_in_a_cpu_run_asks_for_no_more_torch_threads_than_a_one_c
     monkeypatch.setattr(common.psutil, "cpu_count", lambda logical=True: 1)  # one physical core
     before = torch.get_num_threads()
     try:
-        for target, warned in ((8, True), (threads, False)):  # TransferQueue's default warns there; the scale's must not
+        for target, warned in (
+            (8, True),
+            (threads, False),
+        ):  # TransferQueue's default warns there; the scale's must not
             caplog.clear()
             with caplog.at_level(logging.WARNING), common.limit_pytorch_auto_parallel_threads(target):
                 pass

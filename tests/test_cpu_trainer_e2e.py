@@ -54,8 +54,15 @@ def test_first_launch_trains_two_steps_and_exits_0(runs):
 def test_per_step_metrics_hold_diagnostics_and_validation_accuracy(runs):
     steps = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
     for step in (1, 2):
-        for name in ("diagnostics/format_rate", "diagnostics/length_reward_mean", "diagnostics/truncation_rate",
-                     "diagnostics/reward_error_rate", "critic/score/mean", "timing_s/gen", "timing_s/update_actor"):
+        for name in (
+            "diagnostics/format_rate",
+            "diagnostics/length_reward_mean",
+            "diagnostics/truncation_rate",
+            "diagnostics/reward_error_rate",
+            "critic/score/mean",
+            "timing_s/gen",
+            "timing_s/update_actor",
+        ):
             assert name in steps[step], f"step {step} lacks {name}"
         assert steps[step]["diagnostics/reward_error_rate"] == 0.0
     for step in (0, 2):  # validation before training and at the last step
@@ -110,14 +117,20 @@ def test_rollout_log_probs_track_the_actor_only_with_weight_sync(runs):
 def test_table_and_plot_read_the_trainer_log(runs, tmp_path: Path):
     table = subprocess.run(
         [sys.executable, "-m", "verl_ext.cli", "table", str(runs.log), "--json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert table.returncode == 0, table.stderr
     assert "cpu-e2e" in table.stdout
     figure = tmp_path / "curves.png"
     plot = subprocess.run(
         [sys.executable, "-m", "verl_ext.cli", "plot", str(runs.log), "-o", str(figure)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert plot.returncode == 0, plot.stderr
     assert figure.stat().st_size > 0
@@ -140,8 +153,15 @@ def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(
     assert step["critic/score/mean"] == pytest.approx(sum(row["score"] for row in rows) / len(rows))
     assert step["diagnostics/group_reward_error_rate"] == 0.0
     assert step["diagnostics/answer_fallback_rate"] == 0.0
-    for name in ("collapse/majority_ratio", "collapse/distinct_answers", "collapse/answer_entropy",
-                 "collapse/mean_logprob", "collapse/response_length", "collapse/label_accuracy", "collapse/reward_accuracy"):
+    for name in (
+        "collapse/majority_ratio",
+        "collapse/distinct_answers",
+        "collapse/answer_entropy",
+        "collapse/mean_logprob",
+        "collapse/response_length",
+        "collapse/label_accuracy",
+        "collapse/reward_accuracy",
+    ):
         assert name in step, name
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from data_prep.prepare import main
 
-from data_prep.prepare import main  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_one_set_prints_rows_data_source_and_a_sample_prompt(tmp_path, capsys):
@@ -19,14 +18,17 @@ def test_one_set_prints_rows_data_source_and_a_sample_prompt(tmp_path, capsys):
     assert f"math500: wrote {tmp_path / 'math500.parquet'} (500 rows, data_source MATH500, template plain_boxed)" in out
     assert "sample prompt: [user] Convert the point $(0,3)$" in out
     rows = pq.read_table(tmp_path / "math500.parquet").to_pylist()
-    assert rows[0]["prompt"][0]["content"].endswith("\nPlease reason step by step, and put your final answer within \\boxed{}.")
+    assert rows[0]["prompt"][0]["content"].endswith(
+        "\nPlease reason step by step, and put your final answer within \\boxed{}."
+    )
 
 
 def test_all_writes_every_local_set_skips_aime2025_and_reports_overlap(tmp_path, capsys):
     assert main(["--all", "--out", str(tmp_path), "--check-overlap"]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{n}.parquet" for n in ("deepscaler_17k", "math_train", "aime2024", "amc2023", "math500", "minerva", "olympiadbench")
+        f"{n}.parquet"
+        for n in ("deepscaler_17k", "math_train", "aime2024", "amc2023", "math500", "minerva", "olympiadbench")
     )
     assert "aime2025: skipped: aime2025: no local source" in out and "math-ai/aime25" in out
     assert "math500 (500) in deepscaler_17k: 2" in out
@@ -49,7 +51,12 @@ def test_a_bad_source_exits_1_with_the_reason(tmp_path, capsys):
 def test_list_names_every_set_and_hub_id(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
-    for text in ("deepscaler_17k", "agentica-org/DeepScaleR-Preview-Dataset", "HuggingFaceH4/MATH-500@test", "olympiadbench"):
+    for text in (
+        "deepscaler_17k",
+        "agentica-org/DeepScaleR-Preview-Dataset",
+        "HuggingFaceH4/MATH-500@test",
+        "olympiadbench",
+    ):
         assert text in out
 
 
@@ -70,7 +77,10 @@ def test_check_overlap_alone_reports_on_existing_files(tmp_path, capsys):
 def test_runs_as_a_script_from_any_directory(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "data_prep" / "prepare.py"), "aime2024", "--out", "o"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "aime2024: wrote o/aime2024.parquet (30 rows, data_source AIME2024" in result.stdout
@@ -95,7 +105,9 @@ def test_a_plain_folder_source_is_one_line_saying_what_a_source_may_be(tmp_path,
         (folder / name).write_text("[]", encoding="utf-8")
     assert main([set_name, "--source", str(folder), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"error: {folder}: a plain folder, not a datasets save_to_disk folder")
+    assert err.count("\n") == 1 and err.startswith(
+        f"error: {folder}: a plain folder, not a datasets save_to_disk folder"
+    )
     assert "a source is a .json/.jsonl/.parquet file, a datasets save_to_disk folder" in err and "Hub id" in err
     assert pick.format(folder=folder) in err
     assert not (tmp_path / "out").exists()

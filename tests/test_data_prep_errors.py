@@ -2,21 +2,18 @@
 output files are written atomically."""
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep import writer  # noqa: E402
-from data_prep.layouts import read_records  # noqa: E402
-from data_prep.prepare import prepare  # noqa: E402
-from data_prep.records import DataError  # noqa: E402
-from data_prep.sources import Source  # noqa: E402
-from data_prep.templates import qwen_boxed  # noqa: E402
+from data_prep import writer
+from data_prep.layouts import read_records
+from data_prep.prepare import prepare
+from data_prep.records import DataError
+from data_prep.sources import Source
+from data_prep.templates import qwen_boxed
 
 
 def _aime(n: int = 30) -> list[dict]:
@@ -31,8 +28,13 @@ def _with(rows: list[dict], i: int, **changes) -> list[dict]:
 
 def _processed(n: int = 30) -> list[dict]:
     return [
-        {"data_source": "AIME2024", "prompt": qwen_boxed(f"P{i}"), "ability": "math",
-         "reward_model": {"ground_truth": str(i), "style": "rule"}, "extra_info": {"index": i, "split": "test"}}
+        {
+            "data_source": "AIME2024",
+            "prompt": qwen_boxed(f"P{i}"),
+            "ability": "math",
+            "reward_model": {"ground_truth": str(i), "style": "rule"},
+            "extra_info": {"index": i, "split": "test"},
+        }
         for i in range(n)
     ]
 
@@ -53,7 +55,11 @@ BAD_SOURCES = [
     ("empty answer", _with(_aime(), 5, answer=""), "row 5: field 'answer': missing or empty answer: ''"),
     ("null answer", _with(_aime(), 6, answer=None), "row 6: field 'answer': missing or empty answer: None"),
     ("unreadable meta field", _with(_aime(), 2, year="soon"), "row 2: field 'year': cannot read 'soon' as int64"),
-    ("duplicate problem", _with(_aime(), 7, problem="Problem  number 2."), "row 7: field 'problem': duplicate problem: same text as row 2"),
+    (
+        "duplicate problem",
+        _with(_aime(), 7, problem="Problem  number 2."),
+        "row 7: field 'problem': duplicate problem: same text as row 2",
+    ),
     ("too few rows", _aime(29), "aime2024 output has 29 rows; expected 30"),
     ("too many rows", _aime(31), "aime2024 output has 31 rows; expected 30"),
     ("unknown layout", [{"q": "x", "a": "1"}] * 30, "unknown field layout: fields ['a', 'q']"),
@@ -75,10 +81,26 @@ def test_bad_sources_fail_naming_file_row_and_field(tmp_path, case, rows, messag
 
 
 BAD_PROCESSED = [
-    ("unknown prompt layout", _with(_processed(), 1, prompt=[{"role": "user", "content": "P1"}]), "row 1: field 'prompt'"),
-    ("empty ground truth", _with(_processed(), 2, reward_model={"ground_truth": " ", "style": "rule"}), "row 2: field 'reward_model.ground_truth'"),
-    ("bad extra_info field", _with(_processed(), 3, extra_info={"index": 3, "split": "test", "year": "later"}), "row 3: field 'extra_info.year': cannot read 'later' as int64"),
-    ("duplicate row", _with(_processed(), 9, extra_info={"index": 4, "split": "test"}), "row 9: field 'extra_info.index': duplicate row: index 4 is also row 4"),
+    (
+        "unknown prompt layout",
+        _with(_processed(), 1, prompt=[{"role": "user", "content": "P1"}]),
+        "row 1: field 'prompt'",
+    ),
+    (
+        "empty ground truth",
+        _with(_processed(), 2, reward_model={"ground_truth": " ", "style": "rule"}),
+        "row 2: field 'reward_model.ground_truth'",
+    ),
+    (
+        "bad extra_info field",
+        _with(_processed(), 3, extra_info={"index": 3, "split": "test", "year": "later"}),
+        "row 3: field 'extra_info.year': cannot read 'later' as int64",
+    ),
+    (
+        "duplicate row",
+        _with(_processed(), 9, extra_info={"index": 4, "split": "test"}),
+        "row 9: field 'extra_info.index': duplicate row: index 4 is also row 4",
+    ),
 ]
 
 

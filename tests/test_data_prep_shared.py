@@ -2,19 +2,17 @@
 raw/, training sets round-tripped from datasets/, shipped selections equal to what the release gives."""
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from data_prep import make_selections
+from data_prep.prepare import overlaps_in, prepare
+from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, load_indices, paper_sample
+
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "release_data" / "datasets"  # the release's processed parquet files, carried as released
-sys.path.insert(0, str(REPO))
-
-from data_prep import make_selections  # noqa: E402
-from data_prep.prepare import overlaps_in, prepare  # noqa: E402
-from data_prep.selection import DEEPSCALER_INDICES, MATH_TRAIN_FINGERPRINTS, load_indices, paper_sample  # noqa: E402
 
 
 def _rows(path: Path) -> list[dict]:
@@ -50,7 +48,10 @@ def test_eval_sets_from_raw_reproduce_the_release_files_row_for_row(out, name):
         assert _same_answer(o["reward_model"]["ground_truth"], t["reward_model"]["ground_truth"])
         assert o["reward_model"]["style"] == t["reward_model"]["style"] == "rule"
         assert o["ability"] == t["ability"]
-        assert (o["extra_info"]["index"], o["extra_info"]["split"]) == (t["extra_info"]["index"], t["extra_info"]["split"])
+        assert (o["extra_info"]["index"], o["extra_info"]["split"]) == (
+            t["extra_info"]["index"],
+            t["extra_info"]["split"],
+        )
 
 
 def test_numeric_amc_answers_are_written_as_integers(out):
@@ -93,8 +94,12 @@ def test_no_written_file_has_an_empty_data_source(out):
 
 
 def test_shipped_selection_files_equal_what_the_release_files_give():
-    assert DEEPSCALER_INDICES.read_bytes() == make_selections.gzip_text(make_selections.deepscaler_text(DATASETS / "deepscaler_17k.parquet"))
-    assert MATH_TRAIN_FINGERPRINTS.read_bytes() == make_selections.gzip_text(make_selections.math_train_text(DATASETS / "math_train.parquet"))
+    assert DEEPSCALER_INDICES.read_bytes() == make_selections.gzip_text(
+        make_selections.deepscaler_text(DATASETS / "deepscaler_17k.parquet")
+    )
+    assert MATH_TRAIN_FINGERPRINTS.read_bytes() == make_selections.gzip_text(
+        make_selections.math_train_text(DATASETS / "math_train.parquet")
+    )
 
 
 def test_paper_generator_reproduces_the_release_sample_from_its_pandas_index():

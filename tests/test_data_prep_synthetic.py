@@ -4,20 +4,19 @@ through a fake loader."""
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from data_prep.prepare import prepare
+from data_prep.records import DataError
+from data_prep.selection import load_indices, paper_sample
+
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "release_data" / "datasets"  # the release's processed parquet files, carried as released
-sys.path.insert(0, str(REPO))
 
-from data_prep.prepare import prepare  # noqa: E402
-from data_prep.records import DataError  # noqa: E402
-from data_prep.selection import load_indices, paper_sample  # noqa: E402
 
 # Rows of the 40k set the release dropped for an empty answer: one in each gap of its pandas index.
 EMPTY_ANSWER_ROWS = (6327, 6336, 6407, 6414, 38209, 38211)
@@ -117,7 +116,9 @@ def test_math_train_from_a_full_math_training_set_equals_the_release_file(tmp_pa
         }
         for r in release
     ]
-    rows += [{"problem": f"extra {i}", "level": "Level 1", "type": "Geometry", "solution": "\\boxed{1}"} for i in range(30)]
+    rows += [
+        {"problem": f"extra {i}", "level": "Level 1", "type": "Geometry", "solution": "\\boxed{1}"} for i in range(30)
+    ]
     random.Random(0).shuffle(rows)
     path, text = prepare("math_train", tmp_path, source=str(_write_jsonl(rows, tmp_path / "math.jsonl")))
     ours = _rows(path)
@@ -130,8 +131,13 @@ def test_math_train_from_a_full_math_training_set_equals_the_release_file(tmp_pa
 
 def _aime2025_rows(n: int = 30) -> list[dict]:
     return [
-        {"id": str(i), "problem": f"AIME 2025 problem {i}: find $n$.", "answer": str(100 + i), "year": 2025,
-         "url": f"https://example.org/{i}"}
+        {
+            "id": str(i),
+            "problem": f"AIME 2025 problem {i}: find $n$.",
+            "answer": str(100 + i),
+            "year": 2025,
+            "url": f"https://example.org/{i}",
+        }
         for i in range(n)
     ]
 
@@ -149,9 +155,14 @@ def test_aime2025_from_a_locally_saved_copy(tmp_path, writer, suffix):
 
 def test_aime2025_from_the_hub_concatenates_the_two_opencompass_configs(tmp_path):
     half = [{"question": f"Problem {i}", "answer": str(i)} for i in range(30)]
-    hub = FakeHub({("opencompass/AIME2025", "AIME2025-I"): half[:15], ("opencompass/AIME2025", "AIME2025-II"): half[15:]})
+    hub = FakeHub(
+        {("opencompass/AIME2025", "AIME2025-I"): half[:15], ("opencompass/AIME2025", "AIME2025-II"): half[15:]}
+    )
     path, text = prepare("aime2025", tmp_path, source="opencompass/AIME2025", hub_loader=hub)
-    assert hub.calls == [("opencompass/AIME2025", "AIME2025-I", "test"), ("opencompass/AIME2025", "AIME2025-II", "test")]
+    assert hub.calls == [
+        ("opencompass/AIME2025", "AIME2025-I", "test"),
+        ("opencompass/AIME2025", "AIME2025-II", "test"),
+    ]
     assert [r["prompt"][1]["content"] for r in _rows(path)] == [f"Problem {i}" for i in range(30)]
     assert "hub:opencompass/AIME2025:AIME2025-I,AIME2025-II@test" in text
 
@@ -164,8 +175,16 @@ def test_from_hub_uses_the_default_hub_id(tmp_path):
 
 def test_olympiadbench_hub_layout_with_list_answers_and_context(tmp_path):
     rows = [
-        {"id": i, "question": f"Q{i}", "final_answer": [f"${i}$"], "context": "Setup." if i == 0 else None,
-         "unit": None, "answer_type": "Numerical", "subfield": "Algebra", "solution": ["..."]}
+        {
+            "id": i,
+            "question": f"Q{i}",
+            "final_answer": [f"${i}$"],
+            "context": "Setup." if i == 0 else None,
+            "unit": None,
+            "answer_type": "Numerical",
+            "subfield": "Algebra",
+            "solution": ["..."],
+        }
         for i in range(675)
     ]
     hub = FakeHub({("Hothan/OlympiadBench", "OE_TO_maths_en_COMP"): rows})
@@ -198,7 +217,10 @@ def test_a_save_to_disk_folder_is_a_local_source(tmp_path, as_dict):
 
 def test_a_paper_problem_whose_solution_has_no_box_fails_naming_its_row(tmp_path):
     release = _rows(DATASETS / "math_train.parquet")
-    rows = [{"problem": r["prompt"][1]["content"], "solution": f"\\boxed{{{r['reward_model']['ground_truth']}}}"} for r in release]
+    rows = [
+        {"problem": r["prompt"][1]["content"], "solution": f"\\boxed{{{r['reward_model']['ground_truth']}}}"}
+        for r in release
+    ]
     rows[5]["solution"] = "no box"
     with pytest.raises(DataError, match=r"math.jsonl: row 5: field 'solution': no non-empty \\boxed\{\} answer"):
         prepare("math_train", tmp_path, source=str(_write_jsonl(rows, tmp_path / "math.jsonl")))

@@ -1,18 +1,13 @@
 """data_prep's pure pieces: boxed extraction, answer values, templates, normalisation, Hub ids."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep.answers import format_number, last_boxed, to_answers  # noqa: E402
-from data_prep.overlap import find_overlap, normalise  # noqa: E402
-from data_prep.records import DataError  # noqa: E402
-from data_prep.sets import SETS, hub_spec  # noqa: E402
-from data_prep.sources import parse_hub_id  # noqa: E402
-from data_prep.templates import INSTRUCTION, TEMPLATES, problem_from_messages  # noqa: E402
+from data_prep.answers import format_number, last_boxed, to_answers
+from data_prep.overlap import find_overlap, normalise
+from data_prep.records import DataError
+from data_prep.sets import SETS, hub_spec
+from data_prep.sources import parse_hub_id
+from data_prep.templates import INSTRUCTION, TEMPLATES, problem_from_messages
 
 
 @pytest.mark.parametrize(

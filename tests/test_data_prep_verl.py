@@ -1,19 +1,18 @@
 """The written files load in veRL's own RLHFDataset (CPU, a tiny tokenizer built here, no downloads)."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from data_prep.prepare import prepare
+from data_prep.templates import TEMPLATES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from data_prep.prepare import prepare  # noqa: E402
-from data_prep.templates import TEMPLATES  # noqa: E402
 
 EVAL = ("aime2024", "amc2023", "math500", "minerva", "olympiadbench")
 TRAIN = ("deepscaler_17k", "math_train")
@@ -44,8 +43,13 @@ def _dataset(paths, tmp_path, max_samples=-1, **config):
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    cfg = {"max_prompt_length": 100_000, "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
-           "cache_dir": str(tmp_path / "cache"), **config}
+    cfg = {
+        "max_prompt_length": 100_000,
+        "filter_overlong_prompts": True,
+        "filter_overlong_prompts_workers": 1,
+        "cache_dir": str(tmp_path / "cache"),
+        **config,
+    }
     return RLHFDataset(list(paths), tiny_tokenizer(), OmegaConf.create(cfg), max_samples=max_samples)
 
 
@@ -58,7 +62,11 @@ def test_all_eval_files_load_together_as_one_validation_set(files, tmp_path):
     assert item["reward_model"] == {"ground_truth": "204", "style": "rule"}
     assert item["index"] == 0 and item["extra_info"]["split"] == "test"
     assert {ds.dataframe[i]["data_source"] for i in (0, 30, 113, 613, 885)} == {
-        "AIME2024", "AMC2023", "MATH500", "Minerva", "OlympiadBench"
+        "AIME2024",
+        "AMC2023",
+        "MATH500",
+        "Minerva",
+        "OlympiadBench",
     }
 
 

@@ -78,11 +78,22 @@ def test_tiny_model_is_built_locally_and_cached(tmp_path: Path) -> None:
 
 def test_trl_logs_are_renamed_to_veRL_names() -> None:
     data = rename_trl_logs(
-        {"reward": 0.5, "completions/mean_length": 20.0, "diagnostics/format_rate": 0.25, "kl": float("nan"),
-         "epoch": 1.0, "rewards/format/mean": 0.5, "note": "text"}
+        {
+            "reward": 0.5,
+            "completions/mean_length": 20.0,
+            "diagnostics/format_rate": 0.25,
+            "kl": float("nan"),
+            "epoch": 1.0,
+            "rewards/format/mean": 0.5,
+            "note": "text",
+        }
     )
-    assert data == {"critic/score/mean": 0.5, "response_length/mean": 20.0, "diagnostics/format_rate": 0.25,
-                    "trl/rewards/format/mean": 0.5}
+    assert data == {
+        "critic/score/mean": 0.5,
+        "response_length/mean": 20.0,
+        "diagnostics/format_rate": 0.25,
+        "trl/rewards/format/mean": 0.5,
+    }
     line = step_line(3, 40, {**data, "val-core/DEMO/acc/mean@1": 0.1})
     assert line.startswith("step  3/40") and "format 0.25" in line and "held-out acc 0.10" in line
 
@@ -96,7 +107,10 @@ def test_metric_log_is_veRL_file_logger_jsonl(tmp_path: Path) -> None:
     writer.write(1, {"val-core/DEMO/acc/mean@1": 0.5})
     log = read_metric_log(tmp_path / "run.jsonl")
     assert log.layout == "file_logger"
-    assert log.steps == {0: {"val-core/DEMO/acc/mean@1": 0.0}, 1: {"critic/score/mean": 0.2, "val-core/DEMO/acc/mean@1": 0.5}}
+    assert log.steps == {
+        0: {"val-core/DEMO/acc/mean@1": 0.0},
+        1: {"critic/score/mean": 0.2, "val-core/DEMO/acc/mean@1": 0.5},
+    }
 
 
 def test_bad_options_are_rejected(tmp_path: Path) -> None:
@@ -114,7 +128,7 @@ def test_bad_options_are_rejected(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_step_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def two_step_run(tmp_path_factory: pytest.TempPathFactory):
     """One small 2-step run shared by the end-to-end tests (model cache in a temporary folder)."""
     from verl_ext.demo.config import DemoConfig
     from verl_ext.demo.pipeline import run
@@ -124,22 +138,37 @@ def two_step_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     patch.setenv("VERL_EXT_CACHE", str(root / "cache"))
     try:
         config = DemoConfig(
-            reward="format_length", steps=2, out=str(root / "out"), seed=1, warmup_steps=3, num_generations=2,
-            prompts_per_step=2, max_completion_length=16, eval_every=1, progress=False,
+            reward="format_length",
+            steps=2,
+            out=str(root / "out"),
+            seed=1,
+            warmup_steps=3,
+            num_generations=2,
+            prompts_per_step=2,
+            max_completion_length=16,
+            eval_every=1,
+            progress=False,
         )
         yield config, run(config)
     finally:
         patch.undo()
 
 
-def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noqa: ANN001
+def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:
     config, result = two_step_run
     lines = [json.loads(line) for line in Path(result.log).read_text(encoding="utf-8").splitlines()]
     assert [line["step"] for line in lines] == [0, 1, 2]
     assert "val-core/DEMO/acc/mean@1" in lines[0]["data"]
     for line in lines[1:]:
-        for name in ("critic/score/mean", "response_length/mean", "diagnostics/format_rate", "diagnostics/accuracy",
-                     "diagnostics/length_reward_mean", "val-core/DEMO/acc/mean@1", "trl/rewards/format_length/mean"):
+        for name in (
+            "critic/score/mean",
+            "response_length/mean",
+            "diagnostics/format_rate",
+            "diagnostics/accuracy",
+            "diagnostics/length_reward_mean",
+            "val-core/DEMO/acc/mean@1",
+            "trl/rewards/format_length/mean",
+        ):
             assert name in line["data"], name
         assert line["data"]["response_length/mean"] <= config.max_completion_length
         assert line["data"]["actor/kl_loss"] >= 0.0  # the capable student's KL term to the warmed-up model is on
@@ -149,20 +178,36 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:  # noq
     from verl_ext.io.logs import read_metric_log
 
     titles = [panel.title for panel in build_panels([read_metric_log(result.log)])]
-    assert {"mean reward (training rollouts)", "format rate (training rollouts)",
-            "DEMO: boxed and latent accuracy (validation)"} <= set(titles)
+    assert {
+        "mean reward (training rollouts)",
+        "format rate (training rollouts)",
+        "DEMO: boxed and latent accuracy (validation)",
+    } <= set(titles)
     summary = json.loads((Path(config.out) / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["steps"] == 2 and "diagnostics/format_rate" in summary["end"]
     held_out = len(load_problems(SUMS_FILE, split="test"))  # the default student's test split
     assert len(summary["distinct_answers"]) == 2 and summary["held_out_problems"] == held_out
     assert summary["config"]["student"] == "capable" and summary["warmup_cached"] is False
-    samples = [json.loads(line) for line in (Path(config.out) / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    samples = [
+        json.loads(line) for line in (Path(config.out) / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert [sum(1 for row in samples if row["step"] == step) for step in (0, 1, 2)] == [held_out] * 3
-    assert {"problem", "answer", "completion", "tokens", "pred", "format", "correct", "latent", "latent_correct", "score"} <= set(samples[0])
+    assert {
+        "problem",
+        "answer",
+        "completion",
+        "tokens",
+        "pred",
+        "format",
+        "correct",
+        "latent",
+        "latent_correct",
+        "score",
+    } <= set(samples[0])
     assert {"val-core/DEMO/acc/mean@1", "val-aux/DEMO/latent_acc/mean@1"} <= set(lines[-1]["data"])
 
 
-def test_demo_log_feeds_verl_ext_table(two_step_run) -> None:  # noqa: ANN001
+def test_demo_log_feeds_verl_ext_table(two_step_run) -> None:
     from verl_ext.eval.table import build_table
     from verl_ext.io.logs import read_metric_log
 
@@ -171,7 +216,7 @@ def test_demo_log_feeds_verl_ext_table(two_step_run) -> None:  # noqa: ANN001
     assert benchmarks == ["DEMO"] and len(rows) == 1
 
 
-def test_logged_reward_is_the_presets_score(two_step_run) -> None:  # noqa: ANN001
+def test_logged_reward_is_the_presets_score(two_step_run) -> None:
     """TRL's per-function mean (from our reward function) equals the reward it trains on."""
     _, result = two_step_run
     for line in Path(result.log).read_text(encoding="utf-8").splitlines()[1:]:
@@ -189,7 +234,7 @@ def test_cli_registers_demo() -> None:
     assert (config.reward, config.steps, config.out, config.progress) == ("format", 2, "x", False)
 
 
-def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> None:  # noqa: ANN001
+def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> None:
     """``--model PATH``: a saved checkpoint (here the tiny model, warmed up by nothing) trains the same way."""
     from verl_ext.demo.config import DemoConfig
     from verl_ext.demo.pipeline import run
@@ -197,8 +242,18 @@ def test_any_local_causal_lm_with_model_path(two_step_run, tmp_path: Path) -> No
     config, _ = two_step_run
     cache = Path(config.out).parent / "cache"
     (model_dir,) = [p for p in cache.iterdir() if p.name.startswith("tiny-qwen2-")]
-    other = DemoConfig(reward="length", steps=1, model=str(model_dir), out=str(tmp_path), num_generations=2,
-                       prompts_per_step=1, max_completion_length=8, eval_every=0, progress=False, kl_coef=0.0)
+    other = DemoConfig(
+        reward="length",
+        steps=1,
+        model=str(model_dir),
+        out=str(tmp_path),
+        num_generations=2,
+        prompts_per_step=1,
+        max_completion_length=8,
+        eval_every=0,
+        progress=False,
+        kl_coef=0.0,
+    )
     result = run(other)
     assert result.config["warmup_steps"] == 0 and result.warmup_seconds == 0.0
     lines = [json.loads(line) for line in Path(result.log).read_text(encoding="utf-8").splitlines()]
@@ -224,11 +279,13 @@ def test_distinct_answers_counts_boxed_answers_only() -> None:
 def test_printed_completions_keep_single_backslashes() -> None:
     from verl_ext.demo.report import examples_text
 
-    before = [{"problem": "What is 2+2?", "answer": "4", "completion": "So 2+2=4.\nThe answer is \\boxed{4}.", "score": 1.0}]
+    before = [
+        {"problem": "What is 2+2?", "answer": "4", "completion": "So 2+2=4.\nThe answer is \\boxed{4}.", "score": 1.0}
+    ]
     after = [{"problem": "What is 2+2?", "answer": "4", "completion": "\\boxed{4}", "score": 1.0}]
     text = examples_text(before, after, 0, 5)
-    assert "step   0: \"So 2+2=4. The answer is \\boxed{4}.\"  score 1.00" in text  # one backslash, as generated
-    assert "step   5: \"\\boxed{4}\"" in text
+    assert 'step   0: "So 2+2=4. The answer is \\boxed{4}."  score 1.00' in text  # one backslash, as generated
+    assert 'step   5: "\\boxed{4}"' in text
     assert "\\\\" not in text
 
 
@@ -244,7 +301,9 @@ def test_printed_completions_keep_single_backslashes() -> None:
         (" The answer is \\boxed{x}.", "x", False, False),  # a boxed non-integer: not an integer answer
     ],
 )
-def test_latent_answer_is_the_box_else_the_last_integer(completion: str, latent: str | None, latent_right: bool, boxed_right: bool) -> None:
+def test_latent_answer_is_the_box_else_the_last_integer(
+    completion: str, latent: str | None, latent_right: bool, boxed_right: bool
+) -> None:
     from verl_ext.demo.evaluate import latent_answer, latent_correct
 
     assert latent_answer(completion) == latent
@@ -252,7 +311,7 @@ def test_latent_answer_is_the_box_else_the_last_integer(completion: str, latent:
     assert score_response("correctness", completion, ground_truth="9").score == float(boxed_right)
 
 
-def _tiny_student(**changes):  # noqa: ANN003, ANN202
+def _tiny_student(**changes):
     from dataclasses import replace
 
     from verl_ext.demo.students import STUDENTS
@@ -264,8 +323,15 @@ def _tiny_student(**changes):  # noqa: ANN003, ANN202
 @pytest.mark.parametrize(
     "change",
     [
-        {"warmup_lr": 1e-3}, {"warmup_batch_size": 8}, {"boxed_share": 0.5}, {"steps_share": 0.9},
-        {"seed": 1}, {"steps": 3}, {"threads": 2}, {"base": "0" * 64}, {"problems": "0" * 64},
+        {"warmup_lr": 1e-3},
+        {"warmup_batch_size": 8},
+        {"boxed_share": 0.5},
+        {"steps_share": 0.9},
+        {"seed": 1},
+        {"steps": 3},
+        {"threads": 2},
+        {"base": "0" * 64},
+        {"problems": "0" * 64},
     ],
 )
 def test_warm_cache_key_changes_with_every_input_of_the_warm_up(change: dict) -> None:
@@ -278,7 +344,7 @@ def test_warm_cache_key_changes_with_every_input_of_the_warm_up(change: dict) ->
     own = {k: v for k, v in change.items() if k in {f.name for f in fields(student)}}
     changed = {**call, **{k: v for k, v in change.items() if k not in own}}
 
-    def digest(s, c) -> str:  # noqa: ANN001
+    def digest(s, c) -> str:
         return key_digest(warm_cache_key(s, c["base"], c["problems"], c["seed"], c["steps"], c["threads"]))
 
     assert digest(replace(student, **own), changed) != digest(student, call)
@@ -301,8 +367,8 @@ def test_cached_warm_up_is_the_same_model(tmp_path: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from verl_ext.models.tiny import tiny_model_dir
     from verl_ext.demo.warm_cache import warmed_model_dir
+    from verl_ext.models.tiny import tiny_model_dir
 
     student = _tiny_student()
     train, test = load_problems(SUMS_FILE, split="train"), load_problems(SUMS_FILE, split="test")
@@ -323,7 +389,9 @@ def test_cached_warm_up_is_the_same_model(tmp_path: Path) -> None:
 
 LATENT_AT_LEAST = 0.5  # measured: 0.84 and 0.88 on this slice (seeds 0, 1), 0.83-0.96 on all 48 (seeds 0-4)
 LATENT_MARGIN = 0.4  # latent minus boxed accuracy; boxed is about 0 before GRPO
-BOXED_AFTER_AT_LEAST = 0.5  # measured after 10 label-free steps: 0.73-0.94 on all 48 (seeds 0-4, format and format_length)
+BOXED_AFTER_AT_LEAST = (
+    0.5  # measured after 10 label-free steps: 0.73-0.94 on all 48 (seeds 0-4, format and format_length)
+)
 RANDOM_BOXED_AT_MOST = 0.05  # measured: 0.00 at every evaluation (seeds 0-4)
 
 
@@ -332,7 +400,7 @@ SEEDS = (11, 12)  # not among the seeds the recipe was chosen or measured on (0-
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("seed", SEEDS)
-def test_capable_warm_up_solves_far_more_than_it_boxes(capable_claims, seed: int) -> None:  # noqa: ANN001
+def test_capable_warm_up_solves_far_more_than_it_boxes(capable_claims, seed: int) -> None:
     """On a slice of held-out sums the warmed-up student's greedy answers are right far more often in any form
     (latent) than in a box (the paper's metric). The session's ``capable_claims`` (conftest) warmed up the default
     capable student as ``verl-ext demo`` does, and scored its greedy answers on the first 32 held-out sums."""
@@ -346,9 +414,14 @@ def test_capable_warm_up_solves_far_more_than_it_boxes(capable_claims, seed: int
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(("reward", "boxed_after"), [("format_length", (BOXED_AFTER_AT_LEAST, 1.0)), ("random", (0.0, RANDOM_BOXED_AT_MOST))])
+@pytest.mark.parametrize(
+    ("reward", "boxed_after"), [("format_length", (BOXED_AFTER_AT_LEAST, 1.0)), ("random", (0.0, RANDOM_BOXED_AT_MOST))]
+)
 def test_label_free_grpo_boxes_what_the_capable_student_knows_and_the_control_does_not(
-    capable_claims, seed: int, reward: str, boxed_after: tuple[float, float]  # noqa: ANN001
+    capable_claims,
+    seed: int,
+    reward: str,
+    boxed_after: tuple[float, float],
 ) -> None:
     """The demo's claim in miniature: 10 GRPO steps with the label-free reward (no ground truth in the reward)
     take the held-out boxed accuracy from about 0 to most of the sums; the random control does not box.
@@ -363,12 +436,24 @@ def test_label_free_grpo_boxes_what_the_capable_student_knows_and_the_control_do
 
 def _summary(seed: int, start: tuple[float, float], end: tuple[float, float], wall: float) -> dict:
     """A run summary with held-out (boxed acc, latent acc) at start and end."""
-    def held_out(acc: float, latent: float) -> dict:
-        return {"val-core/DEMO/acc/mean@1": acc, "val-aux/DEMO/latent_acc/mean@1": latent,
-                "val-aux/DEMO/format/mean@1": acc, "val-aux/DEMO/response_length/mean@1": 20.0}
 
-    return {"config": {"seed": seed}, "held_out_start": held_out(*start), "held_out_end": held_out(*end),
-            "distinct_answers": [0, 10 + seed], "seconds": wall - 5, "wall_seconds": wall, "load_average": [1.0, 3.0]}
+    def held_out(acc: float, latent: float) -> dict:
+        return {
+            "val-core/DEMO/acc/mean@1": acc,
+            "val-aux/DEMO/latent_acc/mean@1": latent,
+            "val-aux/DEMO/format/mean@1": acc,
+            "val-aux/DEMO/response_length/mean@1": 20.0,
+        }
+
+    return {
+        "config": {"seed": seed},
+        "held_out_start": held_out(*start),
+        "held_out_end": held_out(*end),
+        "distinct_answers": [0, 10 + seed],
+        "seconds": wall - 5,
+        "wall_seconds": wall,
+        "load_average": [1.0, 3.0],
+    }
 
 
 def test_measure_tables_give_start_to_end_per_seed_and_their_mean() -> None:
@@ -378,7 +463,9 @@ def test_measure_tables_give_start_to_end_per_seed_and_their_mean() -> None:
     lines = seed_table(runs).splitlines()
     assert lines[0].startswith("| seed | format rate | boxed acc | latent acc |")
     # no collapse monitors in these summaries: their two columns (majority ratio, distinct answers per prompt) say "-"
-    assert lines[2].startswith("| 0 | 0.00 → 0.60 | 0.00 → 0.60 | 0.80 → 0.80 | 20.0 → 20.0 | 0 → 10 | - | - | 100 | 2.0-2.0 |")
+    assert lines[2].startswith(
+        "| 0 | 0.00 → 0.60 | 0.00 → 0.60 | 0.80 → 0.80 | 20.0 → 20.0 | 0 → 10 | - | - | 100 | 2.0-2.0 |"
+    )
     assert lines[4].startswith("| mean of 2 | 0.05 → 0.70 | 0.05 → 0.70 | 0.85 → 0.85 | 20.0 → 20.0 | 0.0 → 10.5 |")
     assert "| 110 |" in lines[4]
     assert reward_table({"format": runs}).splitlines()[2].startswith("| format (2) | 0.05 → 0.70 |")
@@ -393,7 +480,9 @@ def test_measure_mean_log_averages_steps_all_runs_logged(tmp_path: Path) -> None
         for step, value in values.items():
             writer.write(step, {"val-core/DEMO/acc/mean@1": value})
     log = read_metric_log(mean_log([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "mean.jsonl"))
-    assert {step: data["val-core/DEMO/acc/mean@1"] for step, data in log.steps.items()} == pytest.approx({0: 0.1, 5: 0.5})
+    assert {step: data["val-core/DEMO/acc/mean@1"] for step, data in log.steps.items()} == pytest.approx(
+        {0: 0.1, 5: 0.5}
+    )
 
 
 def test_untrained_model_hash_follows_file_contents(tmp_path: Path) -> None:
@@ -404,5 +493,7 @@ def test_untrained_model_hash_follows_file_contents(tmp_path: Path) -> None:
         (tmp_path / name / "tokenizer.json").write_text('{"merges": ["1 2"]}', encoding="utf-8")
         (tmp_path / name / "model.safetensors").write_bytes(b"\x00\x01")
     assert folder_sha256(tmp_path / "a") == folder_sha256(tmp_path / "b")
-    (tmp_path / "b" / "tokenizer.json").write_text('{"merges": ["2 1"]}', encoding="utf-8")  # e.g. another tokenizers version
+    (tmp_path / "b" / "tokenizer.json").write_text(
+        '{"merges": ["2 1"]}', encoding="utf-8"
+    )  # e.g. another tokenizers version
     assert folder_sha256(tmp_path / "a") != folder_sha256(tmp_path / "b")

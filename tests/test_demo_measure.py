@@ -16,7 +16,9 @@ SEEDS = [
 ]
 
 
-@pytest.mark.parametrize(("reduce", "expected"), [("mean", {0: 0.1, 5: 0.5}), ("min", {0: 0.0, 5: 0.4}), ("max", {0: 0.2, 5: 0.6})])
+@pytest.mark.parametrize(
+    ("reduce", "expected"), [("mean", {0: 0.1, 5: 0.5}), ("min", {0: 0.0, 5: 0.4}), ("max", {0: 0.2, 5: 0.6})]
+)
 def test_reduced_log_keeps_steps_and_metrics_every_seed_logged_and_reads_back_as_returned(
     tmp_path: Path, reduce: str, expected: dict[int, float]
 ) -> None:

@@ -43,7 +43,9 @@ def _imports(name: str, path: Path, known: set[str]) -> list[tuple[str, list[str
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])])
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])]
+                )
             if base not in known:
                 continue
             plain = [alias.name for alias in node.names if f"{base}.{alias.name}" not in known]
@@ -157,18 +159,26 @@ def _platform() -> dict[str, str]:
     import transformers
     import trl
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine()}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
+    }
 
 
 def _untimed(log: Path) -> list[dict]:
     """The metric log's lines without ``timing_s/*`` (wall times differ from run to run)."""
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    return [{"step": line["step"], "data": {k: v for k, v in line["data"].items() if not k.startswith("timing_s/")}} for line in lines]
+    return [
+        {"step": line["step"], "data": {k: v for k, v in line["data"].items() if not k.startswith("timing_s/")}}
+        for line in lines
+    ]
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def reference_run(tmp_path_factory: pytest.TempPathFactory):
     """``(reference, config, result)``: the reference's 2-step run again (warm-up cache in a temporary folder)."""
     from verl_ext.demo.config import DemoConfig
     from verl_ext.demo.pipeline import run
@@ -181,7 +191,7 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
         yield reference, config, run(config)
 
 
-def test_two_step_run_gives_the_numbers_of_the_code_before_the_move(reference_run) -> None:  # noqa: ANN001
+def test_two_step_run_gives_the_numbers_of_the_code_before_the_move(reference_run) -> None:
     reference, config, result = reference_run
     here = _platform()
     if here != reference["platform"]:
@@ -191,7 +201,9 @@ def test_two_step_run_gives_the_numbers_of_the_code_before_the_move(reference_ru
     assert hashlib.sha256(samples).hexdigest() == reference["samples_sha256"]
 
 
-def test_force_writes_over_an_earlier_run_with_the_same_numbers(reference_run, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_force_writes_over_an_earlier_run_with_the_same_numbers(
+    reference_run, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dataclasses import replace
 
     from verl_ext.demo.pipeline import run
@@ -204,7 +216,9 @@ def test_force_writes_over_an_earlier_run_with_the_same_numbers(reference_run, c
     assert again.log == first.log and _untimed(log) == before  # same seed, same machine: the same numbers
 
 
-def test_an_earlier_runs_folder_is_refused_without_force_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_earlier_runs_folder_is_refused_without_force_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from verl_ext.cli import main
 
     out = tmp_path / "earlier"

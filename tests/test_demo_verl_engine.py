@@ -43,18 +43,27 @@ def test_bad_options_are_rejected_before_any_launch(changes: dict, named: str, t
 
 
 def test_cli_rejects_an_unknown_engine_naming_the_choices() -> None:
-    done = subprocess.run([sys.executable, "-m", "verl_ext.cli", "demo", "--engine", "deepspeed"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", "demo", "--engine", "deepspeed"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert "--engine" in done.stderr and "'trl'" in done.stderr and "'verl'" in done.stderr
 
 
-def test_engine_verl_without_the_recipe_says_a_source_checkout_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_verl_without_the_recipe_says_a_source_checkout_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import verl_ext.verl.cpu.launcher as launcher
     from verl_ext.demo.config import DemoConfig
     from verl_ext.demo.pipeline import run
 
-    monkeypatch.setattr(launcher, "LAUNCHER", tmp_path / "recipe" / "format_length" / "run_grpo.sh")  # a wheel install: no recipe/
+    monkeypatch.setattr(
+        launcher, "LAUNCHER", tmp_path / "recipe" / "format_length" / "run_grpo.sh"
+    )  # a wheel install: no recipe/
     with pytest.raises(ValueError, match="source checkout"):
         run(DemoConfig(engine="verl", out=str(tmp_path / "out")))
 
@@ -78,10 +87,17 @@ def test_the_demos_settings_reach_the_recipes_config_and_its_group_stage(tmp_pat
 
     config = checked(DemoConfig(engine="verl", reward="majority", steps=3, seed=7, num_generations=6))
     work, model = tmp_path / "work", tmp_path / "student"
-    command = ["bash", str(engine.recipe_launcher()), *engine.trainer_overrides(config, work, tmp_path / "ray"),
-               "--cfg", "job", "--resolve"]
-    done = subprocess.run(command, env=engine.launch_env(config, work, model), capture_output=True, text=True, timeout=300,
-                          check=False)
+    command = [
+        "bash",
+        str(engine.recipe_launcher()),
+        *engine.trainer_overrides(config, work, tmp_path / "ray"),
+        "--cfg",
+        "job",
+        "--resolve",
+    ]
+    done = subprocess.run(
+        command, env=engine.launch_env(config, work, model), capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     composed = yaml.safe_load(done.stdout)
     assert composed["data"]["train_files"] == str(work / "train.parquet")
@@ -100,14 +116,14 @@ def test_the_demos_settings_reach_the_recipes_config_and_its_group_stage(tmp_pat
 
 
 @pytest.fixture
-def verl_run(demo_verl_run):  # noqa: ANN001, ANN201
+def verl_run(demo_verl_run):
     """``(DemoConfig, result)``: the session's one 2-step demo through veRL's trainer (conftest's ``demo_verl_run``,
     run in a fresh interpreter in the background while other tests run)."""
     return demo_verl_run
 
 
 @pytest.mark.e2e
-def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # noqa: ANN001
+def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:
     import json
 
     config, result = verl_run
@@ -119,8 +135,14 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
         # veRL's trainer timers (the TRL engine's log has no timing_s/gen or timing_s/update_actor) and verl-ext's
         # diagnostics sampler; the response-length budget reached veRL's rollout.
         # actor/kl_loss: the capable student's KL coefficient reached veRL (use_kl_loss, a reference model)
-        for name in ("timing_s/gen", "timing_s/update_actor", "critic/score/mean", "diagnostics/format_rate", "response_length/max",
-                     "actor/kl_loss"):
+        for name in (
+            "timing_s/gen",
+            "timing_s/update_actor",
+            "critic/score/mean",
+            "diagnostics/format_rate",
+            "response_length/max",
+            "actor/kl_loss",
+        ):
             assert name in steps[step], f"step {step} lacks {name}"
         assert steps[step]["response_length/max"] <= config.max_completion_length
     for step in (0, 1, 2):  # held-out greedy evaluation before training and of each step's checkpoint
@@ -130,12 +152,14 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:  # 
     assert summary["config"]["engine"] == "verl"
     assert HELD_OUT in summary["held_out_start"] and HELD_OUT in summary["held_out_end"]
     assert summary["grpo_seconds"] > 0
-    sample_steps = {json.loads(line)["step"] for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()}
+    sample_steps = {
+        json.loads(line)["step"] for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    }
     assert sample_steps == {0, 1, 2}
 
 
 @pytest.mark.e2e
-def test_veRL_sees_the_demos_plain_prompts(verl_run) -> None:  # noqa: ANN001
+def test_veRL_sees_the_demos_plain_prompts(verl_run) -> None:
     import pandas as pd
     from transformers import AutoTokenizer
 
@@ -148,12 +172,14 @@ def test_veRL_sees_the_demos_plain_prompts(verl_run) -> None:  # noqa: ANN001
     assert text.startswith("Problem: ") and text.endswith("\nSolution:")  # the TRL engine's prompt_text
     assert first["reward_model"]["ground_truth"]
     tokenizer = AutoTokenizer.from_pretrained(work / "student")
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == text
 
 
 @pytest.mark.e2e
-def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:  # noqa: ANN001
+def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:
     from safetensors.torch import load_file
 
     config, _ = verl_run
@@ -168,16 +194,23 @@ def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:  #
 
 
 @pytest.mark.e2e
-def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:  # noqa: ANN001
+def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:
     _, result = verl_run
-    table = subprocess.run([sys.executable, "-m", "verl_ext.cli", "table", result.log, "--json"],
-                           capture_output=True, text=True, timeout=300, check=False)
+    table = subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", "table", result.log, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert table.returncode == 0, table.stderr
     assert "majority-seed1" in table.stdout
 
 
 @pytest.mark.e2e
-def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(verl_run, majority_by_hand, rollout_groups) -> None:  # noqa: ANN001
+def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(
+    verl_run, majority_by_hand, rollout_groups
+) -> None:
     """Issue 20's end-to-end check with real votes: veRL's dump of each step's rollouts holds the rewards the actor
     trained on (rm_scores read back from TransferQueue after the update); each group's are the majority vote
     recomputed from its completions, with math-verify's own ``verify``."""
@@ -195,14 +228,17 @@ def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(verl_run, m
             answered += sum(answer is not None for answer in answers)
             assert [row["score"] for row in members] == majority_by_hand(answers), answers
             scores += [row["score"] for row in members]
-        assert steps[step]["critic/score/mean"] == pytest.approx(sum(scores[-len(groups) * config.num_generations:])
-                                                                 / (len(groups) * config.num_generations))
+        assert steps[step]["critic/score/mean"] == pytest.approx(
+            sum(scores[-len(groups) * config.num_generations :]) / (len(groups) * config.num_generations)
+        )
         assert steps[step]["diagnostics/group_reward_error_rate"] == 0.0
     # Not vacuous: some samples boxed an answer and won their group's vote, others got 0.
     assert answered > 0 and 1.0 in scores and 0.0 in scores
 
 
-def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import verl_ext.demo.engines.verl as engine
     import verl_ext.verl.cpu.launcher as launcher
     from verl_ext.demo.config import DemoConfig, checked

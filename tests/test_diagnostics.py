@@ -101,7 +101,11 @@ def test_a_metric_without_data_is_omitted_not_nan(batch: dict, absent: str) -> N
 
 def test_numpy_and_bool_values_count_like_numbers() -> None:
     metrics = compute_diagnostics(
-        {"format": np.array([True, False]), "correct": [np.int64(1), np.int64(0)], "length_reward": [np.float32(0.5), 1]}
+        {
+            "format": np.array([True, False]),
+            "correct": [np.int64(1), np.int64(0)],
+            "length_reward": [np.float32(0.5), 1],
+        }
     )
     assert metrics[P + "format_rate"] == pytest.approx(0.5)
     assert metrics[P + "surrogate_correct_agreement"] == pytest.approx(1.0)

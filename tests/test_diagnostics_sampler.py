@@ -18,24 +18,56 @@ import torch
 # veRL's V1 trainer imports TransferQueue, cachetools, fastapi and uvicorn (all in verl[verl-core]).
 pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[verl-core] (TransferQueue, ...)")
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from transfer_queue import KVBatchMeta  # noqa: E402
-from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer  # noqa: E402
-from verl.trainer.ppo.v1.trainer_base import PPOTrainer  # noqa: E402
-from verl.utils.tensordict_utils import list_of_dict_to_tensordict  # noqa: E402
+from hydra import compose, initialize_config_dir
+from transfer_queue import KVBatchMeta
+from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
+from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-from verl_ext.diagnostics import compute_diagnostics  # noqa: E402
-from verl_ext.verl import diagnostics_sampler  # noqa: E402
-from verl_ext.verl.diagnostics_sampler import DiagnosticsReplayBuffer, training_diagnostics  # noqa: E402
+from verl_ext.diagnostics import compute_diagnostics
+from verl_ext.verl import diagnostics_sampler
+from verl_ext.verl.diagnostics_sampler import training_diagnostics
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipe" / "format_length" / "config"
 
 # reward_extra_info of 4 rollouts of one prompt, as the verl-ext reward managers write it.
 INFOS = [
-    {"format": 1, "length_reward": 0.5, "response_tokens": 900, "truncated": 0, "pred": "7", "timed_out": 0, "correct": 1},
-    {"format": 1, "length_reward": 1.0, "response_tokens": 1500, "truncated": 0, "pred": "8", "timed_out": 0, "correct": 0},
-    {"format": 0, "length_reward": 0.0, "response_tokens": 3072, "truncated": 1, "pred": "", "timed_out": 0, "correct": 0},
-    {"format": 1, "length_reward": 0.5, "response_tokens": 600, "truncated": 0, "pred": "7", "timed_out": 0, "correct": 1},
+    {
+        "format": 1,
+        "length_reward": 0.5,
+        "response_tokens": 900,
+        "truncated": 0,
+        "pred": "7",
+        "timed_out": 0,
+        "correct": 1,
+    },
+    {
+        "format": 1,
+        "length_reward": 1.0,
+        "response_tokens": 1500,
+        "truncated": 0,
+        "pred": "8",
+        "timed_out": 0,
+        "correct": 0,
+    },
+    {
+        "format": 0,
+        "length_reward": 0.0,
+        "response_tokens": 3072,
+        "truncated": 1,
+        "pred": "",
+        "timed_out": 0,
+        "correct": 0,
+    },
+    {
+        "format": 1,
+        "length_reward": 0.5,
+        "response_tokens": 600,
+        "truncated": 0,
+        "pred": "7",
+        "timed_out": 0,
+        "correct": 1,
+    },
 ]
 EXPECTED = compute_diagnostics({key: [info[key] for info in INFOS] for key in INFOS[0]})
 
@@ -99,9 +131,7 @@ def test_training_diagnostics_read_extra_fields_of_the_sampled_rollouts(fake_tq)
     metrics = training_diagnostics(sampled_batch(), fake_tq.kv_batch_get)
     assert metrics == pytest.approx(EXPECTED)
     assert metrics["diagnostics/accuracy"] == pytest.approx(0.5)
-    assert fake_tq.calls == [
-        {"keys": sampled_batch().keys, "partition_id": "train", "select_fields": ["extra_fields"]}
-    ]
+    assert fake_tq.calls == [{"keys": sampled_batch().keys, "partition_id": "train", "select_fields": ["extra_fields"]}]
 
 
 def test_padding_rollouts_are_not_read(fake_tq) -> None:
@@ -154,7 +184,9 @@ def test_sample_adds_diagnostics_to_training_batches_only(
     assert bool(fake_tq.calls) == adds_diagnostics
 
 
-def sample_one_group_from_a_local_transfer_queue(config, read_back: tuple[str, ...] = ()) -> tuple[Any, dict, list[str], dict]:
+def sample_one_group_from_a_local_transfer_queue(
+    config, read_back: tuple[str, ...] = ()
+) -> tuple[Any, dict, list[str], dict]:
     """One finished GRPO group (the prompt's status tag plus the INFOS rollouts, as the agent loop leaves them) in
     a local TransferQueue, sampled by veRL's sync sampling through the recipe's sampler; ``read_back``: fields
     then read back as veRL's _compute_advantage reads them (kv_batch_get, to_padded_tensor).
@@ -166,10 +198,16 @@ def sample_one_group_from_a_local_transfer_queue(config, read_back: tuple[str, .
     # Logical CPUs for TransferQueue's controller and storage actors (fewer deadlocks their scheduling).
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        tq.init(OmegaConf.merge(config.transfer_queue, {"backend": {"SimpleStorage": {
-            "total_storage_size": 64, "num_data_storage_units": 1}}}))
+        tq.init(
+            OmegaConf.merge(
+                config.transfer_queue,
+                {"backend": {"SimpleStorage": {"total_storage_size": 64, "num_data_storage_units": 1}}},
+            )
+        )
         try:
-            tq.kv_put(key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1})
+            tq.kv_put(
+                key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1}
+            )
             keys = [f"uid0_{i}_0" for i in range(len(INFOS))]
             tq.kv_batch_put(
                 keys=keys,
@@ -180,7 +218,9 @@ def sample_one_group_from_a_local_transfer_queue(config, read_back: tuple[str, .
             batch, metrics = build_replay_buffer(config).sample(global_steps=1, partition_id="train", batch_size=1)
             fields = {}
             if read_back:
-                fields = dict(tq.kv_batch_get(keys=keys, partition_id="train", select_fields=list(read_back)).to_padded_tensor())
+                fields = dict(
+                    tq.kv_batch_get(keys=keys, partition_id="train", select_fields=list(read_back)).to_padded_tensor()
+                )
         finally:
             tq.close()
     finally:

@@ -57,13 +57,19 @@ def test_a_healthy_node_passes_every_check_and_reports_the_gpus() -> None:
         ({"torch_gpus": lambda: []}, "GPUs", "CUDA_VISIBLE_DEVICES"),
         ({"torch_gpus": lambda: [Gpu("Tesla V100", 32768, (7, 0))]}, "GPUs", "Ampere"),
         ({"version": {k: v for k, v in VERSIONS.items() if k != "flash-attn"}.get}, "flash-attn", "verl-wheelhouse"),
-        ({"import_error": lambda m: "ImportError: undefined symbol" if m == "flash_attn" else None}, "flash-attn", "--only-binary"),
-        ({"version": {**VERSIONS, "vllm": "0.11.0"}.get}, "vLLM", '.[gpu]'),
+        (
+            {"import_error": lambda m: "ImportError: undefined symbol" if m == "flash_attn" else None},
+            "flash-attn",
+            "--only-binary",
+        ),
+        ({"version": {**VERSIONS, "vllm": "0.11.0"}.get}, "vLLM", ".[gpu]"),
         ({"version": {**VERSIONS, "verl": "0.7.1"}.get}, "veRL", ".[gpu]"),
         ({"plugin_registered": lambda: False}, "verl-ext", "pip install -e ."),
     ],
 )
-def test_each_problem_is_wrong_with_its_fix_and_fails_the_exit_status(change: dict, failing: str, fix_words: str) -> None:
+def test_each_problem_is_wrong_with_its_fix_and_fails_the_exit_status(
+    change: dict, failing: str, fix_words: str
+) -> None:
     checks = run_checks(replace(healthy_gpu_node(), **change))
     wrong = [c for c in checks if c.status == "WRONG"]
     assert [c.name for c in wrong] == [failing]
@@ -78,25 +84,33 @@ def test_driver_580_is_enough_for_cuda_13() -> None:
 
 
 def test_without_a_driver_the_gpu_checks_are_skipped_and_the_status_is_zero() -> None:
-    probes = replace(healthy_gpu_node(), nvidia_smi=lambda: None, torch_cuda=lambda: None,
-                     version={**VERSIONS, "torch": "2.13.0+cpu", "vllm": None, "flash-attn": None}.get)
+    probes = replace(
+        healthy_gpu_node(),
+        nvidia_smi=lambda: None,
+        torch_cuda=lambda: None,
+        version={**VERSIONS, "torch": "2.13.0+cpu", "vllm": None, "flash-attn": None}.get,
+    )
     found = statuses(probes)
-    assert {name: found[name] for name in ("NVIDIA driver", "torch CUDA", "GPUs", "vLLM", "flash-attn")} == dict.fromkeys(
-        ("NVIDIA driver", "torch CUDA", "GPUs", "vLLM", "flash-attn"), "skipped")
+    assert {
+        name: found[name] for name in ("NVIDIA driver", "torch CUDA", "GPUs", "vLLM", "flash-attn")
+    } == dict.fromkeys(("NVIDIA driver", "torch CUDA", "GPUs", "vLLM", "flash-attn"), "skipped")
     assert found["veRL"] == "ok"
     text, status = report(run_checks(probes))
     assert status == 0 and "not checked here: NVIDIA driver" in text
 
 
 def test_the_real_command_on_this_cpu_machine_names_what_it_could_not_check() -> None:
-    result = subprocess.run([sys.executable, "-m", "verl_ext.cli", "doctor"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", "doctor"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not checked here: NVIDIA driver" in result.stdout
     assert "ok       veRL           veRL 0.9.1" in result.stdout
 
 
 def test_an_older_cuda_torch_does_not_hide_that_the_driver_is_too_old_for_the_stack_its_fix_installs() -> None:
-    probes = replace(healthy_gpu_node(), torch_cuda=lambda: "12.8",
-                     nvidia_smi=lambda: ("570.133.20", [Gpu("NVIDIA H100", 81559)]))
+    probes = replace(
+        healthy_gpu_node(), torch_cuda=lambda: "12.8", nvidia_smi=lambda: ("570.133.20", [Gpu("NVIDIA H100", 81559)])
+    )
     found = statuses(probes)
     assert (found["NVIDIA driver"], found["torch CUDA"]) == ("WRONG", "WRONG")

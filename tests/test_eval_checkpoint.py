@@ -26,7 +26,9 @@ def _env() -> dict[str, str]:
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=_env(), timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=_env(), timeout=timeout, cwd=REPO
+    )
 
 
 def _commands(done: subprocess.CompletedProcess) -> list[list[str]]:
@@ -35,7 +37,9 @@ def _commands(done: subprocess.CompletedProcess) -> list[list[str]]:
 
 
 def test_dry_run_plans_greedy_and_sampled_generation_then_scoring(tmp_path):
-    commands = _commands(_run("--model", "/ckpt", "--out", str(tmp_path), "--dry-run", "--benchmarks", "aime2024 math500", "--k", "8"))
+    commands = _commands(
+        _run("--model", "/ckpt", "--out", str(tmp_path), "--dry-run", "--benchmarks", "aime2024 math500", "--k", "8")
+    )
     assert len(commands) == 2 * (2 + 3)  # per mode: 2 generations, score, metrics (markdown), metrics (json)
     greedy, sample = commands[0], commands[5]
     assert greedy[:2] == [sys.executable, str(GENERATE)]
@@ -50,10 +54,27 @@ def test_dry_run_plans_greedy_and_sampled_generation_then_scoring(tmp_path):
 
 
 def test_verl_engine_counts_tokens_with_the_checkpoint_tokenizer(tmp_path):
-    commands = _commands(_run("--model", "/ckpt", "--out", str(tmp_path), "--dry-run", "--engine", "verl", "--modes", "sample", "--benchmarks", "amc2023"))
+    commands = _commands(
+        _run(
+            "--model",
+            "/ckpt",
+            "--out",
+            str(tmp_path),
+            "--dry-run",
+            "--engine",
+            "verl",
+            "--modes",
+            "sample",
+            "--benchmarks",
+            "amc2023",
+        )
+    )
     generate, score = commands[0], commands[1]
     assert generate[:3] == [sys.executable, "-m", "verl.trainer.main_generation_server"]
-    assert "actor_rollout_ref.rollout.n=16" in generate and "+data.output_path=" + f"{tmp_path}/generations/sample/amc2023.parquet" in generate
+    assert (
+        "actor_rollout_ref.rollout.n=16" in generate
+        and "+data.output_path=" + f"{tmp_path}/generations/sample/amc2023.parquet" in generate
+    )
     assert score[score.index("--tokenizer") + 1] == "/ckpt"
 
 
@@ -64,7 +85,21 @@ def test_verl_engine_overrides_compose_with_verls_generation_config(tmp_path):
     hydra = pytest.importorskip("hydra")
     spec = importlib.util.find_spec("verl")  # the package's folder, without importing veRL (slow)
     assert spec is not None and spec.submodule_search_locations
-    commands = _commands(_run("--model", "/ckpt", "--out", str(tmp_path), "--dry-run", "--engine", "verl", "--modes", "greedy", "--benchmarks", "aime2024"))
+    commands = _commands(
+        _run(
+            "--model",
+            "/ckpt",
+            "--out",
+            str(tmp_path),
+            "--dry-run",
+            "--engine",
+            "verl",
+            "--modes",
+            "greedy",
+            "--benchmarks",
+            "aime2024",
+        )
+    )
     overrides = commands[0][3:]
     config_dir = str(Path(list(spec.submodule_search_locations)[0]) / "trainer" / "config")
     with hydra.initialize_config_dir(config_dir=config_dir, version_base=None):
@@ -129,10 +164,14 @@ def test_generate_vllm_checks_arguments_before_importing_vllm(tmp_path, args, wo
 def _generation_file(path: Path, items: list[dict], k: int) -> None:
     """What generate_vllm.py writes: the eval rows plus k responses per prompt (here: the release's greedy ones, repeated)."""
     rows = [
-        {"data_source": item["data_source"], "prompt": [{"role": "user", "content": item["prompt"]}],
-         "reward_model": {"ground_truth": item["ground_truth"], "style": "rule"},
-         "responses": [item["response"]] * k, "response_token_lens": [int(item["response_token_len"])] * k,
-         "finish_reasons": ["stop"] * k}
+        {
+            "data_source": item["data_source"],
+            "prompt": [{"role": "user", "content": item["prompt"]}],
+            "reward_model": {"ground_truth": item["ground_truth"], "style": "rule"},
+            "responses": [item["response"]] * k,
+            "response_token_lens": [int(item["response_token_len"])] * k,
+            "finish_reasons": ["stop"] * k,
+        }
         for item in items
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +191,9 @@ def test_skip_generation_scores_and_reports_generations_on_disk(release_dir, tmp
     assert by_source["AIME2024"]["accuracy"] == pytest.approx(sum(float(i["score"]) for i in aime) / 30)
     assert by_source["MATH500"]["problems"] == 20 and by_source["MATH500"]["k"] == 1
     sample = {row["data_source"]: row for row in json.loads((tmp_path / "metrics_sample.json").read_text())["rows"]}
-    assert sample["AIME2024"]["k"] == 2 and sample["AIME2024"]["pass@k"] == pytest.approx(by_source["AIME2024"]["accuracy"])
+    assert sample["AIME2024"]["k"] == 2 and sample["AIME2024"]["pass@k"] == pytest.approx(
+        by_source["AIME2024"]["accuracy"]
+    )
     assert "accuracy / mean@k" in (tmp_path / "metrics_sample.md").read_text()
     assert "== greedy" in done.stdout and "== sample" in done.stdout
 

@@ -38,7 +38,7 @@ print(json.dumps(verdicts[::-1] if seed % 2 else verdicts))
 """
 
 
-def _panel(labelled_outputs) -> tuple[list[str], list[bool], list[str]]:  # noqa: ANN001
+def _panel(labelled_outputs) -> tuple[list[str], list[bool], list[str]]:
     """Labelled real answers other than plain numbers (normalised, most through sympy's translation or a
     shortcut checked against it), with the release's verdicts; and every labelled answer (the history)."""
     from verl_ext.rewards import extract_answer
@@ -68,7 +68,10 @@ def test_same_verdicts_in_fresh_interpreters_whatever_the_cache_state(labelled_o
             env["SYMPY_USE_CACHE"] = "no"
         done = subprocess.run(
             [sys.executable, "-c", CHECK, str(seed), json.dumps(history), json.dumps(panel)],
-            capture_output=True, text=True, env=env, timeout=600,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout)

@@ -24,14 +24,12 @@ import sys
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from verl_ext.rewards import format as format_module  # noqa: E402
-from verl_ext.rewards.expression import ELEMENTARY_FUNCTIONS, INERT_FUNCTIONS  # noqa: E402
-from verl_ext.rewards.format import check_format  # noqa: E402
+from verl_ext.rewards import format as format_module
+from verl_ext.rewards.expression import ELEMENTARY_FUNCTIONS, INERT_FUNCTIONS
+from verl_ext.rewards.format import check_format
 
 CPU_BOUND_S = 1.0
 WALL_BOUND_S = 30.0
@@ -42,7 +40,9 @@ SMALL = st.integers(min_value=0, max_value=99).map(str)
 HUGE = st.integers(min_value=6, max_value=400).map(lambda n: "9" * n)
 EXPONENT = st.sampled_from(["99", "999", "9999", "99999", "999999", "999999999", "10^{100}", "9^{9}"])
 LEAF = st.one_of(
-    SMALL, HUGE, st.sampled_from(["x", "2x", "\\pi", "e", "i", "0.5", "\\infty"]),
+    SMALL,
+    HUGE,
+    st.sampled_from(["x", "2x", "\\pi", "e", "i", "0.5", "\\infty"]),
     st.builds(lambda m, n: f"{m}e{n}", SMALL, EXPONENT.filter(str.isdigit)),
     st.builds(lambda m, n: f"{m}E+{n}", SMALL, EXPONENT.filter(str.isdigit)),
     st.builds(lambda m, n: f"{m}.5e-{n}", SMALL, EXPONENT.filter(str.isdigit)),
@@ -50,20 +50,59 @@ LEAF = st.one_of(
 )
 
 TWO_PLACE = [
-    "{a}^{b}", "{a}^{{{b}}}", "{a}**{b}", "({a})^({b})", "\\left({a}\\right)^{{{b}}}", "{{{a}}}^{{{b}}}",
-    "{a}+{b}", "{a}-{b}", "{a}{b}", "({a})({b})", "{a} \\cdot {b}", "\\frac{{{a}}}{{{b}}}", "{a}/{b}",
-    "{a} = {b}", "{a} < {b}", "({a}, {b})", "\\binom{{{a}}}{{{b}}}", "binomial({a}, {b})", "\\log_{{{a}}}({b})",
-    "\\sqrt[{a}]{{{b}}}", "\\max({a}, {b})", "\\prod_{{i={a}}}^{{{b}}} i", "\\sum_{{i={a}}}^{{{b}}} i^{{{a}}}",
-    "({a}, {b}) \\cdot {b}", "[{a}] \\times {b}", "{a}({a}, {b})",
+    "{a}^{b}",
+    "{a}^{{{b}}}",
+    "{a}**{b}",
+    "({a})^({b})",
+    "\\left({a}\\right)^{{{b}}}",
+    "{{{a}}}^{{{b}}}",
+    "{a}+{b}",
+    "{a}-{b}",
+    "{a}{b}",
+    "({a})({b})",
+    "{a} \\cdot {b}",
+    "\\frac{{{a}}}{{{b}}}",
+    "{a}/{b}",
+    "{a} = {b}",
+    "{a} < {b}",
+    "({a}, {b})",
+    "\\binom{{{a}}}{{{b}}}",
+    "binomial({a}, {b})",
+    "\\log_{{{a}}}({b})",
+    "\\sqrt[{a}]{{{b}}}",
+    "\\max({a}, {b})",
+    "\\prod_{{i={a}}}^{{{b}}} i",
+    "\\sum_{{i={a}}}^{{{b}}} i^{{{a}}}",
+    "({a}, {b}) \\cdot {b}",
+    "[{a}] \\times {b}",
+    "{a}({a}, {b})",
 ]
 ONE_PLACE = [
-    "{a}!", "{a}!!", "({a})!", "factorial({a})", "\\sqrt{{{a}}}", "e^{{{a}}}", "\\exp({a})", "\\sin({a})",
-    "\\cos\\left(\\frac{{\\pi}}{{{a}}}\\right)", "\\tan {a}", "\\ln({a})", "-{a}", "|{a}|", "\\left|{a}\\right|",
-    "{a}^\\circ", "{a}\\%", "\\$ {a}", "\\text{{{a}}}", "\\{{ {a} \\}}", "[{a}]", "{a} \\text{{ million}}",
+    "{a}!",
+    "{a}!!",
+    "({a})!",
+    "factorial({a})",
+    "\\sqrt{{{a}}}",
+    "e^{{{a}}}",
+    "\\exp({a})",
+    "\\sin({a})",
+    "\\cos\\left(\\frac{{\\pi}}{{{a}}}\\right)",
+    "\\tan {a}",
+    "\\ln({a})",
+    "-{a}",
+    "|{a}|",
+    "\\left|{a}\\right|",
+    "{a}^\\circ",
+    "{a}\\%",
+    "\\$ {a}",
+    "\\text{{{a}}}",
+    "\\{{ {a} \\}}",
+    "[{a}]",
+    "{a} \\text{{ million}}",
 ]
 
 
-def _combiner(two_place: list[str], one_place: list[str]):  # noqa: ANN202 - a strategy -> strategy function
+def _combiner(two_place: list[str], one_place: list[str]):
     """Fill the templates' {a}, {b} with smaller expressions."""
 
     def combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -78,19 +117,68 @@ EXPRESSIONS = st.recursive(LEAF, _combiner(TWO_PLACE, ONE_PLACE), max_leaves=10)
 
 # --- every whitelisted function and operator, composed (issue 19) ----------------------------------
 
-MAGNITUDES = st.sampled_from([
-    "0", "1", "2", "-7", "0.5", "x", "y", "\\pi", "e", "i", "\\infty", "1e-300", "1e-5", "3.14159",
-    "10^{15}", "10**15", "1e15", "2 \\times 10^{15}", "1e300", "10^{300}", "9^{9}", "2^{0.5}", "10^{12}",
-    "10^{10^{10}}", "1e999", "9" * 40, "9" * 400, "e^{10^{15}}", "\\exp(10^{15})", "\\exp(690)", "\\exp(-700)",
-])
+MAGNITUDES = st.sampled_from(
+    [
+        "0",
+        "1",
+        "2",
+        "-7",
+        "0.5",
+        "x",
+        "y",
+        "\\pi",
+        "e",
+        "i",
+        "\\infty",
+        "1e-300",
+        "1e-5",
+        "3.14159",
+        "10^{15}",
+        "10**15",
+        "1e15",
+        "2 \\times 10^{15}",
+        "1e300",
+        "10^{300}",
+        "9^{9}",
+        "2^{0.5}",
+        "10^{12}",
+        "10^{10^{10}}",
+        "1e999",
+        "9" * 40,
+        "9" * 400,
+        "e^{10^{15}}",
+        "\\exp(10^{15})",
+        "\\exp(690)",
+        "\\exp(-700)",
+    ]
+)
 _LATEX_MACROS = {  # the functions LaTeX spells with a macro of its own
-    "sqrt": "\\sqrt{{{a}}}", "exp": "\\exp({a})", "log": "\\log({a})", "ln": "\\ln {a}", "sin": "\\sin {a}",
-    "cos": "\\cos({a})", "tan": "\\tan\\left({a}\\right)", "cot": "\\cot({a})", "sec": "\\sec({a})",
-    "csc": "\\csc({a})", "asin": "\\arcsin({a})", "acos": "\\arccos({a})", "atan": "\\arctan({a})",
-    "sinh": "\\sinh({a})", "cosh": "\\cosh({a})", "tanh": "\\tanh({a})", "coth": "\\coth({a})",
-    "arg": "\\arg({a})", "re": "\\Re({a})", "im": "\\Im({a})", "abs": "\\left|{a}\\right|",
-    "floor": "\\lfloor {a} \\rfloor", "ceiling": "\\lceil {a} \\rceil", "max": "\\max({a}, {b})",
-    "min": "\\min({a}, {b})", "root": "\\sqrt[{b}]{{{a}}}",
+    "sqrt": "\\sqrt{{{a}}}",
+    "exp": "\\exp({a})",
+    "log": "\\log({a})",
+    "ln": "\\ln {a}",
+    "sin": "\\sin {a}",
+    "cos": "\\cos({a})",
+    "tan": "\\tan\\left({a}\\right)",
+    "cot": "\\cot({a})",
+    "sec": "\\sec({a})",
+    "csc": "\\csc({a})",
+    "asin": "\\arcsin({a})",
+    "acos": "\\arccos({a})",
+    "atan": "\\arctan({a})",
+    "sinh": "\\sinh({a})",
+    "cosh": "\\cosh({a})",
+    "tanh": "\\tanh({a})",
+    "coth": "\\coth({a})",
+    "arg": "\\arg({a})",
+    "re": "\\Re({a})",
+    "im": "\\Im({a})",
+    "abs": "\\left|{a}\\right|",
+    "floor": "\\lfloor {a} \\rfloor",
+    "ceiling": "\\lceil {a} \\rceil",
+    "max": "\\max({a}, {b})",
+    "min": "\\min({a}, {b})",
+    "root": "\\sqrt[{b}]{{{a}}}",
 }
 _TWO_ARGUMENTS = ("atan2", "root", "max", "min", "log", "binomial", "gcd", "lcm", "multinomial", "ff", "rf", "stirling")
 FUNCTION_TEMPLATES = sorted(
@@ -101,10 +189,37 @@ FUNCTION_TEMPLATES = sorted(
     | set(_LATEX_MACROS.values())
 )
 OPERATOR_TEMPLATES = [
-    "{a}+{b}", "{a}-{b}", "{a}*{b}", "{a} \\cdot {b}", "{a} \\times {b}", "{a}/{b}", "\\frac{{{a}}}{{{b}}}",
-    "{a}^{b}", "{a}^{{{b}}}", "{a}**{b}", "({a})**({b})", "{a}//{b}", "{a} % {b}", "{a} \\bmod {b}", "{a}({b})",
-    "({a})({b})", "{a} {b}", "{a} < {b}", "{a} \\le {b}", "{a} > {b}", "{a} >= {b}", "{a} = {b}", "{a} != {b}",
-    "{a} < {b} < {a}", "({a}, {b})", "[{a}, {b}]", "{a}!", "-{a}", "|{a}|", "({a})!", "{a}\\%",
+    "{a}+{b}",
+    "{a}-{b}",
+    "{a}*{b}",
+    "{a} \\cdot {b}",
+    "{a} \\times {b}",
+    "{a}/{b}",
+    "\\frac{{{a}}}{{{b}}}",
+    "{a}^{b}",
+    "{a}^{{{b}}}",
+    "{a}**{b}",
+    "({a})**({b})",
+    "{a}//{b}",
+    "{a} % {b}",
+    "{a} \\bmod {b}",
+    "{a}({b})",
+    "({a})({b})",
+    "{a} {b}",
+    "{a} < {b}",
+    "{a} \\le {b}",
+    "{a} > {b}",
+    "{a} >= {b}",
+    "{a} = {b}",
+    "{a} != {b}",
+    "{a} < {b} < {a}",
+    "({a}, {b})",
+    "[{a}, {b}]",
+    "{a}!",
+    "-{a}",
+    "|{a}|",
+    "({a})!",
+    "{a}\\%",
 ]
 
 
@@ -127,16 +242,48 @@ EVERY_TEMPLATE_ONCE = [
 
 # Families the release never returns on (or takes seconds for), one spelling per syntax.
 UNBOUNDED_IN_THE_RELEASE = [
-    "9^{9^{9^{9}}}", "9**9**9", "9^9^9", "10**10**10", "2**2**2**2**2**2", "10^{10^{7}}", "7**7**7",
-    "1e1000000", "1e999999999", "1E+999999999", "2.5e-999999999", "1.5 \\times 10^{99999999}",
-    "(2x)^{10^{100}}", "x^{10^{10^{10}}}", "e^{e^{e^{100}}}", "\\sqrt{10^{10^{6}}+1}", "\\sqrt{10^{1000}+1}",
-    "\\sqrt[3]{10^{5000}+1}", "(10^{100})!", "\\binom{10^{100}}{10^{99}}", "\\prod_{i=1}^{10^{9}} i",
-    "9" * 999, "\\left(\\left(9^{9}\\right)^{9}\\right)^{9^{9}}", "{9^{9}}^{9^{9}}", "99999^{99999}",
-    "(1, 2) \\cdot 99999999", "[1] \\times 9999999", "((1, 2) \\cdot 999) \\cdot 999 \\cdot 999", "99999999(1, 2)",
+    "9^{9^{9^{9}}}",
+    "9**9**9",
+    "9^9^9",
+    "10**10**10",
+    "2**2**2**2**2**2",
+    "10^{10^{7}}",
+    "7**7**7",
+    "1e1000000",
+    "1e999999999",
+    "1E+999999999",
+    "2.5e-999999999",
+    "1.5 \\times 10^{99999999}",
+    "(2x)^{10^{100}}",
+    "x^{10^{10^{10}}}",
+    "e^{e^{e^{100}}}",
+    "\\sqrt{10^{10^{6}}+1}",
+    "\\sqrt{10^{1000}+1}",
+    "\\sqrt[3]{10^{5000}+1}",
+    "(10^{100})!",
+    "\\binom{10^{100}}{10^{99}}",
+    "\\prod_{i=1}^{10^{9}} i",
+    "9" * 999,
+    "\\left(\\left(9^{9}\\right)^{9}\\right)^{9^{9}}",
+    "{9^{9}}^{9^{9}}",
+    "99999^{99999}",
+    "(1, 2) \\cdot 99999999",
+    "[1] \\times 9999999",
+    "((1, 2) \\cdot 999) \\cdot 999 \\cdot 999",
+    "99999999(1, 2)",
     # issue 19: an integer part, rounding, modulo or ordering of a huge transcendental value
-    "floor(exp(10^{15}))", "frac(exp(10^{12}))", "\\lfloor e^{10^{15}} \\rfloor", "round(exp(10^15))",
-    "exp(10^15) % 7", "exp(10^15) > 3", "\\operatorname{floor}(\\exp(10^{15}))", "ceiling(\\pi^{10^{12}})",
-    "\\max(\\exp(10^{15}), 3)", "\\exp(10^{15}) // 7", "sign(\\sin(\\exp(10^{15})))", "abs(\\sin(\\exp(10^{15})))",
+    "floor(exp(10^{15}))",
+    "frac(exp(10^{12}))",
+    "\\lfloor e^{10^{15}} \\rfloor",
+    "round(exp(10^15))",
+    "exp(10^15) % 7",
+    "exp(10^15) > 3",
+    "\\operatorname{floor}(\\exp(10^{15}))",
+    "ceiling(\\pi^{10^{12}})",
+    "\\max(\\exp(10^{15}), 3)",
+    "\\exp(10^{15}) // 7",
+    "sign(\\sin(\\exp(10^{15})))",
+    "abs(\\sin(\\exp(10^{15})))",
 ]
 
 
@@ -150,7 +297,9 @@ def _check(answer: str) -> dict:
 
 
 _SETTINGS = dict(
-    deadline=None, derandomize=True, database=None,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
@@ -182,7 +331,10 @@ def _fuzz_child() -> None:
 def fuzz_rows() -> tuple[list[dict], int]:
     try:
         done = subprocess.run(
-            [sys.executable, __file__], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
+            [sys.executable, __file__],
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
         lines = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -218,15 +370,48 @@ SMALL_LEAF = st.one_of(
     st.sampled_from(["x", "y", "2x", "\\pi", "e", "i", "0.5", "1.5e3", "\\infty", "ab", "n!"]),
 )
 SMALL_TWO_PLACE = [
-    "{a}^{b}", "{a}^{{{b}}}", "{a}**{b}", "({a})^({b})", "{a}+{b}", "{a}-{b}", "{a}{b}", "({a})({b})",
-    "{a} \\cdot {b}", "\\frac{{{a}}}{{{b}}}", "{a}/{b}", "{a} = {b}", "{a} < {b}", "{a} > {b} > 1",
-    "({a}, {b})", "[{a}, {b}]", "[{a}, {b})", "\\binom{{{a}}}{{{b}}}", "\\log_{{{a}}}({b})", "\\max({a}, {b})",
-    "\\sqrt[{a}]{{{b}}}", "{a} \\text{{ and }} {b}", "{a}, {b}",
+    "{a}^{b}",
+    "{a}^{{{b}}}",
+    "{a}**{b}",
+    "({a})^({b})",
+    "{a}+{b}",
+    "{a}-{b}",
+    "{a}{b}",
+    "({a})({b})",
+    "{a} \\cdot {b}",
+    "\\frac{{{a}}}{{{b}}}",
+    "{a}/{b}",
+    "{a} = {b}",
+    "{a} < {b}",
+    "{a} > {b} > 1",
+    "({a}, {b})",
+    "[{a}, {b}]",
+    "[{a}, {b})",
+    "\\binom{{{a}}}{{{b}}}",
+    "\\log_{{{a}}}({b})",
+    "\\max({a}, {b})",
+    "\\sqrt[{a}]{{{b}}}",
+    "{a} \\text{{ and }} {b}",
+    "{a}, {b}",
 ]
 SMALL_ONE_PLACE = [
-    "{a}!", "\\sqrt{{{a}}}", "e^{{{a}}}", "\\exp({a})", "\\sin({a})", "\\cos\\left(\\frac{{\\pi}}{{{a}}}\\right)",
-    "\\tan {a}", "\\ln({a})", "-{a}", "|{a}|", "{a}^\\circ", "{a}\\%", "\\text{{{a}}}", "{a}(", "{a}^",
-    "\\tan\\left(\\frac{{{a}\\pi}}{{24}}\\right)", "\\cos(\\frac{{\\pi}}{{15}}) {a}",
+    "{a}!",
+    "\\sqrt{{{a}}}",
+    "e^{{{a}}}",
+    "\\exp({a})",
+    "\\sin({a})",
+    "\\cos\\left(\\frac{{\\pi}}{{{a}}}\\right)",
+    "\\tan {a}",
+    "\\ln({a})",
+    "-{a}",
+    "|{a}|",
+    "{a}^\\circ",
+    "{a}\\%",
+    "\\text{{{a}}}",
+    "{a}(",
+    "{a}^",
+    "\\tan\\left(\\frac{{{a}\\pi}}{{24}}\\right)",
+    "\\cos(\\frac{{\\pi}}{{15}}) {a}",
 ]
 
 
@@ -234,7 +419,10 @@ SMALL_EXPRESSIONS = st.recursive(SMALL_LEAF, _combiner(SMALL_TWO_PLACE, SMALL_ON
 
 
 @settings(
-    max_examples=400, deadline=None, derandomize=True, database=None,
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(SMALL_EXPRESSIONS)

@@ -59,8 +59,17 @@ ISSUE_19_ANSWERS = {
 }
 # Small controls: the same operations within the bound keep sympy's parse_expr verdict.
 WITHIN_THE_BOUND = [
-    "floor(exp(100))", "frac(exp(12))", "exp(15) > 3", "\\max(\\exp(15), 3)", "\\exp(15) // 7",
-    "\\sin(10^{10}) > 0", "sign(\\sin(10^{10}))", "floor(exp(200))", "floor(\\pi 10^{90})", "floor(exp(200) \\sin(1))", "3(1 + \\frac{r}{10})^x = 7",
+    "floor(exp(100))",
+    "frac(exp(12))",
+    "exp(15) > 3",
+    "\\max(\\exp(15), 3)",
+    "\\exp(15) // 7",
+    "\\sin(10^{10}) > 0",
+    "sign(\\sin(10^{10}))",
+    "floor(exp(200))",
+    "floor(\\pi 10^{90})",
+    "floor(exp(200) \\sin(1))",
+    "3(1 + \\frac{r}{10})^x = 7",
 ]
 
 
@@ -141,24 +150,85 @@ try:
 except ImportError:  # pragma: no cover - hypothesis is a test dependency
     given = None
 
-NUMERIC_LEAVES = ["0", "1", "2", "3", "7", "12", "0.5", "1e-5", "10^{3}", "10^{20}", "\\frac{1}{3}", "\\pi", "i", "2^{0.5}", "-4"]
+NUMERIC_LEAVES = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "7",
+    "12",
+    "0.5",
+    "1e-5",
+    "10^{3}",
+    "10^{20}",
+    "\\frac{1}{3}",
+    "\\pi",
+    "i",
+    "2^{0.5}",
+    "-4",
+]
 NUMERIC_TEMPLATES = [
-    "{a}+{b}", "{a}-{b}", "{a}*{b}", "\\frac{{{a}}}{{{b}}}", "({a})^{{{b}}}", "({a})^{{2}}", "({a})^{{-3}}",
-    "({a})//({b})", "exp({a})", "log({a})", "log({a}, {b})", "sqrt({a})", "cbrt({a})", "root({a}, {b})",
-    "sin({a})", "cos({a})", "tan({a})", "cot({a})", "sec({a})", "csc({a})", "asin({a})", "acos({a})",
-    "atan({a})", "acot({a})", "asec({a})", "acsc({a})", "atan2({a}, {b})", "sinh({a})", "cosh({a})",
-    "tanh({a})", "coth({a})", "sech({a})", "csch({a})", "asinh({a})", "acosh({a})", "atanh({a})",
-    "acoth({a})", "asech({a})", "acsch({a})", "re({a})", "im({a})", "arg({a})", "sign({a})", "conjugate({a})",
-    "floor({a})", "ceiling({a})", "frac({a})", "abs({a})", "max({a}, {b})", "min({a}, {b})",
+    "{a}+{b}",
+    "{a}-{b}",
+    "{a}*{b}",
+    "\\frac{{{a}}}{{{b}}}",
+    "({a})^{{{b}}}",
+    "({a})^{{2}}",
+    "({a})^{{-3}}",
+    "({a})//({b})",
+    "exp({a})",
+    "log({a})",
+    "log({a}, {b})",
+    "sqrt({a})",
+    "cbrt({a})",
+    "root({a}, {b})",
+    "sin({a})",
+    "cos({a})",
+    "tan({a})",
+    "cot({a})",
+    "sec({a})",
+    "csc({a})",
+    "asin({a})",
+    "acos({a})",
+    "atan({a})",
+    "acot({a})",
+    "asec({a})",
+    "acsc({a})",
+    "atan2({a}, {b})",
+    "sinh({a})",
+    "cosh({a})",
+    "tanh({a})",
+    "coth({a})",
+    "sech({a})",
+    "csch({a})",
+    "asinh({a})",
+    "acosh({a})",
+    "atanh({a})",
+    "acoth({a})",
+    "asech({a})",
+    "acsch({a})",
+    "re({a})",
+    "im({a})",
+    "arg({a})",
+    "sign({a})",
+    "conjugate({a})",
+    "floor({a})",
+    "ceiling({a})",
+    "frac({a})",
+    "abs({a})",
+    "max({a}, {b})",
+    "min({a}, {b})",
 ]
 
 
-def _numeric(depth: int):  # noqa: ANN202 - a hypothesis strategy
+def _numeric(depth: int):
     leaves = st.sampled_from(NUMERIC_LEAVES)
     if depth == 0:
         return leaves
     inner = _numeric(depth - 1)
-    return st.one_of(leaves, st.builds(lambda t, a, b: t.format(a=a, b=b), st.sampled_from(NUMERIC_TEMPLATES), inner, inner))
+    return st.one_of(
+        leaves, st.builds(lambda t, a, b: t.format(a=a, b=b), st.sampled_from(NUMERIC_TEMPLATES), inner, inner)
+    )
 
 
 def _bound_rows(examples: str) -> None:
@@ -168,8 +238,13 @@ def _bound_rows(examples: str) -> None:
     from verl_ext.rewards.expression import TooCostly, build, magnitude, to_code, vet
     from verl_ext.rewards.format import _SINGLE_EQUALS, normalize_answer
 
-    @settings(max_examples=int(examples), derandomize=True, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=int(examples),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(_numeric(3))
     def check(answer: str) -> None:
         print(json.dumps({"start": answer}), flush=True)

@@ -21,8 +21,8 @@ import pytest
 ATTACKS = [
     "open('{target}','w').write('x')",
     "open('{target}','a')",
-    "exec('open(\"{target}\",\"w\")')",
-    "eval('open(\"{target}\",\"w\")')",
+    'exec(\'open("{target}","w")\')',
+    'eval(\'open("{target}","w")\')',
     "__import__('os').system('touch {target}')",
     "__import__('subprocess').run(['touch','{target}'])",
     "__import__('ctypes')",
@@ -50,7 +50,7 @@ ATTACKS = [
     "x**open('{target}','w')",
     "1 if open('{target}','w') else 2",
     "(x:=open('{target}','w'))",
-    "f'{{open(\"{target}\",\"w\")}}'",
+    'f\'{{open("{target}","w")}}\'',
 ]
 
 PROBE = r"""
@@ -141,7 +141,10 @@ def probe(tmp_path_factory, tiny_tokenizer_dir):
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, target, str(tiny_tokenizer_dir), json.dumps(attacks)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -33,8 +33,15 @@ def rows_of(groups: dict[str, list[tuple[str, float, float]]]) -> dict[str, dict
             scores = torch.zeros(length)
             scores[-1] = 0.0  # the group-level managers' placeholder
             rows[f"{uid}_{session}_0"] = {
-                "extra_fields": {"reward_extra_info": {"pred": pred, "format": fmt, "correct": correct,
-                                                       "monitor_error": 0.0, "response_tokens": length}},
+                "extra_fields": {
+                    "reward_extra_info": {
+                        "pred": pred,
+                        "format": fmt,
+                        "correct": correct,
+                        "monitor_error": 0.0,
+                        "response_tokens": length,
+                    }
+                },
                 "rm_scores": scores,
                 "rollout_log_probs": torch.full((length,), -0.5),
                 "response_mask": torch.ones(length, dtype=torch.int64),
@@ -53,7 +60,11 @@ class FakeTransferQueue:
         out: dict[str, Any] = {}
         for field in select_fields:
             values = [self.rows[key][field] for key in keys]
-            out[field] = torch.nested.as_nested_tensor(values, layout=torch.jagged) if isinstance(values[0], torch.Tensor) else values
+            out[field] = (
+                torch.nested.as_nested_tensor(values, layout=torch.jagged)
+                if isinstance(values[0], torch.Tensor)
+                else values
+            )
         return out
 
     def kv_batch_put(self, keys: list[str], partition_id: str, fields: Any) -> None:
@@ -117,7 +128,9 @@ def test_collapse_monitors_of_the_step_are_the_mean_over_groups() -> None:
     assert metrics["collapse/majority_ratio"] == pytest.approx((3 / 5 + 2 / 4) / 2)
     assert metrics["collapse/distinct_answers"] == pytest.approx(2.0)
     assert metrics["collapse/answer_entropy"] == pytest.approx((entropy_a + entropy_b) / 2)
-    assert metrics["collapse/label_accuracy"] == pytest.approx((1 + 0) / 2)  # a: 2 is right; b: 5 (the tie's winner) is wrong
+    assert metrics["collapse/label_accuracy"] == pytest.approx(
+        (1 + 0) / 2
+    )  # a: 2 is right; b: 5 (the tie's winner) is wrong
     assert metrics["collapse/reward_accuracy"] == pytest.approx((5 / 5 + 0 / 4) / 2)
     assert metrics["collapse/mean_logprob"] == pytest.approx(-0.5)
     assert metrics["collapse/response_length"] == pytest.approx((20 / 5 + 8 / 4) / 2)
@@ -157,7 +170,13 @@ def test_masked_out_tokens_do_not_count_in_the_mean_log_prob() -> None:
     tq = FakeTransferQueue(rows_of({"b": GROUP_B[:1]}))
     tq.rows["b_0_0"]["rollout_log_probs"] = torch.tensor([-0.2, -9.0])
     tq.rows["b_0_0"]["response_mask"] = torch.tensor([1, 0])  # e.g. a tool's tokens in a multi-turn response
-    run_group_stage(["b_0_0"], "train", StageOptions(reward="self_confidence", rollout_log_probs=True), tq.kv_batch_get, tq.kv_batch_put)
+    run_group_stage(
+        ["b_0_0"],
+        "train",
+        StageOptions(reward="self_confidence", rollout_log_probs=True),
+        tq.kv_batch_get,
+        tq.kv_batch_put,
+    )
     assert float(tq.rows["b_0_0"]["rm_scores"][-1]) == pytest.approx(-0.2)
 
 
@@ -185,9 +204,11 @@ def test_mean_log_probs_of_a_step_by_hand() -> None:
 
     logprobs = torch.nested.as_nested_tensor(
         [torch.tensor([-1.0, -2.0, -3.0]), torch.tensor([-0.5]), torch.tensor([-1.0, 0.5]), torch.tensor([-4.0, -8.0])],
-        layout=torch.jagged)
+        layout=torch.jagged,
+    )
     masks = torch.nested.as_nested_tensor(
-        [torch.tensor([1, 1, 1]), torch.tensor([0]), torch.tensor([1, 1]), torch.tensor([0, 1])], layout=torch.jagged)
+        [torch.tensor([1, 1, 1]), torch.tensor([0]), torch.tensor([1, 1]), torch.tensor([0, 1])], layout=torch.jagged
+    )
     # (-1-2-3)/3; no token; a log-prob > 0 is invalid; only the second token counts
     assert mean_logprobs(logprobs, masks) == [-2.0, None, None, -8.0]
     # the last ceil(2/3 * 3) = 2 tokens: (-2-3)/2
@@ -197,7 +218,12 @@ def test_mean_log_probs_of_a_step_by_hand() -> None:
 def test_a_sample_without_valid_log_probs_scores_0_and_counts_as_a_reward_error() -> None:
     tq = FakeTransferQueue(rows_of({"b": GROUP_B[:2]}))
     tq.rows["b_1_0"]["rollout_log_probs"] = torch.tensor([float("nan"), -0.4])
-    outcome = run_group_stage(["b_0_0", "b_1_0"], "train", StageOptions(reward="self_confidence", rollout_log_probs=True),
-                              tq.kv_batch_get, tq.kv_batch_put)
+    outcome = run_group_stage(
+        ["b_0_0", "b_1_0"],
+        "train",
+        StageOptions(reward="self_confidence", rollout_log_probs=True),
+        tq.kv_batch_get,
+        tq.kv_batch_put,
+    )
     assert [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0")] == [-0.5, 0.0]
     assert outcome.metrics["diagnostics/group_reward_error_rate"] == 0.5

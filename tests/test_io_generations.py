@@ -32,7 +32,15 @@ def _parquet(path: Path, records: list[dict]) -> Path:
 def test_verl_dump_maps_output_and_gts_and_keeps_every_field(tmp_path):
     # the keys of veRL 0.9.1 RayPPOTrainer._write_generations, plus reward_extra_info keys
     records = [
-        {"input": "user: 1+1?", "output": "so \\boxed{2}", "gts": "2", "score": 1.0, "step": 5, "reward": 1.0, "acc": True},
+        {
+            "input": "user: 1+1?",
+            "output": "so \\boxed{2}",
+            "gts": "2",
+            "score": 1.0,
+            "step": 5,
+            "reward": 1.0,
+            "acc": True,
+        },
         {"input": "user: 2+2?", "output": "no box", "gts": None, "score": 0.0, "step": 5, "reward": 0.0, "acc": False},
     ]
     layout, samples = read_generations(_jsonl(tmp_path / "5.jsonl", records))
@@ -96,10 +104,20 @@ def test_flat_parquet_with_verl_reward_model_column(tmp_path):
 
 def test_generation_lists_become_one_sample_per_response(tmp_path):
     records = [
-        {"prompt": [{"role": "user", "content": "p1"}], "reward_model": {"ground_truth": "1"}, "data_source": "D",
-         "responses": ["a \\boxed{1}", "b \\boxed{2}"], "response_token_lens": [10, 20]},
-        {"prompt": [{"role": "user", "content": "p2"}], "reward_model": {"ground_truth": "5"}, "data_source": "D",
-         "responses": ["c", "d"], "response_token_lens": [30, 3072]},
+        {
+            "prompt": [{"role": "user", "content": "p1"}],
+            "reward_model": {"ground_truth": "1"},
+            "data_source": "D",
+            "responses": ["a \\boxed{1}", "b \\boxed{2}"],
+            "response_token_lens": [10, 20],
+        },
+        {
+            "prompt": [{"role": "user", "content": "p2"}],
+            "reward_model": {"ground_truth": "5"},
+            "data_source": "D",
+            "responses": ["c", "d"],
+            "response_token_lens": [30, 3072],
+        },
     ]
     layout, samples = read_generations(_parquet(tmp_path / "gen.parquet", records))
     assert layout == "generation_lists"
@@ -113,7 +131,9 @@ def test_generation_lists_become_one_sample_per_response(tmp_path):
 
 def test_generation_lists_without_token_counts(tmp_path):
     # veRL's main_generation_server writes `responses` only
-    records = [{"prompt": [{"role": "user", "content": "p"}], "reward_model": {"ground_truth": "1"}, "responses": ["x", "y"]}]
+    records = [
+        {"prompt": [{"role": "user", "content": "p"}], "reward_model": {"ground_truth": "1"}, "responses": ["x", "y"]}
+    ]
     _, samples = read_generations(_parquet(tmp_path / "gen.parquet", records))
     assert [s.response_tokens for s in samples] == [None, None]
 
@@ -136,28 +156,86 @@ BAD_INPUTS = [
     ("unknown suffix", "g.csv", "response,ground_truth\n", ["g.csv", "unknown format '.csv'"]),
     ("empty file", "g.jsonl", "", ["g.jsonl", "empty file"]),
     ("only whitespace", "g.json", "  \n\n", ["g.json", "empty file"]),
-    ("truncated last JSONL line", "g.jsonl", '{"response": "a"}\n{"response": "b", "ground', ["g.jsonl: line 2", "truncated"]),
+    (
+        "truncated last JSONL line",
+        "g.jsonl",
+        '{"response": "a"}\n{"response": "b", "ground',
+        ["g.jsonl: line 2", "truncated"],
+    ),
     # '{"response": "b",' is 17 characters: the record stops at column 18 of line 2, not "line 2 column 1" of the line's newline
-    ("cut line with its newline", "g.jsonl", '{"response": "a"}\n{"response": "b", \n{"response": "c"}\n',
-     ["g.jsonl: line 2: not valid JSON: the record stops at column 18", "truncated line?"]),
-    ("cut inside a string", "g.jsonl", '{"response": "a"}\n{"response": "b", "ground\n',
-     ["g.jsonl: line 2: not valid JSON: the record stops at column 26 inside a string that starts at column 19"]),
-    ("bad character mid-line", "g.jsonl", '{"response": "a"}\n{"response": x}\n', ["g.jsonl: line 2: not valid JSON: Expecting value at column 14"]),
+    (
+        "cut line with its newline",
+        "g.jsonl",
+        '{"response": "a"}\n{"response": "b", \n{"response": "c"}\n',
+        ["g.jsonl: line 2: not valid JSON: the record stops at column 18", "truncated line?"],
+    ),
+    (
+        "cut inside a string",
+        "g.jsonl",
+        '{"response": "a"}\n{"response": "b", "ground\n',
+        ["g.jsonl: line 2: not valid JSON: the record stops at column 26 inside a string that starts at column 19"],
+    ),
+    (
+        "bad character mid-line",
+        "g.jsonl",
+        '{"response": "a"}\n{"response": x}\n',
+        ["g.jsonl: line 2: not valid JSON: Expecting value at column 14"],
+    ),
     # the file ends after '{"response": "b"}' on line 2, whose last character is column 19 (a leading space)
-    ("JSON list cut after an element", "g.json", '[{"response": "a"},\n {"response": "b"},\n', ["g.json: line 2 column 19", "stops early"]),
-    ("bad JSONL line in the middle", "g.jsonl", '{"response": "a"}\n{oops}\n{"response": "c"}\n', ["g.jsonl: line 2", "not valid JSON"]),
+    (
+        "JSON list cut after an element",
+        "g.json",
+        '[{"response": "a"},\n {"response": "b"},\n',
+        ["g.json: line 2 column 19", "stops early"],
+    ),
+    (
+        "bad JSONL line in the middle",
+        "g.jsonl",
+        '{"response": "a"}\n{oops}\n{"response": "c"}\n',
+        ["g.jsonl: line 2", "not valid JSON"],
+    ),
     ("truncated JSON list", "g.json", '[{"response": "a"},\n {"response": "b"', ["g.json: line 2", "not valid JSON"]),
     ("empty JSON list", "g.json", "[]", ["g.json", "no records"]),
     ("list of non-objects", "g.json", '[{"response": "a"}, 3]', ["g.json: item 2", "expected a JSON object"]),
-    ("JSONL line not an object", "g.jsonl", '{"response": "a"}\n[1, 2]\n', ["g.jsonl: line 2", "expected a JSON object"]),
+    (
+        "JSONL line not an object",
+        "g.jsonl",
+        '{"response": "a"}\n[1, 2]\n',
+        ["g.jsonl: line 2", "expected a JSON object"],
+    ),
     ("not JSON at all", "g.json", "response: a\n", ["g.json: line 1", "neither a JSON list nor JSONL"]),
-    ("unknown record layout", "g.jsonl", '{"text": "a", "answer": "1"}\n', ["g.jsonl: line 1", "unknown record layout", "answer, text"]),
-    ("later record misses the response", "g.jsonl", '{"response": "a"}\n{"response": "b"}\n{"resp": "c"}\n', ["g.jsonl: line 3", "missing field 'response'"]),
-    ("veRL dump line misses output", "5.jsonl", '{"input": "p", "output": "a", "gts": "1"}\n{"input": "p", "gts": "1"}\n', ["5.jsonl: line 2", "missing field 'output'"]),
+    (
+        "unknown record layout",
+        "g.jsonl",
+        '{"text": "a", "answer": "1"}\n',
+        ["g.jsonl: line 1", "unknown record layout", "answer, text"],
+    ),
+    (
+        "later record misses the response",
+        "g.jsonl",
+        '{"response": "a"}\n{"response": "b"}\n{"resp": "c"}\n',
+        ["g.jsonl: line 3", "missing field 'response'"],
+    ),
+    (
+        "veRL dump line misses output",
+        "5.jsonl",
+        '{"input": "p", "output": "a", "gts": "1"}\n{"input": "p", "gts": "1"}\n',
+        ["5.jsonl: line 2", "missing field 'output'"],
+    ),
     ("response is not text", "g.jsonl", '{"response": 12}\n', ["g.jsonl: line 1", "must be text"]),
-    ("token count not a number", "g.jsonl", '{"response": "a", "response_token_len": "many"}\n', ["line 1", "response_token_len must be a whole number"]),
+    (
+        "token count not a number",
+        "g.jsonl",
+        '{"response": "a", "response_token_len": "many"}\n',
+        ["line 1", "response_token_len must be a whole number"],
+    ),
     ("negative token count", "g.jsonl", '{"response": "a", "response_length": -3}\n', ["line 1", ">= 0"]),
-    ("ground truth a mapping", "g.jsonl", '{"response": "a", "ground_truth": {"x": 1}}\n', ["line 1", "ground truth must be text or a number"]),
+    (
+        "ground truth a mapping",
+        "g.jsonl",
+        '{"response": "a", "ground_truth": {"x": 1}}\n',
+        ["line 1", "ground truth must be text or a number"],
+    ),
     ("not UTF-8", "g.jsonl", b'{"response": "\xff\xfe"}\n', ["g.jsonl", "UTF-8"]),
     ("parquet that is not parquet", "g.parquet", "PAR1 not really", ["g.parquet", "not a readable parquet file"]),
 ]

@@ -46,7 +46,9 @@ def test_file_logger_merges_lines_of_one_step(tmp_path):
 
 
 def test_non_numeric_values_are_not_metrics(tmp_path):
-    path = _file_logger(tmp_path / "run.jsonl", [(3, {"a": 1, "b": "text", "c": True, "d": None, "e": [1, 2], "f": float("nan")})])
+    path = _file_logger(
+        tmp_path / "run.jsonl", [(3, {"a": 1, "b": "text", "c": True, "d": None, "e": [1, 2], "f": float("nan")})]
+    )
     assert read_metric_log(path).steps == {3: {"a": 1.0}}
 
 
@@ -63,7 +65,10 @@ def test_steps_come_out_in_order(tmp_path):
         ('{"step": "one", "data": {}}\n', ["line 1", "'step' must be a whole number"]),
         ('{"step": 1.5, "data": {}}\n', ["line 1", "'step' must be a whole number"]),
         ('{"step": 1, "data": [1]}\n', ["line 1", "'data' must be an object"]),
-        ('{"step": 1, "data": {"a": 1}}\n{"step": 2, "a": 1}\n', ["line 2", "mixes file_logger records with flat_list"]),
+        (
+            '{"step": 1, "data": {"a": 1}}\n{"step": 2, "a": 1}\n',
+            ["line 2", "mixes file_logger records with flat_list"],
+        ),
         ("", ["empty file"]),
         ('[{"step": 0, "a": 1}, {"a": 2}]', ["item 2", "missing field 'step'"]),
     ],
@@ -86,8 +91,18 @@ def test_a_resumed_runs_parts_are_read_first_and_its_later_values_win_metric_by_
     log = read_metric_log(tmp_path / "run.jsonl")
     assert list(log.steps) == list(range(1, 13))
     assert {s: v["a"] for s, v in log.steps.items()} == {
-        1: 101.0, 2: 102.0, 3: 103.0, 4: 104.0, 5: 205.0, 6: 306.0, 7: 307.0, 8: 308.0, 9: 309.0, 10: 310.0,
-        11: 311.0, 12: 312.0,
+        1: 101.0,
+        2: 102.0,
+        3: 103.0,
+        4: 104.0,
+        5: 205.0,
+        6: 306.0,
+        7: 307.0,
+        8: 308.0,
+        9: 309.0,
+        10: 310.0,
+        11: 311.0,
+        12: 312.0,
     }
     # a metric only the earlier run logged for a step is kept (as veRL's resumed run re-logs only validation
     # at the checkpoint's step, whose training metrics the crashed run logged)

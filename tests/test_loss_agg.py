@@ -108,12 +108,16 @@ def gradient_through_verl(
                     "responses": nested([torch.ones(RESPONSE_LENS[i], dtype=torch.long) for i in micro]),
                     "response_mask": nested([torch.ones(RESPONSE_LENS[i], dtype=torch.float64) for i in micro]),
                     "old_log_probs": nested([seqs[i].old_log_probs for i in micro]),
-                    "advantages": nested([torch.full((RESPONSE_LENS[i],), seqs[i].advantage, dtype=torch.float64) for i in micro]),
+                    "advantages": nested(
+                        [torch.full((RESPONSE_LENS[i],), seqs[i].advantage, dtype=torch.float64) for i in micro]
+                    ),
                     "ref_log_prob": nested([seqs[i].ref_log_probs for i in micro]),
                 },
                 batch_size=len(micro),
             )
-            tu.assign_non_tensor(data, dp_size=dp_size, batch_num_tokens=batch_num_tokens, global_batch_size=global_batch_size)
+            tu.assign_non_tensor(
+                data, dp_size=dp_size, batch_num_tokens=batch_num_tokens, global_batch_size=global_batch_size
+            )
             output = {"log_probs": flat(leaves)}
             if with_entropy_and_kl:
                 output["entropy"] = flat(entropies)
@@ -205,10 +209,12 @@ def test_gradient_equals_the_release_formula_with_clipping(seed: int, ranks: lis
 def test_the_entropy_terms_gradient_is_weighted_per_micro_batch_too() -> None:
     """Hand-derived: d loss / d entropy of a token of micro-batch m = -entropy_coeff * n_m / (B * T_m)."""
     seqs = sequences(seed=0, ratio_spread=0.0)
-    grads = gradient_through_verl(seqs, RELEASE_POLICY_LOSS, ONE_RANK, with_entropy_and_kl=True)[len(seqs):]
+    grads = gradient_through_verl(seqs, RELEASE_POLICY_LOSS, ONE_RANK, with_entropy_and_kl=True)[len(seqs) :]
     weight = {0: 2 / (6 * 6), 1: 2 / (6 * 6), 2: 1 / (6 * 7), 3: 3 / (6 * 13), 4: 3 / (6 * 13), 5: 3 / (6 * 13)}
     for i, grad in enumerate(grads):
-        torch.testing.assert_close(grad, torch.full((RESPONSE_LENS[i],), -ENTROPY_COEFF * weight[i], dtype=torch.float64))
+        torch.testing.assert_close(
+            grad, torch.full((RESPONSE_LENS[i],), -ENTROPY_COEFF * weight[i], dtype=torch.float64)
+        )
 
 
 def test_without_veRLs_global_batch_info_the_loss_refuses_instead_of_guessing() -> None:

@@ -15,8 +15,21 @@ from verl_ext.io.scored import ScoredRow
 
 
 def _row(problem: str, correct: float | None, pred: str = "", **kw) -> ScoredRow:
-    values = dict(path="s.jsonl", where="line 1", source="in.jsonl", data_source="D", step=None, problem=problem, pred=pred,
-                  format=1.0, score=correct or 0.0, correct=correct, response_tokens=100, truncated=0.0, timed_out=0.0)
+    values = dict(
+        path="s.jsonl",
+        where="line 1",
+        source="in.jsonl",
+        data_source="D",
+        step=None,
+        problem=problem,
+        pred=pred,
+        format=1.0,
+        score=correct or 0.0,
+        correct=correct,
+        response_tokens=100,
+        truncated=0.0,
+        timed_out=0.0,
+    )
     values.update(kw)
     return ScoredRow(**values)
 
@@ -90,7 +103,9 @@ def test_bootstrap_ci_narrows_with_more_problems():
     assert large[1] - large[0] < small[1] - small[0]
 
 
-@pytest.mark.parametrize("kwargs", [{"values": []}, {"values": [1.0], "confidence": 1.0}, {"values": [1.0], "n_boot": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"values": []}, {"values": [1.0], "confidence": 1.0}, {"values": [1.0], "n_boot": 0}]
+)
 def test_bootstrap_ci_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         bootstrap_ci(**kwargs)
@@ -111,8 +126,10 @@ def test_single_sample_group_reports_accuracy_only():
 
 def test_k_sample_group_reports_mean_pass_and_majority():
     rows = (
-        [_row("p1", 1.0, "4")] * 3 + [_row("p1", 0.0, "5")]  # 3/4 right, majority right
-        + [_row("p2", 0.0, "9")] * 3 + [_row("p2", 1.0, "2")]  # 1/4 right, majority wrong
+        [_row("p1", 1.0, "4")] * 3
+        + [_row("p1", 0.0, "5")]  # 3/4 right, majority right
+        + [_row("p2", 0.0, "9")] * 3
+        + [_row("p2", 1.0, "2")]  # 1/4 right, majority wrong
         + [_row("p3", 0.0, "1"), _row("p3", 0.0, "2"), _row("p3", 0.0, "3"), _row("p3", 0.0, "")]
     )
     out, _ = group_metrics(rows, ks=[1, 2], n_boot=200)
@@ -165,7 +182,12 @@ def test_unknown_token_counts_are_reported_as_missing():
 
 
 def test_groups_by_data_source_and_step():
-    rows = [_row(f"p{i}", float(i % 2), data_source=ds, step=step) for ds in ("B", "A") for step in (10, 5) for i in range(4)]
+    rows = [
+        _row(f"p{i}", float(i % 2), data_source=ds, step=step)
+        for ds in ("B", "A")
+        for step in (10, 5)
+        for i in range(4)
+    ]
     report = compute_metrics({"s.jsonl": rows}, n_boot=20)
     assert report.group_keys == ["data_source", "step"]
     assert [(r["data_source"], r["step"]) for r in report.rows] == [("A", 5), ("A", 10), ("B", 5), ("B", 10)]
@@ -173,10 +195,15 @@ def test_groups_by_data_source_and_step():
 
 def test_rows_of_several_inputs_are_never_pooled_as_samples():
     # the same problems answered by two runs (files) must not count as 2 samples per problem
-    rows = [_row(f"p{i}", 1.0, source="runA/res.json") for i in range(3)] + [_row(f"p{i}", 0.0, source="runB/res.json") for i in range(3)]
+    rows = [_row(f"p{i}", 1.0, source="runA/res.json") for i in range(3)] + [
+        _row(f"p{i}", 0.0, source="runB/res.json") for i in range(3)
+    ]
     report = compute_metrics({"s.jsonl": rows}, n_boot=20)
     assert report.group_keys == ["source", "data_source"]
-    assert [(r["source"], r["k"], r["accuracy"]) for r in report.rows] == [("runA/res.json", 1, 1.0), ("runB/res.json", 1, 0.0)]
+    assert [(r["source"], r["k"], r["accuracy"]) for r in report.rows] == [
+        ("runA/res.json", 1, 1.0),
+        ("runB/res.json", 1, 0.0),
+    ]
 
 
 def test_several_scored_files_are_named_by_stem():
@@ -193,9 +220,21 @@ def _scored_file(path: Path, k: int = 4) -> Path:
     for p in range(6):
         for s in range(k):
             ok = float((p + s) % 3 == 0)
-            records.append({"prompt": f"problem {p}", "data_source": "AIME2024", "step": 100, "pred": str(p if ok else s),
-                            "format": 1.0, "score": ok, "correct": ok, "response_tokens": 500 + s, "truncated": 0.0,
-                            "timed_out": 0.0, "source": "gen.parquet"})
+            records.append(
+                {
+                    "prompt": f"problem {p}",
+                    "data_source": "AIME2024",
+                    "step": 100,
+                    "pred": str(p if ok else s),
+                    "format": 1.0,
+                    "score": ok,
+                    "correct": ok,
+                    "response_tokens": 500 + s,
+                    "truncated": 0.0,
+                    "timed_out": 0.0,
+                    "source": "gen.parquet",
+                }
+            )
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
 
@@ -218,7 +257,10 @@ def test_read_scored_rejects_unscored_records(tmp_path):
     [
         ([], lambda out: "| data_source | step | problems | k | accuracy / mean@k [95% CI] | pass@k | maj@k |" in out),
         (["--json"], lambda out: json.loads(out)["rows"][0]["k"] == 4),
-        (["--csv"], lambda out: out.splitlines()[0].startswith("data_source,step,problems,samples,k,accuracy,accuracy_ci_low")),
+        (
+            ["--csv"],
+            lambda out: out.splitlines()[0].startswith("data_source,step,problems,samples,k,accuracy,accuracy_ci_low"),
+        ),
         (["--k", "1", "2"], lambda out: "pass@1" in out and "pass@2" in out),
     ],
 )
@@ -235,14 +277,18 @@ def test_metrics_cli_writes_to_a_file(tmp_path, capsys):
 
 def test_metrics_cli_bad_input_exits_2_naming_the_line(tmp_path, capsys):
     path = tmp_path / "s.jsonl"
-    path.write_text('{"pred": "1", "format": 1, "score": 1}\n{"pred": "1", "format": "yes", "score": 1}\n', encoding="utf-8")
+    path.write_text(
+        '{"pred": "1", "format": 1, "score": 1}\n{"pred": "1", "format": "yes", "score": 1}\n', encoding="utf-8"
+    )
     assert main(["metrics", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}: line 2: field 'format' must be a number" in err
 
 
 def _as_json_list(jsonl: Path, path: Path) -> Path:
-    path.write_text(json.dumps([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), encoding="utf-8")
+    path.write_text(
+        json.dumps([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), encoding="utf-8"
+    )
     return path
 
 
@@ -250,7 +296,9 @@ def _as_parquet(jsonl: Path, path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), path)
+    pq.write_table(
+        pa.Table.from_pylist([json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]), path
+    )
     return path
 
 
@@ -265,7 +313,9 @@ def test_metrics_reads_scored_records_in_the_file_formats_score_reads(tmp_path, 
 
 
 def test_metrics_on_a_release_output_file_says_to_score_it_first(release_dir, capsys):
-    release = release_dir / "outputs" / "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_a" / "100" / "res_AMC2023.json"
+    release = (
+        release_dir / "outputs" / "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_a" / "100" / "res_AMC2023.json"
+    )
     assert main(["metrics", str(release)]) == 2
     err = capsys.readouterr().err
     assert f"{release}: item 1: generations (flat layout), not a scored record" in err

@@ -22,8 +22,12 @@ def _imported_modules(path: Path) -> set[str]:
 def test_the_models_package_imports_neither_the_demo_nor_the_verl_adapters() -> None:
     sources = sorted(MODELS.glob("*.py"))
     assert MODELS / "tiny.py" in sources
-    upward = {(path.name, module) for path in sources for module in _imported_modules(path)
-              if module.split(".")[:2] in (["verl_ext", "demo"], ["verl_ext", "verl"])}
+    upward = {
+        (path.name, module)
+        for path in sources
+        for module in _imported_modules(path)
+        if module.split(".")[:2] in (["verl_ext", "demo"], ["verl_ext", "verl"])
+    }
     assert upward == set()
 
 

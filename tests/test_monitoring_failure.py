@@ -23,9 +23,13 @@ TOKENS, MAX_TOKENS = 700, 3072
 LABEL_FREE = ["format", "format_length", "length", "random"]
 
 
-def _score(preset: str, truth: str | None):  # noqa: ANN202
+def _score(preset: str, truth: str | None):
     return score_response(
-        preset, RESPONSE, response_tokens=TOKENS, max_response_tokens=MAX_TOKENS, ground_truth=truth,
+        preset,
+        RESPONSE,
+        response_tokens=TOKENS,
+        max_response_tokens=MAX_TOKENS,
+        ground_truth=truth,
         rng=random.Random(5),
     )
 
@@ -54,7 +58,7 @@ def test_a_healthy_check_reports_no_monitoring_error():
 def test_start_up_failure_leaves_no_child_behind(monkeypatch):
     started = []
 
-    def popen(*args, **kwargs):  # noqa: ANN002, ANN003
+    def popen(*args, **kwargs):
         process = subprocess.Popen(*args, **kwargs)
         started.append(process)
         return process
@@ -71,7 +75,7 @@ def test_start_up_failure_leaves_no_child_behind(monkeypatch):
 # --- through the veRL manager -----------------------------------------------------------------
 
 
-def _manager(preset: str, tokenizer_dir):  # noqa: ANN001, ANN202
+def _manager(preset: str, tokenizer_dir):
     pytest.importorskip("verl")
     from hydra import compose, initialize_config_module
     from transformers import AutoTokenizer
@@ -86,7 +90,7 @@ def _manager(preset: str, tokenizer_dir):  # noqa: ANN001, ANN202
     return MANAGERS[preset](config, AutoTokenizer.from_pretrained(tokenizer_dir))
 
 
-def _one_sample(tokenizer, truth: str):  # noqa: ANN001, ANN202
+def _one_sample(tokenizer, truth: str):
     import torch
     from verl import DataProto
 

@@ -49,7 +49,11 @@ def _demo_like_log(tmp_path: Path) -> Path:
     """A log as `verl-ext demo` writes it: training reward and format rate every step, held-out accuracy at 0, 2, 4."""
     lines = [{"step": 0, "data": {"val-core/DEMO/acc/mean@1": 0.0, "val-aux/DEMO/format/mean@1": 0.3}}]
     for step in range(1, 5):
-        data = {"critic/score/mean": 0.2 * step, "diagnostics/format_rate": 0.1 * step, "response_length/mean": 20.0 + step}
+        data = {
+            "critic/score/mean": 0.2 * step,
+            "diagnostics/format_rate": 0.1 * step,
+            "response_length/mean": 20.0 + step,
+        }
         if step % 2 == 0:
             data.update({"val-core/DEMO/acc/mean@1": 0.004 * step, "val-aux/DEMO/format/mean@1": 0.3 + 0.1 * step})
         lines.append({"step": step, "data": data})
@@ -82,7 +86,11 @@ def test_accuracy_and_rates_are_drawn_on_a_fixed_zero_to_one_axis(tmp_path):
         plt.close(fig)
     for title in ("DEMO: validation accuracy", "format rate (training rollouts)", "format rate (validation, DEMO)"):
         low, high = limits[title]
-        assert -0.05 <= low <= 0.0 and 1.0 <= high <= 1.05, (title, low, high)  # accuracy 0 .. 0.016 must not fill the axis
+        assert -0.05 <= low <= 0.0 and 1.0 <= high <= 1.05, (
+            title,
+            low,
+            high,
+        )  # accuracy 0 .. 0.016 must not fill the axis
     low, high = limits["mean response length (training rollouts)"]
     assert low == 0.0 and 24.0 <= high <= 25.0  # lengths 21-24 tokens from 0: noise does not fill the axis
     low, high = limits["mean reward (training rollouts)"]
@@ -91,11 +99,26 @@ def test_accuracy_and_rates_are_drawn_on_a_fixed_zero_to_one_axis(tmp_path):
 
 def test_format_rate_panel_appears_when_logged(tmp_path):
     entries = [
-        (0, {"val-core/A/reward/mean@1": 0.1, "val-aux/A/correct/mean@1": 0.2, "val-aux/A/format/mean@1": 0.6,
-             "val-aux/B/correct/mean@1": 0.3, "val-aux/B/format/mean@1": 0.8}),
+        (
+            0,
+            {
+                "val-core/A/reward/mean@1": 0.1,
+                "val-aux/A/correct/mean@1": 0.2,
+                "val-aux/A/format/mean@1": 0.6,
+                "val-aux/B/correct/mean@1": 0.3,
+                "val-aux/B/format/mean@1": 0.8,
+            },
+        ),
         (1, {"response_length/mean": 700.0}),
-        (5, {"val-aux/A/correct/mean@1": 0.3, "val-aux/A/format/mean@1": 0.9, "val-aux/B/correct/mean@1": 0.4,
-             "val-aux/B/format/mean@1": 1.0}),
+        (
+            5,
+            {
+                "val-aux/A/correct/mean@1": 0.3,
+                "val-aux/A/format/mean@1": 0.9,
+                "val-aux/B/correct/mean@1": 0.4,
+                "val-aux/B/format/mean@1": 1.0,
+            },
+        ),
     ]
     path = tmp_path / "run.jsonl"
     path.write_text("".join(json.dumps({"step": s, "data": d}) + "\n" for s, d in entries), encoding="utf-8")
@@ -118,7 +141,11 @@ def test_logs_without_plottable_metrics_are_an_error(tmp_path, capsys):
     "names, labels",
     [
         (
-            ["grpo-deepscaler_17k-7b_math-r_a_g_f", "grpo-math-7b_math-r_f_a", "grpo-math-7b_math-r_f_l_v3_token5_a-v3"],
+            [
+                "grpo-deepscaler_17k-7b_math-r_a_g_f",
+                "grpo-math-7b_math-r_f_a",
+                "grpo-math-7b_math-r_f_l_v3_token5_a-v3",
+            ],
             ["deepscaler_17k-r_a_g_f", "math-r_f_a", "math-r_f_l_v3_token5_a-v3"],
         ),
         (["only-one"], ["only-one"]),

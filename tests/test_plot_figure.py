@@ -104,12 +104,24 @@ def _demo_log(tmp_path: Path) -> Path:
     """Two steps as `verl-ext demo` logs them (verl_ext/demo/metrics_log.py): held-out boxed and latent accuracy at
     steps 0 and 2, training reward, format rate and length (21-24 tokens) at steps 1 and 2."""
     held_out = {
-        0: {"val-core/DEMO/acc/mean@1": 0.0, "val-aux/DEMO/latent_acc/mean@1": 0.85, "val-aux/DEMO/format/mean@1": 0.02},
-        2: {"val-core/DEMO/acc/mean@1": 0.83, "val-aux/DEMO/latent_acc/mean@1": 0.86, "val-aux/DEMO/format/mean@1": 0.97},
+        0: {
+            "val-core/DEMO/acc/mean@1": 0.0,
+            "val-aux/DEMO/latent_acc/mean@1": 0.85,
+            "val-aux/DEMO/format/mean@1": 0.02,
+        },
+        2: {
+            "val-core/DEMO/acc/mean@1": 0.83,
+            "val-aux/DEMO/latent_acc/mean@1": 0.86,
+            "val-aux/DEMO/format/mean@1": 0.97,
+        },
     }
-    training = {1: {"critic/score/mean": 0.1, "diagnostics/format_rate": 0.2, "response_length/mean": 24.0},
-                2: {"critic/score/mean": 0.3, "diagnostics/format_rate": 0.6, "response_length/mean": 21.0}}
-    return _log(tmp_path / "format_length-seed0.jsonl", [(s, {**held_out.get(s, {}), **training.get(s, {})}) for s in (0, 1, 2)])
+    training = {
+        1: {"critic/score/mean": 0.1, "diagnostics/format_rate": 0.2, "response_length/mean": 24.0},
+        2: {"critic/score/mean": 0.3, "diagnostics/format_rate": 0.6, "response_length/mean": 21.0},
+    }
+    return _log(
+        tmp_path / "format_length-seed0.jsonl", [(s, {**held_out.get(s, {}), **training.get(s, {})}) for s in (0, 1, 2)]
+    )
 
 
 def test_the_demo_figure_draws_boxed_accuracy_solid_and_latent_accuracy_dashed(tmp_path, figure):

@@ -18,8 +18,22 @@ def test_a_pytest_run_under_the_project_config_warns_nothing_about_the_loop_scop
     test_file.write_text("def test_nothing():\n    pass\n", encoding="utf-8")
     # -X dev shows every DeprecationWarning, as a fresh virtual environment's pytest may.
     result = subprocess.run(
-        [sys.executable, "-X", "dev", "-m", "pytest", "-c", str(REPO / "pytest.ini"), "-p", "no:cacheprovider", str(test_file)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "pytest",
+            "-c",
+            str(REPO / "pytest.ini"),
+            "-p",
+            "no:cacheprovider",
+            str(test_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

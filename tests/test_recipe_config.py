@@ -11,7 +11,6 @@ python/ray first on PATH); those are composed here in one process with Hydra's c
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -188,7 +187,9 @@ def test_verl_validates_every_run_as_grpo_with_reference_and_no_critic(reward: s
 @pytest.mark.parametrize(("reward", "train_set"), COMBINATIONS)
 def test_no_run_sets_a_legacy_key_that_main_ppo_ignores(reward: str, train_set: str) -> None:
     cfg = launcher_config(REWARD=reward, TRAIN_SET=train_set)
-    set_keys = [key for key, value in flat_config(cfg).items() if key.split(".")[0] in LEGACY_TOP_LEVEL and value is not None]
+    set_keys = [
+        key for key, value in flat_config(cfg).items() if key.split(".")[0] in LEGACY_TOP_LEVEL and value is not None
+    ]
     assert set_keys == [], f"veRL 0.9.1's main_ppo ignores these, yet they are set: {set_keys}"
 
 
@@ -254,8 +255,13 @@ def test_smoke_recipe_is_one_gpu_two_short_steps_of_the_same_recipe() -> None:
     assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen2.5-0.5B"
     assert cfg.trainer.experiment_name == "grpo-deepscaler_17k-qwen2.5-0.5b-format_length"
     paper = launcher_config()
-    for key in ("algorithm.adv_estimator", "arr.actor.use_kl_loss", "arr.actor.policy_loss.loss_mode",
-                "trainer.v1.sampler.custom_sampler.path", "data.seed"):
+    for key in (
+        "algorithm.adv_estimator",
+        "arr.actor.use_kl_loss",
+        "arr.actor.policy_loss.loss_mode",
+        "trainer.v1.sampler.custom_sampler.path",
+        "data.seed",
+    ):
         assert select(cfg, key) == select(paper, key)
     validate_config(cfg, use_reference_policy=True, use_critic=False)
 
@@ -367,9 +373,16 @@ def fidelity_differences(reward: str, train_set: str, *overrides: str) -> list[s
     release = release_config(train_set)
     cfg = launcher_config(*overrides, REWARD=reward, TRAIN_SET=train_set, CKPT_DIR=CKPT)
     recipe = flat_items(OmegaConf.to_container(cfg, resolve=True))
-    placeholders = {"REWARD": reward, "TRAIN_SET": train_set, "EXPERIMENT": cfg.trainer.experiment_name, "CKPT_DIR": CKPT}
+    placeholders = {
+        "REWARD": reward,
+        "TRAIN_SET": train_set,
+        "EXPERIMENT": cfg.trainer.experiment_name,
+        "CKPT_DIR": CKPT,
+    }
     listed_release = {key: value for row in table["deviations"] for key, value in row["release"].items()}
-    listed_recipe = {key: fill(value, placeholders) for row in table["deviations"] for key, value in row["recipe"].items()}
+    listed_recipe = {
+        key: fill(value, placeholders) for row in table["deviations"] for key, value in row["recipe"].items()
+    }
     problems, used = [], set()
     compared = [key for key in release if key in table["mapping"] or not key.startswith(tuple(table["not_compared"]))]
     for key in compared:
@@ -389,8 +402,10 @@ def fidelity_differences(reward: str, train_set: str, *overrides: str) -> list[s
         elif target:
             used.add(target)
             if target not in listed_recipe or not same(listed_recipe[target], ours):
-                problems.append(f"deviation row for {key} says recipe {target}={listed_recipe.get(target)!r}, "
-                                f"the recipe has {ours!r}")
+                problems.append(
+                    f"deviation row for {key} says recipe {target}={listed_recipe.get(target)!r}, "
+                    f"the recipe has {ours!r}"
+                )
     stale_mapping = sorted(set(table["mapping"]) - set(compared))
     problems += [f"mapping entry {key} is not a key of the release's run" for key in stale_mapping]
     stale_rows = sorted((listed_release.keys() | listed_recipe.keys()) - used)
@@ -406,16 +421,24 @@ def test_every_run_is_the_releases_run_but_for_the_listed_deviations(reward: str
 @pytest.mark.parametrize(
     ("override", "problem"),
     [
-        ("actor_rollout_ref.actor.optim.lr=2e-6",
-         "unlisted difference: release actor_rollout_ref.actor.optim.lr=1e-06 vs recipe actor_rollout_ref.actor.optim.lr=2e-06"),
+        (
+            "actor_rollout_ref.actor.optim.lr=2e-6",
+            "unlisted difference: release actor_rollout_ref.actor.optim.lr=1e-06 vs recipe actor_rollout_ref.actor.optim.lr=2e-06",
+        ),
         ("data.seed=42", "unlisted difference: release data.seed=1 vs recipe data.seed=42"),
-        ("actor_rollout_ref.actor.policy_loss.loss_mode=vanilla",
-         "unlisted difference: release actor_rollout_ref.actor.policy_loss='verl02_micro_token_mean' vs recipe "
-         "actor_rollout_ref.actor.policy_loss.loss_mode='vanilla'"),
-        ("trainer.total_training_steps=90",
-         "deviation row for trainer.total_training_steps says recipe trainer.total_training_steps=100, the recipe has 90"),
-        ("actor_rollout_ref.rollout.enforce_eager=true",
-         "deviation row key actor_rollout_ref.rollout.enforce_eager is not (or no longer) a difference"),
+        (
+            "actor_rollout_ref.actor.policy_loss.loss_mode=vanilla",
+            "unlisted difference: release actor_rollout_ref.actor.policy_loss='verl02_micro_token_mean' vs recipe "
+            "actor_rollout_ref.actor.policy_loss.loss_mode='vanilla'",
+        ),
+        (
+            "trainer.total_training_steps=90",
+            "deviation row for trainer.total_training_steps says recipe trainer.total_training_steps=100, the recipe has 90",
+        ),
+        (
+            "actor_rollout_ref.rollout.enforce_eager=true",
+            "deviation row key actor_rollout_ref.rollout.enforce_eager is not (or no longer) a difference",
+        ),
     ],
 )
 def test_the_fidelity_check_names_an_unlisted_or_stale_difference(override: str, problem: str) -> None:
@@ -440,7 +463,11 @@ def test_every_key_the_recipe_sets_is_compared_or_listed_as_recipe_only() -> Non
     table = fidelity()
     targets = set(table["mapping"].values())
     recipe_only = table["recipe_only"]
-    files = [CONFIG_DIR / "format_length_grpo.yaml", CONFIG_DIR / "eval" / "greedy.yaml", CONFIG_DIR / "scale" / "paper.yaml"]
+    files = [
+        CONFIG_DIR / "format_length_grpo.yaml",
+        CONFIG_DIR / "eval" / "greedy.yaml",
+        CONFIG_DIR / "scale" / "paper.yaml",
+    ]
     keys = {key for path in files for key in recipe_keys(path)}
     unaccounted = sorted(k for k in keys if k not in targets and not k.startswith(tuple(recipe_only)))
     assert unaccounted == []

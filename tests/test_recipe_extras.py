@@ -24,7 +24,12 @@ def requirements(dist: str, extra: str | None) -> list[Requirement]:
         marker = requirement.marker
         if extra is None and marker is None:
             found.append(requirement)
-        elif extra is not None and marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""}):
+        elif (
+            extra is not None
+            and marker is not None
+            and marker.evaluate({"extra": extra})
+            and not marker.evaluate({"extra": ""})
+        ):
             requirement.marker = None
             found.append(requirement)
     return found
@@ -33,10 +38,7 @@ def requirements(dist: str, extra: str | None) -> list[Requirement]:
 def pins(requirements_: list[Requirement]) -> dict[str, str]:
     """name -> version of every ``==`` pin."""
     return {
-        canonicalize_name(r.name): spec.version
-        for r in requirements_
-        for spec in r.specifier
-        if spec.operator == "=="
+        canonicalize_name(r.name): spec.version for r in requirements_ for spec in r.specifier if spec.operator == "=="
     }
 
 
@@ -90,8 +92,10 @@ def install_block() -> list[str]:
 
 
 def pip_pins(line: str) -> dict[str, str]:
-    return {canonicalize_name(r.name): str(r.specifier).removeprefix("==")
-            for r in (Requirement(w) for w in line.split()[2:] if "==" in w and not w.startswith("-"))}
+    return {
+        canonicalize_name(r.name): str(r.specifier).removeprefix("==")
+        for r in (Requirement(w) for w in line.split()[2:] if "==" in w and not w.startswith("-"))
+    }
 
 
 def test_install_block_pins_torch_and_flash_attn_as_verls_gpu_extras_from_their_cu130_sources(verl_stack) -> None:

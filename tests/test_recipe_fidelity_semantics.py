@@ -57,7 +57,9 @@ def test_the_releases_format_verdicts_hold_with_the_special_token_it_decoded(lab
     assert "skip_special_tokens=True" in semantics_row("reward input: tokenizer.decode")["recipe"]
     sample = labelled_outputs[::15]
     assert len(sample) > 100
-    verdicts = [(format_reward(output["response"] + "<|endoftext|>"), float(label["format"])) for label, output in sample]
+    verdicts = [
+        (format_reward(output["response"] + "<|endoftext|>"), float(label["format"])) for label, output in sample
+    ]
     assert [ours for ours, _ in verdicts] == [theirs for _, theirs in verdicts]
 
 

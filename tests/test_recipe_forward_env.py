@@ -74,8 +74,19 @@ def recorder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def clean_env(launcher_env: dict[str, str]) -> dict[str, str]:
     """The test machine's environment without anything the launcher reads or forwards."""
-    dropped = {"FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK", "RAY_JOB_CONFIG_JSON_ENV_VAR", "NNODES", "DRY_RUN", "EXPERIMENT",
-               "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", *forward_env.ALWAYS_FORWARDED}
+    dropped = {
+        "FORWARD_ENV",
+        "RAY_RUNTIME_ENV_HOOK",
+        "RAY_JOB_CONFIG_JSON_ENV_VAR",
+        "NNODES",
+        "DRY_RUN",
+        "EXPERIMENT",
+        "MODEL_PATH",
+        "DATA_DIR",
+        "CKPT_DIR",
+        "LOG_DIR",
+        *forward_env.ALWAYS_FORWARDED,
+    }
     kept = {k: v for k, v in launcher_env.items() if k not in dropped and not k.startswith(forward_env.NCCL_PREFIX)}
     return kept | {"CHECK_VERL": "0"}  # no pre-flight veRL import (5 s each; tests/test_recipe_launcher.py checks it)
 
@@ -85,9 +96,19 @@ def record_launch(tmp_path: Path, launcher_env: dict[str, str], recorder: Path, 
     model.mkdir(exist_ok=True)
     (model / "config.json").write_text("{}")
     record = tmp_path / "record.json"
-    environment = {**clean_env(launcher_env), "PYTHON": str(recorder), "RECORD": str(record), "DATA_DIR": str(DATA_DIR),
-                   "MODEL_PATH": str(model), "CKPT_DIR": str(tmp_path / "ckpt"), "EXPERIMENT": "exp", **env}
-    result = subprocess.run(["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False)
+    environment = {
+        **clean_env(launcher_env),
+        "PYTHON": str(recorder),
+        "RECORD": str(record),
+        "DATA_DIR": str(DATA_DIR),
+        "MODEL_PATH": str(model),
+        "CKPT_DIR": str(tmp_path / "ckpt"),
+        "EXPERIMENT": "exp",
+        **env,
+    }
+    result = subprocess.run(
+        ["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr
     recorded = json.loads(record.read_text())
     recorded["output"] = result.stdout + result.stderr
@@ -97,7 +118,10 @@ def record_launch(tmp_path: Path, launcher_env: dict[str, str], recorder: Path, 
 def ray_init_overrides(argv: list[str]) -> dict[str, str]:
     """The ray_init env_vars the Hydra overrides set, values as Hydra parses them."""
     words = [w for w in argv if w.startswith(RAY_INIT_ENV_PREFIX)]
-    return {o.key_or_group.removeprefix(RAY_INIT_ENV_PREFIX[1:]): o.value() for o in OverridesParser.create().parse_overrides(words)}
+    return {
+        o.key_or_group.removeprefix(RAY_INIT_ENV_PREFIX[1:]): o.value()
+        for o in OverridesParser.create().parse_overrides(words)
+    }
 
 
 def verl_ray_init_runtime_env(argv: list[str], driver_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -143,7 +167,7 @@ def test_a_ray_job_carries_every_forwarded_variable_and_rays_merge_with_main_ppo
     assert not [w for w in argv if any(secret in w for secret in SECRETS.values())], "a secret on the command line"
     assert (tmp_path / "ckpt" / "logs" / "format_length").is_dir(), "the job goes through the launcher's run (log kept)"
     assert not [w for w in argv if w.startswith(RAY_INIT_ENV_PREFIX + "MY_SETTING")], "forwarded in the job's env only"
-    (path, file), = recorded["files"].items()
+    ((path, file),) = recorded["files"].items()
     assert file["mode"] == 0o600 and not Path(path).exists(), "the runtime env file is private and removed afterwards"
     job_env = json.loads(file["text"])
     assert job_env["working_dir"] == str(REPO)
@@ -166,9 +190,18 @@ def test_a_ray_job_carries_every_forwarded_variable_and_rays_merge_with_main_ppo
 def test_a_dry_run_job_shows_the_runtime_env_with_secrets_masked(tmp_path: Path, launcher_env: dict[str, str]) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
-    environment = {**clean_env(launcher_env), **USER_ENV, "DATA_DIR": str(DATA_DIR), "NNODES": "2", "DRY_RUN": "1",
-                   "CKPT_DIR": str(tmp_path), "MODEL_PATH": str(tmp_path / "model")}
-    result = subprocess.run(["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False)
+    environment = {
+        **clean_env(launcher_env),
+        **USER_ENV,
+        "DATA_DIR": str(DATA_DIR),
+        "NNODES": "2",
+        "DRY_RUN": "1",
+        "CKPT_DIR": str(tmp_path),
+        "MODEL_PATH": str(tmp_path / "model"),
+    }
+    result = subprocess.run(
+        ["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr
     words = shlex.split(result.stdout)
     env_vars = json.loads(next(w for w in words if w.startswith("--runtime-env-json=")).split("=", 1)[1])["env_vars"]
@@ -179,11 +212,16 @@ def test_a_dry_run_job_shows_the_runtime_env_with_secrets_masked(tmp_path: Path,
 
 @pytest.mark.parametrize(
     ("forward", "message"),
-    [("MISSING_VAR", "FORWARD_ENV names MISSING_VAR, which is not set"), ("A-B", "FORWARD_ENV: 'A-B' is not a variable name")],
+    [
+        ("MISSING_VAR", "FORWARD_ENV names MISSING_VAR, which is not set"),
+        ("A-B", "FORWARD_ENV: 'A-B' is not a variable name"),
+    ],
 )
 def test_a_bad_forward_env_stops_the_launcher(launcher_env: dict[str, str], forward: str, message: str) -> None:
     environment = {**clean_env(launcher_env), "FORWARD_ENV": forward, "DATA_DIR": str(DATA_DIR), "DRY_RUN": "1"}
-    result = subprocess.run(["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        ["bash", str(LAUNCHER)], env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert message in result.stderr
 
@@ -191,8 +229,16 @@ def test_a_bad_forward_env_stops_the_launcher(launcher_env: dict[str, str], forw
 # ---------------------------------------------------------------- the module's own rules
 @pytest.mark.parametrize(
     ("name", "secret"),
-    [("WANDB_API_KEY", True), ("HF_TOKEN", True), ("AWS_SECRET_ACCESS_KEY", True), ("DB_PASSWORD", True),
-     ("GOOGLE_APPLICATION_CREDENTIALS", True), ("HF_HOME", False), ("NCCL_SOCKET_IFNAME", False), ("HF_HUB_OFFLINE", False)],
+    [
+        ("WANDB_API_KEY", True),
+        ("HF_TOKEN", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("DB_PASSWORD", True),
+        ("GOOGLE_APPLICATION_CREDENTIALS", True),
+        ("HF_HOME", False),
+        ("NCCL_SOCKET_IFNAME", False),
+        ("HF_HUB_OFFLINE", False),
+    ],
 )
 def test_secret_names(name: str, secret: bool) -> None:
     assert forward_env.is_secret(name) is secret
@@ -249,9 +295,23 @@ def test_on_a_ray_cluster_started_beforehand_the_hook_gives_the_workers_the_driv
     log = tmp_path / "head.log"
     with log.open("w") as out:
         head = subprocess.Popen(
-            [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--node-ip-address=127.0.0.1",
-             f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp_dir}", "--block"],
-            env=base, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "ray.scripts.scripts",
+                "start",
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                "--num-cpus=1",
+                "--include-dashboard=false",
+                f"--temp-dir={temp_dir}",
+                "--block",
+            ],
+            env=base,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while "Ray runtime started" not in log.read_text() and time.monotonic() < deadline:
@@ -261,15 +321,23 @@ def test_on_a_ray_cluster_started_beforehand_the_hook_gives_the_workers_the_driv
         driver.write_text(WORKER_ENV_DRIVER)
 
         def worker_env(**env: str) -> dict:
-            result = subprocess.run([sys.executable, str(driver), f"127.0.0.1:{port}"], env={**os.environ, **base, **env},
-                                    capture_output=True, text=True, timeout=180, check=False)
+            result = subprocess.run(
+                [sys.executable, str(driver), f"127.0.0.1:{port}"],
+                env={**os.environ, **base, **env},
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
             line = next((l for l in result.stdout.splitlines() if l.startswith("WORKER_ENV ")), None)
             assert line, result.stderr[-2000:]
             return json.loads(line.removeprefix("WORKER_ENV "))
 
         user = {"WANDB_API_KEY": "wandb-secret-1", "MY_SETTING": "on"}
         assert worker_env(**user) == {"WANDB_API_KEY": None, "MY_SETTING": None}
-        hooked = worker_env(**user, RAY_RUNTIME_ENV_HOOK=forward_env.HOOK, VERL_EXT_FORWARD_ENV="WANDB_API_KEY MY_SETTING")
+        hooked = worker_env(
+            **user, RAY_RUNTIME_ENV_HOOK=forward_env.HOOK, VERL_EXT_FORWARD_ENV="WANDB_API_KEY MY_SETTING"
+        )
         assert hooked == user
     finally:
         head.terminate()  # `ray start --block` stops the processes it started

@@ -18,10 +18,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO / "release_data" / "datasets"
-ENV_NAMES = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
-             "EXPERIMENT", "RAY_ADDRESS", "DRY_RUN", "HF_HUB_OFFLINE", "VERL_FILE_LOGGER_ROOT", "VERL_FILE_LOGGER_PATH",
-             # forwarded to the Ray workers when set (tests/test_recipe_forward_env.py): not from the test machine
-             "WANDB_API_KEY", "HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "FORWARD_ENV", "RAY_RUNTIME_ENV_HOOK", "CHECK_VERL")
+ENV_NAMES = (
+    "REWARD",
+    "TRAIN_SET",
+    "MODEL_PATH",
+    "DATA_DIR",
+    "CKPT_DIR",
+    "LOG_DIR",
+    "NNODES",
+    "GPUS_PER_NODE",
+    "EXPERIMENT",
+    "RAY_ADDRESS",
+    "DRY_RUN",
+    "HF_HUB_OFFLINE",
+    "VERL_FILE_LOGGER_ROOT",
+    "VERL_FILE_LOGGER_PATH",
+    # forwarded to the Ray workers when set (tests/test_recipe_forward_env.py): not from the test machine
+    "WANDB_API_KEY",
+    "HF_TOKEN",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "FORWARD_ENV",
+    "RAY_RUNTIME_ENV_HOOK",
+    "CHECK_VERL",
+)
 PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
 _LAUNCHER_ENV: dict[str, str] = {}
 
@@ -37,8 +57,13 @@ def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **e
     # CHECK_VERL=0: the pre-flight's veRL import (5 s) is checked by the tests that pass CHECK_VERL="1"
     environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", "CHECK_VERL": "0", **env})
     return subprocess.run(
-        ["bash", str(RECIPE / script), *args], env=environment, capture_output=True, text=True, timeout=300,
-        check=False, cwd=cwd,
+        ["bash", str(RECIPE / script), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -80,9 +105,12 @@ def test_hydra_print_flags_need_no_data_or_model() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"REWARD": "nope"}, "unknown REWARD 'nope' (choose one of: correctness format format_gated_majority "
-                             "format_gated_self_confidence format_gated_semantic_frequency format_length length majority "
-                             "random self_confidence semantic_frequency)"),
+        (
+            {"REWARD": "nope"},
+            "unknown REWARD 'nope' (choose one of: correctness format format_gated_majority "
+            "format_gated_self_confidence format_gated_semantic_frequency format_length length majority "
+            "random self_confidence semantic_frequency)",
+        ),
         ({"TRAIN_SET": "gsm8k"}, "unknown TRAIN_SET 'gsm8k' (choose one of: deepscaler_17k math_train)"),
     ],
 )
@@ -97,7 +125,12 @@ def test_scale_smoke_alone_gives_the_smoke_run_on_one_gpu(script: str) -> None:
     """The scale file gives the environment's defaults: no MODEL_PATH or GPUS_PER_NODE needed."""
     words = command("scale=smoke") if script == "run_grpo.sh" else shlex.split(launch(script=script).stdout)
     assert words[2] == "verl.trainer.main_ppo"
-    assert {"scale=smoke", "trainer.n_gpus_per_node=1", "trainer.nnodes=1", "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B"} <= set(words)
+    assert {
+        "scale=smoke",
+        "trainer.n_gpus_per_node=1",
+        "trainer.nnodes=1",
+        "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B",
+    } <= set(words)
 
 
 def test_paper_scale_defaults_to_the_7b_model_on_eight_gpus_and_the_environment_overrides_a_scale() -> None:
@@ -116,8 +149,9 @@ def test_an_unknown_scale_is_an_error_naming_the_choices() -> None:
 def test_a_dry_run_or_a_printed_config_writes_nothing(tmp_path: Path, args: tuple, dry_run: str) -> None:
     """Issue 12 item 10: DRY_RUN=1 used to create $CKPT_DIR/logs; --cfg job only prints, too."""
     (tmp_path / "cwd").mkdir()
-    result = launch(*args, CKPT_DIR=str(tmp_path / "ckpt"), LOG_DIR=str(tmp_path / "logs"), cwd=tmp_path / "cwd",
-                    DRY_RUN=dry_run)
+    result = launch(
+        *args, CKPT_DIR=str(tmp_path / "ckpt"), LOG_DIR=str(tmp_path / "logs"), cwd=tmp_path / "cwd", DRY_RUN=dry_run
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"] and list((tmp_path / "cwd").iterdir()) == []
 
@@ -172,11 +206,19 @@ def test_job_arguments_survive_ray_quoting_and_the_job_shell() -> None:
     ("env", "args", "message"),
     [
         ({"DATA_DIR": "/nonexistent/data"}, (), "missing data file(s): /nonexistent/data/deepscaler_17k.parquet"),
-        ({"TRAIN_SET": "math_train", "DATA_DIR": "/nonexistent/data"}, (), "missing data file(s): /nonexistent/data/math_train.parquet"),
+        (
+            {"TRAIN_SET": "math_train", "DATA_DIR": "/nonexistent/data"},
+            (),
+            "missing data file(s): /nonexistent/data/math_train.parquet",
+        ),
         ({"TRAIN_SET": "gsm8k"}, (), "unknown TRAIN_SET 'gsm8k'"),
         ({"MODEL_PATH": "/nonexistent/model"}, (), "MODEL_PATH '/nonexistent/model' is not a model directory"),
         ({"MODEL_PATH": "Org/not-cached-model", "HF_HUB_OFFLINE": "1"}, (), "nor in the Hugging Face cache"),
-        ({"REWARD": "accuracy"}, (), "unknown REWARD 'accuracy' (choose one of: correctness format format_gated_majority"),
+        (
+            {"REWARD": "accuracy"},
+            (),
+            "unknown REWARD 'accuracy' (choose one of: correctness format format_gated_majority",
+        ),
         ({"NNODES": "two"}, (), "NNODES must be a positive integer"),
         ({"GPUS_PER_NODE": "0"}, (), "GPUS_PER_NODE must be a positive integer"),
         ({"NNODES": "2"}, ("trainer.experiment_name='a b'",), "no argument may contain whitespace"),
@@ -211,7 +253,10 @@ def test_scale_cpu_without_data_dir_reads_the_carried_release_files(tmp_path: Pa
     (tmp_path / "model" / "config.json").write_text("{}")
     words = command("scale=cpu", DATA_DIR="", MODEL_PATH=str(tmp_path / "model"))
     assert f"data.train_files={carried / 'deepscaler_17k.parquet'}" in words
-    assert f"data.val_files=[{carried / 'aime2024.parquet'},{carried / 'amc2023.parquet'},{carried / 'math500.parquet'}]" in words
+    assert (
+        f"data.val_files=[{carried / 'aime2024.parquet'},{carried / 'amc2023.parquet'},{carried / 'math500.parquet'}]"
+        in words
+    )
 
 
 def test_other_scales_without_data_dir_read_what_prepare_writes() -> None:

@@ -22,24 +22,49 @@ def preflight():
     return module
 
 
-OLD_DRIVER = Check("NVIDIA driver", "WRONG", "driver 550.54.15; CUDA 13.x needs >= 580", "upgrade the NVIDIA driver to 580 or later")
+OLD_DRIVER = Check(
+    "NVIDIA driver", "WRONG", "driver 550.54.15; CUDA 13.x needs >= 580", "upgrade the NVIDIA driver to 580 or later"
+)
 
 
 @pytest.mark.parametrize(
     ("scale", "flags", "warned"),
-    [("paper", [], True), ("smoke", [], True), ("cpu", [], False),
-     ("smoke", ["--no-doctor"], False)],  # run_smoke.sh has run the doctor just before (CHECK_DOCTOR=0)
+    [
+        ("paper", [], True),
+        ("smoke", [], True),
+        ("cpu", [], False),
+        ("smoke", ["--no-doctor"], False),
+    ],  # run_smoke.sh has run the doctor just before (CHECK_DOCTOR=0)
 )
 def test_a_wrong_gpu_stack_is_a_warning_with_its_fix_and_the_launch_goes_on(
-    preflight, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, scale: str, flags: list[str], warned: bool
+    preflight,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    scale: str,
+    flags: list[str],
+    warned: bool,
 ) -> None:
     monkeypatch.setenv("VERL_USE_EXTERNAL_MODULES", "verl_ext.verl.plugin")
     monkeypatch.setattr(verl_ext.doctor, "run_checks", lambda: [OLD_DRIVER, Check("veRL", "ok", "veRL 0.9.1")])
-    status = preflight.main(["--config-dir", str(RECIPE / "config"), "--scale", scale, "--reward", "format",
-                             "--train-set", "math_train", "--import-verl", *flags])
+    status = preflight.main(
+        [
+            "--config-dir",
+            str(RECIPE / "config"),
+            "--scale",
+            scale,
+            "--reward",
+            "format",
+            "--train-set",
+            "math_train",
+            "--import-verl",
+            *flags,
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 0
-    expected = ("run_grpo.sh: warning: verl-ext doctor: NVIDIA driver: driver 550.54.15; CUDA 13.x needs >= 580; "
-                "fix: upgrade the NVIDIA driver to 580 or later")
+    expected = (
+        "run_grpo.sh: warning: verl-ext doctor: NVIDIA driver: driver 550.54.15; CUDA 13.x needs >= 580; "
+        "fix: upgrade the NVIDIA driver to 580 or later"
+    )
     assert (expected in err) is warned
     assert "veRL 0.9.1" not in err

@@ -16,15 +16,32 @@ from verl_ext.verl.smoke_report import report
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipe" / "format_length" / "run_smoke.sh"
 DATA_DIR = REPO / "release_data" / "datasets"
-CLEARED = ("REWARD", "TRAIN_SET", "MODEL_PATH", "DATA_DIR", "CKPT_DIR", "LOG_DIR", "NNODES", "GPUS_PER_NODE",
-           "EXPERIMENT", "DRY_RUN", "FORWARD_ENV")
+CLEARED = (
+    "REWARD",
+    "TRAIN_SET",
+    "MODEL_PATH",
+    "DATA_DIR",
+    "CKPT_DIR",
+    "LOG_DIR",
+    "NNODES",
+    "GPUS_PER_NODE",
+    "EXPERIMENT",
+    "DRY_RUN",
+    "FORWARD_ENV",
+)
 
 
 def smoke(launcher_env: dict[str, str], *args: str, **env: str) -> subprocess.CompletedProcess:
     # CHECK_VERL=0: no pre-flight veRL import (5 s each; tests/test_recipe_launcher.py checks it)
     environment = {k: v for k, v in launcher_env.items() if k not in CLEARED} | {"CHECK_VERL": "0"}
-    return subprocess.run(["bash", str(SMOKE), *args], env={**environment, **env}, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        ["bash", str(SMOKE), *args],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -39,13 +56,22 @@ def test_flags_give_the_model_data_reward_and_checkpoints_of_a_one_gpu_smoke_run
     launcher_env: dict[str, str], tmp_path: Path, model: Path, form: str
 ) -> None:
     flags = {"--model": str(model), "--data": str(DATA_DIR), "--reward": "format", "--ckpt": str(tmp_path / "ck")}
-    args = [part for flag, value in flags.items() for part in ([flag, value] if form == "--flag value" else [f"{flag}={value}"])]
+    args = [
+        part
+        for flag, value in flags.items()
+        for part in ([flag, value] if form == "--flag value" else [f"{flag}={value}"])
+    ]
     result = smoke(launcher_env, *args, "--dry-run", "trainer.save_freq=1")
     assert result.returncode == 0, result.stderr
     words = shlex.split(result.stdout)
-    assert {"scale=smoke", "trainer.n_gpus_per_node=1", f"actor_rollout_ref.model.path={model}",
-            f"data.train_files={DATA_DIR / 'deepscaler_17k.parquet'}", "reward.reward_manager.name=format",
-            "trainer.save_freq=1"} <= set(words)
+    assert {
+        "scale=smoke",
+        "trainer.n_gpus_per_node=1",
+        f"actor_rollout_ref.model.path={model}",
+        f"data.train_files={DATA_DIR / 'deepscaler_17k.parquet'}",
+        "reward.reward_manager.name=format",
+        "trainer.save_freq=1",
+    } <= set(words)
     (experiment,) = [w.split("=", 1)[1] for w in words if w.startswith("trainer.experiment_name=")]
     assert experiment.startswith("smoke-format-"), "a fresh run name per smoke run (no resume of an earlier one)"
     assert f"trainer.default_local_dir={tmp_path / 'ck' / experiment}" in words
@@ -107,12 +133,24 @@ def test_a_smoke_run_doctors_once_and_reports_the_log_and_checkpoint_run_grpo_wr
     home = tmp_path / "home"
     home.mkdir()
     # --ckpt=~/ck: no shell expands a ~ after "=", so the scripts must
-    result = smoke(launcher_env, "--model", str(model), "--data", str(DATA_DIR), "--ckpt=~/ck", PYTHON=str(stand_in),
-                   RECORD=str(record), HOME=str(home), CHECK_VERL="1")
+    result = smoke(
+        launcher_env,
+        "--model",
+        str(model),
+        "--data",
+        str(DATA_DIR),
+        "--ckpt=~/ck",
+        PYTHON=str(stand_in),
+        RECORD=str(record),
+        HOME=str(home),
+        CHECK_VERL="1",
+    )
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     doctor = [c for c in calls if c[:3] == ["-m", "verl_ext.cli", "doctor"]]
-    preflight_doctor = [c for c in calls if c[0].endswith("preflight.py") and "--import-verl" in c and "--no-doctor" not in c]
+    preflight_doctor = [
+        c for c in calls if c[0].endswith("preflight.py") and "--import-verl" in c and "--no-doctor" not in c
+    ]
     assert len(doctor) == 1 and not preflight_doctor, calls
     (experiment,) = [a.split("=", 1)[1] for c in calls for a in c if a.startswith("trainer.experiment_name=")]
     log = home / "ck" / "logs" / "format_length" / f"{experiment}.jsonl"
@@ -127,9 +165,16 @@ def write_log(path: Path, steps: dict[int, dict[str, float]]) -> Path:
 
 
 VAL = {"val-core/MATH500/acc/mean@1": 0.25, "val-core/AIME2024/acc/mean@1": 0.0}
-TRAIN = {"critic/score/mean": 0.8, "diagnostics/format_rate": 0.6, "response_length/mean": 300.0,
-         "response_length/clip_ratio": 0.05, "actor/kl_loss": 0.0004, "actor/entropy": 0.9, "actor/grad_norm": 0.4,
-         "timing_s/step": 40.0}
+TRAIN = {
+    "critic/score/mean": 0.8,
+    "diagnostics/format_rate": 0.6,
+    "response_length/mean": 300.0,
+    "response_length/clip_ratio": 0.05,
+    "actor/kl_loss": 0.0004,
+    "actor/entropy": 0.9,
+    "actor/grad_norm": 0.4,
+    "timing_s/step": 40.0,
+}
 
 
 def test_a_complete_smoke_run_passes_and_shows_its_figures(tmp_path: Path) -> None:
@@ -155,5 +200,8 @@ def test_a_failed_launch_and_an_odd_figure_are_reported(tmp_path: Path) -> None:
     log = write_log(tmp_path / "s.jsonl", {0: VAL, 1: odd, 2: {**TRAIN, **VAL}})
     text, status = report(log, tmp_path / "ck", 3, 1000)
     assert status == 1 and "FAIL   the launch exited with status 3" in text
-    assert "check  actor/kl_loss not logged at step 1 (absent, or NaN" in text and "check  wall time 1000 s is over 900 s" in text
+    assert (
+        "check  actor/kl_loss not logged at step 1 (absent, or NaN" in text
+        and "check  wall time 1000 s is over 900 s" in text
+    )
     assert "check  response_length/mean = 700 at step 1, outside [20, 512]" in text

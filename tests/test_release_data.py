@@ -4,15 +4,14 @@ lists, nothing unlisted is carried, the license travels with them, and a changed
 import gzip
 import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from data_prep.carried import CARRIED_DIR, carried_path, manifest, materialise
 
-from data_prep.carried import CARRIED_DIR, carried_path, manifest, materialise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 DOCUMENTS = {"LICENSE", "README.md", "SHA256SUMS"}
 

@@ -20,7 +20,11 @@ def labelled(labelled_outputs):
 
 
 def test_extracted_answers_match_the_release(labelled):
-    mismatches = [(label, item) for label, item in labelled if (extract_answer(item["response"]) or "") != label["official_answer"]]
+    mismatches = [
+        (label, item)
+        for label, item in labelled
+        if (extract_answer(item["response"]) or "") != label["official_answer"]
+    ]
     assert not mismatches
 
 

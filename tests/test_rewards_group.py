@@ -145,7 +145,9 @@ def test_self_confidence_over_the_last_part_of_the_response(tail, expected):
     assert self_confidence([-0.1, -0.2, -0.3, -0.4], tail_fraction=tail) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("logprobs", "tail"), [([], 1.0), ([-1.0, float("-inf")], 1.0), ([0.5], 1.0), ([-1.0], 0.0), ([-1.0], 1.5)])
+@pytest.mark.parametrize(
+    ("logprobs", "tail"), [([], 1.0), ([-1.0, float("-inf")], 1.0), ([0.5], 1.0), ([-1.0], 0.0), ([-1.0], 1.5)]
+)
 def test_self_confidence_rejects_bad_input(logprobs, tail):
     with pytest.raises(ValueError):
         self_confidence(logprobs, tail_fraction=tail)

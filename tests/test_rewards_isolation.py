@@ -48,7 +48,7 @@ POOL_USERS = {
 }
 
 
-def _in_a_forked_process(probe) -> dict:  # noqa: ANN001 - () -> JSON-able value, run in a fork of this process
+def _in_a_forked_process(probe) -> dict:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the forked process: report, then leave without running pytest's exit handlers
@@ -94,6 +94,7 @@ def test_a_fork_taken_while_another_thread_holds_the_pool_lock_still_gets_its_po
     thread.start()
     assert holding.wait(10)
     try:
+
         def probe() -> dict:
             signal.alarm(10)  # a child stuck on its copy of the held lock ends here, and the parent reads no reply
             return {"pool": type(POOL_USERS["correctness"]()).__name__}

@@ -26,16 +26,25 @@ def _prepared(answer: str) -> str:  # as format._latex_to_plain hands answers ov
 @pytest.mark.parametrize(
     "latex,expected",
     [
-        (" \\frac{1}{2}", " 1/2"), ("-\\sqrt{2}x^2+\\pi", "-√(2)x^2+π"), ("\\pi r^2", "πr^2"), ("2 \\times 3", "2 ×3"),
-        ("\\left( 3, 4 \\right)", "( 3, 4 )"), ("20^\\circ", "20^∘"), ("\\text{ and }", " and "), ("{1}", "1"),
-        ("\\frac{a+b}{c d}", "a+b/c d"), ("(3,  \\frac{\\pi}{2})", "(3,  π/2)"),
+        (" \\frac{1}{2}", " 1/2"),
+        ("-\\sqrt{2}x^2+\\pi", "-√(2)x^2+π"),
+        ("\\pi r^2", "πr^2"),
+        ("2 \\times 3", "2 ×3"),
+        ("\\left( 3, 4 \\right)", "( 3, 4 )"),
+        ("20^\\circ", "20^∘"),
+        ("\\text{ and }", " and "),
+        ("{1}", "1"),
+        ("\\frac{a+b}{c d}", "a+b/c d"),
+        ("(3,  \\frac{\\pi}{2})", "(3,  π/2)"),
     ],
 )
 def test_common_constructs_read_as_pylatexenc_writes_them(latex, expected):
     assert latex_to_text(latex) == expected == _pylatexenc(latex)
 
 
-@pytest.mark.parametrize("latex", ["\\frac12", "\\frac {1}{2}", "\\sqrt[3]{2}", "x--1", "16''", "\\alpha", "\\%", "\\\\", "{1"])
+@pytest.mark.parametrize(
+    "latex", ["\\frac12", "\\frac {1}{2}", "\\sqrt[3]{2}", "x--1", "16''", "\\alpha", "\\%", "\\\\", "{1"]
+)
 def test_anything_else_is_left_to_pylatexenc(latex):
     assert latex_to_text(latex) is None
 
@@ -53,9 +62,49 @@ def test_real_answers_and_ground_truths_convert_as_pylatexenc_does(release_dir):
 
 
 PIECES = [
-    "\\frac{", "}{", "}", "{", "\\sqrt{", "\\pi", "\\pi ", "\\infty", "\\cdot", " \\times ", "\\circ", "\\text{",
-    "\\left(", "\\right)", "\\left[", "\\right|", "x", "12", " ", "  ", "-", "+", "^", "_", ",", "(", ")", "=", "/", ".", "'",
-    "\\cos", "\\log_", "\\max", "\\cup ", "\\{", "\\}", "\\,", "\\;", "\\!", "\\ ", "\\sin^2 ", "\\exp{",
+    "\\frac{",
+    "}{",
+    "}",
+    "{",
+    "\\sqrt{",
+    "\\pi",
+    "\\pi ",
+    "\\infty",
+    "\\cdot",
+    " \\times ",
+    "\\circ",
+    "\\text{",
+    "\\left(",
+    "\\right)",
+    "\\left[",
+    "\\right|",
+    "x",
+    "12",
+    " ",
+    "  ",
+    "-",
+    "+",
+    "^",
+    "_",
+    ",",
+    "(",
+    ")",
+    "=",
+    "/",
+    ".",
+    "'",
+    "\\cos",
+    "\\log_",
+    "\\max",
+    "\\cup ",
+    "\\{",
+    "\\}",
+    "\\,",
+    "\\;",
+    "\\!",
+    "\\ ",
+    "\\sin^2 ",
+    "\\exp{",
 ]
 
 

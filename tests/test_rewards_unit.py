@@ -15,8 +15,8 @@ from verl_ext.rewards import (
     format_reward,
     length_reward,
     preset_names,
-    text_preset_names,
     score_response,
+    text_preset_names,
 )
 from verl_ext.rewards.correctness import check_answer_correct
 from verl_ext.rewards.format import check_format
@@ -212,7 +212,9 @@ def test_random_preset_is_bernoulli_half_and_seedable():
 
 
 def test_surrogate_presets_never_use_the_ground_truth():
-    with_truth = score_response("format_length", "\\boxed{6}", response_tokens=10, max_response_tokens=100, ground_truth="5")
+    with_truth = score_response(
+        "format_length", "\\boxed{6}", response_tokens=10, max_response_tokens=100, ground_truth="5"
+    )
     without = score_response("format_length", "\\boxed{6}", response_tokens=10, max_response_tokens=100)
     assert with_truth.score == without.score
     assert with_truth.extra_info()["correct"] == 0.0 and "correct" not in without.extra_info()
@@ -233,9 +235,20 @@ def test_misuse_raises_clear_errors(preset, kwargs, message):
 
 def test_registry_lists_every_preset_by_level():
     assert preset_names("sample") == [
-        "correctness", "format", "format_gated_self_confidence", "format_length", "length", "random", "self_confidence",
+        "correctness",
+        "format",
+        "format_gated_self_confidence",
+        "format_length",
+        "length",
+        "random",
+        "self_confidence",
     ]
-    assert preset_names("group") == ["format_gated_majority", "format_gated_semantic_frequency", "majority", "semantic_frequency"]
+    assert preset_names("group") == [
+        "format_gated_majority",
+        "format_gated_semantic_frequency",
+        "majority",
+        "semantic_frequency",
+    ]
     assert preset_names() == sorted(preset_names("sample") + preset_names("group"))
     assert text_preset_names() == ["correctness", "format", "format_length", "length", "random"]
 
@@ -258,14 +271,20 @@ def test_verl_import_registers_every_manager_through_the_entry_point():
 @pytest.mark.parametrize(
     "answer,well_formed",
     [
-        ("2^{10}", True), ("x^{100} + 1", True), ("10^{10000}", True), ("\\sqrt{2}^{3}", True),
-        ("\\cos\\left(\\frac{\\pi}{15}\\right) < 1", True), ("1 < 2 < 3", True),  # chained: bool(1 < 2) is fine
+        ("2^{10}", True),
+        ("x^{100} + 1", True),
+        ("10^{10000}", True),
+        ("\\sqrt{2}^{3}", True),
+        ("\\cos\\left(\\frac{\\pi}{15}\\right) < 1", True),
+        ("1 < 2 < 3", True),  # chained: bool(1 < 2) is fine
         ("x < y < z", False),  # chained: Python asks bool(x < y), which sympy refuses
         ("\\frac{1}{2} > x > 0", False),
         ("\\sqrt{-1} < 1", False),  # sympy: invalid comparison of a non-real number
-        ("(1, 2)^{2}", False), ("(1,2)(3,4)", False),
+        ("(1, 2)^{2}", False),
+        ("(1,2)(3,4)", False),
         ("\\sin", True),  # the function object itself: no error
-        ("(1, 2) \\cdot 3", True), ("3(1, 2)", True),  # Python's tuple repetition, within the bound
+        ("(1, 2) \\cdot 3", True),
+        ("3(1, 2)", True),  # Python's tuple repetition, within the bound
     ],
 )
 def test_the_builder_keeps_pythons_and_sympys_semantics(answer, well_formed):

@@ -26,20 +26,34 @@ AMC_FILE = f"outputs/{RUN_FL}/100/res_AMC2023.json"
 
 # (item index in res_all_MATH500.json, extracted answer, ground truth, why our "correct" is right)
 KNOWN_DISAGREEMENTS = [
-    (99, "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}",
-     "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", "pmatrix entries \\frac{a}{b} equal a/b"),
+    (
+        99,
+        "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}",
+        "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+        "pmatrix entries \\frac{a}{b} equal a/b",
+    ),
     (166, "\\frac{270}{7}", "\\frac{270}7\\text{ degrees}", "a unit word in the ground truth is not part of the value"),
     (232, "998.5", "\\frac{1997}{2}", "a decimal equals the fraction"),
     (274, "2\\pi + 18", "18+2\\pi", "addition commutes"),
-    (408, "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
-     "\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}", "pmatrix entries \\frac{a}{b} equal a/b"),
-    (420, "\\begin{pmatrix} \\frac{16}{49} \\\\ \\frac{48}{49} \\\\ \\frac{24}{49} \\end{pmatrix}",
-     "\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}", "pmatrix entries \\frac{a}{b} equal a/b"),
+    (
+        408,
+        "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
+        "\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}",
+        "pmatrix entries \\frac{a}{b} equal a/b",
+    ),
+    (
+        420,
+        "\\begin{pmatrix} \\frac{16}{49} \\\\ \\frac{48}{49} \\\\ \\frac{24}{49} \\end{pmatrix}",
+        "\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}",
+        "pmatrix entries \\frac{a}{b} equal a/b",
+    ),
 ]
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "verl_ext.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "verl_ext.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _rows(path: Path) -> list[dict]:
@@ -66,8 +80,11 @@ def test_correctness_agrees_with_the_release_verdicts_on_at_least_98_percent(all
     assert len(rows) == 1517
     agree = sum(float(r["stored_score"]) == r["score"] for r in rows)
     assert agree / len(rows) >= 0.98
-    differ = [(Path(r["source"]).name, r["pred"], r["ground_truth"], float(r["stored_score"]), r["score"]) for r in rows
-              if float(r["stored_score"]) != r["score"]]
+    differ = [
+        (Path(r["source"]).name, r["pred"], r["ground_truth"], float(r["stored_score"]), r["score"])
+        for r in rows
+        if float(r["stored_score"]) != r["score"]
+    ]
     assert differ == [("res_all_MATH500.json", pred, truth, 0.0, 1.0) for _, pred, truth, _ in KNOWN_DISAGREEMENTS]
     assert not any(r["timed_out"] for r in rows)
 
@@ -80,14 +97,22 @@ def test_scored_rows_keep_every_input_field_in_input_order(all_scored, release_d
         assert {k: row[k] for k in kept} == kept
     library_fields = set(score_response("correctness", "\\boxed{1}", ground_truth="1").extra_info())
     assert {"pred", "format", "length_reward", "response_tokens", "truncated", "timed_out", "correct"} <= library_fields
-    assert set(rows[0]) == set(originals[0]) | library_fields | {"stored_score", "correct_error", "score", "reward_preset", "source"}
+    assert set(rows[0]) == set(originals[0]) | library_fields | {
+        "stored_score",
+        "correct_error",
+        "score",
+        "reward_preset",
+        "source",
+    }
 
 
 @pytest.mark.parametrize("index, pred, truth, why", KNOWN_DISAGREEMENTS, ids=[d[3] for d in KNOWN_DISAGREEMENTS])
 def test_each_disagreement_class_is_an_equivalent_answer(release_dir, index, pred, truth, why):
     item = json.loads((release_dir / MATH500_FILE).read_text(encoding="utf-8"))[index]
     assert (item["ground_truth"], item["score"]) == (truth, 0.0)  # the release's stored verdict: wrong
-    scored = score_response("correctness", item["response"], ground_truth=item["ground_truth"], correctness_timeout_s=10)
+    scored = score_response(
+        "correctness", item["response"], ground_truth=item["ground_truth"], correctness_timeout_s=10
+    )
     assert scored.extra_info()["pred"] == pred
     assert scored.score == 1.0, why
 
@@ -151,20 +176,51 @@ def test_length_reward_without_token_counts_asks_for_a_tokenizer(release_dir, tm
 def test_tokenizer_counts_missing_token_counts(tiny_tokenizer_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    records = [{"response": "x = 2, so \\boxed{2}", "ground_truth": "2"}, {"response": "\\boxed{7}", "ground_truth": "2", "response_length": 5}]
+    records = [
+        {"response": "x = 2, so \\boxed{2}", "ground_truth": "2"},
+        {"response": "\\boxed{7}", "ground_truth": "2", "response_length": 5},
+    ]
     out = tmp_path / "s.jsonl"
-    args = ["score", str(_jsonl(tmp_path / "g.jsonl", records)), "-o", str(out), "--reward", "format_length",
-            "--tokenizer", str(tiny_tokenizer_dir), "--max-response-length", "40", "--quiet"]
+    args = [
+        "score",
+        str(_jsonl(tmp_path / "g.jsonl", records)),
+        "-o",
+        str(out),
+        "--reward",
+        "format_length",
+        "--tokenizer",
+        str(tiny_tokenizer_dir),
+        "--max-response-length",
+        "40",
+        "--quiet",
+    ]
     assert main(args) == 0
     rows = _rows(out)
-    expected = len(AutoTokenizer.from_pretrained(tiny_tokenizer_dir)(records[0]["response"], add_special_tokens=False)["input_ids"])
+    expected = len(
+        AutoTokenizer.from_pretrained(tiny_tokenizer_dir)(records[0]["response"], add_special_tokens=False)["input_ids"]
+    )
     assert [r["response_tokens"] for r in rows] == [expected, 5]  # a count in the record wins
     assert rows[0]["correct"] == 1.0 and rows[1]["correct"] == 0.0
 
 
 def test_unloadable_tokenizer_is_a_clear_error(tmp_path, capsys):
     path = _jsonl(tmp_path / "g.jsonl", [{"response": "\\boxed{1}"}])
-    assert main(["score", str(path), "-o", str(tmp_path / "o.jsonl"), "--reward", "length", "--tokenizer", str(tmp_path / "none"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "-o",
+                str(tmp_path / "o.jsonl"),
+                "--reward",
+                "length",
+                "--tokenizer",
+                str(tmp_path / "none"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "cannot load tokenizer" in capsys.readouterr().err
 
 
@@ -173,11 +229,42 @@ def test_unloadable_tokenizer_is_a_clear_error(tmp_path, capsys):
 
 def test_verl_validation_dump_keeps_its_fields_and_scores(tmp_path):
     records = [
-        {"input": "user: 1+1", "output": "\\boxed{2}", "gts": "2", "score": 0.5, "step": 20, "reward": 0.5, "acc": 0.0, "response_tokens": 40},
-        {"input": "user: 3+3", "output": "\\boxed{x^}", "gts": "6", "score": 0.0, "step": 20, "reward": 0.0, "acc": 1.0, "response_tokens": 3072},
+        {
+            "input": "user: 1+1",
+            "output": "\\boxed{2}",
+            "gts": "2",
+            "score": 0.5,
+            "step": 20,
+            "reward": 0.5,
+            "acc": 0.0,
+            "response_tokens": 40,
+        },
+        {
+            "input": "user: 3+3",
+            "output": "\\boxed{x^}",
+            "gts": "6",
+            "score": 0.0,
+            "step": 20,
+            "reward": 0.0,
+            "acc": 1.0,
+            "response_tokens": 3072,
+        },
     ]
     out = tmp_path / "s.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "20.jsonl", records)), "-o", str(out), "--reward", "format_length", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "20.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "format_length",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rows = _rows(out)
     assert [r["step"] for r in rows] == [20, 20] and [r["input"] for r in rows] == ["user: 1+1", "user: 3+3"]
     assert [r["stored_score"] for r in rows] == [0.5, 0.0] and [r["reward"] for r in rows] == [0.5, 0.0]
@@ -189,10 +276,20 @@ def test_verl_validation_dump_keeps_its_fields_and_scores(tmp_path):
 
 def test_generation_lists_score_and_give_k_sample_metrics(tmp_path, capsys):
     records = [
-        {"prompt": [{"role": "user", "content": "p1"}], "data_source": "AIME2024", "reward_model": {"ground_truth": "12"},
-         "responses": ["\\boxed{12}", "\\boxed{12}", "\\boxed{13}", "none"], "response_token_lens": [10, 11, 12, 3072]},
-        {"prompt": [{"role": "user", "content": "p2"}], "data_source": "AIME2024", "reward_model": {"ground_truth": "5"},
-         "responses": ["\\boxed{4}", "\\boxed{4}", "\\boxed{5}", "\\boxed{4}"], "response_token_lens": [10, 10, 10, 10]},
+        {
+            "prompt": [{"role": "user", "content": "p1"}],
+            "data_source": "AIME2024",
+            "reward_model": {"ground_truth": "12"},
+            "responses": ["\\boxed{12}", "\\boxed{12}", "\\boxed{13}", "none"],
+            "response_token_lens": [10, 11, 12, 3072],
+        },
+        {
+            "prompt": [{"role": "user", "content": "p2"}],
+            "data_source": "AIME2024",
+            "reward_model": {"ground_truth": "5"},
+            "responses": ["\\boxed{4}", "\\boxed{4}", "\\boxed{5}", "\\boxed{4}"],
+            "response_token_lens": [10, 10, 10, 10],
+        },
     ]
     gen = tmp_path / "aime2024.parquet"
     pq.write_table(pa.Table.from_pylist(records), gen)
@@ -210,7 +307,22 @@ def test_generation_lists_score_and_give_k_sample_metrics(tmp_path, capsys):
 def test_data_source_option_fills_records_without_one(tmp_path):
     records = [{"response": "\\boxed{1}", "data_source": "KEEP"}, {"response": "\\boxed{2}"}]
     out = tmp_path / "s.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "g.jsonl", records)), "-o", str(out), "--reward", "format", "--data-source", "MATH500", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "g.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "format",
+                "--data-source",
+                "MATH500",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert [r["data_source"] for r in _rows(out)] == ["KEEP", "MATH500"]
 
 
@@ -220,7 +332,22 @@ def test_pathological_answer_times_out_and_the_run_goes_on(tmp_path, capsys):
         {"response": "so \\boxed{\\frac{2}{4}}", "ground_truth": "\\frac{1}{2}"},
     ]
     out = tmp_path / "s.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "g.jsonl", records)), "-o", str(out), "--reward", "correctness", "--timeout", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "g.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "correctness",
+                "--timeout",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     first, second = _rows(out)
     assert (first["score"], first["timed_out"]) == (0.0, 1.0)
     assert "1.0 s" in first["correct_error"]  # names the bound (wording belongs to verl_ext.rewards)
@@ -231,7 +358,11 @@ def test_pathological_answer_times_out_and_the_run_goes_on(tmp_path, capsys):
 @pytest.mark.parametrize(
     "records, extra, words",
     [
-        ([{"response": "\\boxed{1}", "ground_truth": "1"}, {"response": "\\boxed{1}"}], [], ["g.jsonl: line 2", "no ground truth", "1 of 2"]),
+        (
+            [{"response": "\\boxed{1}", "ground_truth": "1"}, {"response": "\\boxed{1}"}],
+            [],
+            ["g.jsonl: line 2", "no ground truth", "1 of 2"],
+        ),
         ([{"response": "\\boxed{1}"}], ["--peak", "1.5"], ["peak must lie strictly between 0 and 1"]),
         ([{"response": "\\boxed{1}"}], ["--workers", "0"], ["workers must be >= 1"]),
         ([{"response": "\\boxed{1}"}], ["--max-response-length", "0"], ["max_response_tokens must be > 0"]),
@@ -240,7 +371,21 @@ def test_pathological_answer_times_out_and_the_run_goes_on(tmp_path, capsys):
 )
 def test_bad_scoring_requests_exit_2_with_the_reason(tmp_path, capsys, records, extra, words):
     out = tmp_path / "s.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "g.jsonl", records)), "-o", str(out), "--reward", "correctness", "--quiet", *extra]) == 2
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "g.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "correctness",
+                "--quiet",
+                *extra,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     for word in words:
         assert word in err

@@ -43,7 +43,9 @@ RECORDS = [
 )
 def test_score_applies_the_group_rule_per_prompt(tmp_path, capsys, reward, expected):
     out = tmp_path / "scored.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "in.jsonl", RECORDS)), "-o", str(out), "--reward", reward, "--quiet"]) == 0
+    assert (
+        main(["score", str(_jsonl(tmp_path / "in.jsonl", RECORDS)), "-o", str(out), "--reward", reward, "--quiet"]) == 0
+    )
     rows = _rows(out)
     assert [r["response"] for r in rows] == [r["response"] for r in RECORDS]  # input order kept
     assert [r["score"] for r in rows] == pytest.approx(expected)
@@ -73,8 +75,34 @@ def test_self_confidence_reads_the_records_log_probabilities(tmp_path, capsys):
         {"prompt": "p", "response": "\\boxed{1}", "response_logprobs": [-0.1, -0.3]},
     ]
     out = tmp_path / "o.jsonl"
-    assert main(["score", str(_jsonl(tmp_path / "lp.jsonl", records)), "-o", str(out), "--reward", "self_confidence", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "lp.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "self_confidence",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert [r["score"] for r in _rows(out)] == pytest.approx([-1.5 * math.log(2), -0.2])
     records[1]["response_logprobs"] = "none"
-    assert main(["score", str(_jsonl(tmp_path / "bad.jsonl", records)), "-o", str(out), "--reward", "self_confidence", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "score",
+                str(_jsonl(tmp_path / "bad.jsonl", records)),
+                "-o",
+                str(out),
+                "--reward",
+                "self_confidence",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "line 2: field 'response_logprobs' must be a non-empty list" in capsys.readouterr().err

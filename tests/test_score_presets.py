@@ -33,7 +33,9 @@ def test_a_preset_added_to_the_registry_is_offered_by_every_front_end(command, m
 
 
 def _responses(path: Path, count: int) -> Path:
-    path.write_text("".join(json.dumps({"response": f"so \\boxed{{{i}}}"}) + "\n" for i in range(count)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"response": f"so \\boxed{{{i}}}"}) + "\n" for i in range(count)), encoding="utf-8"
+    )
     return path
 
 

@@ -33,15 +33,17 @@ def release_groups_input() -> str:
             seed = hashlib.sha256(f"{run}/{step}/{i}".encode()).digest()
             count = 4 + seed[0] % 13
             logprobs = [-((seed[(k % 31) + 1] + 1) / 256.0) * (1 + k % 3) for k in range(count)]
-            rows.append({
-                "problem": record["problem"],
-                "response": record["response"],
-                "ground_truth": record["ground_truth"],
-                "response_token_len": int(record["response_token_len"]),
-                "run": run,
-                "release_step": int(step),
-                "response_logprobs": logprobs,
-            })
+            rows.append(
+                {
+                    "problem": record["problem"],
+                    "response": record["response"],
+                    "ground_truth": record["ground_truth"],
+                    "response_token_len": int(record["response_token_len"]),
+                    "run": run,
+                    "release_step": int(step),
+                    "response_logprobs": logprobs,
+                }
+            )
     rows.sort(key=lambda r: (r["problem"], r["run"], r["release_step"]))
     return "".join(json.dumps(row) + "\n" for row in rows)
 

@@ -26,12 +26,35 @@ from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 @pytest.mark.parametrize(
     "text,simple",
     [
-        ("11/2", True), ("3sqrt(5)", True), ("-pi/6", True), ("1-12i", True), ("(a+5)(b+2)", True),
-        ("y==2x+3", True), ("14(sqrt(2)-1)", True), (".5", True), ("--5", True),
-        ("x^5-x^4+x-1", True), ("6r^2-4r", True), ("x^2y", True), ("(3,pi/2)", True), ("-2,1", True),
-        ("x(2)", False), ("pi(2)", False), ("xy", False), ("2^3", False), ("sqrt()", False), ("x^2^3", False),
-        ("x^999", False), ("x^y(2)", False), ("(1,2)(3,4)", False), ("1,", False),
-        ("(", False), ("1+", False), ("[2,inf)", False), ("5!", False), ("", False),
+        ("11/2", True),
+        ("3sqrt(5)", True),
+        ("-pi/6", True),
+        ("1-12i", True),
+        ("(a+5)(b+2)", True),
+        ("y==2x+3", True),
+        ("14(sqrt(2)-1)", True),
+        (".5", True),
+        ("--5", True),
+        ("x^5-x^4+x-1", True),
+        ("6r^2-4r", True),
+        ("x^2y", True),
+        ("(3,pi/2)", True),
+        ("-2,1", True),
+        ("x(2)", False),
+        ("pi(2)", False),
+        ("xy", False),
+        ("2^3", False),
+        ("sqrt()", False),
+        ("x^2^3", False),
+        ("x^999", False),
+        ("x^y(2)", False),
+        ("(1,2)(3,4)", False),
+        ("1,", False),
+        ("(", False),
+        ("1+", False),
+        ("[2,inf)", False),
+        ("5!", False),
+        ("", False),
     ],
 )
 def test_recognises_the_simple_grammar_only(text, simple):
@@ -62,8 +85,35 @@ def _full_check_accepts(text: str) -> bool:
 
 def _random_text(rng: random.Random) -> str:
     pieces = [
-        "1", "23", "4.5", ".5", "x", "y", "e", "i", "pi", "sqrt(", "(", ")", "+", "-", "*", "/", "==", "k", "0",
-        "^", "^2", "^x", "^99", "^100", ",", "x^3", "sqrt(2)", "ab", "es",
+        "1",
+        "23",
+        "4.5",
+        ".5",
+        "x",
+        "y",
+        "e",
+        "i",
+        "pi",
+        "sqrt(",
+        "(",
+        ")",
+        "+",
+        "-",
+        "*",
+        "/",
+        "==",
+        "k",
+        "0",
+        "^",
+        "^2",
+        "^x",
+        "^99",
+        "^100",
+        ",",
+        "x^3",
+        "sqrt(2)",
+        "ab",
+        "es",
     ]
     return "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
 
@@ -78,7 +128,18 @@ def test_random_token_soup_never_gets_a_yes_that_sympy_denies(parse_expr_accepts
     assert [text for text in simple if not _full_check_accepts(text)] == []
 
 
-@pytest.mark.parametrize("word,plain", [("east", True), ("carla", True), ("pi", False), ("beta", False), ("factor", False), ("x", False), ("alpha", False)])
+@pytest.mark.parametrize(
+    "word,plain",
+    [
+        ("east", True),
+        ("carla", True),
+        ("pi", False),
+        ("beta", False),
+        ("factor", False),
+        ("x", False),
+        ("alpha", False),
+    ],
+)
 def test_a_plain_word_is_neither_a_sympy_name_nor_a_greek_letter(word, plain):
     assert is_plain_word(word, _reserved_names()) is plain
 
@@ -105,8 +166,10 @@ def test_multi_row_matrices_are_rejected_as_the_full_normalisation_and_check_wou
     from verl_ext.rewards.format import _MULTI_ROW_MATRIX, parses_as_math
 
     answers = {
-        "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
-        "x \\begin{pmatrix} a \\\\ \\end{pmatrix} + 1", "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
+        "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+        "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+        "x \\begin{pmatrix} a \\\\ \\end{pmatrix} + 1",
+        "\\begin{pmatrix} \\frac{1}{5} \\\\ -\\frac{18}{5} \\end{pmatrix}",
     }
     for path in (release_dir / "outputs").glob("*/*/res*_*.json"):
         for item in json.loads(path.read_text(encoding="utf-8")):

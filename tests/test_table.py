@@ -85,15 +85,24 @@ def _file_logger(path: Path, entries: list[tuple[int, dict]]) -> Path:
 @pytest.mark.parametrize(
     "names, chosen, why",
     [
-        (["val-core/AIME2024/acc/mean@1", "val-aux/AIME2024/reward/mean@1"], "val-core/AIME2024/acc/mean@1",
-         "the reward function's acc is the accuracy"),
-        (["val-core/AIME2024/reward/mean@1", "val-aux/AIME2024/correct/mean@1"], "val-aux/AIME2024/correct/mean@1",
-         "with verl-ext's managers `reward` is the label-free score; `correct` is the ground-truth check"),
+        (
+            ["val-core/AIME2024/acc/mean@1", "val-aux/AIME2024/reward/mean@1"],
+            "val-core/AIME2024/acc/mean@1",
+            "the reward function's acc is the accuracy",
+        ),
+        (
+            ["val-core/AIME2024/reward/mean@1", "val-aux/AIME2024/correct/mean@1"],
+            "val-aux/AIME2024/correct/mean@1",
+            "with verl-ext's managers `reward` is the label-free score; `correct` is the ground-truth check",
+        ),
         (["val-core/AIME2024/reward/mean@1"], "val-core/AIME2024/reward/mean@1", "only the reward is logged"),
         (["val-core/AIME2024/score/mean@1"], "val-core/AIME2024/score/mean@1", "score as a last resort"),
         (["val/test_score/AIME2024"], "val/test_score/AIME2024", "older veRL (the paper's logs)"),
-        (["val-aux/AIME2024/acc/mean@4", "val-core/AIME2024/acc/mean@16", "val-aux/AIME2024/acc/best@16/mean"],
-         "val-core/AIME2024/acc/mean@16", "the largest sample count; best@/maj@ are not accuracies"),
+        (
+            ["val-aux/AIME2024/acc/mean@4", "val-core/AIME2024/acc/mean@16", "val-aux/AIME2024/acc/best@16/mean"],
+            "val-core/AIME2024/acc/mean@16",
+            "the largest sample count; best@/maj@ are not accuracies",
+        ),
     ],
 )
 def test_accuracy_metric_preference(tmp_path, names, chosen, why):
@@ -118,7 +127,12 @@ def test_file_logger_log_gives_a_table_row(tmp_path):
     "entries, benchmarks, max_step, words",
     [
         ([(5, {"val-core/A/acc/mean@1": 0.1})], ["A", "C"], None, ["no accuracy logged for C", "benchmarks found: A"]),
-        ([(5, {"val-core/A/acc/mean@1": 0.1}), (10, {"val-core/B/acc/mean@1": 0.1})], ["A", "B"], None, ["no validation step logged all of A, B"]),
+        (
+            [(5, {"val-core/A/acc/mean@1": 0.1}), (10, {"val-core/B/acc/mean@1": 0.1})],
+            ["A", "B"],
+            None,
+            ["no validation step logged all of A, B"],
+        ),
         ([(50, {"val-core/A/acc/mean@1": 0.1})], ["A"], 10, ["no validation step at steps <= 10"]),
         ([(5, {"response_length/mean": 1.0})], None, None, ["share no validation benchmark"]),
     ],

@@ -62,7 +62,9 @@ def test_scores_equal_score_response(preset: str) -> None:
         ground_truth=[c[2] for c in CASES],
     )
     expected = [
-        score_response(preset, t, response_tokens=n, max_response_tokens=MAX_TOKENS, ground_truth=g, peak=0.4, rng=rng).score
+        score_response(
+            preset, t, response_tokens=n, max_response_tokens=MAX_TOKENS, ground_truth=g, peak=0.4, rng=rng
+        ).score
         for t, n, g in CASES
     ]
     assert got == expected
@@ -90,7 +92,10 @@ def test_named_after_the_preset_for_trl_metrics() -> None:
 
 def test_conversational_completions() -> None:
     func = reward_func("format", 16)
-    chat = [[{"role": "assistant", "content": "so \\boxed{4}"}], [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{x+1}"}]}]]
+    chat = [
+        [{"role": "assistant", "content": "so \\boxed{4}"}],
+        [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{x+1}"}]}],
+    ]
     assert func(prompts=[[], []], completions=chat, completion_ids=[[1], [1]]) == [0.5, 0.5]
     assert completion_text("plain") == "plain"
     with pytest.raises(TypeError):
@@ -104,7 +109,9 @@ def test_ground_truth_from_a_veRL_reward_model_column() -> None:
     with pytest.raises(ValueError):
         ground_truths({"ground_truth": ["1"]}, 2)
     func = reward_func("correctness", 16)
-    assert func(prompts=["p"], completions=["\\boxed{3}"], completion_ids=[[1]], reward_model=[{"ground_truth": "3"}]) == [1.0]
+    assert func(
+        prompts=["p"], completions=["\\boxed{3}"], completion_ids=[[1]], reward_model=[{"ground_truth": "3"}]
+    ) == [1.0]
 
 
 def test_preset_requirements_are_enforced() -> None:
@@ -149,14 +156,16 @@ def test_a_failing_sample_scores_zero_and_is_counted(monkeypatch: pytest.MonkeyP
     func = reward_func("format", 16)
     original = PresetReward.score
 
-    def flaky(self, completion, ids, truth):  # noqa: ANN001, ANN202
+    def flaky(self, completion, ids, truth):
         if completion == "boom":
             raise RuntimeError("scoring crashed")
         return original(self, completion, ids, truth)
 
     monkeypatch.setattr(PresetReward, "score", flaky)
     logged: dict[str, float] = {}
-    assert func(prompts=["p", "p"], completions=["boom", "\\boxed{2}"], completion_ids=[[1], [1]], log_metric=logged.__setitem__) == [0.0, 0.5]
+    assert func(
+        prompts=["p", "p"], completions=["boom", "\\boxed{2}"], completion_ids=[[1], [1]], log_metric=logged.__setitem__
+    ) == [0.0, 0.5]
     assert logged["diagnostics/reward_error_rate"] == 0.5
 
 

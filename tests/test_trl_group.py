@@ -16,12 +16,15 @@ GROUP_A = ["so \\boxed{2}", "\\boxed{2.0}", "we get \\boxed{\\frac{4}{2}}", "\\b
 GROUP_B = ["\\boxed{7}", "\\boxed{7}", "\\boxed{1}", "\\boxed{1}", "no box"]  # 2-2 tie: 7 comes first
 
 
-def _call(preset: str, completions, prompts, config=CONFIG, **columns):  # noqa: ANN001, ANN003, ANN202
+def _call(preset: str, completions, prompts, config=CONFIG, **columns):
     metrics = {}
     func = reward_func(preset, config)
     scores = func(
-        prompts=prompts, completions=completions, completion_ids=[[0] * 8 for _ in completions],
-        log_metric=lambda name, value: metrics.__setitem__(name, value), **columns,
+        prompts=prompts,
+        completions=completions,
+        completion_ids=[[0] * 8 for _ in completions],
+        log_metric=lambda name, value: metrics.__setitem__(name, value),
+        **columns,
     )
     return scores, metrics
 
@@ -85,7 +88,7 @@ def test_self_confidence_needs_log_probabilities_trl_does_not_pass():
     assert scores == pytest.approx([-1.5 * math.log(2), 0.0, -2.0, -2.0, -0.5])
     gated, _ = _call("format_gated_self_confidence", GROUP_A, ["a"] * 5, completion_logprobs=logprobs)
     # F * exp(mean log p): the last completion has no box (F = 0)
-    assert gated == pytest.approx([0.5 ** 1.5, 1.0, math.exp(-2.0), math.exp(-2.0), 0.0])
+    assert gated == pytest.approx([0.5**1.5, 1.0, math.exp(-2.0), math.exp(-2.0), 0.0])
 
 
 def test_collapse_monitors_are_logged_per_batch():

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[verl-core]")
 
-from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra import compose, initialize_config_dir
 
-from verl_ext.stop_rule import StopRule, StopTracker  # noqa: E402
-from verl_ext.verl.managers import MANAGERS, group_stage_problems  # noqa: E402
+from verl_ext.stop_rule import StopRule, StopTracker
+from verl_ext.verl.managers import MANAGERS, group_stage_problems
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipe" / "format_length" / "config"
 
@@ -54,8 +54,10 @@ def test_the_recorder_puts_answer_and_format_in_reward_extra_info_with_a_zero_re
     from transformers import AutoTokenizer
     from verl import DataProto
 
-    manager = MANAGERS["majority"](recipe("reward.reward_manager.name=majority", "data.max_response_length=64"),
-                                   AutoTokenizer.from_pretrained(tiny_tokenizer_dir))
+    manager = MANAGERS["majority"](
+        recipe("reward.reward_manager.name=majority", "data.max_response_length=64"),
+        AutoTokenizer.from_pretrained(tiny_tokenizer_dir),
+    )
     ids = manager.tokenizer.encode("so \\boxed{\\frac{4}{2}}")
     data = DataProto.from_dict(
         tensors={"responses": torch.tensor([ids]), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long)},
@@ -64,19 +66,30 @@ def test_the_recorder_puts_answer_and_format_in_reward_extra_info_with_a_zero_re
     result = manager.loop.run_until_complete(manager.run_single(data))
     info = result["reward_extra_info"]
     assert result["reward_score"] == 0.0
-    assert (info["pred"], info["format"], info["correct"], info["acc"], info["reward_error"]) == ("\\frac{4}{2}", 1.0, 1.0, 1.0, 0.0)
+    assert (info["pred"], info["format"], info["correct"], info["acc"], info["reward_error"]) == (
+        "\\frac{4}{2}",
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "rule"),
-    [("majority_ratio>=0.95", StopRule("majority_ratio", ">=", 0.95)), (" distinct_answers <= 1 ", StopRule("distinct_answers", "<=", 1.0))],
+    [
+        ("majority_ratio>=0.95", StopRule("majority_ratio", ">=", 0.95)),
+        (" distinct_answers <= 1 ", StopRule("distinct_answers", "<=", 1.0)),
+    ],
 )
 def test_stop_rules_parse(text, rule) -> None:
     assert StopRule.parse(text) == rule
 
 
-@pytest.mark.parametrize(("text", "error"), [("label_accuracy>=0.9", "label-free"), ("majority_ratio > 0.9", "is not"),
-                                              ("majority_ratio>=x", "is not")])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("label_accuracy>=0.9", "label-free"), ("majority_ratio > 0.9", "is not"), ("majority_ratio>=x", "is not")],
+)
 def test_a_stop_rule_on_ground_truth_or_malformed_is_refused(text, error) -> None:
     with pytest.raises(ValueError, match=error):
         StopRule.parse(text)

@@ -8,15 +8,13 @@ point there: nothing in this test imports verl_ext.verl into the workers.
 from __future__ import annotations
 
 import pytest
+import ray
 import torch
+from hydra import compose, initialize_config_module
+from transformers import AutoTokenizer
+from verl import DataProto
 
-ray = pytest.importorskip("ray")
-
-from hydra import compose, initialize_config_module  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-from verl import DataProto  # noqa: E402
-
-from verl_ext.rewards import score_response  # noqa: E402
+from verl_ext.rewards import score_response
 
 MAX_RESPONSE = 96
 PROMPT_LEN = 8
@@ -31,7 +29,7 @@ SAMPLES = [
 ]
 
 
-def _batch(tokenizer) -> DataProto:  # noqa: ANN001
+def _batch(tokenizer) -> DataProto:
     rows = len(SAMPLES)
     prompts = torch.full((rows, PROMPT_LEN), tokenizer.pad_token_id, dtype=torch.long)
     responses = torch.full((rows, MAX_RESPONSE), tokenizer.pad_token_id, dtype=torch.long)
@@ -55,7 +53,7 @@ def _batch(tokenizer) -> DataProto:  # noqa: ANN001
     )
 
 
-def _config(preset: str, tokenizer_dir: str, extra: list[str] = ()):  # noqa: ANN202
+def _config(preset: str, tokenizer_dir: str, extra: list[str] = ()):
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         return compose(
             config_name="ppo_trainer",
@@ -76,7 +74,7 @@ def local_ray():
     ray.shutdown()
 
 
-def _run(preset: str, tokenizer_dir, extra: list[str] = ()):  # noqa: ANN001, ANN202
+def _run(preset: str, tokenizer_dir, extra: list[str] = ()):
     from verl.experimental.reward_loop import RewardLoopManager
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -94,13 +92,23 @@ def _run(preset: str, tokenizer_dir, extra: list[str] = ()):  # noqa: ANN001, AN
 def test_reward_loop_scores_each_preset_like_the_pure_function(preset, local_ray, tiny_tokenizer_dir):
     scores, extra, keys = _run(preset, tiny_tokenizer_dir)
     expected_keys = {
-        "format", "length_reward", "response_tokens", "truncated", "pred", "timed_out", "reward_error", "correct", "acc",
+        "format",
+        "length_reward",
+        "response_tokens",
+        "truncated",
+        "pred",
+        "timed_out",
+        "reward_error",
+        "correct",
+        "acc",
         "monitor_error",
     }
     assert set(keys) == expected_keys
     for i, (text, truth) in enumerate(SAMPLES):
         tokens = min(len(text), MAX_RESPONSE)
-        want = score_response(preset, text, response_tokens=tokens, max_response_tokens=MAX_RESPONSE, ground_truth=truth)
+        want = score_response(
+            preset, text, response_tokens=tokens, max_response_tokens=MAX_RESPONSE, ground_truth=truth
+        )
         assert scores[i] == pytest.approx(want.score), (preset, text)
         assert extra["response_tokens"][i] == tokens
         assert extra["reward_error"][i] == 0.0
@@ -113,7 +121,9 @@ def test_reward_loop_scores_each_preset_like_the_pure_function(preset, local_ray
 
 def test_reward_kwargs_set_peak_and_length_budget(local_ray, tiny_tokenizer_dir):
     scores, extra, _ = _run(
-        "length", tiny_tokenizer_dir, ["+reward.reward_kwargs.peak=0.25", "+reward.reward_kwargs.max_response_length=200"]
+        "length",
+        tiny_tokenizer_dir,
+        ["+reward.reward_kwargs.peak=0.25", "+reward.reward_kwargs.max_response_length=200"],
     )
     tokens = len(SAMPLES[1][0])
     want = score_response("length", SAMPLES[1][0], response_tokens=tokens, max_response_tokens=200, peak=0.25)

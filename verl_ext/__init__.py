@@ -1,3 +1,5 @@
-"""verl-ext: label-free RL rewards (format, length, correctness) for stock veRL 0.9 and TRL."""
+"""verl-ext: label-free RL rewards for math reasoning, for stock veRL 0.9 and TRL."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("verl-ext")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from verl_ext import __version__
 from verl_ext.demo.cli import add_demo_parser
@@ -23,9 +23,7 @@ from verl_ext.demo.cli import add_demo_parser
 PROG = "verl-ext"
 
 
-OUTPUT_RULE = (
-    "writes exactly this file (creating missing folders) and says so on stderr; refused for a directory or an input file"
-)
+OUTPUT_RULE = "writes exactly this file (creating missing folders) and says so on stderr; refused for a directory or an input file"
 
 
 def _say_wrote(path: str | Path) -> None:
@@ -59,7 +57,7 @@ def _log_names(args: argparse.Namespace) -> list[str | None]:
     return list(names) or [None] * len(args.logs)
 
 
-def _read_logs(args: argparse.Namespace):  # noqa: ANN202 - list[MetricLog]
+def _read_logs(args: argparse.Namespace):
     from verl_ext.io.logs import read_metric_log
 
     return [read_metric_log(path, name) for path, name in zip(args.logs, _log_names(args))]
@@ -87,18 +85,48 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
         "correct (with a ground truth) and score.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl, .json or .parquet files")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help=f"scored records (JSONL): {OUTPUT_RULE}")
-    parser.add_argument("--reward", required=True, choices=preset_names(), help="reward preset (the registry's, "
-                        "verl_ext/rewards/presets.py; random is the control: 1 or 0 with probability 1/2, see --seed)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random preset's draws: record i of the inputs always "
-                        "gets the same score for one seed, whatever --workers (default 0)")
-    parser.add_argument("--max-response-length", type=int, default=DEFAULT_MAX_RESPONSE_LENGTH, metavar="TOKENS",
-                        help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT.jsonl", help=f"scored records (JSONL): {OUTPUT_RULE}"
+    )
+    parser.add_argument(
+        "--reward",
+        required=True,
+        choices=preset_names(),
+        help="reward preset (the registry's, "
+        "verl_ext/rewards/presets.py; random is the control: 1 or 0 with probability 1/2, see --seed)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random preset's draws: record i of the inputs always "
+        "gets the same score for one seed, whatever --workers (default 0)",
+    )
+    parser.add_argument(
+        "--max-response-length",
+        type=int,
+        default=DEFAULT_MAX_RESPONSE_LENGTH,
+        metavar="TOKENS",
+        help=f"token budget of the length reward and of truncation (default {DEFAULT_MAX_RESPONSE_LENGTH})",
+    )
     parser.add_argument("--peak", type=float, default=0.5, help="peak of the length curve, in (0, 1) (default 0.5)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="scoring processes (default: every core, one per 1000 responses at most)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help=f"bound of one correctness check; an item over it scores 0 and is counted (default {DEFAULT_TIMEOUT_S})")
-    parser.add_argument("--tokenizer", metavar="PATH", help="count the tokens of responses whose record has no token count")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="scoring processes (default: every core, one per 1000 responses at most)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"bound of one correctness check; an item over it scores 0 and is counted (default {DEFAULT_TIMEOUT_S})",
+    )
+    parser.add_argument(
+        "--tokenizer", metavar="PATH", help="count the tokens of responses whose record has no token count"
+    )
     parser.add_argument("--data-source", metavar="NAME", help="data_source of records that have none")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -110,7 +138,11 @@ def run_score(args: argparse.Namespace) -> int:
 
     options = ScoreOptions(args.reward, args.max_response_length, args.peak, args.timeout, args.workers, seed=args.seed)
     summary = score_files(
-        args.inputs, args.output, options, tokenizer=args.tokenizer, data_source=args.data_source,
+        args.inputs,
+        args.output,
+        options,
+        tokenizer=args.tokenizer,
+        data_source=args.data_source,
         progress=not (args.quiet or args.no_progress),
     )
     if not args.quiet:
@@ -121,7 +153,9 @@ def run_score(args: argparse.Namespace) -> int:
         if summary.tokens_counted:
             lines.append(f"counted the tokens of {summary.tokens_counted} responses with {args.tokenizer}")
         if summary.with_ground_truth:
-            lines.append(f"correct: {summary.correct}/{summary.with_ground_truth} ({summary.correct / summary.with_ground_truth:.3f})")
+            lines.append(
+                f"correct: {summary.correct}/{summary.with_ground_truth} ({summary.correct / summary.with_ground_truth:.3f})"
+            )
         if summary.timed_out or summary.correct_errors:
             lines.append(
                 f"warning: {summary.timed_out} check(s) stopped by their time bound, {summary.correct_errors} correctness "
@@ -150,11 +184,23 @@ def add_metrics_parser(subparsers: argparse._SubParsersAction) -> None:
         "they vary): accuracy (mean@k), unbiased pass@k and maj@k for k samples per problem, with bootstrap "
         "confidence intervals over problems; format rate, mean score, response tokens, truncation rate.",
     )
-    parser.add_argument("scored", nargs="+", metavar="SCORED",
-                        help="files written by `verl-ext score` (JSONL; a JSON list or parquet of scored records is read too)")
+    parser.add_argument(
+        "scored",
+        nargs="+",
+        metavar="SCORED",
+        help="files written by `verl-ext score` (JSONL; a JSON list or parquet of scored records is read too)",
+    )
     parser.add_argument("--k", type=int, nargs="+", default=[], metavar="K", help="also report pass@K for these K")
-    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help=f"bootstrap resamples (default {DEFAULT_BOOTSTRAP})")
-    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, help=f"CI level (default {DEFAULT_CONFIDENCE})")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_BOOTSTRAP,
+        metavar="N",
+        help=f"bootstrap resamples (default {DEFAULT_BOOTSTRAP})",
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=DEFAULT_CONFIDENCE, help=f"CI level (default {DEFAULT_CONFIDENCE})"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("-o", "--output", metavar="FILE", help=f"write to FILE instead of stdout: {OUTPUT_RULE}")
     _add_output_format(parser)
@@ -173,7 +219,9 @@ def run_metrics(args: argparse.Namespace) -> int:
     if not 0.0 < args.confidence < 1.0:
         raise ValueError(f"--confidence must lie strictly between 0 and 1, got {args.confidence}")
     _check_output(args.output, args.scored, "metrics.md")
-    report = compute_metrics({path: read_scored(path) for path in args.scored}, args.k, args.bootstrap, args.confidence, args.seed)
+    report = compute_metrics(
+        {path: read_scored(path) for path in args.scored}, args.k, args.bootstrap, args.confidence, args.seed
+    )
     if args.json:
         text = to_json(to_payload(report))
     elif args.csv:
@@ -190,11 +238,20 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="veRL file-logger JSONL or a JSON list of per-step dicts")
-    parser.add_argument("--benchmarks", nargs="+", metavar="B", help="benchmarks, in column order (default: those every log has)")
+    parser.add_argument(
+        "logs", nargs="+", metavar="LOG", help="veRL file-logger JSONL or a JSON list of per-step dicts"
+    )
+    parser.add_argument(
+        "--benchmarks", nargs="+", metavar="B", help="benchmarks, in column order (default: those every log has)"
+    )
     parser.add_argument("--max-step", type=int, metavar="N", help="only steps <= N")
-    parser.add_argument("--name", action="append", metavar="NAME", help="run name, once per LOG in order (default: train set and reward read from the file "
-                        "name, as in correctness (DeepScaleR-17k), for the release's and the recipe's runs; else the file stem)")
+    parser.add_argument(
+        "--name",
+        action="append",
+        metavar="NAME",
+        help="run name, once per LOG in order (default: train set and reward read from the file "
+        "name, as in correctness (DeepScaleR-17k), for the release's and the recipe's runs; else the file stem)",
+    )
 
 
 def add_table_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -240,9 +297,16 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
         "boxed one. Runs named as in `table`; one colour per reward and a line style per train set.",
     )
     _add_log_arguments(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="FIG.png",
-                        help=f"image file, format from the suffix (.png, .pdf, .svg, ...; PNG without one): {OUTPUT_RULE}")
-    parser.add_argument("--title", help="figure title (default: the run's name, or the number of runs and the colour key)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FIG.png",
+        help=f"image file, format from the suffix (.png, .pdf, .svg, ...; PNG without one): {OUTPUT_RULE}",
+    )
+    parser.add_argument(
+        "--title", help="figure title (default: the run's name, or the number of runs and the colour key)"
+    )
     parser.set_defaults(handler=run_plot)
 
 
@@ -290,7 +354,9 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="verl-ext: label-free RL rewards for math, and their evaluation.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="verl-ext: label-free RL rewards for math, and their evaluation."
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:

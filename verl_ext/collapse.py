@@ -21,7 +21,8 @@ With hidden ground truth (monitoring only, never fed to a reward):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from verl_ext.rewards.equivalence import AnswerClusters
 
@@ -102,7 +103,9 @@ def group_monitors(
     return out
 
 
-def signals_monitors(clusters: AnswerClusters, signals: Sequence["Signals"], rewards: Sequence[float]) -> dict[str, float]:
+def signals_monitors(
+    clusters: AnswerClusters, signals: Sequence[Signals], rewards: Sequence[float]
+) -> dict[str, float]:
     """``group_monitors`` of one group from its samples' ``Signals`` (``verl_ext.rewards.presets``): mean log-prob
     and response length when every sample has one; label and reward accuracy when every sample has a
     correctness verdict and none of the monitoring checks failed."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable, Optional
 
 # NVIDIA's minor-version-compatibility table: CUDA 13.x runs on driver >= 580 (12.x: >= 525).
 MIN_DRIVER_FOR_CUDA_MAJOR = {12: 525, 13: 580}
@@ -41,14 +41,17 @@ class Check:
     fix: str = ""
 
 
-def _nvidia_smi() -> Optional[tuple[str, list[Gpu]]]:
+def _nvidia_smi() -> tuple[str, list[Gpu]] | None:
     """(driver version, GPUs) from nvidia-smi, or None when there is no nvidia-smi or it fails."""
     if shutil.which("nvidia-smi") is None:
         return None
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version,name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
@@ -70,23 +73,23 @@ def _torch_gpus() -> list[Gpu]:
     return gpus
 
 
-def _torch_cuda() -> Optional[str]:
+def _torch_cuda() -> str | None:
     import torch
 
     return torch.version.cuda
 
 
-def _version(dist: str) -> Optional[str]:
+def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
 
 
-def _import_error(module: str) -> Optional[str]:
+def _import_error(module: str) -> str | None:
     try:
         importlib.import_module(module)
-    except Exception as error:  # noqa: BLE001 - reported, never raised: doctor must finish
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
 
@@ -101,11 +104,11 @@ def _plugin_registered() -> bool:
 
 @dataclass
 class Probes:
-    nvidia_smi: Callable[[], Optional[tuple[str, list[Gpu]]]] = _nvidia_smi
+    nvidia_smi: Callable[[], tuple[str, list[Gpu]] | None] = _nvidia_smi
     torch_gpus: Callable[[], list[Gpu]] = _torch_gpus
-    torch_cuda: Callable[[], Optional[str]] = _torch_cuda
-    version: Callable[[str], Optional[str]] = _version
-    import_error: Callable[[str], Optional[str]] = _import_error
+    torch_cuda: Callable[[], str | None] = _torch_cuda
+    version: Callable[[str], str | None] = _version
+    import_error: Callable[[str], str | None] = _import_error
     verl_requires: Callable[[], list[str]] = _verl_requires
     plugin_registered: Callable[[], bool] = _plugin_registered
 
@@ -127,87 +130,151 @@ def verl_pins(requires: list[str]) -> dict[str, str]:
     return pins
 
 
-def _driver_major(version: str) -> Optional[int]:
+def _driver_major(version: str) -> int | None:
     try:
         return int(version.split(".")[0])
     except ValueError:
         return None
 
 
-def check_driver(smi: Optional[tuple[str, list[Gpu]]]) -> Check:
+def check_driver(smi: tuple[str, list[Gpu]] | None) -> Check:
     """torch 2.11 (cu130) and vLLM 0.24 are CUDA 13 builds, whatever torch is installed now: driver >= 580."""
     if smi is None:
-        return Check("NVIDIA driver", "skipped", "no nvidia-smi, or it failed: no NVIDIA driver on this machine (a CPU machine?)")
+        return Check(
+            "NVIDIA driver", "skipped", "no nvidia-smi, or it failed: no NVIDIA driver on this machine (a CPU machine?)"
+        )
     driver, needed = smi[0], MIN_DRIVER_FOR_CUDA_MAJOR[13]
     major = _driver_major(driver)
     if major is None or major < needed:
-        return Check("NVIDIA driver", "WRONG", f"driver {driver}; torch 2.11 and vLLM 0.24 are CUDA 13 builds, which need >= {needed}",
-                     f"upgrade the NVIDIA driver to {needed} or later (a datacenter GPU may instead use NVIDIA's "
-                     f"cuda-compat forward-compatibility package)")
+        return Check(
+            "NVIDIA driver",
+            "WRONG",
+            f"driver {driver}; torch 2.11 and vLLM 0.24 are CUDA 13 builds, which need >= {needed}",
+            f"upgrade the NVIDIA driver to {needed} or later (a datacenter GPU may instead use NVIDIA's "
+            f"cuda-compat forward-compatibility package)",
+        )
     return Check("NVIDIA driver", "ok", f"driver {driver} (CUDA 13 needs >= {needed})")
 
 
-def check_torch(version: Optional[str], torch_cuda: Optional[str], pinned: Optional[str], gpu_node: bool) -> list[Check]:
+def check_torch(version: str | None, torch_cuda: str | None, pinned: str | None, gpu_node: bool) -> list[Check]:
     if version is None:
-        return [Check("torch", "WRONG", "not installed", f"pip install torch=={pinned or '2.11.0'} --index-url {TORCH_INDEX}")]
+        return [
+            Check(
+                "torch", "WRONG", "not installed", f"pip install torch=={pinned or '2.11.0'} --index-url {TORCH_INDEX}"
+            )
+        ]
     checks = []
     if pinned and version.split("+")[0] != pinned:
         status = "WRONG" if gpu_node else "skipped"
-        detail = f"torch {version}, veRL 0.9.1's GPU path pins {pinned}" + ("" if gpu_node else " (no GPU here: not required)")
-        checks.append(Check("torch version", status, detail, f"pip install torch=={pinned} --index-url {TORCH_INDEX}" if gpu_node else ""))
+        detail = f"torch {version}, veRL 0.9.1's GPU path pins {pinned}" + (
+            "" if gpu_node else " (no GPU here: not required)"
+        )
+        checks.append(
+            Check(
+                "torch version",
+                status,
+                detail,
+                f"pip install torch=={pinned} --index-url {TORCH_INDEX}" if gpu_node else "",
+            )
+        )
     else:
         checks.append(Check("torch version", "ok", f"torch {version}"))
     if not gpu_node:
-        checks.append(Check("torch CUDA", "skipped", f"torch built with CUDA {torch_cuda or 'none (a CPU build)'}; no GPU here to use it"))
+        checks.append(
+            Check(
+                "torch CUDA",
+                "skipped",
+                f"torch built with CUDA {torch_cuda or 'none (a CPU build)'}; no GPU here to use it",
+            )
+        )
     elif not torch_cuda or not torch_cuda.startswith("13."):
-        checks.append(Check("torch CUDA", "WRONG", f"torch built with CUDA {torch_cuda or 'none (a CPU build)'}; vLLM 0.24 needs CUDA 13",
-                            f"pip install --force-reinstall torch=={pinned or '2.11.0'} --index-url {TORCH_INDEX}"))
+        checks.append(
+            Check(
+                "torch CUDA",
+                "WRONG",
+                f"torch built with CUDA {torch_cuda or 'none (a CPU build)'}; vLLM 0.24 needs CUDA 13",
+                f"pip install --force-reinstall torch=={pinned or '2.11.0'} --index-url {TORCH_INDEX}",
+            )
+        )
     else:
         checks.append(Check("torch CUDA", "ok", f"torch built with CUDA {torch_cuda}"))
     return checks
 
 
-def check_gpus(smi: Optional[tuple[str, list[Gpu]]], gpus: list[Gpu]) -> Check:
+def check_gpus(smi: tuple[str, list[Gpu]] | None, gpus: list[Gpu]) -> Check:
     if smi is None:
         return Check("GPUs", "skipped", "no NVIDIA driver: no GPU to count")
     if not gpus:
-        return Check("GPUs", "WRONG", f"nvidia-smi sees {len(smi[1])} GPU(s), torch sees none",
-                     "a CPU build of torch, a driver older than torch's CUDA needs, or CUDA_VISIBLE_DEVICES hiding them: "
-                     "see the checks above")
+        return Check(
+            "GPUs",
+            "WRONG",
+            f"nvidia-smi sees {len(smi[1])} GPU(s), torch sees none",
+            "a CPU build of torch, a driver older than torch's CUDA needs, or CUDA_VISIBLE_DEVICES hiding them: "
+            "see the checks above",
+        )
     described = ", ".join(f"{g.name} {g.memory_mib / 1024:.0f} GiB" for g in gpus)
     old = [g for g in gpus if g.capability is not None and g.capability < MIN_COMPUTE_CAPABILITY]
     if old:
-        return Check("GPUs", "WRONG", f"{len(gpus)}: {described}; compute capability {old[0].capability} < 8.0",
-                     "flash-attn 2 needs Ampere or newer (A100, H100, RTX 30xx/40xx)")
+        return Check(
+            "GPUs",
+            "WRONG",
+            f"{len(gpus)}: {described}; compute capability {old[0].capability} < 8.0",
+            "flash-attn 2 needs Ampere or newer (A100, H100, RTX 30xx/40xx)",
+        )
     return Check("GPUs", "ok", f"{len(gpus)}: {described}")
 
 
-def check_package(label: str, dist: str, module: str, pinned: Optional[str], gpu_node: bool, fix: str, probes: Probes) -> Check:
+def check_package(
+    label: str, dist: str, module: str, pinned: str | None, gpu_node: bool, fix: str, probes: Probes
+) -> Check:
     version = probes.version(dist)
     if version is None:
         if not gpu_node:
             return Check(label, "skipped", "not installed (needed on GPU nodes only)")
         return Check(label, "WRONG", "not installed", fix)
     if pinned and version.split("+")[0] != pinned:
-        return Check(label, "WRONG" if gpu_node else "skipped", f"{dist} {version}, veRL pins {pinned}", fix if gpu_node else "")
+        return Check(
+            label, "WRONG" if gpu_node else "skipped", f"{dist} {version}, veRL pins {pinned}", fix if gpu_node else ""
+        )
     error = probes.import_error(module)
     if error:
-        return Check(label, "WRONG" if gpu_node else "skipped", f"{dist} {version} does not import: {error}", fix if gpu_node else "")
+        return Check(
+            label,
+            "WRONG" if gpu_node else "skipped",
+            f"{dist} {version} does not import: {error}",
+            fix if gpu_node else "",
+        )
     return Check(label, "ok", f"{dist} {version}")
 
 
 def check_verl(probes: Probes) -> list[Check]:
     version = probes.version("verl")
     if version is None or not version.startswith("0.9."):
-        return [Check("veRL", "WRONG", f"veRL {version or 'not installed'}; verl-ext needs 0.9.x", 'pip install -e ".[gpu]" (or -e . on CPU)')]
+        return [
+            Check(
+                "veRL",
+                "WRONG",
+                f"veRL {version or 'not installed'}; verl-ext needs 0.9.x",
+                'pip install -e ".[gpu]" (or -e . on CPU)',
+            )
+        ]
     checks = []
     error = probes.import_error("verl")
-    checks.append(Check("veRL", "WRONG", f"veRL {version} does not import: {error}", 'pip install -e ".[gpu]"') if error
-                  else Check("veRL", "ok", f"veRL {version}"))
+    checks.append(
+        Check("veRL", "WRONG", f"veRL {version} does not import: {error}", 'pip install -e ".[gpu]"')
+        if error
+        else Check("veRL", "ok", f"veRL {version}")
+    )
     ext = probes.version("verl-ext")
     if ext is None or not probes.plugin_registered():
-        checks.append(Check("verl-ext", "WRONG", "verl-ext's verl.plugins entry point is not installed",
-                            "pip install -e . in this checkout"))
+        checks.append(
+            Check(
+                "verl-ext",
+                "WRONG",
+                "verl-ext's verl.plugins entry point is not installed",
+                "pip install -e . in this checkout",
+            )
+        )
     else:
         checks.append(Check("verl-ext", "ok", f"verl-ext {ext}, verl.plugins entry point registered"))
     return checks
@@ -225,9 +292,18 @@ def run_checks(probes: Probes | None = None) -> list[Check]:
     if torch_version:
         checks.append(check_gpus(smi, gpus))
     checks.append(check_package("vLLM", "vllm", "vllm", pins.get("vllm"), gpu_node, 'pip install -e ".[gpu]"', probes))
-    checks.append(check_package("flash-attn", "flash-attn", "flash_attn", pins.get("flash-attn"), gpu_node,
-                                f"pip install flash-attn=={pins.get('flash-attn', '2.8.3')} --no-deps --only-binary flash-attn "
-                                f"--index-url {WHEELHOUSE} ({INSTALL_HINT})", probes))
+    checks.append(
+        check_package(
+            "flash-attn",
+            "flash-attn",
+            "flash_attn",
+            pins.get("flash-attn"),
+            gpu_node,
+            f"pip install flash-attn=={pins.get('flash-attn', '2.8.3')} --no-deps --only-binary flash-attn "
+            f"--index-url {WHEELHOUSE} ({INSTALL_HINT})",
+            probes,
+        )
+    )
     checks.extend(check_verl(probes))
     return checks
 

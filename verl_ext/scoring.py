@@ -27,9 +27,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
@@ -97,7 +98,9 @@ class ScoreSummary:
     tokens_counted: int = 0
     timed_out: int = 0
     correct_errors: int = 0
-    answer_fallbacks: int = 0  # samples of groups clustered by string equality (the equivalence checker could not start)
+    answer_fallbacks: int = (
+        0  # samples of groups clustered by string equality (the equivalence checker could not start)
+    )
     layouts: dict[str, int] = field(default_factory=dict)
     workers: int = 1
 
@@ -128,7 +131,7 @@ def load_samples(paths: Sequence[str | Path], data_source: str | None = None) ->
     return samples, layouts
 
 
-def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, int]:  # noqa: ANN001
+def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, int]:
     first, count = None, 0
     for sample in samples:
         if missing(sample):
@@ -151,7 +154,11 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
     if spec.needs_ground_truth:
         first, count = _first_missing(samples, lambda s: s.ground_truth is None)
         if first is not None:
-            raise InputError(first.path, f"no ground truth, which reward {options.reward!r} needs ({count} of {len(samples)} records lack one)", first.where)
+            raise InputError(
+                first.path,
+                f"no ground truth, which reward {options.reward!r} needs ({count} of {len(samples)} records lack one)",
+                first.where,
+            )
     if spec.needs_length:
         first, count = _first_missing(samples, lambda s: s.response_tokens is None)
         if first is not None:
@@ -195,11 +202,17 @@ def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
 def response_logprobs(sample: Sample) -> list[float]:
     """The record's ``response_logprobs``: InputError naming the record when absent or not a list of numbers."""
     value = sample.fields.get(LOGPROBS_FIELD)
-    if not isinstance(value, list) or not value or any(
-        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value)
     ):
-        raise InputError(sample.path, f"field {LOGPROBS_FIELD!r} must be a non-empty list of finite numbers (the "
-                         f"response tokens' log-probabilities), got {value!r:.80}", sample.where)
+        raise InputError(
+            sample.path,
+            f"field {LOGPROBS_FIELD!r} must be a non-empty list of finite numbers (the "
+            f"response tokens' log-probabilities), got {value!r:.80}",
+            sample.where,
+        )
     return [float(v) for v in value]
 
 
@@ -281,7 +294,7 @@ def score_items(task: tuple[str, int, float, float, list[_Item], int, int]) -> l
     return out
 
 
-def _scored_fields(info: dict[str, Any], scored) -> dict[str, Any]:  # noqa: ANN001 - presets.ScoredResponse
+def _scored_fields(info: dict[str, Any], scored) -> dict[str, Any]:
     """A record's scored fields: the sample's ``info`` (its ``extra_info``), then ``correct_error`` when it has
     ``correct``, then ``score``."""
     if "correct" in info:
@@ -290,7 +303,9 @@ def _scored_fields(info: dict[str, Any], scored) -> dict[str, Any]:  # noqa: ANN
     return info
 
 
-def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[str, int, float, float, list[_Item], int, int]]:
+def _tasks(
+    samples: Sequence[Sample], options: ScoreOptions
+) -> Iterator[tuple[str, int, float, float, list[_Item], int, int]]:
     for start in range(0, len(samples), options.chunk_size):
         items = [(s.response, s.response_tokens, s.ground_truth) for s in samples[start : start + options.chunk_size]]
         yield options.reward, options.max_response_length, options.peak, options.timeout_s, items, start, options.seed
@@ -319,7 +334,9 @@ def score_samples_by_group(
                 correctness_timeout_s=options.timeout_s,
             )
         except Exception as exc:
-            raise ScoringError(f"{samples[members[0]].location}: scoring its group failed: {type(exc).__name__}: {exc}") from exc
+            raise ScoringError(
+                f"{samples[members[0]].location}: scoring its group failed: {type(exc).__name__}: {exc}"
+            ) from exc
         for i, scored, info in zip(members, group.samples, group.extra_info()):
             results[i] = _scored_fields(info, scored)
     for index in range(len(samples)):
@@ -340,7 +357,9 @@ def score_samples(samples: Sequence[Sample], options: ScoreOptions, progress: bo
     from tqdm import tqdm
 
     workers = options.worker_count(len(samples))
-    bar = tqdm(total=len(samples), unit="resp", desc="scoring", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(samples), unit="resp", desc="scoring", disable=not progress, file=sys.stderr, dynamic_ncols=True
+    )
     pool = None
     try:
         if workers <= 1:
@@ -412,7 +431,9 @@ def score_files(
     grouped = check_samples(samples, options)
     by_group = grouped is not None
     summary.workers = 1 if by_group else options.worker_count(len(samples))
-    scored_fields = score_samples_by_group(samples, options, grouped) if by_group else score_samples(samples, options, progress)
+    scored_fields = (
+        score_samples_by_group(samples, options, grouped) if by_group else score_samples(samples, options, progress)
+    )
 
     def rows() -> Iterator[dict[str, Any]]:
         for sample, scored in zip(samples, scored_fields):

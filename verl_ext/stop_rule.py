@@ -31,14 +31,16 @@ class StopRule:
 
     def __post_init__(self) -> None:
         if self.monitor not in LABEL_FREE_MONITORS:
-            raise ValueError(f"stop rule monitor must be a label-free collapse monitor ({', '.join(LABEL_FREE_MONITORS)}), got {self.monitor!r}")
+            raise ValueError(
+                f"stop rule monitor must be a label-free collapse monitor ({', '.join(LABEL_FREE_MONITORS)}), got {self.monitor!r}"
+            )
         if self.op not in (">=", "<="):
             raise ValueError(f"stop rule comparison must be >= or <=, got {self.op!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"stop rule steps must be an integer >= 1, got {self.steps!r}")
 
     @classmethod
-    def parse(cls, text: str, steps: int = 1) -> "StopRule":
+    def parse(cls, text: str, steps: int = 1) -> StopRule:
         """``"majority_ratio >= 0.95"`` -> StopRule; ValueError naming the expected form otherwise."""
         match = _RULE.match(str(text))
         if match is None:
@@ -65,5 +67,7 @@ class StopTracker:
         self.streak = self.streak + 1 if value is not None and self.rule.holds(value) else 0
         if self.streak < self.rule.steps:
             return None
-        return (f"collapse stop rule: {self.rule} held for {self.streak} consecutive step(s) "
-                f"(step {step}: {self.rule.monitor} = {value:g})")
+        return (
+            f"collapse stop rule: {self.rule} held for {self.streak} consecutive step(s) "
+            f"(step {step}: {self.rule.monitor} = {value:g})"
+        )

@@ -111,8 +111,11 @@ def doctor_warnings() -> list[str]:
     """One line per check ``verl-ext doctor`` finds WRONG on this node, with its fix."""
     from verl_ext.doctor import run_checks
 
-    return [f"verl-ext doctor: {c.name}: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
-            for c in run_checks() if c.status == "WRONG"]
+    return [
+        f"verl-ext doctor: {c.name}: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
+        for c in run_checks()
+        if c.status == "WRONG"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,13 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         check_names(args.reward, args.train_set)
         defaults = launcher_defaults(args.config_dir, args.scale)
         from verl_ext.verl.cpu.quiet import EXPLANATION as cpu_note
+
         if args.import_verl:
             check_verl(args.reward)
             if args.scale != "cpu" and not args.no_doctor:
                 for warning in doctor_warnings():
                     print(f"run_grpo.sh: warning: {warning}", file=sys.stderr)
     except ImportError as error:
-        print(f"{PREFIX}{sys.executable} cannot run the recipe: {error} (install verl-ext there: pip install -e .)", file=sys.stderr)
+        print(
+            f"{PREFIX}{sys.executable} cannot run the recipe: {error} (install verl-ext there: pip install -e .)",
+            file=sys.stderr,
+        )
         return 2
     except PreflightError as error:
         print(f"{PREFIX}{error}", file=sys.stderr)

@@ -29,41 +29,102 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "verl-ext preset. Prints per-step reward, format rate, length and (monitoring) accuracy, and the held-out "
         "boxed and latent accuracy; writes a veRL-format metric log, curves.png, samples.jsonl and summary.json.",
     )
-    parser.add_argument("--reward", default=d.reward, choices=preset_names(), help=f"reward preset (default {d.reward})")
-    parser.add_argument("--student", default=d.student, choices=sorted(STUDENTS),
-                        help=f"capable: {STUDENTS['capable'].description} (default); weak: {STUDENTS['weak'].description}")
+    parser.add_argument(
+        "--reward", default=d.reward, choices=preset_names(), help=f"reward preset (default {d.reward})"
+    )
+    parser.add_argument(
+        "--student",
+        default=d.student,
+        choices=sorted(STUDENTS),
+        help=f"capable: {STUDENTS['capable'].description} (default); weak: {STUDENTS['weak'].description}",
+    )
     parser.add_argument("--steps", type=int, metavar="N", help=f"GRPO steps (default: {per_student('grpo_steps')})")
     parser.add_argument("--model", metavar="PATH", help="a local Hugging Face causal LM instead of the tiny model")
     parser.add_argument("--out", metavar="DIR", help="output folder (default verl-ext-demo/<reward>-seed<seed>)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"seed of warm-up and GRPO (default {d.seed})")
-    parser.add_argument("--warmup-steps", type=int, metavar="N",
-                        help=f"supervised warm-up steps (default: {per_student('warmup_steps')}; 0 with --model)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="warm up afresh even when a warmed-up model with the same cache key is stored")
-    parser.add_argument("--num-generations", type=int, default=d.num_generations, metavar="G", help=f"completions per prompt (default {d.num_generations})")
-    parser.add_argument("--prompts-per-step", type=int, default=d.prompts_per_step, metavar="P", help=f"prompts per GRPO step (default {d.prompts_per_step})")
-    parser.add_argument("--max-completion-length", type=int, metavar="TOKENS",
-                        help=f"token budget of generation and of the length reward (default {capable.max_completion_length})")
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        metavar="N",
+        help=f"supervised warm-up steps (default: {per_student('warmup_steps')}; 0 with --model)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="warm up afresh even when a warmed-up model with the same cache key is stored",
+    )
+    parser.add_argument(
+        "--num-generations",
+        type=int,
+        default=d.num_generations,
+        metavar="G",
+        help=f"completions per prompt (default {d.num_generations})",
+    )
+    parser.add_argument(
+        "--prompts-per-step",
+        type=int,
+        default=d.prompts_per_step,
+        metavar="P",
+        help=f"prompts per GRPO step (default {d.prompts_per_step})",
+    )
+    parser.add_argument(
+        "--max-completion-length",
+        type=int,
+        metavar="TOKENS",
+        help=f"token budget of generation and of the length reward (default {capable.max_completion_length})",
+    )
     parser.add_argument("--lr", type=float, help=f"GRPO learning rate (default: {per_student('learning_rate')})")
-    parser.add_argument("--kl-coef", type=float, metavar="BETA",
-                        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default: {per_student('kl_coef')})")
-    parser.add_argument("--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})")
-    parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads (default {d.threads}: fastest on a shared machine)")
+    parser.add_argument(
+        "--kl-coef",
+        type=float,
+        metavar="BETA",
+        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default: {per_student('kl_coef')})",
+    )
+    parser.add_argument(
+        "--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=d.threads,
+        help=f"torch threads (default {d.threads}: fastest on a shared machine)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-step lines")
-    parser.add_argument("--engine", default=d.engine, choices=list(ENGINES),
-                        help="GRPO through " + "; ".join(f"{name}: {engine.summary}" for name, engine in ENGINES.items())
-                        + f" (default {d.engine})")
-    parser.add_argument("--force", action="store_true",
-                        help="write over an earlier run in the output folder (without it, a non-empty folder is refused)")
+    parser.add_argument(
+        "--engine",
+        default=d.engine,
+        choices=list(ENGINES),
+        help="GRPO through "
+        + "; ".join(f"{name}: {engine.summary}" for name, engine in ENGINES.items())
+        + f" (default {d.engine})",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write over an earlier run in the output folder (without it, a non-empty folder is refused)",
+    )
     parser.set_defaults(handler=run_demo)
 
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
     return DemoConfig(
-        reward=args.reward, student=args.student, steps=args.steps, model=args.model, out=args.out, seed=args.seed,
-        warmup_steps=args.warmup_steps, num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        max_completion_length=args.max_completion_length, learning_rate=args.lr, kl_coef=args.kl_coef, eval_every=args.eval_every,
-        threads=args.threads, progress=not args.quiet, use_cache=not args.no_cache, engine=args.engine,
+        reward=args.reward,
+        student=args.student,
+        steps=args.steps,
+        model=args.model,
+        out=args.out,
+        seed=args.seed,
+        warmup_steps=args.warmup_steps,
+        num_generations=args.num_generations,
+        prompts_per_step=args.prompts_per_step,
+        max_completion_length=args.max_completion_length,
+        learning_rate=args.lr,
+        kl_coef=args.kl_coef,
+        eval_every=args.eval_every,
+        threads=args.threads,
+        progress=not args.quiet,
+        use_cache=not args.no_cache,
+        engine=args.engine,
     )
 
 

@@ -39,7 +39,7 @@ class DemoConfig:
     use_cache: bool = True
     engine: str = DEFAULT_ENGINE
 
-    def resolved(self) -> "DemoConfig":
+    def resolved(self) -> DemoConfig:
         """A copy with every ``None`` default filled in from the student (ValueError for an unknown student)."""
         student = get_student(self.student)
         warmup = self.warmup_steps if self.warmup_steps is not None else (0 if self.model else student.warmup_steps)
@@ -47,7 +47,9 @@ class DemoConfig:
             self,
             steps=student.grpo_steps if self.steps is None else self.steps,
             warmup_steps=warmup,
-            max_completion_length=student.max_completion_length if self.max_completion_length is None else self.max_completion_length,
+            max_completion_length=student.max_completion_length
+            if self.max_completion_length is None
+            else self.max_completion_length,
             learning_rate=student.learning_rate if self.learning_rate is None else self.learning_rate,
             kl_coef=student.kl_coef if self.kl_coef is None else self.kl_coef,
             eval_every=student.eval_every if self.eval_every is None else self.eval_every,
@@ -91,7 +93,9 @@ def check_output_folder(out: Path, force: bool) -> bool:
     if not any(out.iterdir()):
         return False
     if not force:
-        raise FileExistsError(f"{out} is not empty (an earlier run?): pass --force to write over it, or choose another --out")
+        raise FileExistsError(
+            f"{out} is not empty (an earlier run?): pass --force to write over it, or choose another --out"
+        )
     return True
 
 

@@ -53,7 +53,9 @@ def latent_correct(text: str, ground_truth: str) -> bool:
     return int(answer) == int(ground_truth.strip())
 
 
-def generate_greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128) -> list[tuple[str, int]]:  # noqa: ANN001
+def generate_greedy(
+    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128
+) -> list[tuple[str, int]]:
     """``(text, token count)`` of the greedy completion of each prompt; the count includes EOS as in training."""
     import torch
 
@@ -66,11 +68,19 @@ def generate_greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, b
     tokenizer.padding_side = "left"
     try:
         for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = tokenizer(
+                prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             with torch.no_grad():
                 out = model.generate(
-                    **batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
-                    temperature=None, top_p=None, top_k=None,
+                    **batch,
+                    do_sample=False,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=eos,
+                    pad_token_id=pad,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
                 )
             for row in out[:, batch["input_ids"].shape[1] :].tolist():
                 count = row.index(eos) + 1 if eos in row else len(row)
@@ -81,7 +91,9 @@ def generate_greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, b
     return results
 
 
-def score_samples(model, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float = 0.5) -> list[dict[str, Any]]:  # noqa: ANN001
+def score_samples(
+    model, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float = 0.5
+) -> list[dict[str, Any]]:
     """One row per problem: its greedy completion, token count, extracted answer, format, correctness and score."""
     outputs = generate_greedy(model, tokenizer, [prompt_text(p) for p in problems], max_new_tokens)
     rows: list[dict[str, Any]] = []
@@ -89,15 +101,29 @@ def score_samples(model, tokenizer, problems: list[Problem], preset: str, max_ne
     scored_by_text = preset in text_preset_names()
     for problem, (text, tokens) in zip(problems, outputs):
         scored = score_response(
-            preset if scored_by_text else MEASURED_ONLY, text, response_tokens=tokens, max_response_tokens=max_new_tokens,
-            ground_truth=problem.answer, peak=peak, rng=rng,
+            preset if scored_by_text else MEASURED_ONLY,
+            text,
+            response_tokens=tokens,
+            max_response_tokens=max_new_tokens,
+            ground_truth=problem.answer,
+            peak=peak,
+            rng=rng,
         )
-        rows.append({
-            "id": problem.id, "problem": problem.problem, "answer": problem.answer, "completion": text, "tokens": tokens,
-            "pred": scored.extra_info()["pred"], "format": scored.signals.format, "correct": scored.signals.correct or 0.0,
-            "latent": latent_answer(text), "latent_correct": float(latent_correct(text, problem.answer)),
-            "score": scored.score if scored_by_text else None,
-        })
+        rows.append(
+            {
+                "id": problem.id,
+                "problem": problem.problem,
+                "answer": problem.answer,
+                "completion": text,
+                "tokens": tokens,
+                "pred": scored.extra_info()["pred"],
+                "format": scored.signals.format,
+                "correct": scored.signals.correct or 0.0,
+                "latent": latent_answer(text),
+                "latent_correct": float(latent_correct(text, problem.answer)),
+                "score": scored.score if scored_by_text else None,
+            }
+        )
     return rows
 
 
@@ -131,8 +157,15 @@ class HeldOutEvaluation:
     scored by ``preset``; every row is appended to ``samples_path`` (emptied here) with its step and kept in
     ``samples[step]``."""
 
-    def __init__(self, tokenizer, problems: list[Problem], preset: str, max_new_tokens: int, peak: float,  # noqa: ANN001
-                 samples_path: Path) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        problems: list[Problem],
+        preset: str,
+        max_new_tokens: int,
+        peak: float,
+        samples_path: Path,
+    ) -> None:
         self.tokenizer = tokenizer
         self.problems = problems
         self.preset = preset
@@ -142,7 +175,7 @@ class HeldOutEvaluation:
         self.samples_path.write_text("", encoding="utf-8")
         self.samples: dict[int, list[dict[str, Any]]] = {}
 
-    def __call__(self, model, step: int) -> dict[str, float]:  # noqa: ANN001
+    def __call__(self, model, step: int) -> dict[str, float]:
         rows = score_samples(model, self.tokenizer, self.problems, self.preset, self.max_new_tokens, self.peak)
         self.samples[step] = rows
         with open(self.samples_path, "a", encoding="utf-8") as handle:

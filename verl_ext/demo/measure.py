@@ -53,8 +53,21 @@ REDUCERS = {"mean": lambda values: sum(values) / len(values), "min": min, "max":
 
 def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
     """Run one (reward, seed) in a fresh process; adds wall time and load averages to its summary.json."""
-    command = [sys.executable, "-m", "verl_ext.demo", "--reward", reward, "--student", student, "--seed", str(seed),
-               "--out", str(out), "--quiet", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "verl_ext.demo",
+        "--reward",
+        reward,
+        "--student",
+        student,
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     if nice:
         command = ["nice", "-n", str(nice), *command]
     load_start = os.getloadavg()[0]
@@ -64,7 +77,11 @@ def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], n
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     summary.update(wall_seconds=wall, load_average=[load_start, os.getloadavg()[0]])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"{student} {reward} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    print(
+        f"{student} {reward} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})",
+        file=sys.stderr,
+        flush=True,
+    )
     return summary
 
 
@@ -90,8 +107,17 @@ def _pair(key: str, start: float, end: float, runs: int) -> str:
     return f"{start:.{digits}f} → {end:.{digits}f}"
 
 
-HEAD = ["format rate", "boxed acc", "latent acc", "mean length (tokens)", "distinct boxed answers",
-        "majority ratio (rollouts)", "distinct answers / prompt (rollouts)", "wall s", "load avg"]
+HEAD = [
+    "format rate",
+    "boxed acc",
+    "latent acc",
+    "mean length (tokens)",
+    "distinct boxed answers",
+    "majority ratio (rollouts)",
+    "distinct answers / prompt (rollouts)",
+    "wall s",
+    "load avg",
+]
 
 
 def _row(label: str, summaries: list[dict[str, Any]]) -> list[str]:
@@ -164,18 +190,34 @@ def step_table(logs: dict[str, MetricLog]) -> str:
     trained = sorted({s for log in logs.values() for s, v in log.steps.items() if MAJORITY in v})
     trained = [s for s in trained if s == 1 or s % STEP_EVERY == 0 or s == max(trained)]
 
-    def cell(log, step: int, *keys: str) -> str:  # noqa: ANN001
+    def cell(log, step: int, *keys: str) -> str:
         values = log.steps.get(step, {})
         if keys[0] not in values:
             return "-"
-        return " ".join(f"{values[k]:.2f}" if i == 0 else f"({values[k]:.2f})" for i, k in enumerate(keys) if k in values)
+        return " ".join(
+            f"{values[k]:.2f}" if i == 0 else f"({values[k]:.2f})" for i, k in enumerate(keys) if k in values
+        )
 
-    lines = ["**held-out boxed accuracy (latent) by step**", "",
-             "| group | " + " | ".join(f"step {s}" for s in evaluated) + " |", "|---|" + "---|" * len(evaluated)]
-    lines += [f"| {group} | " + " | ".join(cell(log, s, ACC, LATENT) for s in evaluated) + " |" for group, log in logs.items()]
-    lines += ["", "**training rollouts: majority ratio (distinct answers per prompt) by step**", "",
-              "| group | " + " | ".join(f"step {s}" for s in trained) + " |", "|---|" + "---|" * len(trained)]
-    lines += [f"| {group} | " + " | ".join(cell(log, s, MAJORITY, DISTINCT) for s in trained) + " |" for group, log in logs.items()]
+    lines = [
+        "**held-out boxed accuracy (latent) by step**",
+        "",
+        "| group | " + " | ".join(f"step {s}" for s in evaluated) + " |",
+        "|---|" + "---|" * len(evaluated),
+    ]
+    lines += [
+        f"| {group} | " + " | ".join(cell(log, s, ACC, LATENT) for s in evaluated) + " |" for group, log in logs.items()
+    ]
+    lines += [
+        "",
+        "**training rollouts: majority ratio (distinct answers per prompt) by step**",
+        "",
+        "| group | " + " | ".join(f"step {s}" for s in trained) + " |",
+        "|---|" + "---|" * len(trained),
+    ]
+    lines += [
+        f"| {group} | " + " | ".join(cell(log, s, MAJORITY, DISTINCT) for s in trained) + " |"
+        for group, log in logs.items()
+    ]
     return "\n".join(lines)
 
 
@@ -192,18 +234,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verl_ext.demo.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--rewards", nargs="+", default=["format_length"], metavar="REWARD")
     parser.add_argument("--student", default="capable")
-    parser.add_argument("--runs", nargs="+", metavar="STUDENT/REWARD",
-                        help="instead of --student and --rewards: several students, e.g. capable/format weak/format_length")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="STUDENT/REWARD",
+        help="instead of --student and --rewards: several students, e.g. capable/format weak/format_length",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("verl-ext-demo/measure"))
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
     parser.add_argument("--nice", type=int, default=0, help="run each demo under nice -n N (default 0: not)")
-    parser.add_argument("--start-within", type=float, metavar="SECONDS",
-                        help="start no run later than SECONDS after the batch began (the rest are left out, with a note)")
-    parser.add_argument("--figure", type=Path, metavar="FILE.png",
-                        help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md")
-    parser.add_argument("--table-only", action="store_true",
-                        help="only rebuild tables and figure from the runs that finished (others are left out, with a note)")
+    parser.add_argument(
+        "--start-within",
+        type=float,
+        metavar="SECONDS",
+        help="start no run later than SECONDS after the batch began (the rest are left out, with a note)",
+    )
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        metavar="FILE.png",
+        help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md",
+    )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="only rebuild tables and figure from the runs that finished (others are left out, with a note)",
+    )
     args, extra = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
@@ -212,13 +269,18 @@ def main(argv: list[str] | None = None) -> int:
         if group.count("/") != 1:
             parser.error(f"--runs {group}: expected STUDENT/REWARD")
     # seed by seed, so that a batch cut short leaves every group with the same seeds
-    jobs = [(group, seed, args.out / f"{group.replace('/', '-')}-seed{seed}") for seed in args.seeds for group in groups]
+    jobs = [
+        (group, seed, args.out / f"{group.replace('/', '-')}-seed{seed}") for seed in args.seeds for group in groups
+    ]
     if not args.table_only:
         began = time.monotonic()
 
         def start(student: str, reward: str, seed: int, out: Path) -> dict[str, Any] | None:
             if args.start_within is not None and time.monotonic() - began > args.start_within:
-                print(f"note: {student} {reward} seed {seed} not started (--start-within {args.start_within:.0f} s passed)", file=sys.stderr)
+                print(
+                    f"note: {student} {reward} seed {seed} not started (--start-within {args.start_within:.0f} s passed)",
+                    file=sys.stderr,
+                )
                 return None
             return run_one(student, reward, seed, out, extra, args.nice)
 
@@ -250,16 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     reduced = {}  # group -> reduce -> the seeds' logs reduced, each seed's log read once
     for group, paths in logs.items():
         seed_logs = [read_metric_log(path) for path in paths]
-        reduced[group] = {reduce: reduce_logs(seed_logs, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce)
-                          for reduce in REDUCERS}
+        reduced[group] = {
+            reduce: reduce_logs(seed_logs, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce)
+            for reduce in REDUCERS
+        }
     means = {group: by_reduce["mean"] for group, by_reduce in reduced.items()}
     bands = [(by_reduce["min"], by_reduce["max"]) for by_reduce in reduced.values()]
     steps = step_table(means)
     figure.with_name(figure.stem + "-by-step.md").write_text(steps + "\n", encoding="utf-8")
     print(steps)
-    figure = plot_runs(list(means.values()), figure,
-                       title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds (band: min-max)",
-                       bands=bands, reference=latent_reference([s for group in by_group.values() for s in group]))
+    figure = plot_runs(
+        list(means.values()),
+        figure,
+        title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds (band: min-max)",
+        bands=bands,
+        reference=latent_reference([s for group in by_group.values() for s in group]),
+    )
     print(f"wrote {figure}")
     return 0
 

@@ -43,17 +43,36 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
     for line in student_lines(student.source, parameters, student.warmup, student.cached):
         say(line)
 
-    evaluation = HeldOutEvaluation(student.tokenizer, student.test, config.reward, config.max_completion_length, config.peak,
-                                   out / SAMPLES_FILE)
+    evaluation = HeldOutEvaluation(
+        student.tokenizer, student.test, config.reward, config.max_completion_length, config.peak, out / SAMPLES_FILE
+    )
     log = MetricLogWriter(config.log_path())
     log.write(0, evaluation(student.model, 0))
-    job = TrainingJob(config=config, model=student.model, tokenizer=student.tokenizer, train=student.train, held_out=student.test,
-                      evaluate=evaluation, record=log.write, say=say)
+    job = TrainingJob(
+        config=config,
+        model=student.model,
+        tokenizer=student.tokenizer,
+        train=student.train,
+        held_out=student.test,
+        evaluate=evaluation,
+        record=log.write,
+        say=say,
+    )
     grpo_seconds = engine.train(job)
 
-    return write_report(config, log.history, evaluation.samples, title=plot_title(config, engine.label), started=started,
-                        grpo_seconds=grpo_seconds, warmup=student.warmup, cached=student.cached, parameters=parameters,
-                        held_out_problems=len(student.test), say=say)
+    return write_report(
+        config,
+        log.history,
+        evaluation.samples,
+        title=plot_title(config, engine.label),
+        started=started,
+        grpo_seconds=grpo_seconds,
+        warmup=student.warmup,
+        cached=student.cached,
+        parameters=parameters,
+        held_out_problems=len(student.test),
+        say=say,
+    )
 
 
 def prepare_process(config: DemoConfig) -> None:

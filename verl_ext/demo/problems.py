@@ -22,9 +22,9 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 DATA_DIR = Path(__file__).parent / "data"
 DATA_FILE = DATA_DIR / "problems.jsonl"
@@ -142,7 +142,9 @@ def load_problems(path: Path | str = DATA_FILE, split: str | None = None) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when a shipped file differs from a fresh generation")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a shipped file differs from a fresh generation"
+    )
     args = parser.parse_args(argv)
     status = 0
     for path, problems in ((DATA_FILE, generate()), (SUMS_FILE, generate_sums())):

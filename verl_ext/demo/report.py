@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from verl_ext.demo.config import DEFAULT_ENGINE, DemoConfig, DemoResult
 from verl_ext.demo.evaluate import distinct_answers
@@ -17,8 +18,15 @@ from verl_ext.demo.students import get_student
 from verl_ext.demo.warmup import WarmupResult
 
 END_WINDOW = 5
-HEADLINE = ("critic/score/mean", "diagnostics/format_rate", "response_length/mean", "diagnostics/accuracy", "diagnostics/length_reward_mean",
-            "collapse/majority_ratio", "collapse/distinct_answers")
+HEADLINE = (
+    "critic/score/mean",
+    "diagnostics/format_rate",
+    "response_length/mean",
+    "diagnostics/accuracy",
+    "diagnostics/length_reward_mean",
+    "collapse/majority_ratio",
+    "collapse/distinct_answers",
+)
 PLOT_FILE = "curves.png"
 SUMMARY_FILE = "summary.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -28,8 +36,10 @@ def opening_line(config: DemoConfig) -> str:
     """What runs: engine (when not the default), reward, student, steps, seed, threads, output folder."""
     engine = "" if config.engine == DEFAULT_ENGINE else f" (engine {config.engine})"
     student = get_student(config.student)
-    return (f"verl-ext demo{engine}: reward {config.reward}, {config.student} student ({student.description}), "
-            f"{config.steps} GRPO steps, seed {config.seed}, {config.threads} thread(s) -> {config.out_dir()}")
+    return (
+        f"verl-ext demo{engine}: reward {config.reward}, {config.student} student ({student.description}), "
+        f"{config.steps} GRPO steps, seed {config.seed}, {config.threads} thread(s) -> {config.out_dir()}"
+    )
 
 
 def student_lines(source: str, parameters: int, warmup: WarmupResult, cached: bool) -> list[str]:
@@ -60,9 +70,20 @@ def held_out_metrics(history: dict[int, dict[str, float]], step: int) -> dict[st
     return {k: v for k, v in history.get(step, {}).items() if k.startswith("val-")}
 
 
-def write_report(config: DemoConfig, history: dict[int, dict[str, float]], samples: dict[int, list[dict[str, Any]]], *, title: str,
-                 started: float, grpo_seconds: float, warmup: WarmupResult, cached: bool, parameters: int, held_out_problems: int,
-                 say: Callable[[str], None]) -> DemoResult:
+def write_report(
+    config: DemoConfig,
+    history: dict[int, dict[str, float]],
+    samples: dict[int, list[dict[str, Any]]],
+    *,
+    title: str,
+    started: float,
+    grpo_seconds: float,
+    warmup: WarmupResult,
+    cached: bool,
+    parameters: int,
+    held_out_problems: int,
+    say: Callable[[str], None],
+) -> DemoResult:
     """``curves.png``, ``summary.json`` and the closing lines of a run that began at ``started`` (``time.perf_counter``)."""
     out = config.out_dir()
     plot = plot_log(config.log_path(), out / PLOT_FILE, title)
@@ -92,7 +113,9 @@ def write_report(config: DemoConfig, history: dict[int, dict[str, float]], sampl
     return result
 
 
-def examples_text(before: list[dict[str, Any]], after: list[dict[str, Any]], first: int, last: int, count: int = 3) -> str:
+def examples_text(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], first: int, last: int, count: int = 3
+) -> str:
     """A few held-out problems with their greedy completions at steps ``first`` and ``last``: what the scores reward."""
     lines = [f"held-out completions (greedy; all in {SAMPLES_FILE}), step {first} -> step {last}:"]
     for index in range(0, len(before), max(1, len(before) // count))[:count]:
@@ -127,8 +150,10 @@ def summary_text(result: DemoResult) -> str:
         "collapse/majority_ratio": "majority ratio",
         "collapse/distinct_answers": "distinct answers/group",
     }
-    lines = [f"done in {result.seconds:.0f} s (warm-up {result.warmup_seconds:.0f} s, GRPO {result.grpo_seconds:.0f} s); "
-             f"step 1 (before any update) vs mean of the last {result.window} step(s):"]
+    lines = [
+        f"done in {result.seconds:.0f} s (warm-up {result.warmup_seconds:.0f} s, GRPO {result.grpo_seconds:.0f} s); "
+        f"step 1 (before any update) vs mean of the last {result.window} step(s):"
+    ]
     for key, label in labels.items():
         if key in result.start and key in result.end:
             lines.append(f"  {label:<22} {result.start[key]:7.3f} -> {result.end[key]:7.3f}")
@@ -136,9 +161,13 @@ def summary_text(result: DemoResult) -> str:
     for key in sorted(result.held_out_start):
         variable = key.split("/")[2] if key.count("/") >= 3 else ""
         if variable in held_out and key in result.held_out_end:
-            lines.append(f"  {held_out[variable]:<22} {result.held_out_start[key]:7.3f} -> {result.held_out_end[key]:7.3f}")
+            lines.append(
+                f"  {held_out[variable]:<22} {result.held_out_start[key]:7.3f} -> {result.held_out_end[key]:7.3f}"
+            )
     if result.distinct_answers:
         first, last = result.distinct_answers
-        lines.append(f"  {'distinct boxed answers':<22} {first:7d} -> {last:7d}   (of {result.held_out_problems} held-out problems)")
+        lines.append(
+            f"  {'distinct boxed answers':<22} {first:7d} -> {last:7d}   (of {result.held_out_problems} held-out problems)"
+        )
     lines.append(f"log: {result.log}" + (f"\nplot: {result.plot}" if result.plot else ""))
     return "\n".join(lines)

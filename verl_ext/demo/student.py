@@ -73,11 +73,15 @@ def load_student(config: DemoConfig) -> LoadedStudent:
         if not path.exists():
             raise ValueError(f"--model {config.model}: no such local directory (the demo never downloads)")
         model, tokenizer = load_model(path)
-        warm = student.warm_up(model, tokenizer, train, steps=config.warmup_steps, seed=config.seed, progress=config.progress)
+        warm = student.warm_up(
+            model, tokenizer, train, steps=config.warmup_steps, seed=config.seed, progress=config.progress
+        )
         return LoadedStudent(model, tokenizer, str(path), warm, False, train, test)
     root = None if config.use_cache else Path(tempfile.mkdtemp(prefix="verl-ext-warm-"))
     try:
-        warmed = warm_student(config.student, config.seed, config.threads, config.progress, warmup_steps=config.warmup_steps, root=root)
+        warmed = warm_student(
+            config.student, config.seed, config.threads, config.progress, warmup_steps=config.warmup_steps, root=root
+        )
         model, tokenizer = load_model(warmed.path)
     finally:
         if root is not None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verl_ext.demo.problems import DATA_DIR, DATA_FILE, SUMS_FILE, Problem, load_problems
-from verl_ext.models.tiny import TinySpec
 from verl_ext.demo.warmup import WarmupResult, warm_up
+from verl_ext.models.tiny import TinySpec
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,29 @@ class Student:
         """(train, held-out) problems of the student's set."""
         return load_problems(self.problems_path, split="train"), load_problems(self.problems_path, split="test")
 
-    def warm_up(self, model, tokenizer, train: list[Problem], *, steps: int, seed: int, progress: bool) -> WarmupResult:  # noqa: ANN001
+    def warm_up(self, model, tokenizer, train: list[Problem], *, steps: int, seed: int, progress: bool) -> WarmupResult:
         """``warmup.warm_up`` of ``model`` in place with this student's recipe (batch size, learning rate, shares)."""
-        return warm_up(model, tokenizer, train, steps=steps, seed=seed, batch_size=self.warmup_batch_size, lr=self.warmup_lr,
-                       boxed_share=self.boxed_share, steps_share=self.steps_share, progress=progress)
+        return warm_up(
+            model,
+            tokenizer,
+            train,
+            steps=steps,
+            seed=seed,
+            batch_size=self.warmup_batch_size,
+            lr=self.warmup_lr,
+            boxed_share=self.boxed_share,
+            steps_share=self.steps_share,
+            progress=progress,
+        )
 
 
 STUDENTS: dict[str, Student] = {
     "capable": Student(
         name="capable",
         problems_file=SUMS_FILE.name,
-        spec=TinySpec(hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2),
+        spec=TinySpec(
+            hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
+        ),
         warmup_steps=400,
         warmup_lr=3e-3,
         warmup_batch_size=32,

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from verl_ext.demo.students import Student
-from verl_ext.models.tiny import cache_root
 from verl_ext.demo.warmup import WarmupResult
+from verl_ext.models.tiny import cache_root
 
 CACHE_VERSION = 2  # bump when the warm-up or the way it is stored changes
 KEY_FILE = "warm-key.json"
@@ -42,7 +42,9 @@ def folder_sha256(folder: Path | str) -> str:
     return digest.hexdigest()
 
 
-def warm_cache_key(student: Student, base_sha256: str, problems_sha256: str, seed: int, warmup_steps: int, threads: int) -> dict[str, Any]:
+def warm_cache_key(
+    student: Student, base_sha256: str, problems_sha256: str, seed: int, warmup_steps: int, threads: int
+) -> dict[str, Any]:
     """Everything the warmed-up weights depend on (see the module docstring)."""
     import torch
     import transformers
@@ -81,7 +83,7 @@ def warmed_model_dir(
     student: Student,
     base_dir: Path,
     problems_file: Path,
-    train,  # noqa: ANN001 - list[Problem]
+    train,
     *,
     seed: int,
     warmup_steps: int,
@@ -118,15 +120,22 @@ def warmed_model_dir(
     return WarmedModel(target, result, cached=False, base=base_dir)
 
 
-def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool = True, *, warmup_steps: int | None = None,
-                 root: Path | None = None) -> WarmedModel:
+def warm_student(
+    student_name: str,
+    seed: int,
+    threads: int = 1,
+    progress: bool = True,
+    *,
+    warmup_steps: int | None = None,
+    root: Path | None = None,
+) -> WarmedModel:
     """The warmed-up tiny model of a student and seed, as ``verl-ext demo`` uses it (built when missing):
     ``warmup_steps`` None is the student's own count; ``root`` None is the cache (``tiny.cache_root``)."""
     import torch
 
     from verl_ext.demo.students import get_student
-    from verl_ext.models.tiny import tiny_model_dir
     from verl_ext.demo.warmup import tokenizer_corpus
+    from verl_ext.models.tiny import tiny_model_dir
 
     torch.set_num_threads(threads)
     student = get_student(student_name)
@@ -134,8 +143,17 @@ def warm_student(student_name: str, seed: int, threads: int = 1, progress: bool 
     train, test = student.problems()
     base = tiny_model_dir(tokenizer_corpus(train + test), student.spec)
     steps = student.warmup_steps if warmup_steps is None else warmup_steps
-    return warmed_model_dir(student, base, problems_file, train, seed=seed, warmup_steps=steps, threads=threads,
-                            progress=progress, root=root)
+    return warmed_model_dir(
+        student,
+        base,
+        problems_file,
+        train,
+        seed=seed,
+        warmup_steps=steps,
+        threads=threads,
+        progress=progress,
+        root=root,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,9 @@ def prompt_text(problem: Problem) -> str:
     return PROMPT.format(problem=problem.problem)
 
 
-def templated_completion(problem: Problem, rng: random.Random, boxed_share: float = 0.25, steps_share: float = 0.5) -> str:
+def templated_completion(
+    problem: Problem, rng: random.Random, boxed_share: float = 0.25, steps_share: float = 0.5
+) -> str:
     """One warm-up completion: optional worked steps, then a boxed (share ``boxed_share``) or plain ending."""
     ending = BOXED_ENDING if rng.random() < boxed_share else rng.choice(PLAIN_ENDINGS)
     body = f"{problem.steps} " if rng.random() < steps_share else ""
@@ -52,8 +54,8 @@ class WarmupResult:
 
 
 def warm_up(
-    model,  # noqa: ANN001 - a causal LM
-    tokenizer,  # noqa: ANN001 - its tokenizer (EOS set)
+    model,
+    tokenizer,
     problems: list[Problem],
     *,
     steps: int,
@@ -112,7 +114,7 @@ def warm_up(
     return WarmupResult(steps, first, last, time.perf_counter() - start)
 
 
-def _encode(tokenizer, prompts: list[str], completions: list[str]):  # noqa: ANN001, ANN202
+def _encode(tokenizer, prompts: list[str], completions: list[str]):
     """Right-padded ids, labels (-100 on prompt and padding) and attention mask."""
     import torch
 
@@ -134,7 +136,7 @@ def _encode(tokenizer, prompts: list[str], completions: list[str]):  # noqa: ANN
     return input_ids, labels, mask
 
 
-def _bar(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar
+def _bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, dynamic_ncols=True)

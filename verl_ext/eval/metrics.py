@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -173,7 +174,9 @@ def group_metrics(
         counts = [(len(s), int(sum(r.correct for r in s))) for s in per_problem]  # type: ignore[misc]
         out["accuracy"], out["accuracy_ci"] = _estimate([c / n for n, c in counts], n_boot, confidence, seed)
         if k > 1:
-            out["pass@k"], out["pass@k_ci"] = _estimate([pass_at_k(n, c, k) for n, c in counts], n_boot, confidence, seed)
+            out["pass@k"], out["pass@k_ci"] = _estimate(
+                [pass_at_k(n, c, k) for n, c in counts], n_boot, confidence, seed
+            )
             firsts = [samples[:k] for samples in per_problem]
             # every problem's answers clustered at once, over the checker pool (as a training step's groups are)
             clusterings = cluster_groups([[r.pred for r in first_k] for first_k in firsts])
@@ -191,7 +194,9 @@ def group_metrics(
             if j > k:
                 warnings.append(f"pass@{j} skipped: only {k} samples per problem")
                 continue
-            out[f"pass@{j}"], out[f"pass@{j}_ci"] = _estimate([pass_at_k(n, c, j) for n, c in counts], n_boot, confidence, seed)
+            out[f"pass@{j}"], out[f"pass@{j}_ci"] = _estimate(
+                [pass_at_k(n, c, j) for n, c in counts], n_boot, confidence, seed
+            )
 
     out["format_rate"] = float(np.mean([row.format for row in rows]))
     out["mean_score"] = float(np.mean([row.score for row in rows]))
@@ -230,7 +235,12 @@ def compute_metrics(
     with_run = len(files) > 1
     with_source = any(len({row.source for row in rows}) > 1 for rows in files.values())
     with_step = any(row.step is not None for rows in files.values() for row in rows)
-    keys = (["run"] if with_run else []) + (["source"] if with_source else []) + ["data_source"] + (["step"] if with_step else [])
+    keys = (
+        (["run"] if with_run else [])
+        + (["source"] if with_source else [])
+        + ["data_source"]
+        + (["step"] if with_step else [])
+    )
 
     report = MetricsReport(rows=[], group_keys=keys, confidence=confidence)
     for path, rows in files.items():
@@ -277,15 +287,25 @@ def to_markdown(report: MetricsReport) -> str:
     columns: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [
         (key, (lambda row, key=key: fmt_plain(row.get(key))), False) for key in report.group_keys
     ]
-    columns += [("problems", lambda row: fmt_plain(row["problems"]), True), ("k", lambda row: fmt_plain(row["k"]), True)]
+    columns += [
+        ("problems", lambda row: fmt_plain(row["problems"]), True),
+        ("k", lambda row: fmt_plain(row["k"]), True),
+    ]
     metric_keys = ["accuracy", "pass@k", "maj@k"] + sorted(
-        {key for row in rows for key in row if key.startswith("pass@") and not key.startswith("pass@k") and not key.endswith("_ci")},
+        {
+            key
+            for row in rows
+            for key in row
+            if key.startswith("pass@") and not key.startswith("pass@k") and not key.endswith("_ci")
+        },
         key=lambda name: int(name.split("@")[1]),
     )
     headers = {"accuracy": f"accuracy / mean@k [{pct} CI]", "pass@k": "pass@k", "maj@k": "maj@k"}
     for key in metric_keys:
         if _has(rows, key):
-            columns.append((headers.get(key, key), (lambda row, key=key: fmt_with_ci(row.get(key), row.get(f"{key}_ci"))), True))
+            columns.append(
+                (headers.get(key, key), (lambda row, key=key: fmt_with_ci(row.get(key), row.get(f"{key}_ci"))), True)
+            )
     for key, header, digits in (
         ("format_rate", "format", 3),
         ("mean_score", "mean score", 3),
@@ -297,9 +317,16 @@ def to_markdown(report: MetricsReport) -> str:
             columns.append((header, (lambda row, key=key, digits=digits: fmt_number(digits)(row.get(key))), True))
     if any(row.get("timeouts") for row in rows):
         columns.append(("timeouts", lambda row: fmt_plain(row["timeouts"]), True))
-    return markdown_table([c[0] for c in columns], [[c[1](row) for c in columns] for row in rows], [c[2] for c in columns])
+    return markdown_table(
+        [c[0] for c in columns], [[c[1](row) for c in columns] for row in rows], [c[2] for c in columns]
+    )
 
 
 def to_payload(report: MetricsReport) -> dict[str, Any]:
     """The report as a JSON-able dict."""
-    return {"confidence": report.confidence, "group_keys": report.group_keys, "rows": report.rows, "warnings": report.warnings}
+    return {
+        "confidence": report.confidence,
+        "group_keys": report.group_keys,
+        "rows": report.rows,
+        "warnings": report.warnings,
+    }

@@ -18,9 +18,9 @@ a line style per train set; a run not recognised gets a colour of its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from verl_ext.eval.run_names import RunName, recognise
 from verl_ext.eval.table import accuracy_metrics, run_label, validation_metrics
@@ -92,9 +92,13 @@ class Panel:
     reference: tuple[str, float] | None = None
 
 
-def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None,
-                 bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
-                 reference: tuple[str, float] | None = None) -> list[Panel]:
+def build_panels(
+    logs: Sequence[MetricLog],
+    benchmarks: Sequence[str] | None = None,
+    max_step: int | None = None,
+    bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
+    reference: tuple[str, float] | None = None,
+) -> list[Panel]:
     """The panels of the figure: each benchmark's accuracy, training reward, training format rate, response
     length, validation format rate (each when logged).
 
@@ -131,7 +135,9 @@ def build_panels(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = N
     formats = [_format_series(log, max_step) for log in logs]
     if any(formats):
         format_benchmarks = sorted(set().union(*(validation_metrics(log, "format") for log in logs)))
-        where = format_benchmarks[0] if len(format_benchmarks) == 1 else f"mean over {len(format_benchmarks)} benchmarks"
+        where = (
+            format_benchmarks[0] if len(format_benchmarks) == 1 else f"mean over {len(format_benchmarks)} benchmarks"
+        )
         panels.append(Panel(f"format rate (validation, {where})", "rate", formats, UNIT_RANGE))
     if not panels:
         raise ValueError(
@@ -240,14 +246,28 @@ def image_format(output: str | Path) -> str:
     return suffix
 
 
-def _draw_line(ax, points: list[tuple[int, float]], color: str | tuple[float, float, float], linestyle: str,  # noqa: ANN001
-               label: str, linewidth: float | None = None):  # noqa: ANN202 - matplotlib Axes in, its Line2D out
+def _draw_line(
+    ax,
+    points: list[tuple[int, float]],
+    color: str | tuple[float, float, float],
+    linestyle: str,
+    label: str,
+    linewidth: float | None = None,
+):
     """One run's ``(step, value)`` points on ``ax``, with markers when sparse; ``linewidth`` None: 1.6 when
     sparse, else 1.2. Returns the line."""
     steps, values = zip(*points)
     sparse = len(points) <= SPARSE_POINTS
-    (line,) = ax.plot(steps, values, color=color, linestyle=linestyle, marker="o" if sparse else None, markersize=3,
-                      linewidth=linewidth or (1.6 if sparse else 1.2), label=label)
+    (line,) = ax.plot(
+        steps,
+        values,
+        color=color,
+        linestyle=linestyle,
+        marker="o" if sparse else None,
+        markersize=3,
+        linewidth=linewidth or (1.6 if sparse else 1.2),
+        label=label,
+    )
     return line
 
 
@@ -258,7 +278,7 @@ def draw_figure(
     title: str | None = None,
     bands: Sequence[tuple[MetricLog, MetricLog] | None] | None = None,
     reference: tuple[str, float] | None = None,
-):  # noqa: ANN201 - matplotlib.figure.Figure (imported lazily)
+):
     """The figure of ``logs``: one panel per ``build_panels`` entry, one line per run, a shared legend;
     ``title`` (default ``default_title``) above; ``bands`` shaded in each run's colour and ``reference`` dotted
     black on the accuracy panels (``build_panels``)."""
@@ -290,10 +310,14 @@ def draw_figure(
         for run, points in enumerate(panel.bands or []):
             if points:
                 steps, lows, highs = zip(*points)
-                ax.fill_between(steps, lows, highs, color=styles[run].color, alpha=0.15, linewidth=0, label=f"{labels[run]} (band)")
+                ax.fill_between(
+                    steps, lows, highs, color=styles[run].color, alpha=0.15, linewidth=0, label=f"{labels[run]} (band)"
+                )
         reference_line = None
         if panel.reference is not None:
-            reference_line = ax.axhline(panel.reference[1], color="black", linestyle=":", linewidth=1.4, label=panel.reference[0])
+            reference_line = ax.axhline(
+                panel.reference[1], color="black", linestyle=":", linewidth=1.4, label=panel.reference[0]
+            )
         if panel.dashed or reference_line is not None:
             key = [Line2D([], [], color="0.3", linestyle="-", label="boxed: the answer in \\boxed{}")]
             if panel.dashed:
@@ -315,10 +339,19 @@ def draw_figure(
     shown = [(handles[run], labels[run]) for run in sorted(handles)]
     if spare:
         legend_ax = axes[len(panels) // cols][len(panels) % cols]
-        legend_ax.legend([h for h, _ in shown], [l for _, l in shown], loc="center", frameon=False, fontsize=10, title="run")
+        legend_ax.legend(
+            [h for h, _ in shown], [l for _, l in shown], loc="center", frameon=False, fontsize=10, title="run"
+        )
         bottom = 0.0
     else:
-        fig.legend([h for h, _ in shown], [l for _, l in shown], loc="lower center", ncol=min(4, len(shown)), frameon=False, fontsize=10)
+        fig.legend(
+            [h for h, _ in shown],
+            [l for _, l in shown],
+            loc="lower center",
+            ncol=min(4, len(shown)),
+            frameon=False,
+            fontsize=10,
+        )
         bottom = (0.25 + 0.28 * -(-len(shown) // 4)) / fig.get_figheight()
     fig.suptitle(title or default_title(logs), fontsize=13)
     fig.tight_layout(rect=(0, bottom, 1, 0.96))

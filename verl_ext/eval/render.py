@@ -6,12 +6,15 @@ import csv
 import io
 import json
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 DASH = "–"
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align_right: Sequence[bool] | None = None) -> str:
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], align_right: Sequence[bool] | None = None
+) -> str:
     """A GitHub Markdown table; ``|`` in cells is escaped."""
     align_right = align_right or [False] * len(headers)
 
@@ -52,7 +55,7 @@ def flatten_ci(row: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in row.items():
         if key.endswith("_ci"):
-            flat[f"{key}_low"], flat[f"{key}_high"] = (value if value else (None, None))
+            flat[f"{key}_low"], flat[f"{key}_high"] = value if value else (None, None)
         else:
             flat[key] = value
     return flat

@@ -20,9 +20,10 @@ Rows are named by ``run_label``: a name given to the reader as it is, a file ste
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from verl_ext.eval.run_names import readable_name
 from verl_ext.io.logs import MetricLog
@@ -77,7 +78,13 @@ class TableRow:
     metrics: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "step": self.step, "accuracies": self.accuracies, "average": self.average, "metrics": self.metrics}
+        return {
+            "run": self.run,
+            "step": self.step,
+            "accuracies": self.accuracies,
+            "average": self.average,
+            "metrics": self.metrics,
+        }
 
 
 def common_benchmarks(logs: Sequence[MetricLog]) -> list[str]:
@@ -111,7 +118,9 @@ def best_step(log: MetricLog, benchmarks: Sequence[str], max_step: int | None = 
     return best
 
 
-def build_table(logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None) -> tuple[list[str], list[TableRow]]:
+def build_table(
+    logs: Sequence[MetricLog], benchmarks: Sequence[str] | None = None, max_step: int | None = None
+) -> tuple[list[str], list[TableRow]]:
     """The benchmarks used and one row per log, in the order given."""
     if not logs:
         raise TableError("no logs")

@@ -48,16 +48,17 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from verl_ext.collapse import batch_monitors, signals_monitors
 from verl_ext.diagnostics import PREFIX as METRIC_PREFIX
 from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
-from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.group import EMPO_MIN_SHARE
-from verl_ext.collapse import batch_monitors, signals_monitors
-from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
 from verl_ext.rewards.equivalence import cluster_groups
+from verl_ext.rewards.group import EMPO_MIN_SHARE
+from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
+from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,11 @@ def ground_truths(kwargs: dict[str, Any], count: int, key: str = GROUND_TRUTH_KE
 
 def _group_sizes(config: Any, num_generations: int | None) -> list[int]:
     """Candidate group sizes: ``num_generations`` if given, else the config's train then eval sizes."""
-    sizes = [num_generations] if num_generations is not None else [
-        getattr(config, "num_generations", None), getattr(config, "num_generations_eval", None)
-    ]
+    sizes = (
+        [num_generations]
+        if num_generations is not None
+        else [getattr(config, "num_generations", None), getattr(config, "num_generations_eval", None)]
+    )
     found = [size for size in dict.fromkeys(sizes) if size is not None]
     for size in found:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -195,7 +198,9 @@ class PresetReward:
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
         if not self.spec.is_text:
-            scores, infos, monitors, responses = self._score_groups(prompts, completions, completion_ids, truths, kwargs)
+            scores, infos, monitors, responses = self._score_groups(
+                prompts, completions, completion_ids, truths, kwargs
+            )
             if not self.spec.is_group and self._logging(kwargs):
                 monitors = self._sample_level_monitors(prompts, responses)
             self._log(infos, kwargs, monitors)
@@ -220,7 +225,9 @@ class PresetReward:
     def _logging(self, kwargs: dict[str, Any]) -> bool:
         return self.log_metrics and callable(kwargs.get("log_metric"))
 
-    def _sample_level_monitors(self, prompts: Sequence[Any], responses: list[ScoredResponse | None]) -> list[dict[str, float]]:
+    def _sample_level_monitors(
+        self, prompts: Sequence[Any], responses: list[ScoredResponse | None]
+    ) -> list[dict[str, float]]:
         """The collapse monitors of a sample-level preset's batch, group by group (runs of ``num_generations``
         consecutive completions of one prompt, as the group-level path cuts them): clusters of the extracted
         answers (``cluster_groups``, all groups at once) with the scores as rewards. Monitoring only: none when the batch does not
@@ -242,7 +249,9 @@ class PresetReward:
             for members, clusters in zip(complete, clusterings)
         ]
 
-    def _log(self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None) -> None:
+    def _log(
+        self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None
+    ) -> None:
         if not self._logging(kwargs):
             return
         metrics = batch_diagnostics(infos)
@@ -252,8 +261,12 @@ class PresetReward:
             kwargs["log_metric"](name, value)
 
     def _score_groups(
-        self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None,
-        truths: list[str | None], kwargs: dict[str, Any],
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None,
+        truths: list[str | None],
+        kwargs: dict[str, Any],
     ) -> tuple[list[float], list[dict[str, Any]], list[dict[str, float]], list[ScoredResponse | None]]:
         """Scores, extra info, collapse monitors (``verl_ext.collapse``; group-level presets) and each completion's
         ``ScoredResponse`` (None where its group failed) of a batch scored group by group."""
@@ -264,7 +277,9 @@ class PresetReward:
                 f"reward functions; provide them as the column {self.logprobs_key!r} (e.g. a rollout_func's extra fields)"
             )
         if logprobs is not None and len(logprobs) != len(completions):
-            raise ValueError(f"column {self.logprobs_key!r} has {len(logprobs)} values for {len(completions)} completions")
+            raise ValueError(
+                f"column {self.logprobs_key!r} has {len(logprobs)} values for {len(completions)} completions"
+            )
         size = split_groups(prompts, self.group_sizes) if self.spec.is_group else 1
         scores: list[float] = []
         infos: list[dict[str, Any]] = []

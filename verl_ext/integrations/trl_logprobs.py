@@ -17,13 +17,18 @@ Cost: one forward pass over the batch (the tiny demo model: milliseconds).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from verl_ext.integrations.trl import LOGPROBS_KEY
 
 
-def sampled_token_logprobs(model, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]],  # noqa: ANN001
-                           temperature: float = 1.0) -> list[list[float]]:
+def sampled_token_logprobs(
+    model,
+    prompt_ids: Sequence[Sequence[int]],
+    completion_ids: Sequence[Sequence[int]],
+    temperature: float = 1.0,
+) -> list[list[float]]:
     """Per completion, the log-probability under ``model`` of each of its tokens (see the module docstring).
 
     Sequences are right-padded into one batch (the attention mask hides the padding; positions count from each
@@ -74,18 +79,25 @@ class WithPolicyLogprobs:
         self.model = None
         self.__name__ = getattr(reward, "__name__", "reward")  # TRL's name for the function
 
-    def bind(self, model: Any) -> "WithPolicyLogprobs":
+    def bind(self, model: Any) -> WithPolicyLogprobs:
         self.model = model
         return self
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None = None,
-                 **kwargs: Any) -> list[float]:
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
         if self.model is None:
             raise ValueError("WithPolicyLogprobs: bind the policy model first (wrapper.bind(trainer.model))")
         if completion_ids is None:
             raise ValueError("WithPolicyLogprobs needs completion_ids (TRL passes them)")
         if not all(isinstance(p, str) for p in prompts):
-            raise ValueError("WithPolicyLogprobs supports plain-text prompts only (TRL tokenizes conversational ones with a chat template)")
+            raise ValueError(
+                "WithPolicyLogprobs supports plain-text prompts only (TRL tokenizes conversational ones with a chat template)"
+            )
         prompt_ids = self.tokenizer(text=list(prompts))["input_ids"]
         kwargs[self.logprobs_key] = sampled_token_logprobs(self.model, prompt_ids, completion_ids, self.temperature)
         return self.reward(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)

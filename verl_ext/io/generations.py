@@ -22,9 +22,10 @@ Files: ``.jsonl``, ``.json`` (a JSON list, or JSONL), ``.parquet``. Any other su
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.jsonl import check_readable, iter_json_records, to_jsonable

@@ -11,8 +11,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.output import prepare_output_path
@@ -90,7 +91,11 @@ def load_json(path: str | Path) -> Any:
         if exc.pos >= len(text):  # the document stops early: point at its last character
             line = text.count("\n") + 1
             column = len(text) - (text.rfind("\n") + 1)
-            raise InputError(path, f"not valid JSON: the file stops early ({exc.msg}; truncated file?)", f"line {line} column {column}") from None
+            raise InputError(
+                path,
+                f"not valid JSON: the file stops early ({exc.msg}; truncated file?)",
+                f"line {line} column {column}",
+            ) from None
         raise InputError(path, f"not valid JSON: {exc.msg}", f"line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text: {exc}") from None
@@ -155,7 +160,9 @@ def dumps_line(obj: dict[str, Any]) -> str:
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
     """Write ``rows`` as JSONL, atomically (a partial file never takes the final name). Returns the count."""
     path = prepare_output_path(path)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
     count = 0
     try:
         with handle:

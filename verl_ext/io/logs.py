@@ -55,7 +55,11 @@ class MetricLog:
 
 
 def _step(value: Any, path: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise InputError(path, f"'step' must be a whole number, got {value!r}", where)
     return int(value)
 
@@ -75,7 +79,11 @@ def earlier_parts(path: str | Path) -> list[Path]:
     """``<path>.part<N>`` files beside ``path``, by N (the order run_grpo.sh made them in)."""
     path = Path(path)
     pattern = re.compile(re.escape(path.name) + r"\.part([1-9][0-9]*)")
-    found = [(int(m.group(1)), p) for p in path.parent.glob(glob.escape(path.name) + ".part*") if (m := pattern.fullmatch(p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in path.parent.glob(glob.escape(path.name) + ".part*")
+        if (m := pattern.fullmatch(p.name))
+    ]
     return [p for _, p in sorted(found)]
 
 

@@ -8,8 +8,8 @@ parent of it is an existing file, or when it is one of the command's input files
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 
 class OutputError(ValueError):

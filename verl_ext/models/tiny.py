@@ -15,9 +15,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 EOS = "<|endoftext|>"
 BUILD_VERSION = 1  # bump when the way the model or tokenizer is built changes
@@ -45,7 +45,7 @@ def cache_root() -> Path:
     return Path(base) / "verl-ext"
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int):  # noqa: ANN201 - a PreTrainedTokenizerFast
+def build_tokenizer(corpus: Iterable[str], vocab_size: int):
     """Byte-level BPE trained on ``corpus``; digits are always single tokens; EOS doubles as padding.
 
     Byte-level: any text can be encoded (no unknown token), and decoding gives the text back.
@@ -55,7 +55,10 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int):  # noqa: ANN201 - a
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
     )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -68,7 +71,7 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int):  # noqa: ANN201 - a
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS, padding_side="left")
 
 
-def build_model(spec: TinySpec, vocab_size: int, eos_token_id: int):  # noqa: ANN201 - a Qwen2ForCausalLM
+def build_model(spec: TinySpec, vocab_size: int, eos_token_id: int):
     """An untrained Qwen2 causal LM of ``spec``'s shape; weights drawn from ``spec.init_seed``."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -122,6 +125,6 @@ def tiny_model_dir(corpus: Iterable[str], spec: TinySpec = TinySpec(), root: Pat
     return target
 
 
-def count_parameters(model) -> int:  # noqa: ANN001 - a torch module
+def count_parameters(model) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -64,7 +64,9 @@ _callers: dict = {}  # isolation.shared_caller's pools of this module
 
 def _caller(timeout_s: float) -> IsolatedCaller:
     """This process's pool of checker children under ``timeout_s``."""
-    return shared_caller(_callers, f"{__name__}:math_verify_equivalent", timeout_s, warm_up_args=("\\frac{1}{2}", "0.5"))
+    return shared_caller(
+        _callers, f"{__name__}:math_verify_equivalent", timeout_s, warm_up_args=("\\frac{1}{2}", "0.5")
+    )
 
 
 def _as_integer(text: str) -> int | None:
@@ -75,7 +77,9 @@ def _as_integer(text: str) -> int | None:
     return int(text.split(".")[0])
 
 
-def check_answer_correct(answer: str | None, ground_truth: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> CorrectnessCheck:
+def check_answer_correct(
+    answer: str | None, ground_truth: str, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> CorrectnessCheck:
     """Is the extracted ``answer`` equivalent to ``ground_truth``? Bounded by ``timeout_s``."""
     ground_truth = str(ground_truth).strip()
     if not ground_truth:

@@ -24,9 +24,9 @@ Samples without an answer (``None`` or blank) belong to no cluster (label ``None
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 from verl_ext.rewards.correctness import _as_boxed, _as_integer
 from verl_ext.rewards.isolation import IsolatedCaller, WorkerStartError, default_pool_size, shared_caller
@@ -97,6 +97,7 @@ def cluster_keys_in_process(keys: list[str]) -> list[int]:
     parsed = [parse(_as_boxed(key), parsing_timeout=None) for key in keys]
     representatives: list[int] = []  # key index of each cluster's first key
     labels: list[int] = []
+
     def same(rep: int, i: int) -> bool:
         return bool(parsed[rep]) and bool(parsed[i]) and bool(verify(parsed[rep], parsed[i], timeout_seconds=None))
 
@@ -110,7 +111,7 @@ def equivalent_in_process(representative: str, key: str) -> bool:
     return cluster_keys_in_process([representative, key])[1] == 0
 
 
-def _join(i: int, keys: Sequence[str], representatives: list[int], same) -> int:  # noqa: ANN001
+def _join(i: int, keys: Sequence[str], representatives: list[int], same) -> int:
     """The cluster key i joins (a new one when no representative is ``same``); updates ``representatives``."""
     for cluster, rep in enumerate(representatives):
         if _as_integer(keys[rep]) is not None and _as_integer(keys[i]) is not None:
@@ -122,7 +123,18 @@ def _join(i: int, keys: Sequence[str], representatives: list[int], same) -> int:
 
 
 _callers: dict = {}  # isolation.shared_caller's pools of this module
-_WARM_UP_KEYS = ["2", "\\frac{4}{2}", "\\sqrt{2}", "2^{1/2}", "\\pi", "x + 1", "1 + x", "(1, 2)", "\\frac{\\sqrt{3}}{2}", "0.5"]
+_WARM_UP_KEYS = [
+    "2",
+    "\\frac{4}{2}",
+    "\\sqrt{2}",
+    "2^{1/2}",
+    "\\pi",
+    "x + 1",
+    "1 + x",
+    "(1, 2)",
+    "\\frac{\\sqrt{3}}{2}",
+    "0.5",
+]
 """Clustered once when a checker child starts (outside any call's bound): sympy's first use of roots,
 constants, symbols and tuples costs up to ~0.4 s, paid there instead of by the first real group."""
 _WARM_UP = {"cluster_keys_in_process": (_WARM_UP_KEYS,), "equivalent_in_process": ("2", "\\frac{4}{2}")}
@@ -163,7 +175,9 @@ def _cluster_pairwise(keys: list[str], timeout_s: float, tally: _Tally) -> list[
     return [_join(i, keys, representatives, lambda rep, i=i: same(rep, i)) for i in range(len(keys))]
 
 
-def cluster_distinct(keys: list[str], group_timeout_s: float = GROUP_TIMEOUT_S, pair_timeout_s: float = PAIR_TIMEOUT_S) -> tuple[list[int], int, int]:
+def cluster_distinct(
+    keys: list[str], group_timeout_s: float = GROUP_TIMEOUT_S, pair_timeout_s: float = PAIR_TIMEOUT_S
+) -> tuple[list[int], int, int]:
     """Cluster labels of distinct ``keys``, timed-out comparisons, child calls. Raises WorkerStartError."""
     if sum(_as_integer(key) is None for key in keys) == 0 or len(keys) < 2:
         return list(range(len(keys))), 0, 0  # distinct integers (or a single key): nothing to check
@@ -179,7 +193,7 @@ def cluster_answers(
     answers: Sequence[str | None],
     group_timeout_s: float = GROUP_TIMEOUT_S,
     pair_timeout_s: float = PAIR_TIMEOUT_S,
-    distinct_clusterer=None,  # noqa: ANN001 - (keys) -> (labels, timeouts, calls); default: math-verify in a child
+    distinct_clusterer=None,
 ) -> AnswerClusters:
     """The answer clusters of one group (see the module doc). Never raises for the answers' content."""
     keys = [answer_key(answer) for answer in answers]

@@ -67,11 +67,49 @@ class TooCostly(Exception):
 # Number-theoretic and combinatorial functions: parsed as inert function symbols (their value on a
 # large integer takes unbounded time in C). The syntax is checked; nothing is computed.
 INERT_FUNCTIONS = (
-    "factorial", "factorial2", "subfactorial", "binomial", "multinomial", "fibonacci", "lucas", "tribonacci",
-    "bell", "bernoulli", "catalan", "euler", "genocchi", "harmonic", "partition", "npartitions", "prime",
-    "primepi", "nextprime", "prevprime", "primorial", "isprime", "factorint", "primefactors", "divisors",
-    "divisor_count", "divisor_sigma", "totient", "reduced_totient", "mobius", "ff", "rf", "gamma",
-    "loggamma", "motzkin", "stirling", "nt", "fac", "gcd", "lcm", "perfect_power", "sqrt_mod", "n_order",
+    "factorial",
+    "factorial2",
+    "subfactorial",
+    "binomial",
+    "multinomial",
+    "fibonacci",
+    "lucas",
+    "tribonacci",
+    "bell",
+    "bernoulli",
+    "catalan",
+    "euler",
+    "genocchi",
+    "harmonic",
+    "partition",
+    "npartitions",
+    "prime",
+    "primepi",
+    "nextprime",
+    "prevprime",
+    "primorial",
+    "isprime",
+    "factorint",
+    "primefactors",
+    "divisors",
+    "divisor_count",
+    "divisor_sigma",
+    "totient",
+    "reduced_totient",
+    "mobius",
+    "ff",
+    "rf",
+    "gamma",
+    "loggamma",
+    "motzkin",
+    "stirling",
+    "nt",
+    "fac",
+    "gcd",
+    "lcm",
+    "perfect_power",
+    "sqrt_mod",
+    "n_order",
 )
 
 
@@ -114,22 +152,78 @@ def to_code(text: str) -> str:
 # Constructors sympy's transformations emit, with the literal arguments they take.
 _FLOAT_LITERAL = re.compile(r"(?P<mantissa>[0-9_]*\.?[0-9_]*)(?:[eE](?P<exponent>[-+]?[0-9_]+))?")
 _DIGITS = re.compile(r"[0-9]+")
-_CONSTRUCTOR_ARGUMENTS = {"Integer": (int,), "Rational": (int, int), "Float": (str,), "Number": (str,), "Symbol": (str,), "Function": (str,)}
+_CONSTRUCTOR_ARGUMENTS = {
+    "Integer": (int,),
+    "Rational": (int, int),
+    "Float": (str,),
+    "Number": (str,),
+    "Symbol": (str,),
+    "Function": (str,),
+}
 _CONSTANTS = ("I", "pi", "oo", "zoo", "nan", "true", "false")
 ELEMENTARY_FUNCTIONS = (
-    "sqrt", "cbrt", "root", "exp", "log", "ln", "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan",
-    "acot", "asec", "acsc", "atan2", "sinh", "cosh", "tanh", "coth", "sech", "csch", "asinh", "acosh", "atanh",
-    "acoth", "asech", "acsch", "re", "im", "arg", "sign", "conjugate", "floor", "ceiling", "frac", "abs", "max", "min",
+    "sqrt",
+    "cbrt",
+    "root",
+    "exp",
+    "log",
+    "ln",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "asin",
+    "acos",
+    "atan",
+    "acot",
+    "asec",
+    "acsc",
+    "atan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "coth",
+    "sech",
+    "csch",
+    "asinh",
+    "acosh",
+    "atanh",
+    "acoth",
+    "asech",
+    "acsch",
+    "re",
+    "im",
+    "arg",
+    "sign",
+    "conjugate",
+    "floor",
+    "ceiling",
+    "frac",
+    "abs",
+    "max",
+    "min",
 )
 _BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Pow: operator.pow, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
-    ast.BitOr: operator.or_, ast.BitAnd: operator.and_,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.Mod: operator.mod,
+    ast.FloorDiv: operator.floordiv,
+    ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
 _COMPARE = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 _ORDERINGS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 _CONTAINERS = (ast.Expression, ast.Tuple, ast.List, ast.Load)
@@ -369,7 +463,18 @@ _ARG_TERM = math.pi * _LOG10_E  # |a^b| <= |a|^Re(b) * e^(pi |Im b|): pi log10(e
 _CIRCULAR_FUNCTIONS = ("sin", "cos", "tan", "cot", "sec", "csc")
 _PERIODIC = _CIRCULAR_FUNCTIONS + ("sinh", "cosh", "tanh", "coth", "sech", "csch")
 _INVERSE = (
-    "asin", "acos", "atan", "acot", "asec", "acsc", "asinh", "acosh", "atanh", "acoth", "asech", "acsch",
+    "asin",
+    "acos",
+    "atan",
+    "acot",
+    "asec",
+    "acsc",
+    "asinh",
+    "acosh",
+    "atanh",
+    "acoth",
+    "asech",
+    "acsch",
 )
 _EVALUATING_OPS = (ast.FloorDiv, ast.Mod)
 PERIODIC_FACTOR = 8.0
@@ -397,7 +502,9 @@ def evaluates(tree: ast.AST) -> bool:
         if isinstance(node, ast.Compare) and any(isinstance(op, _ORDERINGS) for op in node.ops):
             return True
         if isinstance(node, ast.BinOp) and (
-            isinstance(node.op, _EVALUATING_OPS) or isinstance(node.op, ast.Pow) and _integer_exponent(node.right) is None
+            isinstance(node.op, _EVALUATING_OPS)
+            or isinstance(node.op, ast.Pow)
+            and _integer_exponent(node.right) is None
         ):
             return True
     return False
@@ -430,7 +537,7 @@ class _Magnitude:
             raise TooCostly(f"a value beyond 10^(+-{MAX_MAGNITUDE:.0f}) in an answer sympy would evaluate")
         return up, down
 
-    def _of(self, node: ast.AST) -> tuple[float, float]:  # noqa: C901 - one case per node kind
+    def _of(self, node: ast.AST) -> tuple[float, float]:
         if isinstance(node, ast.Expression):
             return self.of(node.body)
         if isinstance(node, ast.Name) and node.id == "pi":
@@ -476,7 +583,7 @@ class _Magnitude:
             return bound, bound
         return 0.0, 0.0  # | and & of truth values or sets
 
-    def _call(self, node: ast.Call) -> tuple[float, float]:  # noqa: C901 - one case per function family
+    def _call(self, node: ast.Call) -> tuple[float, float]:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in ("Integer", "Rational"):
             return _log10(node.args[0].value), (_log10(node.args[1].value) if name == "Rational" else 0.0)
@@ -503,7 +610,9 @@ class _Magnitude:
         if name in ("log", "ln"):  # |log a| <= ln(10) max(up, down) + pi; log(a, b) = log(a) / log(b)
             log_up = math.log10(math.log(10) * spread + math.pi)
             return log_up + (cancelled if len(parts) > 1 else 0.0), cancelled + (log_up if len(parts) > 1 else 0.0)
-        if name in _PERIODIC:  # |sin z|, |cosh z|, ... <= e^|z| (|sin x| <= 1 on reals); near a zero of it or its denominator
+        if (
+            name in _PERIODIC
+        ):  # |sin z|, |cosh z|, ... <= e^|z| (|sin x| <= 1 on reals); near a zero of it or its denominator
             near_zero = PERIODIC_FACTOR * cancelled
             if name in _CIRCULAR_FUNCTIONS and all(_certainly_real(arg) for arg in node.args):
                 return (0.0 if name in ("sin", "cos") else near_zero), near_zero
@@ -533,7 +642,23 @@ def _log10(value: int) -> float:
 
 
 _REAL_FUNCTIONS = frozenset(
-    ("exp", "atan", "acot", "asinh", "floor", "ceiling", "frac", "abs", "re", "im", "arg", "sign", "max", "min", "atan2")
+    (
+        "exp",
+        "atan",
+        "acot",
+        "asinh",
+        "floor",
+        "ceiling",
+        "frac",
+        "abs",
+        "re",
+        "im",
+        "arg",
+        "sign",
+        "max",
+        "min",
+        "atan2",
+    )
     + _PERIODIC
 )
 _REAL_CONSTRUCTORS = ("Integer", "Rational", "Float", "Number")
@@ -616,7 +741,7 @@ def _expands_into_radicals(name: str, args: list[Any]) -> bool:
     return isinstance(coefficient, Rational) and coefficient.q > 12
 
 
-def _compare(node: ast.Compare, names: dict[str, Any]) -> Any:  # noqa: ANN401 - whatever Python gives
+def _compare(node: ast.Compare, names: dict[str, Any]) -> Any:
     """Python's chained comparison: ``a < b < c`` is ``(a < b) and (b < c)``, c unevaluated if the first fails."""
     left = _build(node.left, names)
     last = len(node.ops) - 1
@@ -629,7 +754,7 @@ def _compare(node: ast.Compare, names: dict[str, Any]) -> Any:  # noqa: ANN401 -
     raise AssertionError("a comparison without operators")  # unreachable: ast.Compare has >= 1
 
 
-def _build(node: ast.AST, names: dict[str, Any]) -> Any:  # noqa: ANN401 - a sympy object or a Python value
+def _build(node: ast.AST, names: dict[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
@@ -654,6 +779,6 @@ def _build(node: ast.AST, names: dict[str, Any]) -> Any:  # noqa: ANN401 - a sym
     raise NotMath(f"{type(node).__name__} is not allowed")  # unreachable after vet
 
 
-def build(tree: ast.Expression) -> Any:  # noqa: ANN401
+def build(tree: ast.Expression) -> Any:
     """The object ``eval`` of the vetted code would give; raises what that ``eval`` would raise."""
     return _build(tree.body, whitelisted_names())

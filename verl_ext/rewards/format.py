@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.latex_text import latex_to_text
 from verl_ext.rewards.expression import (
     NotMath,
     TooCostly,
@@ -50,6 +49,7 @@ from verl_ext.rewards.expression import (
     vet,
 )
 from verl_ext.rewards.isolation import IsolatedCaller, shared_caller
+from verl_ext.rewards.latex_text import latex_to_text
 from verl_ext.rewards.simple_syntax import is_plain_word, is_simple_expression
 
 BOUNDED_CPU_S = 0.5  # CPU time of the isolated child per answer it builds (real answers: under 30 ms)
@@ -60,8 +60,22 @@ MAX_NESTING = 32
 
 _ENCLOSING_TEXT = re.compile(r"^\\text\{(?P<text>.+?)\}$")
 _UNIT_WORDS = (
-    "degree", "cm", "centimeter", "meter", "mile", "second", "minute", "hour",
-    "day", "week", "month", "year", "foot", "feet", "inch", "yard",
+    "degree",
+    "cm",
+    "centimeter",
+    "meter",
+    "mile",
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "year",
+    "foot",
+    "feet",
+    "inch",
+    "yard",
 )
 _UNITS = tuple(re.compile(unit + r"(es)?(s)? *(\^[0-9]+)?") for unit in _UNIT_WORDS)
 _ANY_UNIT = re.compile("|".join(_UNIT_WORDS))  # no unit word: the removal loop changes nothing
@@ -105,7 +119,7 @@ def _strip_thousands_commas(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _latex_converter():  # noqa: ANN202 - a pylatexenc LatexNodes2Text (stateless between calls)
+def _latex_converter():
     from pylatexenc.latex2text import LatexNodes2Text
 
     return LatexNodes2Text()
@@ -176,10 +190,28 @@ def _nesting_depth(text: str) -> int:
 
 
 _WARM_UP_ANSWERS = (
-    "\\frac{1}{2}", "-\\sqrt{2}x^2+\\pi", "(1, 2)", "y = 2x + 3", "6 + 9i", "\\infty", "E", "2^{10}", "1/0", "[2, 7)",
-    "-\\frac{\\cos \\left( \\frac{\\pi}{15} \\right)}{8}", "\\sin 30^\\circ < 1", "\\max(1, 2)", "1.5e3", "5!",
-    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\alpha + \\sqrt[3]{2}", "(0, 9) \\cup (9, 36)",
-    "\\left[\\frac{\\pi^2}{8}, 1\\right]", "x^{2} - 2^{x}", "\\frac{1}{k(k^2 + 1)}", "11^{\\text{th}}",
+    "\\frac{1}{2}",
+    "-\\sqrt{2}x^2+\\pi",
+    "(1, 2)",
+    "y = 2x + 3",
+    "6 + 9i",
+    "\\infty",
+    "E",
+    "2^{10}",
+    "1/0",
+    "[2, 7)",
+    "-\\frac{\\cos \\left( \\frac{\\pi}{15} \\right)}{8}",
+    "\\sin 30^\\circ < 1",
+    "\\max(1, 2)",
+    "1.5e3",
+    "5!",
+    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+    "\\alpha + \\sqrt[3]{2}",
+    "(0, 9) \\cup (9, 36)",
+    "\\left[\\frac{\\pi^2}{8}, 1\\right]",
+    "x^{2} - 2^{x}",
+    "\\frac{1}{k(k^2 + 1)}",
+    "11^{\\text{th}}",
 )
 _warm = False
 

@@ -35,7 +35,7 @@ the tie-break is TTRL's effective one, stated: the tied cluster whose first memb
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from verl_ext.rewards.equivalence import AnswerClusters
 
@@ -53,7 +53,9 @@ def majority_rewards(clusters: AnswerClusters, rewarded: int | None = None) -> l
     return [float(winner is not None and label == winner) for label in clusters.labels[:count]]
 
 
-def semantic_frequency_rewards(clusters: AnswerClusters, min_share: float = EMPO_MIN_SHARE, rewarded: int | None = None) -> list[float]:
+def semantic_frequency_rewards(
+    clusters: AnswerClusters, min_share: float = EMPO_MIN_SHARE, rewarded: int | None = None
+) -> list[float]:
     """The share of the group (all n samples) in the sample's cluster; 0 without an answer.
 
     A group whose largest cluster holds under ``min_share`` of its samples scores 0 throughout."""

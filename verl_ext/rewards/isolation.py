@@ -50,12 +50,12 @@ class CallResult:
     message: str = ""
 
 
-def _resolve(target: str):  # noqa: ANN202 - any callable
+def _resolve(target: str):
     module_name, _, function_name = target.partition(":")
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | None = None) -> None:  # noqa: ANN001
+def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | None = None) -> None:
     """The child's loop: receive argument tuples, send back ("ok", value) or ("error", message).
 
     ``warm_up_args``: one call made before the child reports ready, so that lazy imports and caches

@@ -19,7 +19,11 @@ def validate_length_args(response_tokens: float, max_response_tokens: float, pea
     if type(response_tokens) is int and type(max_response_tokens) is int and type(peak) is float:
         if response_tokens >= 0 and max_response_tokens > 0 and 0.0 < peak < 1.0:
             return  # the common case, without the abstract-number checks below
-    for name, value in (("response_tokens", response_tokens), ("max_response_tokens", max_response_tokens), ("peak", peak)):
+    for name, value in (
+        ("response_tokens", response_tokens),
+        ("max_response_tokens", max_response_tokens),
+        ("peak", peak),
+    ):
         if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
             raise ValueError(f"{name} must be a number, got {value!r}")
     if response_tokens < 0:

@@ -25,11 +25,11 @@ clusters of equivalent answers in a group (``group.py``, ``equivalence.py``).
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
 import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from verl_ext.rewards.answer import extract_answer, printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S, CorrectnessCheck, check_answer_correct
@@ -118,7 +118,9 @@ def _add(preset: RewardPreset) -> None:
     PRESETS[preset.name] = preset
 
 
-def register(name: str, formula: str, needs_length: bool = False, needs_ground_truth: bool = False, needs_logprobs: bool = False):
+def register(
+    name: str, formula: str, needs_length: bool = False, needs_ground_truth: bool = False, needs_logprobs: bool = False
+):
     """Decorator adding the sample-level ``combine(signals) -> score`` to the registry under ``name``."""
 
     def decorator(combine: Callable[[Signals], float]) -> Callable[[Signals], float]:
@@ -326,9 +328,22 @@ def score_response(
     """
     spec = get_preset(preset)
     if spec.is_group:
-        raise ValueError(f"reward {preset!r} is group-level: score the n responses of each prompt together (score_group)")
-    signals = _measure_for(spec, response, response_tokens, max_response_tokens, ground_truth, peak,
-                           correctness_timeout_s, rng, monitor_correctness, response_logprobs, tail_fraction)
+        raise ValueError(
+            f"reward {preset!r} is group-level: score the n responses of each prompt together (score_group)"
+        )
+    signals = _measure_for(
+        spec,
+        response,
+        response_tokens,
+        max_response_tokens,
+        ground_truth,
+        peak,
+        correctness_timeout_s,
+        rng,
+        monitor_correctness,
+        response_logprobs,
+        tail_fraction,
+    )
     assert spec.combine is not None
     return ScoredResponse(score=spec.combine(signals), signals=signals)
 
@@ -412,7 +427,7 @@ def score_group(
     rewarded: int | None = None,
     min_share: float = EMPO_MIN_SHARE,
     tail_fraction: float = 1.0,
-    distinct_clusterer=None,  # noqa: ANN001 - for tests: see equivalence.cluster_answers
+    distinct_clusterer=None,
 ) -> ScoredGroup:
     """Score the n ``responses`` of one prompt with the named preset (any level).
 
@@ -427,18 +442,33 @@ def score_group(
     if rewarded is not None and not spec.is_group:
         raise ValueError(f"rewarded (vote on n, score a subset) applies to group-level rewards, not {preset!r}")
 
-    def aligned(values, name):  # noqa: ANN001, ANN202
+    def aligned(values, name):
         if values is None:
             return [None] * n
         if len(values) != n:
             raise ValueError(f"{len(values)} {name} for {n} responses")
         return list(values)
 
-    tokens, truths, logprobs = aligned(response_tokens, "token counts"), aligned(ground_truths, "ground truths"), aligned(response_logprobs, "log-probability lists")
+    tokens, truths, logprobs = (
+        aligned(response_tokens, "token counts"),
+        aligned(ground_truths, "ground truths"),
+        aligned(response_logprobs, "log-probability lists"),
+    )
     samples = []
     for i, response in enumerate(responses):
-        signals = _measure_for(spec, response, tokens[i], max_response_tokens, truths[i], peak, correctness_timeout_s,
-                               rng, monitor_correctness, logprobs[i], tail_fraction)
+        signals = _measure_for(
+            spec,
+            response,
+            tokens[i],
+            max_response_tokens,
+            truths[i],
+            peak,
+            correctness_timeout_s,
+            rng,
+            monitor_correctness,
+            logprobs[i],
+            tail_fraction,
+        )
         samples.append(signals)
     if not spec.is_group:
         assert spec.combine is not None

@@ -149,11 +149,12 @@ class _Parser:
             return self.sum() and self.take(")")
         return False
 
-
     def exponent(self) -> bool:
         token = self.peek()
-        if token is None or token[1] in ("pi", "sqrt") or not (
-            token[0] == "number" and token[1].isdigit() and len(token[1]) <= 2 or token[0] == "word"
+        if (
+            token is None
+            or token[1] in ("pi", "sqrt")
+            or not (token[0] == "number" and token[1].isdigit() and len(token[1]) <= 2 or token[0] == "word")
         ):
             return False
         self.i += 1
@@ -184,6 +185,10 @@ def _is_greek_letter_name(word: str) -> bool:
 def is_plain_word(text: str, reserved: Container[str]) -> bool:
     """A lone word of 2-40 ASCII letters that sympy reads as a product of its letters: not one of
     sympy's names (``reserved``) nor a Greek letter name (those stay one symbol or a function)."""
-    return 1 < len(text) <= 40 and text.isascii() and text.isalpha() and text.islower() and not (
-        text in reserved or _is_greek_letter_name(text)
+    return (
+        1 < len(text) <= 40
+        and text.isascii()
+        and text.isalpha()
+        and text.islower()
+        and not (text in reserved or _is_greek_letter_name(text))
     )

@@ -122,14 +122,20 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
         poll_interval = sampler_kwargs.get("poll_interval")
         if poll_interval is not None:
             if not float(poll_interval) > 0:
-                raise ValueError(f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}")
+                raise ValueError(
+                    f"trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0 seconds, got {poll_interval}"
+                )
             self.poll_interval = float(poll_interval)
         self.stage_options = StageOptions.from_kwargs(sampler_kwargs)
         self.stop_tracker = None
         if sampler_kwargs.get("stop_when"):
-            self.stop_tracker = StopTracker(StopRule.parse(sampler_kwargs["stop_when"], int(sampler_kwargs.get("stop_steps", 1))))
+            self.stop_tracker = StopTracker(
+                StopRule.parse(sampler_kwargs["stop_when"], int(sampler_kwargs.get("stop_steps", 1)))
+            )
             if self._trainer() is None:
-                raise ValueError("the collapse stop rule needs veRL's trainer (the owner of refill_fn); this sampler got none")
+                raise ValueError(
+                    "the collapse stop rule needs veRL's trainer (the owner of refill_fn); this sampler got none"
+                )
 
     def _trainer(self) -> Any:
         """veRL's trainer: the owner of ``refill_fn`` (its bound ``_add_prompts_to_generate``), or None."""
@@ -148,7 +154,9 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
         """The stage's metrics and the ``extra_fields`` it read (None when it failed). It raises when it must write
         the rewards; monitoring alone never stops a run."""
         try:
-            outcome = run_group_stage(real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put)
+            outcome = run_group_stage(
+                real_keys(batch), batch.partition_id, self.stage_options, tq.kv_batch_get, tq.kv_batch_put
+            )
             return outcome.metrics, outcome.extra_fields
         except Exception as error:
             if self.stage_options.rewrites_rewards:
@@ -160,7 +168,9 @@ class DiagnosticsReplayBuffer(ReplayBuffer):
 
     def _apply_stop_rule(self, global_steps: int, metrics: dict) -> dict[str, float]:
         assert self.stop_tracker is not None
-        monitors = {name[len(COLLAPSE_PREFIX):]: value for name, value in metrics.items() if name.startswith(COLLAPSE_PREFIX)}
+        monitors = {
+            name[len(COLLAPSE_PREFIX) :]: value for name, value in metrics.items() if name.startswith(COLLAPSE_PREFIX)
+        }
         reason = self.stop_tracker.update(global_steps, monitors)
         if reason is None:
             return {COLLAPSE_PREFIX + "stop": 0.0}

@@ -17,7 +17,8 @@ import json
 import os
 import re
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 ALWAYS_FORWARDED = ("WANDB_API_KEY", "HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
 NCCL_PREFIX = "NCCL_"
@@ -109,7 +110,9 @@ def _main(argv: list[str]) -> int:
     except ForwardEnvError as error:
         print(f"run_grpo.sh: error: {error}", file=sys.stderr)
         return 2
-    print("usage: python -m verl_ext.verl.forward_env names | job-env REPO_ROOT [--mask] NAME=VALUE...", file=sys.stderr)
+    print(
+        "usage: python -m verl_ext.verl.forward_env names | job-env REPO_ROOT [--mask] NAME=VALUE...", file=sys.stderr
+    )
     return 2
 
 

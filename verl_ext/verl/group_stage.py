@@ -113,7 +113,7 @@ class StageOptions:
         return self.preset is not None and not self.preset.is_text
 
     @classmethod
-    def from_kwargs(cls, kwargs: Any) -> "StageOptions":
+    def from_kwargs(cls, kwargs: Any) -> StageOptions:
         kwargs = dict(kwargs or {})
         options = cls(
             reward=kwargs.get("reward") or None,
@@ -216,7 +216,9 @@ def score_groups(
         try:
             if preset.is_group:
                 assert preset.group_rule is not None and group_clusters is not None
-                scores = preset.group_rule(GroupSignals(tuple(signals[i] for i in members), group_clusters, None, min_share))
+                scores = preset.group_rule(
+                    GroupSignals(tuple(signals[i] for i in members), group_clusters, None, min_share)
+                )
             else:
                 assert preset.combine is not None
                 if signals[members[0]].mean_logprob is None:
@@ -245,11 +247,15 @@ def last_token_scores(template: Any, rewards: Sequence[float]) -> torch.Tensor:
     return torch.nested.nested_tensor_from_jagged(values, offsets)
 
 
-def _monitors(signals: list[Signals], rewards: list[float], groups: list[list[int]], clusters: list[AnswerClusters]) -> dict[str, float]:
-    return batch_monitors([
-        signals_monitors(group_clusters, [signals[i] for i in members], [rewards[i] for i in members])
-        for members, group_clusters in zip(groups, clusters)
-    ])
+def _monitors(
+    signals: list[Signals], rewards: list[float], groups: list[list[int]], clusters: list[AnswerClusters]
+) -> dict[str, float]:
+    return batch_monitors(
+        [
+            signals_monitors(group_clusters, [signals[i] for i in members], [rewards[i] for i in members])
+            for members, group_clusters in zip(groups, clusters)
+        ]
+    )
 
 
 KVGet = Callable[..., Any]
@@ -291,7 +297,11 @@ def run_group_stage(
     if rewrite:
         assert preset is not None
         rewards, failed = score_groups(preset, signals, groups, clusters, options.min_share)
-        kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict({RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}))
+        kv_batch_put(
+            keys=list(keys),
+            partition_id=partition_id,
+            fields=_tensordict({RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}),
+        )
         metrics[DIAGNOSTICS_PREFIX + "group_reward_error_rate"] = sum(failed) / len(failed)
     else:
         rewards = row_sums(data[RM_SCORES])  # the reward loop's scores stand

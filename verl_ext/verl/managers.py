@@ -41,7 +41,14 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import ScoredResponse, get_preset, measure, preset_names, score_response, text_preset_names
+from verl_ext.rewards.presets import (
+    ScoredResponse,
+    get_preset,
+    measure,
+    preset_names,
+    score_response,
+    text_preset_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +107,11 @@ class PresetRewardManager(RewardManagerBase):
 
     def __init__(
         self,
-        config,  # noqa: ANN001 - veRL's DictConfig
-        tokenizer,  # noqa: ANN001 - a Hugging Face tokenizer
-        compute_score=None,  # noqa: ANN001 - ignored: the preset is the score
+        config,
+        tokenizer,
+        compute_score=None,
         reward_router_address: str | None = None,
-        reward_model_tokenizer=None,  # noqa: ANN001
+        reward_model_tokenizer=None,
         **_: Any,
     ) -> None:
         super().__init__(config, tokenizer, compute_score)
@@ -158,42 +165,64 @@ class PresetRewardManager(RewardManagerBase):
 SAMPLER_NAME = "DiagnosticsReplayBuffer"
 
 
-def group_stage_problems(config, preset: str) -> list[str]:  # noqa: ANN001 - veRL's DictConfig
+def group_stage_problems(config, preset: str) -> list[str]:
     """Why the sampler's group stage would not write ``preset``'s training rewards in this run (empty: it will)."""
     problems = []
-    sampler = (((config.get("trainer") or {}).get("v1") or {}).get("sampler") or {})
+    sampler = ((config.get("trainer") or {}).get("v1") or {}).get("sampler") or {}
     custom = sampler.get("custom_sampler") or {}
     if custom.get("name") != SAMPLER_NAME or "diagnostics_sampler" not in str(custom.get("path") or ""):
-        problems.append(f"trainer.v1.sampler.custom_sampler must be verl-ext's {SAMPLER_NAME} "
-                        "(path pkg://verl_ext.verl.diagnostics_sampler): its group stage writes the training rewards")
+        problems.append(
+            f"trainer.v1.sampler.custom_sampler must be verl-ext's {SAMPLER_NAME} "
+            "(path pkg://verl_ext.verl.diagnostics_sampler): its group stage writes the training rewards"
+        )
     named = (sampler.get("sampler_kwargs") or {}).get("reward")
     if named != preset:
         problems.append(f"trainer.v1.sampler.sampler_kwargs.reward must be {preset!r} (got {named!r})")
-    reward_model = ((config.get("reward") or {}).get("reward_model") or {})
+    reward_model = (config.get("reward") or {}).get("reward_model") or {}
     if reward_model.get("enable") and not reward_model.get("enable_resource_pool"):
-        problems.append("a colocated reward model (reward.reward_model.enable without enable_resource_pool) scores after "
-                        "sampling and would overwrite the group rewards")
-    rollout = ((config.get("actor_rollout_ref") or {}).get("rollout") or {})
+        problems.append(
+            "a colocated reward model (reward.reward_model.enable without enable_resource_pool) scores after "
+            "sampling and would overwrite the group rewards"
+        )
+    rollout = (config.get("actor_rollout_ref") or {}).get("rollout") or {}
     if get_preset(preset).needs_logprobs and not rollout.get("calculate_log_probs"):
-        problems.append("set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token log-probs")
+        problems.append(
+            "set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token log-probs"
+        )
     return problems
 
 
 class GroupStageRecorder(PresetRewardManager):
     """Records each sample's signals for the group stage; its reward (0) is replaced there in training."""
 
-    def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None, reward_model_tokenizer=None, **kwargs: Any) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        config,
+        tokenizer,
+        compute_score=None,
+        reward_router_address=None,
+        reward_model_tokenizer=None,
+        **kwargs: Any,
+    ) -> None:
         problems = group_stage_problems(config, self.preset)
         if problems:
-            raise ValueError(f"reward {self.preset!r} is computed over each prompt's group by the sampler's group stage, "
-                             f"which this run would not run: " + "; ".join(problems))
+            raise ValueError(
+                f"reward {self.preset!r} is computed over each prompt's group by the sampler's group stage, "
+                f"which this run would not run: " + "; ".join(problems)
+            )
         super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer, **kwargs)
 
     def _score(self, response: str, response_tokens: int, ground_truth: str | None) -> tuple[float, dict[str, Any]]:
         try:
-            signals = measure(response, response_tokens=response_tokens, max_response_tokens=self.max_response_length,
-                              ground_truth=ground_truth, peak=self.peak, correctness_timeout_s=self.correctness_timeout_s,
-                              monitoring=True)
+            signals = measure(
+                response,
+                response_tokens=response_tokens,
+                max_response_tokens=self.max_response_length,
+                ground_truth=ground_truth,
+                peak=self.peak,
+                correctness_timeout_s=self.correctness_timeout_s,
+                monitoring=True,
+            )
         except Exception:
             logger.exception("verl-ext %s signals failed on a response of %d tokens", self.preset, response_tokens)
             return 0.0, _failed_sample_info(response_tokens, ground_truth is not None)

@@ -18,7 +18,7 @@ from verl_ext.verl import cpu, loss_agg, managers  # noqa: E402, F401
 if cpu.selected():
     try:
         cpu.enable()
-    except Exception as error:  # noqa: BLE001 - reported loudly, then raised again by the platform
+    except Exception as error:
         sys.stderr.write(f"verl-ext: the CPU backend (VERL_PLATFORM=cpu) cannot load: {error}\n")
         cpu.register_failed_platform(error)
         raise

@@ -75,12 +75,17 @@ def report(log_path: Path, checkpoints: Path, exit_status: int = 0, seconds: flo
             fails.append(f"training step {step} is not in the log (no critic/score/mean)")
 
     lines.append("")
-    lines.append(f"{'validation (greedy)':<28}" + "".join(f"{'step ' + str(s):>12}" for s in VALIDATION_STEPS) + "   expected")
+    lines.append(
+        f"{'validation (greedy)':<28}" + "".join(f"{'step ' + str(s):>12}" for s in VALIDATION_STEPS) + "   expected"
+    )
     for bench in BENCHMARKS:
         metric = f"val-core/{bench}/acc/mean@1"
         values = [steps.get(step, {}).get(metric) for step in VALIDATION_STEPS]
-        lines.append(f"{metric:<28}" + "".join(f"{_fmt(v):>12}" for v in values)
-                     + "   in [0, 1]; 64 problems in all, so a benchmark may have few")
+        lines.append(
+            f"{metric:<28}"
+            + "".join(f"{_fmt(v):>12}" for v in values)
+            + "   in [0, 1]; 64 problems in all, so a benchmark may have few"
+        )
     for step in VALIDATION_STEPS:
         if not any(name.startswith("val-core/") for name in steps.get(step, {})):
             fails.append(f"no validation at step {step} (no val-core/* metric)")
@@ -93,7 +98,11 @@ def report(log_path: Path, checkpoints: Path, exit_status: int = 0, seconds: flo
     lines.append("")
     lines += [f"check  {line}" for line in checks]
     lines += [f"FAIL   {line}" for line in fails]
-    lines.append("smoke run: " + ("FAILED" if fails else "passed") + f" ({len(fails)} failure(s), {len(checks)} figure(s) to look at)")
+    lines.append(
+        "smoke run: "
+        + ("FAILED" if fails else "passed")
+        + f" ({len(fails)} failure(s), {len(checks)} figure(s) to look at)"
+    )
     return "\n".join(lines), 1 if fails else 0
 
 

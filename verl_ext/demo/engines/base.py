@@ -3,8 +3,9 @@ settings, calling back for held-out evaluation, recording each step's metrics; r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from verl_ext.demo.config import DemoConfig
 from verl_ext.demo.problems import Problem

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.demo.config import DemoConfig
 from verl_ext.demo.engines.base import TrainingJob, due_for_evaluation
 from verl_ext.demo.metrics_log import step_line
 from verl_ext.demo.warmup import prompt_text
-from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 
 RENAMES = {
@@ -43,7 +44,14 @@ RENAMES = {
     "kl": "actor/kl_loss",
     "step_time": "timing_s/step",
 }
-TRL_BOOKKEEPING = {"epoch", "total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
+TRL_BOOKKEEPING = {
+    "epoch",
+    "total_flos",
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "train_loss",
+}
 TRAINER_DIR = "trainer"  # TRL's output folder under the run's: left empty (nothing is checkpointed) and removed
 
 
@@ -51,7 +59,12 @@ def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
     """TRL's log dict -> veRL-named numeric metrics (non-numbers, NaN and bookkeeping keys dropped)."""
     data: dict[str, float] = {}
     for key, value in logs.items():
-        if key in TRL_BOOKKEEPING or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if (
+            key in TRL_BOOKKEEPING
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or math.isnan(value)
+        ):
             continue
         if key.startswith((DIAGNOSTICS_PREFIX, COLLAPSE_PREFIX)):
             name = key
@@ -61,8 +74,13 @@ def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
     return data
 
 
-def make_callback(record: Callable[[int, dict[str, float]], None], max_steps: int, evaluate: Callable[[Any, int], dict[str, float]],
-                  eval_every: int, progress: bool):  # noqa: ANN201
+def make_callback(
+    record: Callable[[int, dict[str, float]], None],
+    max_steps: int,
+    evaluate: Callable[[Any, int], dict[str, float]],
+    eval_every: int,
+    progress: bool,
+):
     """A transformers ``TrainerCallback``: ``evaluate(model, step)`` every ``eval_every`` steps and at the last one,
     ``record(step, metrics)`` for each step's line, and a progress bar with a one-line summary per step."""
     from tqdm.auto import tqdm
@@ -73,16 +91,16 @@ def make_callback(record: Callable[[int, dict[str, float]], None], max_steps: in
             self.bar = None
             self.pending: dict[str, float] = {}
 
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_train_begin(self, args, state, control, **kwargs):
             if progress:
                 self.bar = tqdm(total=max_steps, desc="GRPO", dynamic_ncols=True)
 
-        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
+        def on_step_end(self, args, state, control, model=None, **kwargs):
             step = state.global_step
             if model is not None and due_for_evaluation(step, max_steps, eval_every):
                 self.pending = evaluate(model, step)
 
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        def on_log(self, args, state, control, logs=None, **kwargs):
             data = rename_trl_logs(logs or {})
             if not data or "critic/score/mean" not in data:
                 return
@@ -93,14 +111,14 @@ def make_callback(record: Callable[[int, dict[str, float]], None], max_steps: in
                 self.bar.update(state.global_step - self.bar.n)
                 self.bar.write(step_line(state.global_step, max_steps, data))
 
-        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_train_end(self, args, state, control, **kwargs):
             if self.bar is not None:
                 self.bar.close()
 
     return DemoCallback()
 
 
-def demo_reward(config: DemoConfig, args: Any, tokenizer: Any):  # noqa: ANN201
+def demo_reward(config: DemoConfig, args: Any, tokenizer: Any):
     """The TRL reward function of ``config.reward`` (any preset): sample-level and group-level presets through
     ``verl_ext.integrations.trl`` (groups: each prompt's ``num_generations`` consecutive completions);
     log-probability presets wrapped in ``WithPolicyLogprobs`` (the sampled tokens' log-probs under the policy

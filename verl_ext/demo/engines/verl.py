@@ -54,8 +54,10 @@ PLAIN_HYDRA_VALUE = re.compile(r"^[A-Za-z0-9_./-]+$")
 def recipe_launcher() -> Path:
     """The recipe's ``run_grpo.sh`` of this checkout; ValueError when verl-ext is not installed from source."""
     if not launcher.LAUNCHER.is_file():
-        raise ValueError(f"--engine verl needs the recipe in a source checkout ({launcher.LAUNCHER} is missing): "
-                         "install verl-ext with `pip install -e .` from a clone")
+        raise ValueError(
+            f"--engine verl needs the recipe in a source checkout ({launcher.LAUNCHER} is missing): "
+            "install verl-ext with `pip install -e .` from a clone"
+        )
     return launcher.LAUNCHER
 
 
@@ -95,7 +97,7 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def save_student(model, tokenizer, directory: Path) -> Path:  # noqa: ANN001
+def save_student(model, tokenizer, directory: Path) -> Path:
     """The student as an HF model folder veRL loads, with ``PLAIN_CHAT_TEMPLATE``."""
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
@@ -154,7 +156,7 @@ def launch_env(config: DemoConfig, work: Path, model_dir: Path) -> dict[str, str
     return {**env, "MODEL_PATH": str(model_dir), "TRANSFORMERS_OFFLINE": "1"}
 
 
-def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:  # noqa: ANN001
+def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> float:
     """Run the recipe (``run_grpo.sh scale=cpu``, veRL's ``main_ppo``); its output goes to ``<work>/run_grpo.log``.
     Returns the wall seconds. ChildProcessError (with the output's tail) when it fails; its Ray processes are
     killed in any case."""
@@ -162,18 +164,24 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
     command = ["bash", str(recipe_launcher()), *trainer_overrides(config, work, ray_dir)]
     env = launch_env(config, work, model_dir)
     output = work / "run_grpo.log"
-    say(f"run_grpo.sh scale=cpu REWARD={config.reward} (veRL main_ppo: V1 sync trainer, FSDP2, CPU backend) "
-        f"starting; its output: {output}")
+    say(
+        f"run_grpo.sh scale=cpu REWARD={config.reward} (veRL main_ppo: V1 sync trainer, FSDP2, CPU backend) "
+        f"starting; its output: {output}"
+    )
     started = time.perf_counter()
     try:
         with open(output, "w", encoding="utf-8") as log:
-            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
             assert process.stdout is not None
             for line in process.stdout:
                 log.write(line)
                 match = STEP_LINE.search(line)
                 if match:
-                    say(f"veRL step {match.group(1)}/{config.steps} done ({time.perf_counter() - started:.0f} s since launch)")
+                    say(
+                        f"veRL step {match.group(1)}/{config.steps} done ({time.perf_counter() - started:.0f} s since launch)"
+                    )
             returncode = process.wait()
     finally:
         launcher.kill_ray_under(ray_dir)
@@ -181,7 +189,9 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
     seconds = time.perf_counter() - started
     if returncode != 0:
         tail = output.read_text(encoding="utf-8", errors="replace")[-4000:]
-        raise ChildProcessError(f"run_grpo.sh (veRL main_ppo) exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}")
+        raise ChildProcessError(
+            f"run_grpo.sh (veRL main_ppo) exited with {returncode} after {seconds:.0f} s; the end of {output}:\n{tail}"
+        )
     return seconds
 
 
@@ -196,8 +206,10 @@ def checkpoint_model_dir(work: Path, experiment: str, step: int) -> Path:
 class VeRLEngine:
     name = "verl"
     label = "veRL"
-    summary = ("veRL 0.9.1's own trainer (main_ppo on verl-ext's CPU backend, Ray start-up included: minutes; "
-               "needs a source checkout)")
+    summary = (
+        "veRL 0.9.1's own trainer (main_ppo on verl-ext's CPU backend, Ray start-up included: minutes; "
+        "needs a source checkout)"
+    )
 
     def check(self, config: DemoConfig) -> None:
         """ValueError when the recipe is not here (a wheel install)."""

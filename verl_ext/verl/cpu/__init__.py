@@ -68,7 +68,7 @@ def register_failed_platform(error: BaseException) -> None:
     except ImportError:
         return
 
-    class FailedCPUPlatform(PlatformBase):  # noqa: D401 - never instantiated successfully
+    class FailedCPUPlatform(PlatformBase):
         def __new__(cls, *_args, **_kwargs):
             raise RuntimeError(f"verl-ext's CPU backend cannot run: {error}") from error
 

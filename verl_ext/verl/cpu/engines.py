@@ -26,15 +26,15 @@ GLOO = "gloo"
 class UnpinnedCPUOffloadPolicy(fsdp_impl.CPUOffloadPolicy):
     """FSDP2's CPU offload policy with ``pin_memory`` forced off (there is no accelerator to pin for)."""
 
-    def __init__(self, pin_memory: bool = True) -> None:  # noqa: ARG002 - veRL passes True
+    def __init__(self, pin_memory: bool = True) -> None:
         super().__init__(pin_memory=False)
 
 
-def gloo_process_group(initialize):  # noqa: ANN001, ANN201 - wraps veRL's function
+def gloo_process_group(initialize):
     """``initialize`` with the backend defaulting to ``gloo`` instead of ``cpu:gloo,cpu:gloo``."""
 
     @functools.wraps(initialize)
-    def initialize_gloo(timeout_second=None, backend=None):  # noqa: ANN001, ANN202
+    def initialize_gloo(timeout_second=None, backend=None):
         return initialize(timeout_second=timeout_second, backend=backend or GLOO)
 
     initialize_gloo.verl_ext_cpu = True

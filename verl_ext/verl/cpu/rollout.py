@@ -70,7 +70,7 @@ class CPUServerAdapter(BaseRollout):
         self.is_leader_rank = rank % replica_size == 0
         self._server = None
 
-    def _server_handle(self):  # noqa: ANN202 - a Ray actor handle
+    def _server_handle(self):
         if self._server is None:
             self._server = ray.get_actor(server_name(self.replica_rank))
         return self._server

@@ -33,7 +33,7 @@ class SamplingParams:
         return self.temperature <= 0.0
 
     @classmethod
-    def from_request(cls, params: dict[str, Any], max_tokens: int) -> "SamplingParams":
+    def from_request(cls, params: dict[str, Any], max_tokens: int) -> SamplingParams:
         """From veRL's request dict; rejects values the sampler cannot honour (a clear error, not a guess)."""
         repetition_penalty = float(params.get("repetition_penalty", 1.0) or 1.0)
         if repetition_penalty != 1.0:

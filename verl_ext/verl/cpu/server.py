@@ -116,7 +116,12 @@ class HFRolloutServer:
                     try:
                         async with self._lock:
                             results = await asyncio.to_thread(
-                                generate_batch, self.model, [p for p, _, _ in chunk], sampling, self.eos_ids, self.pad_id
+                                generate_batch,
+                                self.model,
+                                [p for p, _, _ in chunk],
+                                sampling,
+                                self.eos_ids,
+                                self.pad_id,
                             )
                     except Exception as error:  # each waiting request gets the error
                         for _, _, future in chunk:
