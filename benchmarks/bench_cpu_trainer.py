@@ -121,7 +121,7 @@ def step_timings(log: Path) -> dict[int, dict[str, float]]:
 
 def reward_seconds_per_response(validation_dir: Path, reward: str, max_response_length: int) -> tuple[int, float]:
     """(responses, seconds per response) of the reward preset on the run's validation generations."""
-    from verl_ext.rewards.presets import score_response
+    from verl_ext.core import score_response
 
     records = [
         json.loads(line) for path in sorted(validation_dir.glob("*.jsonl")) for line in path.read_text().splitlines()

@@ -142,8 +142,8 @@ def child(kind: str, release: Path, warm_passes: int) -> dict:
 
         score("\\boxed{\\frac{1}{2}+x^2}", 10)  # imports, as warm_up does for ours
     else:
+        from verl_ext.core import score_response
         from verl_ext.rewards.format import warm_up
-        from verl_ext.rewards.presets import score_response
 
         warm_up()
         _ready_bounded_path()
@@ -177,7 +177,7 @@ def run_child(kind: str, release: Path, warm_passes: int, runs: int) -> dict:
 
 def agreement(release: Path) -> tuple[int, int, int, int]:
     """(format decisions equal, labelled, format_length scores equal, with token counts) vs the release's labels."""
-    from verl_ext.rewards.presets import score_response
+    from verl_ext.core import score_response
 
     outputs, files = release / "outputs", {}
     same_format = same_score = labelled = scored = 0
@@ -204,8 +204,8 @@ def agreement(release: Path) -> tuple[int, int, int, int]:
 
 def worst_cases() -> list[tuple[str, float, float, float]]:
     """(name, CPU ms, F, budget exceeded) of each adversarial response, answer cache cleared."""
+    from verl_ext.core import score_response
     from verl_ext.rewards import format as format_module
-    from verl_ext.rewards.presets import score_response
 
     format_module.warm_up()
     _ready_bounded_path()
@@ -224,8 +224,8 @@ def worst_real(release: Path) -> dict:
     """Runs in a fresh interpreter: each distinct real response scored once (format_length, cold: its
     answer is new to the process), timed alone; the costliest by wall time and by CPU (children included)."""
     pin_to_one_core()
+    from verl_ext.core import score_response
     from verl_ext.rewards.format import warm_up
-    from verl_ext.rewards.presets import score_response
 
     warm_up()
     _ready_bounded_path()

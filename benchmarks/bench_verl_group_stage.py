@@ -63,6 +63,7 @@ def step_rows(groups: list[list[str | None]], tokens: int, rng: random.Random) -
                         "correct": 0.0,
                         "monitor_error": 0.0,
                         "response_tokens": length,
+                        "reward_error": 0.0,
                     }
                 },
                 "rm_scores": torch.zeros(length),

@@ -40,6 +40,7 @@ INFOS = [
         "pred": "7",
         "timed_out": 0,
         "correct": 1,
+        "reward_error": 0,
     },
     {
         "format": 1,
@@ -49,6 +50,7 @@ INFOS = [
         "pred": "8",
         "timed_out": 0,
         "correct": 0,
+        "reward_error": 0,
     },
     {
         "format": 0,
@@ -58,6 +60,7 @@ INFOS = [
         "pred": "",
         "timed_out": 0,
         "correct": 0,
+        "reward_error": 0,
     },
     {
         "format": 1,
@@ -67,6 +70,7 @@ INFOS = [
         "pred": "7",
         "timed_out": 0,
         "correct": 1,
+        "reward_error": 0,
     },
 ]
 EXPECTED = compute_diagnostics({key: [info[key] for info in INFOS] for key in INFOS[0]})

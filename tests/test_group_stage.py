@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import torch
 
-from verl_ext.verl.group_stage import StageOptions, prompt_groups, run_group_stage
+from verl_ext.core.extra_info import MissingSignals
+from verl_ext.verl.group_stage import StageOptions, group_order, run_group_stage
 
 # Group "a" (truth 2): answers 2, 2.0, \frac{4}{2} (one cluster by math-verify), 3, none.
 GROUP_A = [("2", 1.0, 1.0), ("2.0", 1.0, 1.0), ("\\frac{4}{2}", 0.0, 1.0), ("3", 1.0, 0.0), ("", 0.0, 0.0)]
@@ -40,6 +41,7 @@ def rows_of(groups: dict[str, list[tuple[str, float, float]]]) -> dict[str, dict
                         "correct": correct,
                         "monitor_error": 0.0,
                         "response_tokens": length,
+                        "reward_error": 0.0,
                     }
                 },
                 "rm_scores": scores,
@@ -194,13 +196,13 @@ def test_a_group_whose_checker_cannot_start_falls_back_to_string_equality_and_is
 
 
 def test_groups_are_whole_prompts_ordered_by_session() -> None:
-    assert prompt_groups(["x_1_0", "y_0_0", "x_0_0", "x_0_1"]) == [[2, 3, 0], [1]]
+    assert group_order(["x_1_0", "y_0_0", "x_0_0", "x_0_1"]) == [2, 3, 0, 1]
     with pytest.raises(ValueError, match="uid"):
-        prompt_groups(["x_a_0"])
+        group_order(["x_a_0", "x_b_0"])
 
 
 def test_mean_log_probs_of_a_step_by_hand() -> None:
-    from verl_ext.verl.group_stage import mean_logprobs
+    from verl_ext.rewards.token_stats import Ragged, tail_means
 
     logprobs = torch.nested.as_nested_tensor(
         [torch.tensor([-1.0, -2.0, -3.0]), torch.tensor([-0.5]), torch.tensor([-1.0, 0.5]), torch.tensor([-4.0, -8.0])],
@@ -209,10 +211,37 @@ def test_mean_log_probs_of_a_step_by_hand() -> None:
     masks = torch.nested.as_nested_tensor(
         [torch.tensor([1, 1, 1]), torch.tensor([0]), torch.tensor([1, 1]), torch.tensor([0, 1])], layout=torch.jagged
     )
+    response_tokens = Ragged.from_tensor(logprobs).masked(Ragged.from_tensor(masks))
     # (-1-2-3)/3; no token; a log-prob > 0 is invalid; only the second token counts
-    assert mean_logprobs(logprobs, masks) == [-2.0, None, None, -8.0]
+    assert tail_means(response_tokens, "logprobs") == [-2.0, None, None, -8.0]
     # the last ceil(2/3 * 3) = 2 tokens: (-2-3)/2
-    assert mean_logprobs(logprobs, masks, tail_fraction=2 / 3)[0] == pytest.approx(-2.5)
+    assert tail_means(response_tokens, "logprobs", tail_fraction=2 / 3)[0] == pytest.approx(-2.5)
+
+
+@pytest.mark.parametrize("preset", ["majority", "format_gated_semantic_frequency", "self_confidence"])
+@pytest.mark.parametrize(
+    "extra_fields",
+    [{}, {"reward_extra_info": {}}, {"reward_extra_info": {"reward_score": 1.0}}, None],
+    ids=["no reward_extra_info", "an empty one", "another scorer's", "no extra_fields"],
+)
+def test_a_rollout_without_recorded_signals_fails_the_step_naming_it(preset, extra_fields) -> None:
+    # e.g. a reward model with its own resource pool, or an agent loop that sets reward_score itself: reading such a
+    # rollout as "no answer" would train on a 0 that nobody computed
+    tq = FakeTransferQueue(rows_of({"a": GROUP_A}))
+    tq.rows["a_2_0"]["extra_fields"] = extra_fields
+    options = StageOptions(reward=preset, rollout_log_probs=True)
+    with pytest.raises(MissingSignals, match="rollout a_2_0 .uid a."):
+        run_group_stage(list(tq.rows), "train", options, tq.kv_batch_get, tq.kv_batch_put)
+    assert tq.puts == []
+
+
+def test_a_sample_whose_scoring_failed_in_the_reward_loop_fails_its_group_and_is_counted() -> None:
+    tq = FakeTransferQueue(rows_of({"a": GROUP_A, "b": GROUP_B}))
+    tq.rows["a_1_0"]["extra_fields"]["reward_extra_info"]["reward_error"] = 1.0
+    outcome = run_group_stage(ORDER, "train", StageOptions(reward="majority"), tq.kv_batch_get, tq.kv_batch_put)
+    assert written(tq, "a") == [0.0] * 5  # the vote of group a cannot be taken without its second sample
+    assert written(tq, "b") == [1, 0, 0, 1]
+    assert outcome.metrics["diagnostics/group_reward_error_rate"] == pytest.approx(5 / 9)
 
 
 def test_a_sample_without_valid_log_probs_scores_0_and_counts_as_a_reward_error() -> None:
@@ -227,3 +256,26 @@ def test_a_sample_without_valid_log_probs_scores_0_and_counts_as_a_reward_error(
     )
     assert [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0")] == [-0.5, 0.0]
     assert outcome.metrics["diagnostics/group_reward_error_rate"] == 0.5
+
+
+def test_a_multi_output_session_votes_once_and_all_its_outputs_get_its_reward() -> None:
+    # veRL's multi-output agent loop stores every output of a session as {uid}_{session}_{index} and copies the final
+    # output's reward_extra_info to the earlier ones: voting per output would count session 0's answer 3 times
+    RESPONSE_LENGTHS["m"] = [2, 2, 2]
+    try:
+        tq = FakeTransferQueue(rows_of({"m": [("5", 1.0, 0.0), ("7", 1.0, 1.0), ("7", 1.0, 1.0)]}))
+        for index in (1, 2):
+            tq.rows[f"m_0_{index}"] = {
+                **tq.rows["m_0_0"],
+                "rm_scores": torch.zeros(3),
+                "rollout_log_probs": torch.full((3,), -0.5),
+                "response_mask": torch.ones(3, dtype=torch.int64),
+            }
+        keys = ["m_0_1", "m_1_0", "m_0_0", "m_2_0", "m_0_2"]
+        outcome = run_group_stage(keys, "train", StageOptions(reward="majority"), tq.kv_batch_get, tq.kv_batch_put)
+        # per session: 7 (sessions 1, 2) beats 5 (session 0); per output 5 would have won 3 to 2
+        assert outcome.rewards == [0.0, 1.0, 0.0, 1.0, 0.0]
+        assert [float(tq.rows[key]["rm_scores"][-1]) for key in keys] == [0.0, 1.0, 0.0, 1.0, 0.0]
+        assert outcome.metrics["collapse/majority_ratio"] == pytest.approx(2 / 3)
+    finally:
+        del RESPONSE_LENGTHS["m"]

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from verl_ext.core.extra_info import result_fields
 from verl_ext.rewards import correctness, isolation, score_response
 from verl_ext.rewards.isolation import WorkerStartError
 
@@ -38,7 +39,7 @@ def _score(preset: str, truth: str | None):
 def test_label_free_presets_score_as_without_a_ground_truth(broken_isolated_child, preset):
     with_truth, without = _score(preset, TRUTH), _score(preset, None)
     assert with_truth.score == without.score
-    info = with_truth.extra_info()
+    info = result_fields(with_truth)
     assert info["monitor_error"] == 1.0
     assert info["correct"] == 0.0  # unknown, flagged by monitor_error
     assert "WorkerStartError" in with_truth.signals.monitor_error
@@ -51,7 +52,7 @@ def test_correctness_preset_reports_the_failure(broken_isolated_child):
 
 
 def test_a_healthy_check_reports_no_monitoring_error():
-    info = _score("format_length", TRUTH).extra_info()
+    info = result_fields(_score("format_length", TRUTH))
     assert (info["correct"], info["monitor_error"]) == (1.0, 0.0)
 
 

@@ -8,9 +8,10 @@ import math
 
 import pytest
 
+from verl_ext.core import score_response
 from verl_ext.rewards import equivalence
 from verl_ext.rewards.equivalence import AnswerClusters, answer_key, cluster_answers
-from verl_ext.rewards.group import format_gated, majority_rewards, self_confidence, semantic_frequency_rewards
+from verl_ext.rewards.group import format_gated, majority_rewards, semantic_frequency_rewards
 
 FRAC = "\\frac{4}{2}"
 
@@ -129,6 +130,10 @@ def test_answer_key(answer, key):
 
 
 # --- self-confidence: mean token log-probability ---------------------------------------------------
+
+
+def self_confidence(logprobs, tail_fraction=1.0):
+    return score_response("self_confidence", "x", response_logprobs=logprobs, tail_fraction=tail_fraction).score
 
 
 def test_self_confidence_is_the_mean_token_log_probability():

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from verl_ext.core.extra_info import result_fields
 from verl_ext.rewards import (
     correctness_reward,
     extract_answer,
@@ -91,7 +92,7 @@ def test_adversarial_answers_score_zero_and_report_the_bound(case, response):
     assert check.well_formed is False
     assert check.budget_exceeded is True
     scored = score_response("format_length", response, response_tokens=100, max_response_tokens=3072)
-    assert scored.extra_info()["timed_out"] == 1.0
+    assert result_fields(scored)["timed_out"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -217,7 +218,7 @@ def test_surrogate_presets_never_use_the_ground_truth():
     )
     without = score_response("format_length", "\\boxed{6}", response_tokens=10, max_response_tokens=100)
     assert with_truth.score == without.score
-    assert with_truth.extra_info()["correct"] == 0.0 and "correct" not in without.extra_info()
+    assert result_fields(with_truth)["correct"] == 0.0 and "correct" not in result_fields(without)
 
 
 @pytest.mark.parametrize(
@@ -234,22 +235,15 @@ def test_misuse_raises_clear_errors(preset, kwargs, message):
 
 
 def test_registry_lists_every_preset_by_level():
-    assert preset_names("sample") == [
-        "correctness",
-        "format",
-        "format_gated_self_confidence",
-        "format_length",
-        "length",
-        "random",
-        "self_confidence",
-    ]
+    assert preset_names("sample") == ["correctness", "format", "format_length", "length", "random"]
     assert preset_names("group") == [
         "format_gated_majority",
         "format_gated_semantic_frequency",
         "majority",
         "semantic_frequency",
     ]
-    assert preset_names() == sorted(preset_names("sample") + preset_names("group"))
+    assert preset_names("token") == ["format_gated_self_confidence", "self_confidence"]
+    assert preset_names() == sorted(preset_names("sample") + preset_names("group") + preset_names("token"))
     assert text_preset_names() == ["correctness", "format", "format_length", "length", "random"]
 
 

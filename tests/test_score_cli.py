@@ -1,8 +1,8 @@
 """`verl-ext score`: offline scoring of the release's outputs and of veRL dumps, through the preset registry.
 
 The release's stored `score` is its own correctness verdict. Ours (math-verify) agrees on >= 98 % of the
-1,517 released outputs (release_data/outputs); every disagreement is a MATH500 answer equivalent to its ground truth that the
-release's stored verdict, computed without LaTeX parsing (see the data README), marked wrong.
+1,517 released outputs (release_data/outputs); every disagreement is a MATH500 answer equivalent to its ground truth
+that the release's stored verdict, computed without LaTeX parsing (see the data README), marked wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from verl_ext.cli import main
+from verl_ext.core.extra_info import result_fields
 from verl_ext.rewards.presets import score_response
 
 RUN_FL = "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_l_v3_token5_a-v3"
@@ -95,7 +96,7 @@ def test_scored_rows_keep_every_input_field_in_input_order(all_scored, release_d
     for original, row in zip(originals, rows):
         kept = {("stored_score" if k == "score" else k): v for k, v in original.items()}
         assert {k: row[k] for k in kept} == kept
-    library_fields = set(score_response("correctness", "\\boxed{1}", ground_truth="1").extra_info())
+    library_fields = set(result_fields(score_response("correctness", "\\boxed{1}", ground_truth="1")))
     assert {"pred", "format", "length_reward", "response_tokens", "truncated", "timed_out", "correct"} <= library_fields
     assert set(rows[0]) == set(originals[0]) | library_fields | {
         "stored_score",
@@ -113,7 +114,7 @@ def test_each_disagreement_class_is_an_equivalent_answer(release_dir, index, pre
     scored = score_response(
         "correctness", item["response"], ground_truth=item["ground_truth"], correctness_timeout_s=10
     )
-    assert scored.extra_info()["pred"] == pred
+    assert result_fields(scored)["pred"] == pred
     assert scored.score == 1.0, why
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from verl_ext.cli import build_parser, main
-from verl_ext.rewards.presets import PRESETS, RewardPreset
+from verl_ext.rewards.registry import PRESETS, SAMPLE, RewardPreset
 
 
 def _reward_choices(parser: argparse.ArgumentParser, command: str) -> list[str]:
@@ -25,7 +25,7 @@ def test_score_offers_random_the_control_the_demo_and_the_recipe_offer():
 
 @pytest.mark.parametrize("command", ["score", "demo"])
 def test_a_preset_added_to_the_registry_is_offered_by_every_front_end(command, monkeypatch):
-    added = RewardPreset("test_only_constant", "1", needs_length=False, needs_ground_truth=False, combine=lambda s: 1.0)
+    added = RewardPreset("test_only_constant", "1", SAMPLE, combine=lambda s: 1.0)
     monkeypatch.setitem(PRESETS, added.name, added)
     choices = _reward_choices(build_parser(), command)
     assert added.name in choices

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from verl_ext.integrations.trl import PresetReward, batch_diagnostics, completion_text, ground_truths, reward_func
+from verl_ext.integrations.trl import batch_diagnostics, completion_text, ground_truths, reward_func
 from verl_ext.rewards.presets import score_response, text_preset_names
 
 MAX_TOKENS = 64
@@ -79,7 +79,7 @@ def test_token_count_is_the_length_of_the_completion_ids() -> None:
 
 def test_max_length_comes_from_the_trainer_config() -> None:
     config = SimpleNamespace(max_completion_length=32)
-    assert reward_func("format_length", config).max_completion_length == 32
+    assert reward_func("format_length", config).settings.max_response_tokens == 32
     with pytest.raises(ValueError):
         reward_func("format_length", SimpleNamespace(max_completion_length=None))
 
@@ -153,15 +153,17 @@ def test_no_accuracy_metric_without_ground_truths() -> None:
 
 
 def test_a_failing_sample_scores_zero_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verl_ext.core import batch as core_batch
+
     func = reward_func("format", 16)
-    original = PresetReward.score
+    original = core_batch.measure
 
-    def flaky(self, completion, ids, truth):
-        if completion == "boom":
+    def flaky(response, **kwargs):
+        if response == "boom":
             raise RuntimeError("scoring crashed")
-        return original(self, completion, ids, truth)
+        return original(response, **kwargs)
 
-    monkeypatch.setattr(PresetReward, "score", flaky)
+    monkeypatch.setattr(core_batch, "measure", flaky)
     logged: dict[str, float] = {}
     assert func(
         prompts=["p", "p"], completions=["boom", "\\boxed{2}"], completion_ids=[[1], [1]], log_metric=logged.__setitem__

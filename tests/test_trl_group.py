@@ -57,9 +57,49 @@ def test_format_gating_zeroes_an_unformatted_majority():
     assert _call("format_gated_majority", completions, ["a"] * 5)[0] == [1.0, 1.0, 1.0, 0.0, 0.0]
 
 
-def test_evaluation_batches_use_num_generations_eval():
-    scores, _ = _call("majority", ["\\boxed{1}", "\\boxed{2}", "\\boxed{4}", "\\boxed{4}"], ["a", "a", "b", "b"])
+class _Trainer:
+    """What TRL's ``log_metric`` is bound to: the trainer, whose model is in eval mode while it evaluates."""
+
+    def __init__(self, training: bool) -> None:
+        self.model = SimpleNamespace(training=training)
+        self.logged: dict[str, float] = {}
+
+    def _log_metric(self, name: str, value: float) -> None:
+        self.logged[name] = value
+
+
+def test_evaluation_batches_use_num_generations_eval_and_training_batches_never_do():
+    completions, prompts = ["\\boxed{1}", "\\boxed{2}", "\\boxed{4}", "\\boxed{4}"], ["a", "a", "b", "b"]
+    func = reward_func("majority", CONFIG)
+    evaluating = _Trainer(training=False)
+    scores = func(prompts=prompts, completions=completions, completion_ids=[[0]] * 4, log_metric=evaluating._log_metric)
     assert scores == [1.0, 0.0, 1.0, 1.0]
+    # a training batch of 4 completions in groups of 2 is not what num_generations = 5 promises: never half a group
+    training = _Trainer(training=True)
+    with pytest.raises(ValueError, match="of size 5"):
+        func(prompts=prompts, completions=completions, completion_ids=[[0]] * 4, log_metric=training._log_metric)
+
+
+@pytest.mark.parametrize(
+    ("per_device", "world", "refused"),
+    [(4, 2, True), (12, 2, True), (8, 2, False), (16, 4, False), (4, 1, False)],
+)
+def test_groups_split_across_processes_are_refused_at_construction(per_device, world, refused):
+    # TRL 1.16's docs show a group split across GPUs: accelerate hands each process consecutive slices of
+    # per_device_train_batch_size completions, so only a multiple of num_generations keeps every group whole
+    config = SimpleNamespace(
+        max_completion_length=64,
+        num_generations=8,
+        num_generations_eval=4,
+        per_device_train_batch_size=per_device,
+        world_size=world,
+    )
+    if refused:
+        with pytest.raises(ValueError, match="per_device_train_batch_size"):
+            reward_func("majority", config)
+    else:
+        assert reward_func("majority", config).num_generations == 8
+    assert reward_func("format", config).num_generations == 8  # sample-level presets vote on nothing
 
 
 @pytest.mark.parametrize(
@@ -77,7 +117,7 @@ def test_a_batch_that_does_not_split_into_groups_is_an_error(prompts):
 def test_a_group_preset_needs_the_group_size():
     with pytest.raises(ValueError, match="num_generations"):
         reward_func("majority", 64)
-    assert reward_func("majority", 64, num_generations=5).group_sizes == [5]
+    assert reward_func("majority", 64, num_generations=5).num_generations == 5
 
 
 def test_self_confidence_needs_log_probabilities_trl_does_not_pass():
@@ -122,6 +162,6 @@ def test_trls_own_sampler_order_splits_into_groups():
     order = [prompts[i] for i in sampler]
     generation_batch = 3 * 4
     for start in range(0, len(order) - len(order) % generation_batch, generation_batch):
-        assert split_groups(order[start : start + generation_batch], [4]) == 4
+        assert split_groups(order[start : start + generation_batch], 4) == 4
     with pytest.raises(ValueError):
-        split_groups(order[2 : 2 + generation_batch], [4])  # a slice that cuts a group
+        split_groups(order[2 : 2 + generation_batch], 4)  # a slice that cuts a group

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from verl_ext.rewards.equivalence import AnswerClusters
 
 if TYPE_CHECKING:
-    from verl_ext.rewards.presets import Signals
+    from verl_ext.rewards.signals import Signals
 
 PREFIX = "collapse/"
 
@@ -106,7 +106,7 @@ def group_monitors(
 def signals_monitors(
     clusters: AnswerClusters, signals: Sequence[Signals], rewards: Sequence[float]
 ) -> dict[str, float]:
-    """``group_monitors`` of one group from its samples' ``Signals`` (``verl_ext.rewards.presets``): mean log-prob
+    """``group_monitors`` of one group from its samples' ``Signals`` (``verl_ext.rewards.signals``): mean log-prob
     and response length when every sample has one; label and reward accuracy when every sample has a
     correctness verdict and none of the monitoring checks failed."""
     correct = [s.correct for s in signals]

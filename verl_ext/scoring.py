@@ -1,15 +1,16 @@
-"""Offline scoring of generation files through the preset registry (``verl-ext score``).
+"""Offline scoring of generation files (``verl-ext score``): an adapter around the scoring core.
 
 Pipeline: read every input (``verl_ext.io``; bad input fails before any scoring), check that each
 record has what the reward needs (a ground truth for ``correctness``, a token count for the
-length-based rewards, optionally counted with a tokenizer), score in a process pool with
-``score_response``, and write the input records back out with the scores, in input order.
+length-based rewards, optionally counted with a tokenizer), score with the core
+(``verl_ext.core.score_batch``: sample-level rewards chunk by chunk in a process pool), and write the
+input records back out with the scored fields (``verl_ext.core.extra_info.scored_fields``), in input order.
 
-Group-level rewards (majority, semantic_frequency, ...) score the samples of one prompt together
-(``score_group``): a group is the records of one input file with the same ``uid``, ``prompt``,
-``input`` or ``problem`` (the first present) and the same ``step``. A file without such a field, or
-with one sample per prompt, is an error. These run in the calling process, group by group.
-Log-probability rewards (self_confidence) read each record's ``response_logprobs`` (a list of numbers).
+Group-level rewards (majority, semantic_frequency, ...) score the samples of one prompt together: a
+group is the records of one input file with the same ``uid``, ``prompt``, ``input`` or ``problem``
+(the first present) and the same ``step``. A file without such a field, or with a prompt of one sample,
+is an error. Token-level rewards (self_confidence) read each record's ``response_logprobs`` (a list of
+numbers). Both run in the calling process, as one batch.
 
 Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
 library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
@@ -32,11 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verl_ext.core import Batch, BatchError, ScoringSettings, score_batch
+from verl_ext.core.extra_info import scored_fields
 from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.io.output import check_output_path
 from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX, problem_identity
+from verl_ext.rewards.length import validate_length_args
+from verl_ext.rewards.registry import get_preset
+from verl_ext.rewards.token_stats import Ragged
 
 DEFAULT_MAX_RESPONSE_LENGTH = 3072
 DEFAULT_TIMEOUT_S = 5.0
@@ -64,9 +70,6 @@ class ScoreOptions:
     seed: int = 0  # the ``random`` control: record i's draw comes from ``random_draws(seed, i)``
 
     def validate(self) -> None:
-        from verl_ext.rewards.length import validate_length_args
-        from verl_ext.rewards.presets import get_preset
-
         get_preset(self.reward)
         if isinstance(self.max_response_length, bool) or not isinstance(self.max_response_length, int):
             raise ValueError(f"max_response_length must be a whole number, got {self.max_response_length!r}")
@@ -140,15 +143,18 @@ def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, i
     return first, count
 
 
-GroupInputs = tuple[list[list[int]], list[list[float]] | None]
-"""``group_inputs``: each group's sample indices, and every sample's response log-probs (None: not read)."""
+@dataclass(frozen=True)
+class GroupInputs:
+    """What a group- or token-level reward reads beyond the texts: each sample's group (None: no groups) and the
+    response tokens' log-probabilities (None: not read)."""
+
+    group_ids: list[tuple[str, str, str]] | None
+    logprobs: Ragged | None
 
 
 def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInputs | None:
     """InputError naming the first record that lacks what the reward needs (and how many do). For a reward that
     reads more than the texts (``not is_text``) the ``group_inputs`` it read, for ``score_samples_by_group``."""
-    from verl_ext.rewards.presets import get_preset
-
     spec = get_preset(options.reward)
     grouped = None if spec.is_text else group_inputs(samples, options.reward)
     if spec.needs_ground_truth:
@@ -165,7 +171,8 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
             raise InputError(
                 first.path,
                 f"no token count (response_token_len, response_length or response_tokens), which reward "
-                f"{options.reward!r} needs ({count} of {len(samples)} records lack one); pass --tokenizer PATH to count them",
+                f"{options.reward!r} needs ({count} of {len(samples)} records lack one); pass --tokenizer PATH to "
+                "count them",
                 first.where,
             )
     return grouped
@@ -174,12 +181,11 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
 LOGPROBS_FIELD = "response_logprobs"
 
 
-def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
-    """Indices of the samples of each prompt (same input file, step and prompt field), in first-seen order.
-
-    InputError for a record without a prompt field, and for a file set with one sample per prompt."""
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    for index, sample in enumerate(samples):
+def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, str, str]]:
+    """Each sample's group: (input file, step, prompt field). InputError for a record without a prompt field, and
+    for a file set with one sample per prompt (the core refuses any one-sample group of a group-level reward)."""
+    ids = []
+    for sample in samples:
         identity = problem_identity(sample.fields)
         if identity is None:
             raise InputError(
@@ -188,15 +194,15 @@ def prompt_groups(samples: Sequence[Sample], reward: str) -> list[list[int]]:
                 "samples of each prompt",
                 sample.where,
             )
-        groups.setdefault((sample.path, json.dumps(sample.fields.get("step")), identity), []).append(index)
-    if max(len(members) for members in groups.values()) < 2:
+        ids.append((sample.path, json.dumps(sample.fields.get("step")), identity))
+    if len(set(ids)) == len(ids):
         raise InputError(
             samples[0].path,
-            f"one sample per prompt ({len(groups)} prompts): group-level reward {reward!r} needs several samples of "
+            f"one sample per prompt ({len(ids)} prompts): group-level reward {reward!r} needs several samples of "
             "each prompt (n rollouts of the same prompt, grouped by uid, prompt, input or problem, within one input "
             "file and step: separate files are never pooled)",
         )
-    return list(groups.values())
+    return ids
 
 
 def response_logprobs(sample: Sample) -> list[float]:
@@ -217,14 +223,11 @@ def response_logprobs(sample: Sample) -> list[float]:
 
 
 def group_inputs(samples: Sequence[Sample], reward: str) -> GroupInputs:
-    """What ``score_group`` reads beyond the texts: the groups (``prompt_groups`` for a group-level reward, else one
-    per sample) and every sample's ``response_logprobs`` (None when the reward reads none). InputError as those."""
-    from verl_ext.rewards.presets import get_preset
-
+    """What a group- or token-level reward reads beyond the texts (InputError as ``prompt_group_ids`` and
+    ``response_logprobs``)."""
     spec = get_preset(reward)
-    logprobs = [response_logprobs(sample) for sample in samples] if spec.needs_logprobs else None
-    groups = prompt_groups(samples, reward) if spec.is_group else [[i] for i in range(len(samples))]
-    return groups, logprobs
+    logprobs = Ragged.from_rows([response_logprobs(sample) for sample in samples]) if spec.needs_logprobs else None
+    return GroupInputs(prompt_group_ids(samples, reward) if spec.is_group else None, logprobs)
 
 
 def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 256) -> int:
@@ -253,7 +256,6 @@ def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 25
 # --- scoring -------------------------------------------------------------------------------------
 
 _Item = tuple[str, "int | None", "str | None"]  # response, tokens, ground truth
-RANDOM_PRESET = "random"
 
 
 def random_draws(seed: int, index: int) -> random.Random:
@@ -268,79 +270,61 @@ def _worker_init() -> None:
     warm_up()
 
 
-def score_items(task: tuple[str, int, float, float, list[_Item], int, int]) -> list[dict[str, Any] | str]:
+def _settings(options: ScoreOptions) -> ScoringSettings:
+    return ScoringSettings(
+        options.reward,
+        max_response_tokens=options.max_response_length,
+        peak=options.peak,
+        correctness_timeout_s=options.timeout_s,
+    )
+
+
+def score_items(task: tuple[ScoreOptions, list[_Item], int]) -> list[dict[str, Any] | str]:
     """Score a chunk (its first record at ``start``); each entry is the scored fields, or an error message (str).
     Runs in pool workers."""
-    from verl_ext.rewards.presets import score_response
-
-    reward, max_length, peak, timeout_s, items, start, seed = task
-    out: list[dict[str, Any] | str] = []
-    for offset, (response, tokens, truth) in enumerate(items):
-        try:
-            scored = score_response(
-                reward,
-                response,
-                response_tokens=tokens,
-                max_response_tokens=max_length,
-                ground_truth=truth,
-                peak=peak,
-                correctness_timeout_s=timeout_s,
-                rng=random_draws(seed, start + offset) if reward == RANDOM_PRESET else None,
-            )
-        except Exception as exc:  # reported with the record's location by the parent
-            out.append(f"{type(exc).__name__}: {exc}")
-            continue
-        out.append(_scored_fields(scored.extra_info(), scored))
-    return out
+    options, items, start = task
+    settings = _settings(options)
+    batch = Batch(
+        responses=[response for response, _, _ in items],
+        response_tokens=[tokens for _, tokens, _ in items],
+        ground_truths=[truth for _, _, truth in items],
+        rngs=[random_draws(options.seed, start + i) for i in range(len(items))] if settings.preset.uses_rng else None,
+    )
+    try:
+        results = score_batch(batch, settings).samples
+    except Exception as exc:  # reported with the record's location by the parent
+        return [f"{type(exc).__name__}: {exc}"] * len(items)
+    return [result.error if result.error is not None else scored_fields(result) for result in results]
 
 
-def _scored_fields(info: dict[str, Any], scored) -> dict[str, Any]:
-    """A record's scored fields: the sample's ``info`` (its ``extra_info``), then ``correct_error`` when it has
-    ``correct``, then ``score``."""
-    if "correct" in info:
-        info["correct_error"] = scored.signals.correct_error
-    info["score"] = scored.score
-    return info
-
-
-def _tasks(
-    samples: Sequence[Sample], options: ScoreOptions
-) -> Iterator[tuple[str, int, float, float, list[_Item], int, int]]:
+def _tasks(samples: Sequence[Sample], options: ScoreOptions) -> Iterator[tuple[ScoreOptions, list[_Item], int]]:
     for start in range(0, len(samples), options.chunk_size):
         items = [(s.response, s.response_tokens, s.ground_truth) for s in samples[start : start + options.chunk_size]]
-        yield options.reward, options.max_response_length, options.peak, options.timeout_s, items, start, options.seed
+        yield options, items, start
 
 
 def score_samples_by_group(
     samples: Sequence[Sample], options: ScoreOptions, grouped: GroupInputs | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The scored fields of every sample, in order, for group-level and log-probability rewards
-    (``score_group`` per prompt group; log-probability rewards per sample). Runs in this process.
-    ``grouped``: ``group_inputs`` already read (``check_samples`` returns them), else read here."""
-    from verl_ext.rewards.presets import score_group
-
-    groups, logprobs = grouped if grouped is not None else group_inputs(samples, options.reward)
-    results: dict[int, dict[str, Any]] = {}
-    for members in groups:
-        try:
-            group = score_group(
-                options.reward,
-                [samples[i].response for i in members],
-                response_tokens=[samples[i].response_tokens for i in members],
-                max_response_tokens=options.max_response_length,
-                ground_truths=[samples[i].ground_truth for i in members],
-                response_logprobs=None if logprobs is None else [logprobs[i] for i in members],
-                peak=options.peak,
-                correctness_timeout_s=options.timeout_s,
-            )
-        except Exception as exc:
-            raise ScoringError(
-                f"{samples[members[0]].location}: scoring its group failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        for i, scored, info in zip(members, group.samples, group.extra_info()):
-            results[i] = _scored_fields(info, scored)
-    for index in range(len(samples)):
-        yield results.pop(index)
+    """The scored fields of every sample, in order, for group-level and token-level rewards: one batch of every
+    sample, in this process. ``grouped``: ``group_inputs`` already read (``check_samples`` returns them)."""
+    inputs = grouped if grouped is not None else group_inputs(samples, options.reward)
+    batch = Batch(
+        responses=[sample.response for sample in samples],
+        group_ids=inputs.group_ids,
+        response_tokens=[sample.response_tokens for sample in samples],
+        ground_truths=[sample.ground_truth for sample in samples],
+        token_stats={} if inputs.logprobs is None else {"logprobs": inputs.logprobs},
+    )
+    try:
+        results = score_batch(batch, _settings(options)).samples
+    except BatchError as exc:
+        sample = samples[exc.sample or 0]
+        raise InputError(sample.path, str(exc), sample.where) from None
+    for sample, result in zip(samples, results):
+        if result.error is not None:
+            raise ScoringError(f"{sample.location}: scoring failed: {result.error}")
+        yield scored_fields(result)
 
 
 def _stall_bound(options: ScoreOptions) -> float:
@@ -431,12 +415,12 @@ def score_files(
     grouped = check_samples(samples, options)
     by_group = grouped is not None
     summary.workers = 1 if by_group else options.worker_count(len(samples))
-    scored_fields = (
+    each_sample = (
         score_samples_by_group(samples, options, grouped) if by_group else score_samples(samples, options, progress)
     )
 
     def rows() -> Iterator[dict[str, Any]]:
-        for sample, scored in zip(samples, scored_fields):
+        for sample, scored in zip(samples, each_sample):
             summary.timed_out += int(bool(scored.get("timed_out")))
             summary.answer_fallbacks += int(scored.get("answer_fallback") == 1.0)
             if "correct" in scored:

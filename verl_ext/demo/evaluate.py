@@ -25,7 +25,7 @@ from typing import Any
 
 from verl_ext.demo.problems import Problem
 from verl_ext.demo.warmup import prompt_text
-from verl_ext.rewards.answer import answer_region, extract_answer
+from verl_ext.rewards.answer import answer_region, extract_answer, printable
 from verl_ext.rewards.presets import score_response, text_preset_names
 
 DATA_SOURCE = "DEMO"
@@ -116,7 +116,7 @@ def score_samples(
                 "answer": problem.answer,
                 "completion": text,
                 "tokens": tokens,
-                "pred": scored.extra_info()["pred"],
+                "pred": printable(scored.signals.pred),
                 "format": scored.signals.format,
                 "correct": scored.signals.correct or 0.0,
                 "latent": latent_answer(text),

@@ -6,8 +6,8 @@
     config = GRPOConfig(max_completion_length=512, ...)
     trainer = GRPOTrainer(model, reward_funcs=reward_func("format_length", config), args=config, ...)
 
-Scoring is ``verl_ext.rewards.presets.score_response``, the very function the veRL managers call
-(``verl_ext.verl.managers``); this module only adapts TRL's call convention to it:
+Scoring is the core's (``verl_ext.core.score_batch``), as for the veRL managers and ``verl-ext score``; this module
+only adapts TRL's call convention to a batch:
 
 - response text: the decoded completion (for conversational data, the content of its last message);
 - response tokens: ``len(completion_ids[i])``: the generated ids up to and including EOS, as
@@ -16,32 +16,30 @@ Scoring is ``verl_ext.rewards.presets.score_response``, the very function the ve
 - ground truth: the dataset column ``ground_truth`` (or a veRL-style ``reward_model`` column of
   ``{"ground_truth": ...}`` dicts); used by ``correctness`` and, for every preset, as monitoring.
 
-Group-level presets (majority, semantic_frequency, ...): TRL 1.16 calls a reward function once with
-the whole batch (``GRPOTrainer._calculate_rewards``), whose ``RepeatSampler(mini_repeat_count=
-num_generations)`` puts each prompt's ``num_generations`` completions next to each other (the trainer
-itself reshapes the rewards with ``view(-1, num_generations)``). The adapter scores each run of
-``num_generations`` consecutive completions as one group (``score_group``) and checks that every run
-shares one prompt: a batch whose groups are split (several processes, an odd slice) is an error,
-never a silently wrong vote. ``num_generations`` comes from the config (or give it); for evaluation
-batches ``num_generations_eval`` is tried when ``num_generations`` does not fit.
-Log-probability presets (self_confidence) need the completions' token log-probabilities, which TRL
-does not pass to reward functions (TRL 1.16: its transformers generation keeps none, and the vLLM
-sampling log-probs and ``old_per_token_logps`` stay inside the trainer; only a ``rollout_func``'s extra
-fields reach them): give them as the column ``completion_logprobs``, or wrap the function in
-``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``, which computes them with one forward pass of
-the policy; else the call fails with that message.
+Groups (group-level presets: majority, semantic_frequency, ...): TRL 1.16 calls a reward function once per process
+with that process's generation batch (``GRPOTrainer._calculate_rewards``), whose ``RepeatSampler(mini_repeat_count=
+num_generations)`` puts each prompt's completions next to each other; the trainer gathers the rewards of every
+process and reshapes them with ``view(-1, num_generations)``. The adapter scores each run of ``num_generations``
+consecutive completions as one group and checks that every run shares one prompt: a batch whose groups are split is
+an error, never a vote over part of a group. Evaluation batches (the trainer's model in eval mode) use
+``num_generations_eval`` (TRL's default: ``num_generations``), training batches ``num_generations`` only. On several
+processes a group is whole in each process's batch only when ``per_device_train_batch_size`` is a multiple of
+``num_generations`` (accelerate gives each process consecutive slices of that size): refused at construction
+otherwise, naming the settings.
+Token-level presets (self_confidence) need the completions' token log-probabilities, which TRL does not pass to
+reward functions (TRL 1.16: its transformers generation keeps none, and the vLLM sampling log-probs and
+``old_per_token_logps`` stay inside the trainer; only a ``rollout_func``'s extra fields reach them): give them as the
+column ``completion_logprobs``, or wrap the function in ``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``,
+which computes them with one forward pass of the policy; else the call fails with that message.
 
 Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
 ``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
 format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground truths are present,
 accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``, and
-the collapse monitors ``collapse/*`` (``verl_ext.collapse``: majority ratio, distinct answers, answer
-entropy, response length, mean log-prob for log-probability presets; label and reward accuracy with
-ground truths) for every preset whose batch splits into runs of ``num_generations`` completions of one
-prompt (sample-level presets: monitoring only, nothing is logged for a batch that does not split).
+the collapse monitors ``collapse/*`` (``verl_ext.collapse``) of every batch that splits into groups (sample-level
+presets: monitoring only, nothing is logged for a batch that does not split).
 A response whose scoring fails scores 0 and counts as a reward error (logged with its traceback),
-as in the veRL managers.
-This module does not import TRL.
+as in the veRL managers. This module does not import TRL.
 """
 
 from __future__ import annotations
@@ -49,16 +47,17 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from verl_ext.collapse import batch_monitors, signals_monitors
+from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
+from verl_ext.core.extra_info import reward_extra_info
 from verl_ext.diagnostics import PREFIX as METRIC_PREFIX
 from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
-from verl_ext.rewards.equivalence import cluster_groups
 from verl_ext.rewards.group import EMPO_MIN_SHARE
-from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import ScoredGroup, ScoredResponse, get_preset, score_group, score_response
+from verl_ext.rewards.length import DEFAULT_PEAK
+from verl_ext.rewards.token_stats import Ragged
 
 logger = logging.getLogger(__name__)
 
@@ -91,32 +90,37 @@ def ground_truths(kwargs: dict[str, Any], count: int, key: str = GROUND_TRUTH_KE
     return [None if v is None or not str(v).strip() else str(v) for v in values]
 
 
-def _group_sizes(config: Any, num_generations: int | None) -> list[int]:
-    """Candidate group sizes: ``num_generations`` if given, else the config's train then eval sizes."""
-    sizes = (
-        [num_generations]
-        if num_generations is not None
-        else [getattr(config, "num_generations", None), getattr(config, "num_generations_eval", None)]
-    )
-    found = [size for size in dict.fromkeys(sizes) if size is not None]
-    for size in found:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"num_generations must be a positive int, got {size!r}")
-    return found
+def _positive_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
 
 
-def split_groups(prompts: Sequence[Any], sizes: Sequence[int]) -> int:
-    """The group size (one of ``sizes``, first that fits) that cuts ``prompts`` into runs of one prompt each."""
-    for size in sizes:
-        if len(prompts) % size == 0 and all(
-            all(p == prompts[start] for p in prompts[start : start + size]) for start in range(0, len(prompts), size)
-        ):
-            return size
+def split_groups(prompts: Sequence[Any], size: int) -> int:
+    """``size``, after checking that it cuts ``prompts`` into runs of one prompt each (ValueError otherwise)."""
+    if len(prompts) % size == 0 and all(
+        all(p == prompts[start] for p in prompts[start : start + size]) for start in range(0, len(prompts), size)
+    ):
+        return size
     raise ValueError(
         f"a group-level reward needs groups of num_generations consecutive completions of one prompt (TRL's "
-        f"RepeatSampler order); {len(prompts)} completions do not split into runs of one prompt of size "
-        f"{' or '.join(map(str, sizes)) or '(unknown: give num_generations)'}"
+        f"RepeatSampler order); {len(prompts)} completions do not split into runs of one prompt of size {size}"
     )
+
+
+def check_whole_groups_per_process(config: Any, num_generations: int) -> None:
+    """ValueError when TRL would hand a process part of a group: on several processes, a process's generation batch
+    is made of consecutive slices of ``per_device_train_batch_size`` completions of each global batch."""
+    world = getattr(config, "world_size", 1)
+    per_device = getattr(config, "per_device_train_batch_size", None)
+    if isinstance(world, int) and world > 1 and isinstance(per_device, int) and per_device % num_generations:
+        raise ValueError(
+            f"per_device_train_batch_size={per_device} is not a multiple of num_generations={num_generations} on "
+            f"{world} processes: TRL would split each prompt's group across processes and a group-level reward "
+            f"would vote over part of it; set per_device_train_batch_size to a multiple of {num_generations}"
+        )
 
 
 def _max_tokens(max_completion_length: Any) -> int:
@@ -126,14 +130,20 @@ def _max_tokens(max_completion_length: Any) -> int:
     return value
 
 
+def _evaluating(kwargs: dict[str, Any]) -> bool:
+    """Whether TRL is scoring an evaluation batch: its ``log_metric`` is the trainer's bound method, and the trainer
+    generates evaluation batches with its model in eval mode."""
+    trainer = getattr(kwargs.get("log_metric"), "__self__", None)
+    model = getattr(trainer, "model", None)
+    return model is not None and not getattr(model, "training", True)
+
+
 class PresetReward:
     """A TRL reward function for one preset; TRL logs it under ``rewards/<preset>/mean``.
 
-    ``__call__(prompts, completions, completion_ids=None, **kwargs) -> list[float]``: one score per
-    completion, exactly ``score_response(preset, text, response_tokens=len(ids),
-    max_response_tokens=max_completion_length, ground_truth=..., peak=...)``.score.
-    Length-based presets need ``completion_ids``; ``correctness`` needs a ground truth per row.
-    """
+    ``__call__(prompts, completions, completion_ids=None, **kwargs) -> list[float]``: one score per completion,
+    the core's score of the batch. Length-based presets need ``completion_ids``; ``correctness`` needs a ground
+    truth per row; group-level presets need ``num_generations`` (from the config, or given)."""
 
     def __init__(
         self,
@@ -151,37 +161,39 @@ class PresetReward:
         tail_fraction: float = 1.0,
         logprobs_key: str = LOGPROBS_KEY,
     ) -> None:
-        self.spec = get_preset(preset)
+        self.settings = ScoringSettings(
+            preset,
+            max_response_tokens=_max_tokens(max_completion_length),
+            peak=peak,
+            correctness_timeout_s=correctness_timeout_s,
+            monitor_correctness=monitor_correctness,
+            min_share=min_share,
+            tail_fraction=tail_fraction,
+        )
+        self.spec = self.settings.preset
         self.preset = preset
         self.__name__ = preset  # TRL's name for the function (metrics, completion tables)
-        self.max_completion_length = _max_tokens(max_completion_length)
-        validate_length_args(0, self.max_completion_length, peak)
-        self.peak = peak
-        self.correctness_timeout_s = correctness_timeout_s
-        self.monitor_correctness = monitor_correctness
+        config = max_completion_length
+        self.num_generations = _positive_int(
+            num_generations if num_generations is not None else getattr(config, "num_generations", None),
+            "num_generations",
+        )
+        self.num_generations_eval = _positive_int(getattr(config, "num_generations_eval", None), "num_generations_eval")
+        if self.spec.is_group:
+            if self.num_generations is None:
+                raise ValueError(f"reward {preset!r} is group-level: give the GRPOConfig (or num_generations=)")
+            check_whole_groups_per_process(config, self.num_generations)
         self.ground_truth_key = ground_truth_key
-        self.rng = random.Random(seed) if preset == "random" else None
+        self.rng = random.Random(seed) if self.spec.uses_rng else None
         self.log_metrics = log_metrics
-        self.group_sizes = _group_sizes(max_completion_length, num_generations)
-        if self.spec.is_group and not self.group_sizes:
-            raise ValueError(f"reward {preset!r} is group-level: give the GRPOConfig (or num_generations=)")
-        self.min_share = min_share
-        self.tail_fraction = tail_fraction
         self.logprobs_key = logprobs_key
 
-    def score(self, completion: Any, completion_ids: Sequence[int] | None, ground_truth: str | None) -> ScoredResponse:
-        """The ``ScoredResponse`` of one completion (raises what ``score_response`` raises)."""
-        return score_response(
-            self.preset,
-            completion_text(completion),
-            response_tokens=None if completion_ids is None else len(completion_ids),
-            max_response_tokens=self.max_completion_length,
-            ground_truth=ground_truth,
-            peak=self.peak,
-            correctness_timeout_s=self.correctness_timeout_s,
-            rng=self.rng,
-            monitor_correctness=self.monitor_correctness,
-        )
+    def group_size(self, kwargs: dict[str, Any]) -> int | None:
+        """The group size of this call: ``num_generations_eval`` (or ``num_generations``) for an evaluation batch,
+        ``num_generations`` for a training one."""
+        if _evaluating(kwargs) and self.num_generations_eval is not None:
+            return self.num_generations_eval
+        return self.num_generations
 
     def __call__(
         self,
@@ -190,140 +202,90 @@ class PresetReward:
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float]:
+        count = len(completions)
         if completion_ids is None and self.spec.needs_length:
             raise ValueError(f"reward {self.preset!r} needs completion_ids (TRL passes them)")
-        if completion_ids is not None and len(completion_ids) != len(completions):
-            raise ValueError(f"{len(completion_ids)} completion_ids for {len(completions)} completions")
-        truths = ground_truths(kwargs, len(completions), self.ground_truth_key)
+        if completion_ids is not None and len(completion_ids) != count:
+            raise ValueError(f"{len(completion_ids)} completion_ids for {count} completions")
+        truths = ground_truths(kwargs, count, self.ground_truth_key)
         if self.spec.needs_ground_truth and any(t is None for t in truths):
             raise ValueError(f"reward {self.preset!r} needs a {self.ground_truth_key!r} column without empty values")
-        if not self.spec.is_text:
-            scores, infos, monitors, responses = self._score_groups(
-                prompts, completions, completion_ids, truths, kwargs
-            )
-            if not self.spec.is_group and self._logging(kwargs):
-                monitors = self._sample_level_monitors(prompts, responses)
-            self._log(infos, kwargs, monitors)
-            return scores
-        scores, infos, responses = [], [], []
-        for i, completion in enumerate(completions):
-            ids = None if completion_ids is None else completion_ids[i]
-            try:
-                scored = self.score(completion, ids, truths[i])
-            except Exception:
-                logger.exception("verl-ext %s reward failed on completion %d", self.preset, i)
-                scores.append(0.0)
-                infos.append({"reward_error": 1.0})
-                responses.append(None)
-                continue
-            scores.append(scored.score)
-            infos.append({**scored.extra_info(), "reward_error": 0.0})
-            responses.append(scored)
-        self._log(infos, kwargs, self._sample_level_monitors(prompts, responses) if self._logging(kwargs) else None)
+        tokens = None if completion_ids is None else [len(ids) for ids in completion_ids]
+        batch = Batch(
+            responses=[completion_text(c) for c in completions],
+            group_ids=self._group_ids(prompts, kwargs),
+            response_tokens=tokens,
+            ground_truths=truths,
+            token_stats=self._token_stats(kwargs, count),
+            rngs=None if self.rng is None else [self.rng] * count,
+        )
+        settings = replace(self.settings, group_size=self.group_size(kwargs)) if self.spec.is_group else self.settings
+        result = score_batch(batch, settings)
+        for i, sample in enumerate(result.samples):
+            if sample.error is not None:
+                logger.error(
+                    "verl-ext %s reward failed on completion %d: %s",
+                    self.preset,
+                    i,
+                    sample.error,
+                    exc_info=sample.exception,
+                )
+        scores = [0.0 if score is None else score for score in result.scores]
+        self._log(result, scores, tokens, truths, kwargs)
         return scores
 
-    def _logging(self, kwargs: dict[str, Any]) -> bool:
-        return self.log_metrics and callable(kwargs.get("log_metric"))
-
-    def _sample_level_monitors(
-        self, prompts: Sequence[Any], responses: list[ScoredResponse | None]
-    ) -> list[dict[str, float]]:
-        """The collapse monitors of a sample-level preset's batch, group by group (runs of ``num_generations``
-        consecutive completions of one prompt, as the group-level path cuts them): clusters of the extracted
-        answers (``cluster_groups``, all groups at once) with the scores as rewards. Monitoring only: none when the batch does not
-        split into such runs (then nothing is logged), and a group holding a failed completion is left out."""
-        if not self.group_sizes:
-            return []
+    def _group_ids(self, prompts: Sequence[Any], kwargs: dict[str, Any]) -> list[int] | None:
+        """Each completion's group (its run of ``group_size`` consecutive completions of one prompt). Group-level
+        presets: ValueError when the batch does not split so; other presets: None (no groups, no collapse monitors)."""
+        size = self.group_size(kwargs)
+        if size is None:
+            return None
         try:
-            size = split_groups(prompts, self.group_sizes)
+            split_groups(prompts, size)
         except ValueError:
-            return []
-        complete = [
-            [scored for scored in members if scored is not None]
-            for members in (responses[start : start + size] for start in range(0, len(responses), size))
-            if all(scored is not None for scored in members)
-        ]
-        clusterings = cluster_groups([[scored.signals.pred for scored in members] for members in complete])
-        return [
-            _monitors(ScoredGroup([s.score for s in members], members, clusters))
-            for members, clusters in zip(complete, clusterings)
-        ]
+            if self.spec.is_group:
+                raise
+            return None
+        return [i // size for i in range(len(prompts))]
+
+    def _token_stats(self, kwargs: dict[str, Any], count: int) -> dict[str, Ragged]:
+        logprobs = kwargs.get(self.logprobs_key)
+        if logprobs is None:
+            if self.spec.needs_logprobs:
+                raise ValueError(
+                    f"reward {self.preset!r} needs each completion's token log-probabilities: TRL does not pass them "
+                    f"to reward functions; provide them as the column {self.logprobs_key!r} (e.g. a rollout_func's "
+                    "extra fields)"
+                )
+            return {}
+        if len(logprobs) != count:
+            raise ValueError(f"column {self.logprobs_key!r} has {len(logprobs)} values for {count} completions")
+        return {"logprobs": Ragged.from_rows(logprobs)}
 
     def _log(
-        self, infos: list[dict[str, Any]], kwargs: dict[str, Any], monitors: list[dict[str, float]] | None = None
-    ) -> None:
-        if not self._logging(kwargs):
-            return
-        metrics = batch_diagnostics(infos)
-        if monitors:
-            metrics.update(batch_monitors(monitors))
-        for name, value in metrics.items():
-            kwargs["log_metric"](name, value)
-
-    def _score_groups(
         self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
+        result: BatchResult,
+        scores: list[float],
+        tokens: list[int] | None,
         truths: list[str | None],
         kwargs: dict[str, Any],
-    ) -> tuple[list[float], list[dict[str, Any]], list[dict[str, float]], list[ScoredResponse | None]]:
-        """Scores, extra info, collapse monitors (``verl_ext.collapse``; group-level presets) and each completion's
-        ``ScoredResponse`` (None where its group failed) of a batch scored group by group."""
-        logprobs = kwargs.get(self.logprobs_key)
-        if self.spec.needs_logprobs and logprobs is None:
-            raise ValueError(
-                f"reward {self.preset!r} needs each completion's token log-probabilities: TRL does not pass them to "
-                f"reward functions; provide them as the column {self.logprobs_key!r} (e.g. a rollout_func's extra fields)"
-            )
-        if logprobs is not None and len(logprobs) != len(completions):
-            raise ValueError(
-                f"column {self.logprobs_key!r} has {len(logprobs)} values for {len(completions)} completions"
-            )
-        size = split_groups(prompts, self.group_sizes) if self.spec.is_group else 1
-        scores: list[float] = []
-        infos: list[dict[str, Any]] = []
-        monitors: list[dict[str, float]] = []
-        responses: list[ScoredResponse | None] = []
-        for start in range(0, len(completions), size):
-            members = range(start, start + size)
-            try:
-                group = score_group(
-                    self.preset,
-                    [completion_text(completions[i]) for i in members],
-                    response_tokens=None if completion_ids is None else [len(completion_ids[i]) for i in members],
-                    max_response_tokens=self.max_completion_length,
-                    ground_truths=[truths[i] for i in members],
-                    response_logprobs=None if logprobs is None else [logprobs[i] for i in members],
-                    peak=self.peak,
-                    correctness_timeout_s=self.correctness_timeout_s,
-                    rng=self.rng,
-                    monitor_correctness=self.monitor_correctness,
-                    min_share=self.min_share,
-                    tail_fraction=self.tail_fraction,
-                )
-            except Exception:
-                logger.exception("verl-ext %s reward failed on completions %d-%d", self.preset, start, start + size - 1)
-                scores.extend([0.0] * size)
-                infos.extend({"reward_error": 1.0} for _ in members)
-                responses.extend([None] * size)
-                continue
-            scores.extend(group.scores)
-            responses.extend(group.samples)
-            infos.extend({**info, "reward_error": 0.0} for info in group.extra_info())
-            if group.clusters is not None:
-                monitors.append(_monitors(group))
-        return scores, infos, monitors, responses
-
-
-def _monitors(group: ScoredGroup) -> dict[str, float]:
-    """The collapse monitors of one scored group."""
-    assert group.clusters is not None
-    return signals_monitors(group.clusters, [scored.signals for scored in group.samples], group.scores)
+    ) -> None:
+        log_metric = kwargs.get("log_metric")
+        if not (self.log_metrics and callable(log_metric)):
+            return
+        infos = [
+            reward_extra_info(sample, None if tokens is None else tokens[i], truths[i] is not None)
+            for i, sample in enumerate(result.samples)
+        ]
+        metrics = batch_diagnostics(infos)
+        rewards = [None if sample.error is not None else score for sample, score in zip(result.samples, scores)]
+        metrics.update(result.monitors(rewards))
+        for name, value in metrics.items():
+            log_metric(name, value)
 
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
-    """``diagnostics/*`` of a batch of ``extra_info()`` dicts: the veRL runs' metrics
+    """``diagnostics/*`` of a batch of ``reward_extra_info`` dicts: the veRL runs' metrics
     (``verl_ext.diagnostics.compute_diagnostics``) plus ``reward_error_rate`` and, for group-level presets,
     ``answer_fallback_rate`` (samples whose group was clustered by string equality: the checker could not start)."""
     keys: dict[str, None] = {}
@@ -347,4 +309,12 @@ def reward_func(preset: str, max_completion_length: Any, **options: Any) -> Pres
     return PresetReward(preset, max_completion_length, **options)
 
 
-__all__ = ["PresetReward", "batch_diagnostics", "completion_text", "ground_truths", "reward_func", "split_groups"]
+__all__ = [
+    "PresetReward",
+    "batch_diagnostics",
+    "check_whole_groups_per_process",
+    "completion_text",
+    "ground_truths",
+    "reward_func",
+    "split_groups",
+]

@@ -7,9 +7,8 @@ normalised answers, bounded, with a counted fallback to string equality). No veR
     majority            1 if the sample's answer is in the group's largest cluster, else 0 (TTRL)
     semantic_frequency  |cluster(sample)| / n, or 0 for the whole group when the largest cluster's
                         share is under ``min_share`` (EMPO)
-    self_confidence     mean log-probability of the sampled response tokens (optionally of its last part)
-    format_gated_<x>    F * x, with F in {0, 1} the format verdict (self_confidence is gated as
-                        F * exp(mean log-prob), see ``format_gated``)
+    format_gated_<x>    F * x, with F in {0, 1} the format verdict (any reward >= 0: the token-level
+                        self_confidence is gated as F * exp(mean log-prob), see ``format_gated``)
 
 Sources (facts, checked in the authors' code):
 - TTRL (Zuo et al., 2025, arXiv:2504.16084; PRIME-RL/TTRL at 3e2cc93,
@@ -34,7 +33,6 @@ the tie-break is TTRL's effective one, stated: the tied cluster whose first memb
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from verl_ext.rewards.equivalence import AnswerClusters
@@ -73,23 +71,6 @@ def _rewarded_count(clusters: AnswerClusters, rewarded: int | None) -> int:
     if not 1 <= rewarded <= clusters.n:
         raise ValueError(f"rewarded must lie in [1, {clusters.n}] (the group's samples), got {rewarded}")
     return rewarded
-
-
-def self_confidence(logprobs: Sequence[float], tail_fraction: float = 1.0) -> float:
-    """Mean log-probability of the sampled tokens: (1/m) * sum of the last m = ceil(tail_fraction * T).
-
-    ``logprobs``: the rollout's own log-probability of each sampled response token (T of them). Its
-    negative mean is the Monte-Carlo estimate of the response's per-token entropy."""
-    if not 0.0 < tail_fraction <= 1.0:
-        raise ValueError(f"tail_fraction must lie in (0, 1], got {tail_fraction}")
-    values = [float(v) for v in logprobs]
-    if not values:
-        raise ValueError("self_confidence needs at least one response token log-probability")
-    bad = next((v for v in values if not (math.isfinite(v) and v <= 0.0)), None)
-    if bad is not None:
-        raise ValueError(f"log-probabilities must be finite and <= 0, got {bad}")
-    tail = values[len(values) - math.ceil(tail_fraction * len(values)) :]
-    return math.fsum(tail) / len(tail)
 
 
 def format_gated(rewards: Sequence[float], formats: Sequence[float]) -> list[float]:

@@ -8,19 +8,19 @@ Options under ``reward.reward_kwargs`` (all optional):
     correctness_timeout_s  bound of one math-verify check                      default 1.0
     seed                   seed of the ``random`` control                      default none (OS entropy)
 
-Each sample's response length is the number of ones in its response attention mask. Scoring is the
-preset's own (``score_response``); this module only adapts veRL's DataProto in and out.
-``reward_extra_info`` per sample: format, length_reward, response_tokens, truncated, pred, timed_out,
-reward_error, and ``correct`` (also as ``acc``, which veRL's validation reports under ``val-core/``)
-and ``monitor_error`` when the sample has a ground truth (monitoring only).
-Group-level and log-probability presets (majority, semantic_frequency, self_confidence, format_gated_*):
-the reward loop sees one sample at a time, so their manager (:class:`GroupStageRecorder`) only records what
-the group rule needs (the same ``reward_extra_info``: ``pred``, ``format``, ...) with a reward of 0;
-the group stage of ``DiagnosticsReplayBuffer`` (``verl_ext.verl.group_stage``) computes the training reward
-over each prompt's whole group and writes it before advantages are computed. The manager refuses to start
-when that stage is not configured to write this preset (``trainer.v1.sampler.custom_sampler.name`` =
-DiagnosticsReplayBuffer, ``trainer.v1.sampler.sampler_kwargs.reward`` = the preset), when a colocated reward
-model would overwrite the rewards after sampling, and, for log-prob presets, without
+Each sample's response length is the number of ones in its response attention mask. Scoring is the core's
+(``verl_ext.core.score_batch`` on a batch of one sample); this module only adapts veRL's DataProto in and out.
+``reward_extra_info`` per sample: the core's serialisation (``verl_ext.core.extra_info.reward_extra_info``: format,
+length_reward, response_tokens, truncated, pred, timed_out, reward_error, and ``correct`` (also as ``acc``, which
+veRL's validation reports under ``val-core/``) and ``monitor_error`` when the sample has a ground truth).
+Group-level and token-level presets (majority, semantic_frequency, self_confidence, format_gated_*): the reward loop
+sees one sample at a time and no per-token statistics, so their manager (:class:`GroupStageRecorder`) only records
+the sample's signals (``measure_batch``) with a placeholder reward of 0; the post-rollout stage
+(``verl_ext.verl.group_stage``) decodes them, computes the training reward over each prompt's whole group and writes
+it before advantages are computed, and fails the step for a rollout whose signals were not recorded. The manager
+refuses to start when that stage is not configured to write this preset (``trainer.v1.sampler.custom_sampler.name``
+= DiagnosticsReplayBuffer, ``trainer.v1.sampler.sampler_kwargs.reward`` = the preset), when a colocated reward model
+would overwrite the rewards after sampling, and, for log-prob presets, without
 ``actor_rollout_ref.rollout.calculate_log_probs``. Validation keeps the 0 as its reward and the ground-truth
 ``acc`` as its accuracy.
 A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
@@ -38,17 +38,12 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from verl_ext.core import Batch, SampleResult, ScoringSettings, measure_batch, score_batch
+from verl_ext.core.extra_info import reward_extra_info
 from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
-from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
-from verl_ext.rewards.presets import (
-    ScoredResponse,
-    get_preset,
-    measure,
-    preset_names,
-    score_response,
-    text_preset_names,
-)
+from verl_ext.rewards.length import DEFAULT_PEAK
+from verl_ext.rewards.registry import get_preset, preset_names, text_preset_names
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +57,25 @@ def score_sample(
     peak: float = DEFAULT_PEAK,
     correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
     rng: random.Random | None = None,
-) -> ScoredResponse:
+) -> SampleResult:
     """What a manager computes for one decoded sample (token counts always known in veRL)."""
-    return score_response(
-        preset,
-        response,
-        response_tokens=response_tokens,
-        max_response_tokens=max_response_tokens,
-        ground_truth=ground_truth,
-        peak=peak,
-        correctness_timeout_s=correctness_timeout_s,
-        rng=rng,
+    settings = ScoringSettings(
+        preset, max_response_tokens=max_response_tokens, peak=peak, correctness_timeout_s=correctness_timeout_s
     )
+    return _score_one(settings, response, response_tokens, ground_truth, rng)
+
+
+def _score_one(
+    settings: ScoringSettings, response: str, tokens: int, truth: str | None, rng: random.Random | None
+) -> SampleResult:
+    batch = Batch(
+        responses=[response], response_tokens=[tokens], ground_truths=[truth], rngs=None if rng is None else [rng]
+    )
+    if settings.preset.is_text:
+        (result,) = score_batch(batch, settings).samples
+    else:
+        (result,) = measure_batch(batch, settings)
+    return result
 
 
 def _ground_truth(non_tensor: dict[str, Any]) -> str | None:
@@ -82,22 +84,6 @@ def _ground_truth(non_tensor: dict[str, Any]) -> str | None:
     if truth is None or not str(truth).strip():
         return None
     return str(truth)
-
-
-def _failed_sample_info(response_tokens: int, has_truth: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "format": 0.0,
-        "length_reward": 0.0,
-        "response_tokens": response_tokens,
-        "truncated": 0.0,
-        "pred": "",
-        "timed_out": 0.0,
-        "reward_error": 1.0,
-    }
-    if has_truth:
-        info["correct"] = info["acc"] = 0.0
-        info["monitor_error"] = 0.0
-    return info
 
 
 class PresetRewardManager(RewardManagerBase):
@@ -121,33 +107,38 @@ class PresetRewardManager(RewardManagerBase):
         if max_length is None:
             raise ValueError("set data.max_response_length or reward.reward_kwargs.max_response_length")
         self.max_response_length = int(max_length)
-        validate_length_args(0, self.max_response_length, self.peak)
         self.correctness_timeout_s = float(options.get("correctness_timeout_s", DEFAULT_TIMEOUT_S))
+        self.settings = ScoringSettings(
+            self.preset,
+            max_response_tokens=self.max_response_length,
+            peak=self.peak,
+            correctness_timeout_s=self.correctness_timeout_s,
+        )
         seed = options.get("seed")
-        self.rng = random.Random(seed) if self.preset == "random" else None
+        self.rng = random.Random(seed) if self.settings.preset.uses_rng else None
 
     def _score(self, response: str, response_tokens: int, ground_truth: str | None) -> tuple[float, dict[str, Any]]:
+        """The sample's training score (0 for a stage preset: a placeholder the stage replaces) and its
+        ``reward_extra_info``; a failure is logged and recorded, never raised."""
         try:
-            scored = score_sample(
+            result = _score_one(self.settings, response, response_tokens, ground_truth, self.rng)
+        except Exception as exc:
+            result = SampleResult(None, None, f"{type(exc).__name__}: {exc}", exc)
+        if result.error is not None:
+            logger.error(
+                "verl-ext %s reward failed on a response of %d tokens: %s",
                 self.preset,
-                response,
                 response_tokens,
-                self.max_response_length,
-                ground_truth,
-                self.peak,
-                self.correctness_timeout_s,
-                self.rng,
+                result.error,
+                exc_info=result.exception,
             )
-        except Exception:
-            logger.exception("verl-ext %s reward failed on a response of %d tokens", self.preset, response_tokens)
-            return 0.0, _failed_sample_info(response_tokens, ground_truth is not None)
-        info = scored.extra_info()
-        info["reward_error"] = 0.0
-        if scored.signals.monitor_error:
-            logger.warning("verl-ext monitoring correctness check failed: %s", printable(scored.signals.monitor_error))
-        elif scored.signals.correct_error and not scored.signals.correct_timed_out:
-            logger.warning("verl-ext correctness check failed: %s", printable(scored.signals.correct_error))
-        return scored.score, info
+        signals = result.signals
+        if signals is not None and signals.monitor_error:
+            logger.warning("verl-ext monitoring correctness check failed: %s", printable(signals.monitor_error))
+        elif signals is not None and signals.correct_error and not signals.correct_timed_out:
+            logger.warning("verl-ext correctness check failed: %s", printable(signals.correct_error))
+        info = reward_extra_info(result, response_tokens, ground_truth is not None)
+        return (result.score if result.score is not None else 0.0), info
 
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1:][0]  # multi-sequence outputs: the last sequence is the response
@@ -187,13 +178,14 @@ def group_stage_problems(config, preset: str) -> list[str]:
     rollout = (config.get("actor_rollout_ref") or {}).get("rollout") or {}
     if get_preset(preset).needs_logprobs and not rollout.get("calculate_log_probs"):
         problems.append(
-            "set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token log-probs"
+            "set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token "
+            "log-probs"
         )
     return problems
 
 
 class GroupStageRecorder(PresetRewardManager):
-    """Records each sample's signals for the group stage; its reward (0) is replaced there in training."""
+    """Records each sample's signals for the post-rollout stage; its reward (0) is replaced there in training."""
 
     def __init__(
         self,
@@ -211,24 +203,6 @@ class GroupStageRecorder(PresetRewardManager):
                 f"which this run would not run: " + "; ".join(problems)
             )
         super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer, **kwargs)
-
-    def _score(self, response: str, response_tokens: int, ground_truth: str | None) -> tuple[float, dict[str, Any]]:
-        try:
-            signals = measure(
-                response,
-                response_tokens=response_tokens,
-                max_response_tokens=self.max_response_length,
-                ground_truth=ground_truth,
-                peak=self.peak,
-                correctness_timeout_s=self.correctness_timeout_s,
-                monitoring=True,
-            )
-        except Exception:
-            logger.exception("verl-ext %s signals failed on a response of %d tokens", self.preset, response_tokens)
-            return 0.0, _failed_sample_info(response_tokens, ground_truth is not None)
-        if signals.monitor_error:
-            logger.warning("verl-ext monitoring correctness check failed: %s", printable(signals.monitor_error))
-        return 0.0, {**ScoredResponse(0.0, signals).extra_info(), "reward_error": 0.0}
 
 
 def _register_all() -> dict[str, type[PresetRewardManager]]:
