@@ -17,6 +17,7 @@ import functools
 import glob
 import importlib.util
 import io
+import itertools
 import re
 import shlex
 from importlib.metadata import metadata
@@ -517,12 +518,13 @@ def test_reward_option_lists_offer_every_preset() -> None:
     assert [page_id(page) for page, choices in lists if sorted(choices.split(",")) != preset_names()] == []
 
 
-def test_the_trl_snippets_comment_names_every_other_preset() -> None:
+def test_the_trl_snippets_comment_names_every_preset() -> None:
     (snippet,) = [text for _, text in fences(REPO / "docs" / "rewards.md", {"python"}) if "reward_func(" in text]
-    line = next(line for line in snippet.splitlines() if "reward_func(" in line)
-    used = re.search(r'reward_func\("([a-z_]+)"', line).group(1)
-    others = re.split(r",\s*", line.split("# or any other preset:", 1)[1].strip())
-    assert sorted([used, *others]) == preset_names()
+    lines = [line.strip() for line in snippet.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("# any preset:"))
+    comment = [lines[start].removeprefix("# any preset:")]
+    comment += [line.removeprefix("#") for line in itertools.takewhile(lambda s: s.startswith("#"), lines[start + 1 :])]
+    assert sorted(re.split(r"[,\s]+", " ".join(comment).strip())) == preset_names()
 
 
 def test_run_grpo_header_lists_every_preset_as_a_reward() -> None:
