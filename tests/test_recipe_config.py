@@ -1,7 +1,7 @@
 """recipe/format_length: every REWARD x TRAIN_SET run composes through veRL 0.9's real Hydra config and sets
 no key that veRL ignores; and it is the paper's run, key by key (the fidelity test below): the release's own
 launcher overrides on its veRL 0.2 defaults (carried in release_data/release/), mapped to veRL 0.9.1 keys
-by recipe/format_length/fidelity.yaml, whose deviation table lists every difference (and the README shows it).
+by recipe/format_length/fidelity.yaml, whose deviation table lists every difference (and docs/fidelity.md shows it).
 
 The launcher tells which command and overrides it runs (DRY_RUN=1, with $PYTHON = this interpreter and decoy
 python/ray first on PATH); those are composed here in one process with Hydra's compose API, and one real
@@ -279,7 +279,7 @@ def test_launcher_cfg_job_prints_the_same_config_through_verl_main_ppo() -> None
 # ---------------------------------------------------------------- fidelity to the release's own run
 RELEASE = REPO / "release_data" / "release"
 FIDELITY = RECIPE / "fidelity.yaml"
-README = RECIPE / "README.md"
+FIDELITY_PAGE = REPO / "docs" / "fidelity.md"  # shows the deviation table
 TABLE_BEGIN, TABLE_END = "<!-- deviation-table:begin (rendered from fidelity.yaml) -->", "<!-- deviation-table:end -->"
 RELEASE_LAUNCHER = "run_grpo_math_7b.sh"
 CKPT = "/ckpt"  # CKPT_DIR of the composed runs: the recipe's default_local_dir is {CKPT_DIR}/{EXPERIMENT}
@@ -475,7 +475,7 @@ def test_every_key_the_recipe_sets_is_compared_or_listed_as_recipe_only() -> Non
 
 
 def render_deviation_table(table: dict) -> str:
-    """The README's table: one row per deviation (keys = values), then the recipe-only settings."""
+    """The deviation table of docs/fidelity.md: one row per deviation (keys = values), then the recipe-only settings."""
 
     def cell(values: dict) -> str:
         return "<br>".join(f"`{key}={json.dumps(value)}`" for key, value in values.items()) or "(none)"
@@ -487,8 +487,8 @@ def render_deviation_table(table: dict) -> str:
     return "\n".join(rows)
 
 
-def test_readme_shows_the_deviation_table_of_fidelity_yaml() -> None:
-    text = README.read_text()
+def test_fidelity_page_shows_the_deviation_table_of_fidelity_yaml() -> None:
+    text = FIDELITY_PAGE.read_text()
     assert TABLE_BEGIN in text and TABLE_END in text
     shown = text.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0].strip()
     assert shown == render_deviation_table(fidelity()), "re-render: python tests/test_recipe_config.py"

@@ -80,13 +80,14 @@ def test_every_gpu_pin_satisfies_every_other_requirement_on_that_package(gpu_ext
     assert conflicts == []
 
 
-# ---------------------------------------------------------------- the README's GPU install block
+# ---------------------------------------------------------------- the GPU guide's install block (docs/gpu.md)
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+GPU_GUIDE = REPO / "docs" / "gpu.md"
 INSTALL_BEGIN, INSTALL_END = "<!-- gpu-install:begin -->", "<!-- gpu-install:end -->"
 
 
 def install_block() -> list[str]:
-    text = (REPO / "recipe" / "format_length" / "README.md").read_text(encoding="utf-8")
+    text = GPU_GUIDE.read_text(encoding="utf-8")
     block = text[text.index(INSTALL_BEGIN) + len(INSTALL_BEGIN) : text.index(INSTALL_END)]
     return [line for line in block.strip().removeprefix("```bash").removesuffix("```").strip().splitlines()]
 
@@ -117,7 +118,7 @@ def test_install_block_pins_torch_and_flash_attn_as_verls_gpu_extras_from_their_
 def test_install_requirements_state_the_driver_the_doctor_checks() -> None:
     from verl_ext.doctor import MIN_DRIVER_FOR_CUDA_MAJOR
 
-    text = (REPO / "recipe" / "format_length" / "README.md").read_text(encoding="utf-8")
+    text = GPU_GUIDE.read_text(encoding="utf-8")
     # NVIDIA: CUDA 13.x needs driver >= 580 (minor-version-compatibility table); the doctor checks the same
     assert MIN_DRIVER_FOR_CUDA_MAJOR[13] == 580 and "an NVIDIA driver >= 580" in text
     top = (REPO / "README.md").read_text(encoding="utf-8")
