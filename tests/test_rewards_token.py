@@ -167,8 +167,9 @@ def test_gateable_names_the_unknown_reward():
         (10, 1 / 3, 4),  # ceil(3.33)
         (1, 0.01, 1),  # never fewer than one token
         (2, 1e-12, 1),
-        (30, 0.1, 3),  # 0.1 * 30 is 3.0000000000000004 in floats: still 3 tokens
-        (7, 3 / 7, 3),  # 3/7 * 7 is 3.0000000000000004 too
+        (100, 0.55, 55),  # 0.55 * 100 is 55.00000000000001 in floats: still 55 tokens, not 56
+        (85, 3 / 17, 15),  # 3/17 * 85 is 15.000000000000002
+        (55, 3 / 11, 15),  # 3/11 * 55 is 14.999999999999998: ceil is 15 either way
     ],
 )
 def test_tail_length(tokens, fraction, length):

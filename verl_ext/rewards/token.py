@@ -71,8 +71,8 @@ RENT_TAIL_FRACTION = 1.0 / 3.0
 """The last third of the response: the fraction RENT's paper reports works best."""
 
 TAIL_ROUNDING = 1e-9
-"""f * T is rounded down by this before ceil, so that a fraction like 0.1 (0.1000...0056 as a float) of 30
-tokens is 3 tokens, not 4."""
+"""f * T is lowered by this before ceil, so that float round-off does not add a token: 0.55 * 100 is
+55.00000000000001 in floats, and 55 tokens, not 56, are its last 55%."""
 
 
 def tail_length(tokens: int, tail_fraction: float) -> int:
