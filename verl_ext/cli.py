@@ -319,6 +319,55 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- collapse (the collapse step; logic in verl_ext/eval/collapse_step.py) -----------------------
+
+
+def add_collapse_parser(subparsers: argparse._SubParsersAction) -> None:
+    from verl_ext.eval import collapse_step as cs
+
+    parser = subparsers.add_parser(
+        "collapse",
+        help="the collapse step per run: after it the training reward keeps rising while held-out accuracy falls",
+        description="For each run: c = the last evaluation whose held-out accuracy is within --tolerance of its "
+        "peak; c is the collapse step when at least --min-after evaluations follow it, the run ends at least "
+        "--min-drop below the peak, and the training reward's mean after c is at least its mean over as many steps "
+        "up to c. Otherwise 'none', with the reason. Held-out accuracy: --accuracy-metric, else the mean over "
+        "--benchmarks of the accuracy metric `table` uses; training reward: --reward-metric, else "
+        f"{' or '.join(cs.REWARD_METRICS)}. Where {cs.REWARD_ACCURACY_METRIC} is logged, also URLVR's Model "
+        "Collapse Step (the first step with reward accuracy under --mcs-threshold).",
+    )
+    _add_log_arguments(parser)
+    parser.add_argument("--accuracy-metric", metavar="METRIC", help="held-out accuracy: this logged metric")
+    parser.add_argument("--reward-metric", metavar="METRIC", help="training reward: this logged metric")
+    parser.add_argument("--tolerance", type=float, default=cs.DEFAULT_TOLERANCE, help="default %(default)s")
+    parser.add_argument("--min-drop", type=float, default=cs.DEFAULT_MIN_DROP, help="default %(default)s")
+    parser.add_argument("--min-after", type=int, default=cs.DEFAULT_MIN_AFTER, help="default %(default)s")
+    parser.add_argument("--mcs-threshold", type=float, default=cs.URLVR_THRESHOLD, help="default %(default)s")
+    parser.add_argument("-o", "--output", metavar="FILE", help=f"write to FILE instead of stdout: {OUTPUT_RULE}")
+    _add_output_format(parser, csv=False)
+    parser.set_defaults(handler=run_collapse)
+
+
+def run_collapse(args: argparse.Namespace) -> int:
+    from verl_ext.eval import collapse_step as cs
+    from verl_ext.eval.render import to_json
+
+    _check_output(args.output, args.logs, "collapse.md")
+    options = dict(tolerance=args.tolerance, min_drop=args.min_drop, min_after=args.min_after)
+    rows = cs.collapse_rows(
+        _read_logs(args),
+        benchmarks=args.benchmarks,
+        accuracy_metric=args.accuracy_metric,
+        reward_metric=args.reward_metric,
+        max_step=args.max_step,
+        mcs_threshold=args.mcs_threshold,
+        **options,
+    )
+    text = to_json({**options, "rows": [r.as_dict() for r in rows]}) if args.json else cs.to_markdown(rows)
+    _write_text(text, args.output, args.logs, "collapse.md")
+    return 0
+
+
 # --- doctor --------------------------------------------------------------------------------------
 
 
@@ -348,6 +397,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_metrics_parser,
     add_table_parser,
     add_plot_parser,
+    add_collapse_parser,
     add_demo_parser,
     add_doctor_parser,
 )
