@@ -6,9 +6,11 @@ Three digests, each with counts that say where a change landed:
 - ``answers``: (reward, budget_exceeded) of ``check_answer_format`` on the last boxed answer of every response of
   release_data/outputs/**/*.json.gz (1,517 responses, files in path order, records in file order);
 - ``ground_truths``: the same for each record's ground truth read as an answer (intervals, matrices, radicals);
-- ``pipeline``: for every distinct normalised text of both, each step of the eval-free parse on its own (the code
-  ``to_code`` makes, ``vet``'s and ``check_cost``'s exception and message, ``numeric_size``, ``evaluates``,
-  ``magnitude``, the type ``build`` gives): most answers take the format check's fast paths, which skip these.
+- ``pipeline``: for every distinct normalised text of both, and for ``PROBES`` (one or more texts per bound and
+  whitelist rule of the package's docstrings, which no release answer reaches), each step of the eval-free parse
+  on its own (the code ``to_code`` makes, ``vet``'s and ``check_cost``'s exception and message, ``numeric_size``,
+  ``evaluates``, ``magnitude``, the type ``build`` gives): most answers take the format check's fast paths, which
+  skip these.
 """
 
 from __future__ import annotations
@@ -37,6 +39,40 @@ from verl_ext.rewards.format import _SINGLE_EQUALS, check_answer_format, normali
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_PATH = REPO / "tests" / "reference" / "format_verdicts.json"
+
+PROBES = (
+    "9**9**9",  # the digits bound
+    "10**10**7",
+    "1e999999999",
+    "(2x)**10**100",
+    "sqrt(10**1000)",  # roots and functions of large numbers
+    "+".join(["sqrt(2)"] * 17),  # too many irrational nodes
+    "sqrt(2) + sqrt(3) < sqrt(5 + 2*sqrt(6))",  # an order comparison of two irrational numbers
+    "max(sqrt(2), sqrt(3))",
+    "(1, 2) * 99999999",  # Python's repetition
+    "(1, 2) * 6000",
+    "-" * 70 + "x",  # nesting
+    "floor(exp(10**15))",  # the magnitude bound
+    "sin(10**200)",
+    "exp(10**400)",
+    "floor(exp(230) sin(1))",
+    "2**0.5 + 1.5**0.5",
+    "open('x','w')",  # the whitelist
+    "().__class__",
+    "exec('1')",
+    "x.real",
+    "x[0]",
+    "lambda: 1",
+    "[i for i in x]",
+    "{1: 2}",
+    "1 if x else 2",
+    "Float('abc')",
+    "cos(pi/120)",  # the builder
+    "1/tan(pi/240)",
+    "1 < 2 < 3",
+    "x < y < z",
+    "(1, 2) + (3,)",
+)
 
 
 def release_records() -> list[dict]:
@@ -120,7 +156,11 @@ def measure() -> dict:
     answers = [extract_answer(record["response"]) for record in records]
     ground_truths = [record["ground_truth"] for record in records]
     texts = [_SINGLE_EQUALS.sub("==", normalize_answer(a)) for a in answers + ground_truths if a]
-    return {"answers": verdicts(answers), "ground_truths": verdicts(ground_truths), "pipeline": pipeline(texts)}
+    return {
+        "answers": verdicts(answers),
+        "ground_truths": verdicts(ground_truths),
+        "pipeline": pipeline(texts + list(PROBES)),
+    }
 
 
 def test_format_verdicts_on_the_release_outputs_match_the_reference():
