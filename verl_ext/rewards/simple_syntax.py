@@ -21,8 +21,8 @@ Grammar (tokens: NUMBER, LETTER = one of a-z, ``pi``, ``sqrt``, ``+ - * / ^ , ( 
 An implicit product is allowed after a NUMBER, ``pi``, ``)`` or a power, before a LETTER, ``pi``,
 ``sqrt`` or ``(`` (not ``pi(``); a LETTER must be followed by an operator other than ``(``, or the end.
 A power's base is a single letter, so no number grows; a power may not be raised again (``x^2^3``).
-At most ``MAX_IRRATIONAL`` roots and letter exponents, so that every text said "yes" here is also
-within the static bounds of the full check (``expression.py``). ``is_plain_word`` recognises a lone
+At most ``MAX_IRRATIONAL_NODES`` roots and letter exponents, so that every text said "yes" here is also
+within the static bounds of the full check (``expression/limits.py``). ``is_plain_word`` recognises a lone
 word that sympy reads as a product of letters (``east``, ``carla``).
 """
 
@@ -32,7 +32,8 @@ import re
 import unicodedata
 from collections.abc import Container
 
-MAX_IRRATIONAL = 16  # expression.MAX_IRRATIONAL_NODES
+from verl_ext.rewards.expression.limits import MAX_IRRATIONAL_NODES
+
 _TOKEN = re.compile(r"\s*(?:(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)|(?P<word>[a-z]+)|(?P<op>==|[-+*/()^,]))")
 
 
@@ -171,7 +172,7 @@ def is_simple_expression(text: str) -> bool:
     if not tokens:
         return False
     parser = _Parser(tokens)
-    return parser.answer() and parser.irrational <= MAX_IRRATIONAL
+    return parser.answer() and parser.irrational <= MAX_IRRATIONAL_NODES
 
 
 def _is_greek_letter_name(word: str) -> bool:
