@@ -1,5 +1,6 @@
-"""recipe/format_length/preflight.py warns with `verl-ext doctor`'s findings before a GPU run (never for
-scale=cpu) and goes on; run with this interpreter as the launcher runs it."""
+"""recipe/format_length/preflight.py warns with `verl-ext doctor`'s findings (WRONG and warn) for the run as
+launched (its overrides) before a GPU run (never for scale=cpu) and goes on; run with this interpreter as the
+launcher runs it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def preflight():
 OLD_DRIVER = Check(
     "NVIDIA driver", "WRONG", "driver 550.54.15; CUDA 13.x needs >= 580", "upgrade the NVIDIA driver to 580 or later"
 )
+SMALL_CARD = Check("GPU memory", "warn", "40 GiB cards", "fewer tokens")
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,13 @@ def test_a_wrong_gpu_stack_is_a_warning_with_its_fix_and_the_launch_goes_on(
     warned: bool,
 ) -> None:
     monkeypatch.setenv("VERL_USE_EXTERNAL_MODULES", "verl_ext.verl.plugin")
-    monkeypatch.setattr(verl_ext.doctor, "run_checks", lambda: [OLD_DRIVER, Check("veRL", "ok", "veRL 0.9.1")])
+    asked = []
+
+    def run_checks(**kwargs) -> list[Check]:
+        asked.append(kwargs)
+        return [OLD_DRIVER, SMALL_CARD, Check("veRL", "ok", "veRL 0.9.1")]
+
+    monkeypatch.setattr(verl_ext.doctor, "run_checks", run_checks)
     status = preflight.main(
         [
             "--config-dir",
@@ -58,6 +66,9 @@ def test_a_wrong_gpu_stack_is_a_warning_with_its_fix_and_the_launch_goes_on(
             "math_train",
             "--import-verl",
             *flags,
+            "--",
+            f"scale={scale}",
+            "trainer.save_freq=1",
         ]
     )
     err = capsys.readouterr().err
@@ -67,4 +78,8 @@ def test_a_wrong_gpu_stack_is_a_warning_with_its_fix_and_the_launch_goes_on(
         "fix: upgrade the NVIDIA driver to 580 or later"
     )
     assert (expected in err) is warned
+    assert ("run_grpo.sh: warning: verl-ext doctor: GPU memory: 40 GiB cards; fix: fewer tokens" in err) is warned
     assert "veRL 0.9.1" not in err
+    # the doctor judged the run as launched: its overrides and this recipe's config
+    assert [a["overrides"] for a in asked] == ([[f"scale={scale}", "trainer.save_freq=1"]] if warned else [])
+    assert all(a["config_dir"] == RECIPE / "config" for a in asked)
