@@ -61,8 +61,8 @@ def healthy_gpu_node(gpus: int = 8, memory_mib: int = 143771, capability=(9, 0))
         shm=lambda: (512 * GIB, 500 * GIB),
         object_store_bytes=lambda: 10**10,
         ray_address=lambda environ: None,
-        model_config=lambda model, environ: (Path("/models") / model, "a local directory"),
-        model_size=lambda folder: QWEN_7B,
+        model_config=lambda model, environ: ({"model_type": "qwen2"}, "a local directory"),
+        model_size=lambda config: QWEN_7B,
         index_files=fail,
         nccl_all_reduce=lambda world: {
             "correct": True,
@@ -221,9 +221,9 @@ def test_the_paper_scale_warns_below_80_gb_and_names_settings_that_fit_smaller_c
 def test_the_memory_figure_follows_the_scales_config_not_a_fixed_card_size() -> None:
     """The smoke scale (0.5B, one GPU, vLLM at 0.4) fits a 40 GB card the paper scale does not."""
     half_b = ModelSize(parameters=494_032_768, vocab_size=151936, hidden_size=896, layers=24)  # Qwen2.5-0.5B
-    probes = replace(healthy_gpu_node(gpus=1, memory_mib=40960), model_size=lambda folder: half_b)
+    probes = replace(healthy_gpu_node(gpus=1, memory_mib=40960), model_size=lambda config: half_b)
     assert statuses(probes, "scale=smoke")["GPU memory"] == "ok"
-    assert statuses(replace(probes, model_size=lambda folder: QWEN_7B), GPUS_PER_NODE="1")["GPU memory"] == "warn"
+    assert statuses(replace(probes, model_size=lambda config: QWEN_7B), GPUS_PER_NODE="1")["GPU memory"] == "warn"
 
 
 def test_the_disk_needed_is_the_checkpoints_kept_about_180_gb_for_the_paper_scale() -> None:

@@ -72,8 +72,8 @@ class Probes:
     shm: Callable[[], tuple[int, int] | None] = probe.shm
     object_store_bytes: Callable[[], int] = probe.object_store_bytes
     ray_address: Callable[[Mapping[str, str]], str | None] = probe.ray_address
-    model_config: Callable[[str, Mapping[str, str]], tuple[Path, str]] = probe.model_config
-    model_size: Callable[[Path], ModelSize] = run_plan.model_size
+    model_config: Callable[[str, Mapping[str, str]], tuple[dict, str]] = probe.model_config
+    model_size: Callable[[dict], ModelSize] = run_plan.model_size
     index_files: Callable[[str, str], list[str]] = probe.index_files
     nccl_all_reduce: Callable[[int], dict] = probe.nccl_all_reduce
     python_tags: Callable[[], list[str]] = probe.python_tags
@@ -627,8 +627,8 @@ def _run_checks(
         checks.append(Check("GPU count", "WRONG", "torch sees no GPU (see the GPUs check)", ""))
     size: ModelSize | None = None
     try:
-        folder, source = probes.model_config(plan.model, environ)
-        size = probes.model_size(folder)
+        config, source = probes.model_config(plan.model, environ)
+        size = probes.model_size(config)
         checks.append(Check("model", "ok", f"{plan.model}: {size.parameters / 1e9:.2f}B parameters, from {source}"))
     except ModelUnavailable as error:
         checks.append(Check("model", "WRONG", error.detail, error.fix))

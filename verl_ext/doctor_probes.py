@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -182,8 +183,16 @@ def is_hub_id(model: str) -> bool:
     )
 
 
-def model_config(model: str, environ: Mapping[str, str]) -> tuple[Path, str]:
-    """(folder holding the model's config.json, where it came from); ModelUnavailable with the fix otherwise."""
+def _read_config(path: Path) -> dict:
+    config = json.loads(path.read_text())
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return config
+
+
+def model_config(model: str, environ: Mapping[str, str]) -> tuple[dict, str]:
+    """(the model's config.json, where it came from); ModelUnavailable with the fix otherwise. Nothing is written:
+    a config fetched from the hub goes to a temporary folder, not the Hugging Face cache."""
     if not is_hub_id(model):
         folder = Path(model).expanduser()
         if not (folder / "config.json").is_file():
@@ -191,13 +200,13 @@ def model_config(model: str, environ: Mapping[str, str]) -> tuple[Path, str]:
                 f"MODEL_PATH {model} is not a model directory (no config.json there)",
                 "point MODEL_PATH (run_smoke.sh --model) at the downloaded model's folder, or give a hub id",
             )
-        return folder, "a local directory"
+        return _read_config(folder / "config.json"), "a local directory"
     import huggingface_hub
     from huggingface_hub import errors
 
     cached = huggingface_hub.try_to_load_from_cache(model, "config.json")
     if isinstance(cached, str):
-        return Path(cached).parent, "the Hugging Face cache"
+        return _read_config(Path(cached)), "the Hugging Face cache"
     endpoint = environ.get("HF_ENDPOINT") or "https://huggingface.co"
     download = (
         "download it where the hub is reachable (huggingface-cli download {model} --local-dir DIR), MODEL_PATH=DIR"
@@ -210,7 +219,11 @@ def model_config(model: str, environ: Mapping[str, str]) -> tuple[Path, str]:
         # One request without retries first (hf_hub_download retries a dead network for 23 s), then the file.
         url = huggingface_hub.hf_hub_url(model, "config.json")
         huggingface_hub.get_hf_file_metadata(url, timeout=NETWORK_TIMEOUT_S, retry_on_errors=False)
-        path = huggingface_hub.hf_hub_download(model, "config.json", etag_timeout=NETWORK_TIMEOUT_S)
+        with tempfile.TemporaryDirectory(prefix="verl-ext-doctor-") as folder:
+            path = huggingface_hub.hf_hub_download(
+                model, "config.json", local_dir=folder, etag_timeout=NETWORK_TIMEOUT_S
+            )
+            config = _read_config(Path(path))
     except errors.GatedRepoError as error:
         raise ModelUnavailable(
             f"{model} is gated on {endpoint}: {first_line(error)}",
@@ -226,7 +239,7 @@ def model_config(model: str, environ: Mapping[str, str]) -> tuple[Path, str]:
             f"cannot fetch {model}'s config.json from {endpoint}: {type(error).__name__}: {first_line(error)}",
             "set HF_ENDPOINT to a mirror reachable from here, or " + download.format(model=model),
         ) from error
-    return Path(path).parent, f"{endpoint} (config.json fetched; the run downloads the weights)"
+    return config, f"{endpoint} (config.json fetched; the run downloads the weights)"
 
 
 def first_line(error: BaseException) -> str:

@@ -212,13 +212,16 @@ def repo_of(config_dir: Path) -> Path:
     return config_dir.resolve().parents[2]
 
 
-def model_size(config_dir: Path) -> ModelSize:
+def model_size(config_json: Mapping[str, Any]) -> ModelSize:
     """Parameters (transformers builds the model on the meta device: nothing is allocated), vocabulary, hidden
-    size and layers of the model whose config.json is in ``config_dir``."""
+    size and layers of the model whose config.json is ``config_json``."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(str(config_dir))
+    fields = dict(config_json)
+    if "model_type" not in fields:
+        raise ValueError("the model's config.json has no model_type")
+    config = AutoConfig.for_model(fields.pop("model_type"), **fields)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
