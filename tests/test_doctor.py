@@ -111,6 +111,7 @@ def raises(error: Exception):
         # nvidia-smi present but failing: the driver is WRONG with the tool's own message, not "a CPU machine"
         ({"nvidia_smi": raises(LIB_MISMATCH)}, "NVIDIA driver", ("status 18", "version mismatch", "reboot")),
         ({"nvidia_smi": lambda: None, "kernel_driver": lambda: None}, "NVIDIA driver", ("/dev/nvidia0", "install")),
+        ({"nvidia_smi": raises(PermissionError("nvidia-smi: denied"))}, "NVIDIA driver", ("PermissionError",)),
         # [N/A] memory from nvidia-smi
         (
             {"nvidia_smi": lambda: ("580.95.05", [Gpu("NVIDIA H200", None)] + [Gpu("NVIDIA H200", 143771)] * 7)},
@@ -188,6 +189,13 @@ def test_a_probe_that_raises_is_wrong_with_its_error_never_a_traceback() -> None
     probes = replace(healthy_gpu_node(), shm=raises(PermissionError("/dev/shm: permission denied")))
     shm = next(c for c in checks_of(probes) if c.name == "/dev/shm")
     assert shm.status == "WRONG" and "PermissionError: /dev/shm: permission denied" in shm.detail
+
+
+def test_even_a_failure_outside_any_one_check_is_reported_not_raised() -> None:
+    probes = replace(healthy_gpu_node(), requires=raises(ValueError("bad METADATA")))
+    checks = checks_of(probes)
+    assert ("GPU stack", "WRONG") in [(c.name, c.status) for c in checks]
+    assert "ValueError: bad METADATA" in report(checks)[0]
 
 
 def test_nvidia_smi_output_with_na_memory_parses_and_garbage_is_a_tool_failure() -> None:

@@ -510,6 +510,8 @@ def run_checks(
         node.smi = probes.nvidia_smi()
     except ToolFailed as error:
         node.smi_error = error
+    except Exception as error:  # it could not even run (permissions, a broken binary)
+        node.smi_error = ToolFailed("nvidia-smi", -1, f"{type(error).__name__}: {first_line(error)}")
     device_files = _safe(probes.device_files, [])
     node.gpu_node = node.smi is not None or node.smi_error is not None or bool(device_files)
     checks = _guarded(
@@ -518,8 +520,8 @@ def run_checks(
             node.smi, node.smi_error, device_files, _safe(probes.kernel_driver, None) if device_files else None
         ),
     )
-    checks += _stack_checks(probes, node)
-    checks += _run_checks(probes, node, overrides, environ, config_dir, nccl)
+    checks += _guarded("GPU stack", lambda: _stack_checks(probes, node))
+    checks += _guarded("run", lambda: _run_checks(probes, node, overrides, environ, config_dir, nccl))
     return checks
 
 
@@ -586,7 +588,8 @@ def _stack_checks(probes: Probes, node: _Node) -> list[Check]:
             "transformers",
             ext_pins.get("transformers"),
             node.gpu_node,
-            f"pip install transformers=={ext_pins.get('transformers')} (verl-ext's gpu extra: pip install -e '.[gpu]')",
+            "pip install -e '.[gpu]' (verl-ext's gpu extra"
+            + (f": transformers=={ext_pins['transformers']})" if "transformers" in ext_pins else ")"),
             probes,
         ),
     )
