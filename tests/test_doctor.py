@@ -91,7 +91,7 @@ def test_a_healthy_node_passes_every_check_and_reports_the_gpus() -> None:
         c.name for c in checks
     }
     gpus = next(c for c in checks if c.name == "GPUs")
-    assert gpus.detail.startswith("8: NVIDIA 140 GiB 140 GiB")
+    assert gpus.detail == "8: 8 x NVIDIA 140 GiB (140 GiB)"
     assert report(checks)[1] == 0
 
 

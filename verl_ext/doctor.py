@@ -26,6 +26,7 @@ a probe that raises is reported WRONG with its error, never a traceback.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,8 @@ def check_gpus(smi: tuple[str, list[Gpu]] | None, gpus: list[Gpu]) -> Check:
             "a CPU build of torch, a driver older than torch's CUDA needs, or CUDA_VISIBLE_DEVICES hiding them: "
             "see the checks above",
         )
-    described = ", ".join(f"{g.name} {g.memory_mib / 1024:.0f} GiB" for g in gpus if g.memory_mib is not None)
+    kinds = Counter(f"{g.name} ({g.memory_mib / 1024:.0f} GiB)" for g in gpus if g.memory_mib is not None)
+    described = ", ".join(f"{count} x {kind}" for kind, count in kinds.items())
     old = [g for g in gpus if g.capability is not None and g.capability < MIN_COMPUTE_CAPABILITY]
     if old:
         return Check(
