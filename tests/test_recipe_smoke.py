@@ -112,12 +112,21 @@ if argv[:3] == ["-m", "verl_ext.cli", "doctor"] or (argv[0].endswith("preflight.
     sys.exit(0)
 if argv[:2] == ["-m", "verl.trainer.main_ppo"]:
     val = {{"val-core/MATH500/acc/mean@1": 0.25}}
-    train = {{"critic/score/mean": 0.8, "response_length/mean": 300.0}}
+    # format_length of a base model that rambles to the cap: negative, and in the reward's range
+    train = {{"critic/score/mean": -0.4, "response_length/mean": 300.0}}
     with open(os.environ["VERL_FILE_LOGGER_PATH"], "w") as log:
         for step, data in ((0, val), (1, train), (2, {{**train, **val}})):
             log.write(json.dumps({{"step": step, "data": data}}) + "\\n")
     (ckpt,) = [a.split("=", 1)[1] for a in argv if a.startswith("trainer.default_local_dir=")]
     Path(ckpt, "global_step_2").mkdir(parents=True)
+    # Hydra's record of the composed config (hydra.run.dir): the launcher's val_files, the smoke scale's draw
+    (val_files,) = [a.split("=", 1)[1] for a in argv if a.startswith("data.val_files=")]
+    hydra = Path(ckpt, "hydra", "2026-01-01_00-00-00", ".hydra")
+    hydra.mkdir(parents=True)
+    files = "".join(f"  - {{f}}\\n" for f in val_files.strip("[]").split(","))
+    hydra.joinpath("config.yaml").write_text(
+        "data:\\n  val_files:\\n" + files + "  val_max_samples: 64\\n  shuffle: true\\n  seed: 1\\n"
+    )
     sys.exit(0)
 os.execv({python!r}, [{python!r}, *argv])
 """
@@ -151,12 +160,15 @@ def test_a_smoke_run_doctors_once_and_reports_the_log_and_checkpoint_run_grpo_wr
     preflight_doctor = [
         c for c in calls if c[0].endswith("preflight.py") and "--import-verl" in c and "--no-doctor" not in c
     ]
-    assert len(doctor) == 1 and not preflight_doctor, calls
+    assert doctor == [["-m", "verl_ext.cli", "doctor", "scale=smoke"]] and not preflight_doctor, calls
     (experiment,) = [a.split("=", 1)[1] for c in calls for a in c if a.startswith("trainer.experiment_name=")]
     log = home / "ck" / "logs" / "format_length" / f"{experiment}.jsonl"
     assert log.is_file()
-    assert f"smoke run: log {log}, checkpoints {home / 'ck' / experiment}" in result.stdout
+    assert f"smoke run: log {log}, checkpoints {home / 'ck' / experiment}, reward format_length" in result.stdout
     assert "smoke run: passed (0 failure(s)" in result.stdout, result.stdout
+    assert "check  critic/score/mean" not in result.stdout, "a negative format_length score is in range"
+    math500 = next(line for line in result.stdout.splitlines() if line.startswith("val-core/MATH500/acc/mean@1"))
+    assert math500.endswith("problem(s) in the draw: one problem moves it by 0.0192"), math500  # 52 of 64 drawn
 
 
 def write_log(path: Path, steps: dict[int, dict[str, float]]) -> Path:

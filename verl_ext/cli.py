@@ -374,18 +374,25 @@ def run_collapse(args: argparse.Namespace) -> int:
 def add_doctor_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor",
-        help="check this node's GPU stack for the recipe: driver, CUDA, GPUs, torch/vLLM/flash-attn/veRL",
-        description="Reports the NVIDIA driver, the CUDA torch was built with, the GPUs, and the torch, vLLM, "
-        "flash-attn, veRL and verl-ext installs against veRL 0.9.1's pins, each with its fix when wrong. "
-        "On a machine without an NVIDIA driver the GPU checks are skipped and named. Exit 1 if anything is wrong.",
+        help="check this node for the recipe's GPU run: driver, CUDA, GPUs, installs, memory, disk, model",
+        description="Reports the NVIDIA driver, the CUDA torch was built with, the GPUs, the torch, vLLM, "
+        "flash-attn, transformers, veRL and verl-ext installs against their pins, and for the run that "
+        "run_grpo.sh would launch with these overrides and this environment (MODEL_PATH, CKPT_DIR, NNODES, "
+        "GPUS_PER_NODE): GPU count and memory, /dev/shm, disk at CKPT_DIR, the model, a running Ray cluster; "
+        "each with its fix when wrong. On a machine without an NVIDIA GPU the GPU checks are skipped and named. "
+        "Exit 1 if anything is wrong.",
     )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="run_grpo.sh's Hydra overrides, e.g. scale=smoke"
+    )
+    parser.add_argument("--nccl", action="store_true", help="also all-reduce across the visible GPUs with NCCL")
     parser.set_defaults(handler=_run_doctor)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
     from verl_ext.doctor import report, run_checks
 
-    text, status = report(run_checks())
+    text, status = report(run_checks(overrides=args.overrides, nccl=args.nccl))
     print(text)
     return status
 

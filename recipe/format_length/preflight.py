@@ -1,6 +1,7 @@
 """Pre-flight of run_grpo.sh, run with the same interpreter ($PYTHON) that will run ``verl.trainer.main_ppo``.
 
     preflight.py --config-dir DIR --scale NAME --reward NAME --train-set NAME [--import-verl [--no-doctor]]
+                 [OVERRIDE...]
 
 Prints four lines: the run's defaults for the launcher's environment as the selected scale file sets them
 (else format_length_grpo.yaml): the model path, the number of nodes, the GPUs per node; then the note the
@@ -9,10 +10,12 @@ line on stderr when REWARD or TRAIN_SET is unknown, the scale file is missing, o
 veRL does not import, is not 0.9.x, or ``import verl`` did not load verl-ext's plugin (reward managers and
 the release's policy loss registered). ``VERL_USE_EXTERNAL_MODULES`` must name the plugin module, so that a
 broken plugin raises here instead of being skipped (veRL only logs entry-point failures at debug level).
-With ``--import-verl`` and a scale other than ``cpu``, what ``verl-ext doctor`` finds wrong with the node's
-GPU stack (driver, torch's CUDA, GPUs, vLLM, flash-attn) is printed as warnings, each with its fix; the
-launch goes on (nothing is checked without an NVIDIA driver); ``--no-doctor`` skips that (run_smoke.sh has
-run the doctor itself just before).
+With ``--import-verl`` and a scale other than ``cpu``, what ``verl-ext doctor`` finds WRONG or warns about
+for this run (the node's GPU stack, and the run's GPU count and memory, /dev/shm, disk, model, Ray cluster:
+OVERRIDE... are the run's Hydra overrides, MODEL_PATH, CKPT_DIR, NNODES, GPUS_PER_NODE the launcher's
+resolved values in the environment) is printed as warnings, each with its fix; the launch goes on (nothing
+is checked without an NVIDIA GPU); ``--no-doctor`` skips that (run_smoke.sh has run the doctor itself just
+before).
 """
 
 from __future__ import annotations
@@ -107,14 +110,14 @@ def check_verl(reward: str) -> None:
         raise PreflightError(f"verl-ext's plugin did not register policy loss '{RELEASE_POLICY_LOSS}'")
 
 
-def doctor_warnings() -> list[str]:
-    """One line per check ``verl-ext doctor`` finds WRONG on this node, with its fix."""
+def doctor_warnings(config_dir: Path, overrides: list[str]) -> list[str]:
+    """One line per check ``verl-ext doctor`` finds WRONG or warns about for this run, with its fix."""
     from verl_ext.doctor import run_checks
 
     return [
         f"verl-ext doctor: {c.name}: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
-        for c in run_checks()
-        if c.status == "WRONG"
+        for c in run_checks(overrides=overrides, config_dir=config_dir)
+        if c.status in ("WRONG", "warn")
     ]
 
 
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-set", required=True)
     parser.add_argument("--import-verl", action="store_true")
     parser.add_argument("--no-doctor", action="store_true", help="with --import-verl: no doctor warnings")
+    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="the run's Hydra overrides (for the doctor)")
     args = parser.parse_args(argv)
     try:
         check_names(args.reward, args.train_set)
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.import_verl:
             check_verl(args.reward)
             if args.scale != "cpu" and not args.no_doctor:
-                for warning in doctor_warnings():
+                for warning in doctor_warnings(args.config_dir, args.overrides):
                     print(f"run_grpo.sh: warning: {warning}", file=sys.stderr)
     except ImportError as error:
         print(

@@ -23,7 +23,9 @@
 #   RAY_ADDRESS    Ray dashboard address for NNODES > 1                          [http://127.0.0.1:8265]
 #   PYTHON         interpreter that runs main_ppo, the pre-flight and `ray job`  [python3]
 #   FORWARD_ENV    more variable names (space-separated) to forward to every Ray worker, beside those
-#                  always forwarded when set: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_*
+#                  always forwarded when set: HF_* WANDB_* NCCL_* HUGGING_FACE_HUB_TOKEN. Secrets (a name
+#                  with KEY, TOKEN, SECRET, PASSWORD or CREDENTIAL) are passed by name, never on a command
+#                  line, in a Hydra override or in anything printed (verl_ext/verl/forward_env.py)
 #   DRY_RUN=1      check everything, print the command instead of running it; writes nothing
 #   CHECK_VERL=0   skip the pre-flight's veRL import (about 5 s: veRL 0.9.x imports in $PYTHON and loads
 #                  verl-ext's plugin); a broken plugin then shows only when veRL starts   [1]
@@ -210,23 +212,34 @@ RUNTIME_ENV_VARS=(
     "VERL_FILE_LOGGER_PATH=$LOG_FILE"
     "VERL_USE_EXTERNAL_MODULES=$PLUGIN_MODULE"
 )
-# The user's: WANDB_API_KEY HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE NCCL_* and FORWARD_ENV's names, when
-# set (verl_ext/verl/forward_env.py). Secrets never become Hydra overrides (veRL prints its config): on one
-# node Ray's RAY_RUNTIME_ENV_HOOK adds them inside ray.init, and the plain ones are ray.init overrides too;
-# a job carries them all in its runtime env file (their values may hold spaces, which its entrypoint may not).
+# The user's: HF_* WANDB_* NCCL_* HUGGING_FACE_HUB_TOKEN and FORWARD_ENV's names, when set
+# (verl_ext/verl/forward_env.py). A secret's value is never on a command line, in a Hydra override (veRL prints
+# its config) or printed: only its name is passed, and Python reads the value from the environment. On one node
+# the plain ones are ray.init overrides and Ray's RAY_RUNTIME_ENV_HOOK handles the secrets inside ray.init
+# (a fresh Ray instance inherits them; a running cluster gets them in its runtime env); a job carries them all
+# in its runtime env file (their values may hold spaces, which its entrypoint may not).
 forwarded_out="$("$PYTHON" -m verl_ext.verl.forward_env names)" || exit 2
 FORWARDED=()
 PLAIN_PAIRS=()
-SECRET_PAIRS=()
 while read -r kind name; do
     [[ -n "$name" ]] || continue
     FORWARDED+=("$name")
-    if [[ "$kind" == "secret" ]]; then
-        SECRET_PAIRS+=("$name=${!name}")
-    else
+    if [[ "$kind" == "plain" ]]; then
         PLAIN_PAIRS+=("$name=${!name}")
     fi
 done <<< "$forwarded_out"
+# ray.init's address and temp dir when the overrides set them: the hook needs them to tell whether ray.init
+# attaches to a running cluster (Ray's own rule), and they are not among the arguments Ray gives it.
+for arg in ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"}; do
+    key="${arg%%=*}"
+    value="${arg#*=}"
+    value="${value#\'}"
+    value="${value%\'}"
+    case "${key#"${key%%[!+]*}"}" in
+        ray_kwargs.ray_init.address) export VERL_EXT_RAY_INIT_ADDRESS="$value" ;;
+        ray_kwargs.ray_init._temp_dir) export VERL_EXT_RAY_INIT_TEMP_DIR="$value" ;;
+    esac
+done
 
 OVERRIDES=(
     "reward.reward_manager.name=$REWARD"
@@ -280,8 +293,10 @@ case "${CHECK_DOCTOR:-1}" in
     0) doctor=(--no-doctor) ;;
     *) die "CHECK_DOCTOR must be 0 or 1, not '$CHECK_DOCTOR'" ;;
 esac
+# The doctor sees the run as launched: its overrides, and the values resolved above in its environment.
 case "${CHECK_VERL:-1}" in
-    1) preflight --import-verl ${doctor[@]+"${doctor[@]}"} > /dev/null ;;
+    1) MODEL_PATH="$MODEL_PATH" CKPT_DIR="$CKPT_DIR" NNODES="$NNODES" GPUS_PER_NODE="$GPUS_PER_NODE" \
+        preflight --import-verl ${doctor[@]+"${doctor[@]}"} -- ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} > /dev/null ;;
     0) ;;
     *) die "CHECK_VERL must be 0 or 1, not '$CHECK_VERL'" ;;
 esac
@@ -318,15 +333,17 @@ done
 # The job runs in a copy of this checkout on every node (so recipe/ and verl_ext/ are the submitter's),
 # and `import verl` loads the verl-ext plugin there by module name as well as by entry point.
 # Every forwarded variable, secrets included, goes in the job's runtime env (the job's driver and all its
-# actors get it); written to a mode-600 file, not the command line. DRY_RUN prints it with secrets masked.
-job_env_pairs=("${RUNTIME_ENV_VARS[@]}" ${PLAIN_PAIRS[@]+"${PLAIN_PAIRS[@]}"} ${SECRET_PAIRS[@]+"${SECRET_PAIRS[@]}"})
+# actors get it); forward_env is given the names and reads the values from the environment, and the file
+# is mode 600, not the command line. DRY_RUN prints it with secrets masked. (Ray logs a runtime env's values:
+# see forward_env.RAY_EXPOSURE.) RUNTIME_ENV_VARS' names are exported above.
+job_env_names=("${RUNTIME_ENV_VARS[@]%%=*}" ${FORWARDED[@]+"${FORWARDED[@]}"})
 echo "run_grpo.sh: submitting $EXPERIMENT to the Ray cluster at $RAY_ADDRESS ($NNODES nodes x $GPUS_PER_NODE GPUs)" >&2
 # Ray's CLI from $PYTHON's environment, whichever `ray` is first on PATH.
 if [[ "${DRY_RUN:-0}" == "1" ]]; then
-    runtime_env="$("$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" --mask "${job_env_pairs[@]}")" || exit 2
+    runtime_env="$("$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" --mask "${job_env_names[@]}")" || exit 2
     run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env-json="$runtime_env" -- "${quoted[@]}"
 fi
 runtime_env_file="$(umask 077 && mktemp "${TMPDIR:-/tmp}/run_grpo.runtime_env.XXXXXX")"
 trap 'rm -f -- "$runtime_env_file"' EXIT
-"$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" "${job_env_pairs[@]}" > "$runtime_env_file" || exit 2
+"$PYTHON" -m verl_ext.verl.forward_env job-env "$REPO_ROOT" "${job_env_names[@]}" > "$runtime_env_file" || exit 2
 run "$PYTHON" -m ray.scripts.scripts job submit --address="$RAY_ADDRESS" --runtime-env="$runtime_env_file" -- "${quoted[@]}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Smoke test of a GPU node before a 7B run, meant to finish in well under 15 minutes on one GPU:
-# `verl-ext doctor`, then run_grpo.sh scale=smoke (Qwen2.5-0.5B or --model, 2 GRPO steps of 8 prompts x 4
-# rollouts of <= 512 tokens, validation on 64 problems at steps 0 and 2, one checkpoint), then the figures to
-# compare and what to expect of them (python -m verl_ext.verl.smoke_report).
+# Smoke test of a GPU node before a 7B run, meant to finish in well under 15 minutes on one GPU: `verl-ext
+# doctor scale=smoke` (any WRONG stops it), then run_grpo.sh scale=smoke (Qwen2.5-0.5B or --model, 2 GRPO steps
+# of 8 prompts x 4 rollouts of <= 512 tokens, validation on 64 problems at steps 0 and 2, one checkpoint), then
+# the figures to compare and what to expect of them (python -m verl_ext.verl.smoke_report).
 #
 #   bash recipe/format_length/run_smoke.sh [--model DIR_OR_HUB_ID] [--data DIR] [--reward NAME] [--ckpt DIR]
 #                                          [--dry-run] [hydra overrides...]
@@ -76,8 +76,10 @@ if [[ -n "${MODEL_PATH:-}" && -d "$MODEL_PATH" ]]; then
     export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 fi
 
-echo "run_smoke.sh: 1/3 verl-ext doctor" >&2
-"$PYTHON" -m verl_ext.cli doctor || die "verl-ext doctor found a problem (its fixes are above); nothing was run"
+# The doctor checks this run: scale=smoke and the overrides, MODEL_PATH / CKPT_DIR / GPUS_PER_NODE as set here.
+echo "run_smoke.sh: 1/3 verl-ext doctor scale=smoke" >&2
+"$PYTHON" -m verl_ext.cli doctor scale=smoke ${OVERRIDES[@]+"${OVERRIDES[@]}"} \
+    || die "verl-ext doctor found a problem (its fixes are above); nothing was run"
 export CHECK_DOCTOR=0  # run_grpo.sh's pre-flight need not run it again
 
 echo "run_smoke.sh: 2/3 run_grpo.sh scale=smoke as $EXPERIMENT" >&2
@@ -88,5 +90,5 @@ elapsed=$((SECONDS - start))
 
 run_paths "$REPO_ROOT" "$EXPERIMENT"
 echo "run_smoke.sh: 3/3 the figures (run exit status $status, ${elapsed} s)" >&2
-"$PYTHON" -m verl_ext.verl.smoke_report --log "$LOG_FILE" \
+"$PYTHON" -m verl_ext.verl.smoke_report --log "$LOG_FILE" --reward "$REWARD" \
     --checkpoints "$CKPT_DIR/$EXPERIMENT" --exit-status "$status" --seconds "$elapsed"
