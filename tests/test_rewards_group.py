@@ -133,7 +133,7 @@ def test_answer_key(answer, key):
 
 
 def self_confidence(logprobs, tail_fraction=1.0):
-    return score_response("self_confidence", "x", response_logprobs=logprobs, tail_fraction=tail_fraction).score
+    return score_response("self_confidence", "x", token_stats={"logprobs": logprobs}, tail_fraction=tail_fraction).score
 
 
 def test_self_confidence_is_the_mean_token_log_probability():

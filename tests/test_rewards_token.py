@@ -16,18 +16,38 @@ import math
 
 import pytest
 
+from verl_ext.core import score_response
 from verl_ext.rewards.group import format_gated
-from verl_ext.rewards.group import self_confidence as mean_logprob
 from verl_ext.rewards.token import (
     RENT_TAIL_FRACTION,
     gateable,
-    probability,
-    self_certainty,
     tail_length,
-    token_entropy,
     token_logprob,
     token_statistics,
 )
+from verl_ext.rewards.token_stats import Ragged, reduce
+
+
+def _score(preset: str, statistic: str, values, tail_fraction: float = 1.0) -> float:
+    """The preset's score of one response with these per-token values, through the scoring core."""
+    return score_response(preset, "x", token_stats={statistic: values}, tail_fraction=tail_fraction).score
+
+
+def self_certainty(values, tail_fraction: float = 1.0) -> float:
+    return _score("self_certainty", "self_certainty", values, tail_fraction)
+
+
+def token_entropy(values, tail_fraction: float = 1.0) -> float:
+    return _score("token_entropy", "entropy", values, tail_fraction)
+
+
+def probability(values) -> float:
+    return _score("probability", "logprobs", values)
+
+
+def mean_logprob(values) -> float:
+    return _score("self_confidence", "logprobs", values)
+
 
 LN2, LN3, LN7 = math.log(2), math.log(3), math.log(7)
 WORKED = (0.0, LN2, 2 * LN2)
@@ -174,6 +194,10 @@ def test_gateable_names_the_unknown_reward():
 )
 def test_tail_length(tokens, fraction, length):
     assert tail_length(tokens, fraction) == length
+    # the batch reduction takes the same tokens: a tail mean of ones and zeros counts the ones it read
+    row = [0.0] * (tokens - length) + [1.0] * length
+    (mean,) = reduce(Ragged.from_rows([row]), "entropy", "tail mean", fraction)
+    assert mean == 1.0
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5, math.nan, math.inf])
@@ -187,15 +211,15 @@ def test_tail_fraction_outside_zero_one_is_refused(fraction):
 @pytest.mark.parametrize(
     ("call", "values", "error", "words"),
     [
-        (token_entropy, [], ValueError, "token entropy: no response tokens"),
-        (self_certainty, [], ValueError, "self-certainty: no response tokens"),
-        (probability, [], ValueError, "token log-probability: no response tokens"),
-        (token_entropy, [0.1, math.nan], ValueError, "token entropy: token 1 is nan"),
-        (self_certainty, [math.inf], ValueError, "self-certainty: token 0 is inf"),
-        (probability, [-0.1, -math.inf], ValueError, "token log-probability: token 1 is -inf"),
-        (self_certainty, [1.0, -0.5], ValueError, "token 1 is -0.5, but logsumexp"),
-        (probability, [-0.1, 0.2], ValueError, r"token 1 is 0.2 > 0"),
-        (token_entropy, "0.5", TypeError, "expected a sequence of numbers, got str"),
+        (token_entropy, [], ValueError, "no response token's entropy"),
+        (self_certainty, [], ValueError, "no response token's self_certainty"),
+        (probability, [], ValueError, "no response token's logprobs"),
+        (token_entropy, [0.1, math.nan], ValueError, "entropy at token 1 is nan"),
+        (self_certainty, [math.inf], ValueError, "self_certainty at token 0 is inf"),
+        (probability, [-0.1, -math.inf], ValueError, "logprobs at token 1 is -inf"),
+        (self_certainty, [1.0, -0.5], ValueError, "token 1 is -0.5, not logsumexp"),
+        (probability, [-0.1, 0.2], ValueError, r"token 1 is 0.2, not log p.* <= 0"),
+        (token_entropy, ["0.5", "x"], ValueError, "could not convert string to float"),
     ],
 )
 def test_bad_statistics_are_refused_with_the_token_named(call, values, error, words):

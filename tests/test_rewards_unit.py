@@ -242,7 +242,16 @@ def test_registry_lists_every_preset_by_level():
         "majority",
         "semantic_frequency",
     ]
-    assert preset_names("token") == ["format_gated_self_confidence", "self_confidence"]
+    assert preset_names("token") == [
+        "format_gated_probability",
+        "format_gated_self_certainty",
+        "format_gated_self_confidence",
+        "format_gated_token_entropy",
+        "probability",
+        "self_certainty",
+        "self_confidence",
+        "token_entropy",
+    ]
     assert preset_names() == sorted(preset_names("sample") + preset_names("group") + preset_names("token"))
     assert text_preset_names() == ["correctness", "format", "format_length", "length", "random"]
 

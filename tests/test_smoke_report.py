@@ -14,22 +14,25 @@ import pytest
 
 from verl_ext.rewards.equivalence import AnswerClusters
 from verl_ext.rewards.length import length_reward
-from verl_ext.rewards.presets import GroupSignals, Signals, get_preset, preset_names
+from verl_ext.rewards.registry import get_preset, preset_names
+from verl_ext.rewards.signals import GroupSignals, Signals
 from verl_ext.verl.smoke_report import SCORE_RANGES, draw_counts, report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "release_data" / "datasets"
 MAX_TOKENS = 512  # the smoke run's max_response_length
-LOGPROBS = (-50.0, -1.0, 0.0)  # mean token log-probability: any value <= 0
+LOGPROBS = (-1000.0, -1.0, 0.0)  # mean (and summed) token log-probability: any value <= 0 (exp(-1000) is 0.0)
+ENTROPIES = (0.0, 1.0, 50.0)  # mean token entropy: any value >= 0
+CERTAINTIES = (0.0, 1.0, 50.0)  # mean self-certainty logsumexp(z) - mean(z): any value >= 0
 
 
 def sample_values(name: str) -> list[float]:
     """The preset's reward over every format verdict, every response length up to the budget (peak 0.5: L takes
-    0, 1 and -1 on this grid), both correctness verdicts, a range of mean log-probabilities and random draws."""
-    combine = get_preset(name).combine
+    0, 1 and -1 on this grid), both correctness verdicts, a range of each per-token reduction and random draws."""
+    preset = get_preset(name)
     values = []
-    for fmt, tokens, correct, logprob, seed in itertools.product(
-        (0.0, 1.0), range(MAX_TOKENS + 1), (0.0, 1.0), LOGPROBS, range(4)
+    for fmt, tokens, correct, (logprob, entropy, certainty), seed in itertools.product(
+        (0.0, 1.0), range(MAX_TOKENS + 1), (0.0, 1.0), zip(LOGPROBS, ENTROPIES, CERTAINTIES), range(4)
     ):
         signals = Signals(
             pred="1",
@@ -39,10 +42,13 @@ def sample_values(name: str) -> list[float]:
             response_tokens=tokens,
             truncated=tokens >= MAX_TOKENS,
             correct=correct,
-            rng=random.Random(seed),
             mean_logprob=logprob,
+            sum_logprob=logprob,
+            mean_entropy=entropy,
+            mean_self_certainty=certainty,
         )
-        values.append(combine(signals))
+        args = (signals, random.Random(seed)) if preset.uses_rng else (signals,)
+        values.append(preset.combine(*args))
     return values
 
 
@@ -79,11 +85,9 @@ def test_every_registered_reward_has_a_score_range() -> None:
 def test_each_rewards_score_range_is_the_extremes_its_formula_reaches(name: str) -> None:
     values = group_values(name) if get_preset(name).is_group else sample_values(name)
     low, high, _ = SCORE_RANGES[name]
-    assert max(values) == high
-    if math.isinf(low):  # unbounded below: the reward follows the mean log-probability down
-        assert min(values) == min(LOGPROBS)
-    else:
-        assert min(values) == low
+    # unbounded: the reward follows its per-token reduction (the grid's extremes: -50 or 50 here) beyond any bound
+    assert max(values) == high if math.isfinite(high) else max(values) >= 50.0
+    assert min(values) == low if math.isfinite(low) else min(values) <= -50.0
 
 
 def test_format_length_reaches_minus_one_on_a_truncated_unformatted_response() -> None:

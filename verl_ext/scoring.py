@@ -9,8 +9,10 @@ input records back out with the scored fields (``verl_ext.core.extra_info.scored
 Group-level rewards (majority, semantic_frequency, ...) score the samples of one prompt together: a
 group is the records of one input file with the same ``uid``, ``prompt``, ``input`` or ``problem``
 (the first present) and the same ``step``. A file without such a field, or with a prompt of one sample,
-is an error. Token-level rewards (self_confidence) read each record's ``response_logprobs`` (a list of
-numbers). Both run in the calling process, as one batch.
+is an error. Token-level rewards read per-token statistics from each record (``STATISTIC_FIELDS``: lists of
+numbers, one per response token): ``response_logprobs`` (self_confidence, probability), ``response_entropies``
+(token_entropy), ``response_self_certainties`` (self_certainty); a record without the field its reward needs is an
+error naming the field. Both run in the calling process, as one batch.
 
 Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
 library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
@@ -42,7 +44,7 @@ from verl_ext.io.output import check_output_path
 from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX, problem_identity
 from verl_ext.rewards.length import validate_length_args
 from verl_ext.rewards.registry import get_preset
-from verl_ext.rewards.token_stats import Ragged
+from verl_ext.rewards.token_stats import STATISTICS, Ragged
 
 DEFAULT_MAX_RESPONSE_LENGTH = 3072
 DEFAULT_TIMEOUT_S = 5.0
@@ -146,10 +148,10 @@ def _first_missing(samples: Iterable[Sample], missing) -> tuple[Sample | None, i
 @dataclass(frozen=True)
 class GroupInputs:
     """What a group- or token-level reward reads beyond the texts: each sample's group (None: no groups) and the
-    response tokens' log-probabilities (None: not read)."""
+    per-token statistics it needs, by name."""
 
     group_ids: list[tuple[str, str, str]] | None
-    logprobs: Ragged | None
+    token_stats: dict[str, Ragged]
 
 
 def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInputs | None:
@@ -178,7 +180,12 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
     return grouped
 
 
-LOGPROBS_FIELD = "response_logprobs"
+STATISTIC_FIELDS = {
+    "logprobs": "response_logprobs",
+    "entropy": "response_entropies",
+    "self_certainty": "response_self_certainties",
+}
+"""Per-token statistic (``token_stats.STATISTICS``) -> the record field that holds it."""
 
 
 def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, str, str]]:
@@ -205,9 +212,11 @@ def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, 
     return ids
 
 
-def response_logprobs(sample: Sample) -> list[float]:
-    """The record's ``response_logprobs``: InputError naming the record when absent or not a list of numbers."""
-    value = sample.fields.get(LOGPROBS_FIELD)
+def token_statistic(sample: Sample, statistic: str) -> list[float]:
+    """The record's per-token ``statistic`` (``STATISTIC_FIELDS``): InputError naming the record and the field when
+    absent or not a non-empty list of finite numbers."""
+    name = STATISTIC_FIELDS[statistic]
+    value = sample.fields.get(name)
     if (
         not isinstance(value, list)
         or not value
@@ -215,8 +224,8 @@ def response_logprobs(sample: Sample) -> list[float]:
     ):
         raise InputError(
             sample.path,
-            f"field {LOGPROBS_FIELD!r} must be a non-empty list of finite numbers (the "
-            f"response tokens' log-probabilities), got {value!r:.80}",
+            f"field {name!r} must be a non-empty list of finite numbers (the response tokens' "
+            f"{STATISTICS[statistic][0].split(':')[0]}), got {value!r:.80}",
             sample.where,
         )
     return [float(v) for v in value]
@@ -224,10 +233,13 @@ def response_logprobs(sample: Sample) -> list[float]:
 
 def group_inputs(samples: Sequence[Sample], reward: str) -> GroupInputs:
     """What a group- or token-level reward reads beyond the texts (InputError as ``prompt_group_ids`` and
-    ``response_logprobs``)."""
+    ``token_statistic``)."""
     spec = get_preset(reward)
-    logprobs = Ragged.from_rows([response_logprobs(sample) for sample in samples]) if spec.needs_logprobs else None
-    return GroupInputs(prompt_group_ids(samples, reward) if spec.is_group else None, logprobs)
+    token_stats = {
+        statistic: Ragged.from_rows([token_statistic(sample, statistic) for sample in samples])
+        for statistic in spec.token_statistics
+    }
+    return GroupInputs(prompt_group_ids(samples, reward) if spec.is_group else None, token_stats)
 
 
 def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 256) -> int:
@@ -314,7 +326,7 @@ def score_samples_by_group(
         group_ids=inputs.group_ids,
         response_tokens=[sample.response_tokens for sample in samples],
         ground_truths=[sample.ground_truth for sample in samples],
-        token_stats={} if inputs.logprobs is None else {"logprobs": inputs.logprobs},
+        token_stats=inputs.token_stats,
     )
     try:
         results = score_batch(batch, _settings(options)).samples

@@ -31,7 +31,7 @@ from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.length import DEFAULT_PEAK, validate_length_args
 from verl_ext.rewards.registry import RewardPreset, get_preset
 from verl_ext.rewards.signals import GroupSignals, Signals, measure
-from verl_ext.rewards.token_stats import STATISTICS, Ragged, tail_means
+from verl_ext.rewards.token_stats import REDUCTIONS, STATISTICS, Ragged, reduce, why_invalid
 
 
 class BatchError(ValueError):
@@ -195,7 +195,9 @@ def score_batch(batch: Batch, settings: ScoringSettings) -> BatchResult:
     _check(batch, settings, preset)
     signals, errors = _measured(batch, settings, preset)
     if batch.token_stats:
-        signals, errors = _with_token_reductions(batch, settings.tail_fraction, signals, errors, preset.is_token)
+        signals, errors = _with_token_reductions(
+            batch, settings.tail_fraction, signals, errors, preset.token_statistics
+        )
     groups = _grouped(batch, settings, preset, signals)
     if preset.is_group:
         samples = _group_scores(preset, settings, signals, errors, groups)
@@ -211,7 +213,7 @@ def monitored_batch(batch: Batch, tail_fraction: float = 1.0) -> tuple[list[Sign
         raise BatchError("monitoring reads a batch of recorded signals")
     signals = list(batch.signals)
     if batch.token_stats:
-        signals, _ = _with_token_reductions(batch, tail_fraction, signals, [None] * len(signals), required=False)
+        signals, _ = _with_token_reductions(batch, tail_fraction, signals, [None] * len(signals), required=())
     groups = [] if batch.group_ids is None else cluster_groups_of(batch.group_ids, [s and s.pred for s in signals])
     return signals, groups
 
@@ -319,21 +321,26 @@ def _with_token_reductions(
     tail_fraction: float,
     signals: list[Signals | None],
     errors: list[BaseException | None],
-    required: bool,
+    required: tuple[str, ...],
 ) -> tuple[list[Signals | None], list[BaseException | None]]:
-    """The signals with their per-token reductions (LP from ``logprobs``); with ``required`` (a token-level preset)
-    a sample whose statistics cannot be reduced fails, else its reduction is None (a monitor then leaves it out)."""
-    if "logprobs" not in batch.token_stats:
-        return signals, errors
-    means = tail_means(batch.token_stats["logprobs"], "logprobs", tail_fraction)
-    reduced: list[Signals | None] = []
-    failures: list[BaseException | None] = []
-    for s, error, mean in zip(signals, errors, means):
-        if required and s is not None and mean is None and error is None:
-            error = InvalidTokenStatistics("no valid response log-probabilities (no token, or one not finite or > 0)")
-        reduced.append(None if s is None else replace(s, mean_logprob=mean))
-        failures.append(error)
-    return reduced, failures
+    """The signals with the per-response reductions (``token_stats.REDUCTIONS``) of every statistic the batch
+    carries. A sample whose ``required`` statistics (a token-level preset's) cannot be reduced fails; any other
+    reduction that cannot be made is None (a monitor then leaves it out)."""
+    reduced: dict[str, list[float | None]] = {
+        name: reduce(batch.token_stats[statistic], statistic, how, tail_fraction)
+        for name, (statistic, how) in REDUCTIONS.items()
+        if statistic in batch.token_stats
+    }
+    out_signals: list[Signals | None] = []
+    out_errors: list[BaseException | None] = []
+    for i, (s, error) in enumerate(zip(signals, errors)):
+        values = {name: column[i] for name, column in reduced.items()}
+        missing = sorted({REDUCTIONS[name][0] for name, value in values.items() if value is None} & set(required))
+        if s is not None and error is None and missing:
+            error = InvalidTokenStatistics("; ".join(why_invalid(batch.token_stats[m], m, i) for m in missing))
+        out_signals.append(None if s is None else replace(s, **values))
+        out_errors.append(error)
+    return out_signals, out_errors
 
 
 # --- grouping and scoring ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ raising what scoring raised (where a trainer adapter would record the failure an
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from verl_ext.core.batch import Batch, BatchResult, SampleResult, ScoringSettings, score_batch
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
@@ -24,13 +24,15 @@ def score_response(
     correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
     rng: random.Random | None = None,
     monitor_correctness: bool = True,
-    response_logprobs: Sequence[float] | None = None,
+    token_stats: Mapping[str, Sequence[float]] | None = None,
     tail_fraction: float = 1.0,
 ) -> SampleResult:
     """Score ``response`` with a sample- or token-level preset (a group-level one needs ``score_group``).
 
-    ValueError for an unknown or group-level preset and for an input that lacks what the preset needs (token counts,
-    a ground truth, log-probabilities); what measuring raised (e.g. the correctness reward's checker failing)."""
+    ``token_stats``: the response tokens' per-token statistics by name (``token_stats.STATISTICS``: ``logprobs``,
+    ``entropy``, ``self_certainty``), for the token-level presets. ValueError for an unknown or group-level preset and
+    for an input that lacks what the preset needs (token counts, a ground truth, a statistic); what measuring raised
+    (e.g. the correctness reward's checker failing)."""
     settings = ScoringSettings(
         preset,
         max_response_tokens=max_response_tokens,
@@ -45,7 +47,7 @@ def score_response(
         responses=[response],
         response_tokens=[response_tokens],
         ground_truths=[ground_truth],
-        token_stats={} if response_logprobs is None else {"logprobs": Ragged.from_rows([response_logprobs])},
+        token_stats={name: Ragged.from_rows([values]) for name, values in (token_stats or {}).items()},
         rngs=None if rng is None else [rng],
     )
     (result,) = score_batch(batch, settings).samples
@@ -61,7 +63,7 @@ def score_group(
     response_tokens: Sequence[int | None] | None = None,
     max_response_tokens: int | None = None,
     ground_truths: Sequence[str | None] | None = None,
-    response_logprobs: Sequence[Sequence[float]] | None = None,
+    token_stats: Mapping[str, Sequence[Sequence[float]]] | None = None,
     peak: float = DEFAULT_PEAK,
     correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
     rng: random.Random | None = None,
@@ -72,8 +74,9 @@ def score_group(
 ) -> BatchResult:
     """Score the n ``responses`` of one prompt with any preset (group-level presets vote over them).
 
-    ``rewarded``: score only the first ``rewarded`` responses, all vote (group-level presets). Raises what
-    ``score_response`` raises, for the first response that fails."""
+    ``token_stats``: per statistic, one sequence per response. ``rewarded``: score only the first ``rewarded``
+    responses, all vote (group-level presets). Raises what ``score_response`` raises, for the first response that
+    fails."""
     settings = ScoringSettings(
         preset,
         max_response_tokens=max_response_tokens,
@@ -89,7 +92,7 @@ def score_group(
         group_ids=[0] * len(responses),
         response_tokens=response_tokens,
         ground_truths=ground_truths,
-        token_stats={} if response_logprobs is None else {"logprobs": Ragged.from_rows(response_logprobs)},
+        token_stats={name: Ragged.from_rows(rows) for name, rows in (token_stats or {}).items()},
         rngs=None if rng is None else [rng] * len(responses),
     )
     result = score_batch(batch, settings)

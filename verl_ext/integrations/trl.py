@@ -26,11 +26,13 @@ an error, never a vote over part of a group. Evaluation batches (the trainer's m
 processes a group is whole in each process's batch only when ``per_device_train_batch_size`` is a multiple of
 ``num_generations`` (accelerate gives each process consecutive slices of that size): refused at construction
 otherwise, naming the settings.
-Token-level presets (self_confidence) need the completions' token log-probabilities, which TRL does not pass to
-reward functions (TRL 1.16: its transformers generation keeps none, and the vLLM sampling log-probs and
-``old_per_token_logps`` stay inside the trainer; only a ``rollout_func``'s extra fields reach them): give them as the
-column ``completion_logprobs``, or wrap the function in ``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``,
-which computes them with one forward pass of the policy; else the call fails with that message.
+Token-level presets need per-token statistics of the completions, which TRL does not pass to reward functions
+(TRL 1.16: its transformers generation keeps none, and the vLLM sampling log-probs and ``old_per_token_logps`` stay
+inside the trainer; only a ``rollout_func``'s extra fields reach them): give them as columns (``TOKEN_COLUMNS``:
+``completion_logprobs`` for self_confidence and probability, ``completion_entropies`` for token_entropy,
+``completion_self_certainties`` for self_certainty; one list per completion), or wrap the function in
+``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``, which computes them with one forward pass of the policy;
+else the call fails naming the column.
 
 Per-batch diagnostics go through TRL's own metrics (the ``log_metric`` hook), next to TRL's
 ``rewards/<preset>/mean``: the same ``diagnostics/*`` as veRL runs log (``verl_ext.diagnostics``:
@@ -63,6 +65,12 @@ logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_KEY = "ground_truth"
 LOGPROBS_KEY = "completion_logprobs"
+TOKEN_COLUMNS = {
+    "logprobs": LOGPROBS_KEY,
+    "entropy": "completion_entropies",
+    "self_certainty": "completion_self_certainties",
+}
+"""Per-token statistic (``token_stats.STATISTICS``) -> the column a token-level preset reads it from."""
 
 
 def completion_text(completion: Any) -> str:
@@ -249,18 +257,23 @@ class PresetReward:
         return [i // size for i in range(len(prompts))]
 
     def _token_stats(self, kwargs: dict[str, Any], count: int) -> dict[str, Ragged]:
-        logprobs = kwargs.get(self.logprobs_key)
-        if logprobs is None:
-            if self.spec.needs_logprobs:
-                raise ValueError(
-                    f"reward {self.preset!r} needs each completion's token log-probabilities: TRL does not pass them "
-                    f"to reward functions; provide them as the column {self.logprobs_key!r} (e.g. a rollout_func's "
-                    "extra fields)"
-                )
-            return {}
-        if len(logprobs) != count:
-            raise ValueError(f"column {self.logprobs_key!r} has {len(logprobs)} values for {count} completions")
-        return {"logprobs": Ragged.from_rows(logprobs)}
+        """Every per-token statistic whose column the call carries (the preset's are required)."""
+        columns = {**TOKEN_COLUMNS, "logprobs": self.logprobs_key}
+        stats = {}
+        for statistic, column in columns.items():
+            values = kwargs.get(column)
+            if values is None:
+                if statistic in self.spec.token_statistics:
+                    raise ValueError(
+                        f"reward {self.preset!r} needs each completion's per-token {statistic}: TRL does not pass "
+                        f"them to reward functions; provide them as the column {column!r} (e.g. a rollout_func's "
+                        "extra fields), or wrap the reward in trl_logprobs.WithPolicyLogprobs"
+                    )
+                continue
+            if len(values) != count:
+                raise ValueError(f"column {column!r} has {len(values)} values for {count} completions")
+            stats[statistic] = Ragged.from_rows(values)
+        return stats
 
     def _log(
         self,

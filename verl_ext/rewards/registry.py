@@ -5,8 +5,11 @@ every front end (veRL's reward loop and its post-rollout stage, TRL, ``verl-ext 
 batch-first core (``verl_ext.core.score_batch``), which reads the preset from here.
 
 Signals (measured by ``verl_ext.rewards.signals``): F = format (``format.py``), L = length (``length.py``),
-C = correctness (``correctness.py``), the group's clusters of equivalent answers (``equivalence.py``) and
-LP = mean log-probability of the response's sampled tokens (of its last ``tail_fraction``, ``token_stats.py``).
+C = correctness (``correctness.py``), the group's clusters of equivalent answers (``equivalence.py``) and the
+per-token reductions of the policy's statistics (``token_stats.py``; definitions and sources: ``token.py``):
+LP = mean log-probability of the sampled tokens, SC = mean self-certainty logsumexp(z_t) - mean(z_t), H = mean
+entropy of the next-token distributions (each over the response's last ``tail_fraction``), and the summed
+log-probability of the whole response.
 
     level sample (one response's text and token count):
     correctness    C                                       needs a ground truth
@@ -20,8 +23,11 @@ LP = mean log-probability of the response's sampled tokens (of its last ``tail_f
     format_gated_majority            F * majority
     format_gated_semantic_frequency  F * semantic_frequency
     level token (the policy's per-token statistics of the response):
-    self_confidence                  LP (URLVR's trajectory_level_entropy)
-    format_gated_self_confidence     F * exp(LP)
+    self_confidence                  LP (URLVR's trajectory_level_entropy; EM-RL's sequence reward)
+    self_certainty                   SC (Intuitor)
+    token_entropy                    -H (RENT, EM-RL; RENT's best: tail_fraction 1/3)
+    probability                      exp(sum of the tokens' log-probabilities) (URLVR)
+    format_gated_<x>                 F * x in its non-negative form (``token.gateable``): exp(LP), SC, exp(-H), p
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from verl_ext.names import closest_names
 from verl_ext.rewards.group import format_gated, majority_rewards, semantic_frequency_rewards
 from verl_ext.rewards.signals import GroupSignals, Signals
+from verl_ext.rewards.token import gateable
 
 
 class Level(str, Enum):
@@ -59,7 +66,8 @@ class RewardPreset:
 
     ``level`` sample or token: ``combine(signals) -> score`` per response (``combine(signals, rng)`` when
     ``uses_rng``); group: ``group_rule(group) -> scores`` over a prompt's responses. ``token_statistics``: the
-    per-token statistics a token-level preset reads (``verl_ext.rewards.token_stats`` names them)."""
+    per-token statistics a token-level preset reads (``verl_ext.rewards.token_stats`` names them). ``score_range``:
+    the lowest and highest score one sample can get (what a batch mean must lie in; infinite where unbounded)."""
 
     name: str
     formula: str
@@ -71,6 +79,7 @@ class RewardPreset:
     token_statistics: tuple[str, ...] = ()
     uses_rng: bool = False
     source: str = ""
+    score_range: tuple[float, float] = (0.0, 1.0)
 
     @property
     def is_group(self) -> bool:
@@ -107,11 +116,26 @@ def sample_reward(
     needs_ground_truth: bool = False,
     uses_rng: bool = False,
     source: str = "",
+    score_range: tuple[float, float] = (0.0, 1.0),
 ):
     """Register ``combine(signals) -> score`` (``combine(signals, rng)`` with ``uses_rng``) under ``name``."""
 
     def decorator(combine):
-        _add(RewardPreset(name, formula, SAMPLE, combine, None, needs_length, needs_ground_truth, (), uses_rng, source))
+        _add(
+            RewardPreset(
+                name,
+                formula,
+                SAMPLE,
+                combine,
+                None,
+                needs_length,
+                needs_ground_truth,
+                (),
+                uses_rng,
+                source,
+                score_range,
+            )
+        )
         return combine
 
     return decorator
@@ -127,11 +151,19 @@ def group_reward(name: str, formula: str, *, source: str = ""):
     return decorator
 
 
-def token_reward(name: str, formula: str, *, statistics: tuple[str, ...], source: str = ""):
+def token_reward(
+    name: str,
+    formula: str,
+    *,
+    statistics: tuple[str, ...],
+    source: str = "",
+    score_range: tuple[float, float] = (0.0, 1.0),
+):
     """Register ``combine(signals) -> score`` of a token-level preset reading the per-token ``statistics``."""
 
     def decorator(combine: SampleFormula) -> SampleFormula:
-        _add(RewardPreset(name, formula, TOKEN, combine, None, token_statistics=statistics, source=source))
+        preset = RewardPreset(name, formula, TOKEN, combine, token_statistics=statistics, source=source)
+        _add(replace(preset, score_range=score_range))
         return combine
 
     return decorator
@@ -147,18 +179,24 @@ def _correctness(s: Signals) -> float:
     return float(s.correct or 0.0)
 
 
-@sample_reward("format", "0.5 * F", source=PAPER)
+@sample_reward("format", "0.5 * F", source=PAPER, score_range=(0.0, 0.5))
 def _format(s: Signals) -> float:
     return 0.5 * s.format
 
 
-@sample_reward("format_length", "0.5 * F + L if F = 1 else min(0, L)", needs_length=True, source=PAPER)
+@sample_reward(
+    "format_length",
+    "0.5 * F + L if F = 1 else min(0, L)",
+    needs_length=True,
+    source=PAPER,
+    score_range=(-1.0, 1.5),  # L in [-1, 1]: formatted -0.5 to 1.5, else -1 to 0
+)
 def _format_length(s: Signals) -> float:
     assert s.length_reward is not None
     return 0.5 * s.format + s.length_reward if s.format == 1.0 else min(0.0, s.length_reward)
 
 
-@sample_reward("length", "L", needs_length=True, source=PAPER)
+@sample_reward("length", "L", needs_length=True, source=PAPER, score_range=(-1.0, 1.0))
 def _length(s: Signals) -> float:
     assert s.length_reward is not None
     return s.length_reward
@@ -204,6 +242,7 @@ def _format_gated_semantic_frequency(g: GroupSignals) -> list[float]:
     "mean log p(sampled token)",
     statistics=("logprobs",),
     source="URLVR's trajectory_level_entropy (How Far Can Unsupervised RLVR Scale, 2026)",
+    score_range=(-math.inf, 0.0),
 )
 def _self_confidence(s: Signals) -> float:
     assert s.mean_logprob is not None
@@ -218,7 +257,76 @@ def _self_confidence(s: Signals) -> float:
 )
 def _format_gated_self_confidence(s: Signals) -> float:
     assert s.mean_logprob is not None
-    return format_gated([math.exp(s.mean_logprob)], [s.format])[0]
+    return format_gated([gateable("self_confidence", s.mean_logprob)], [s.format])[0]
+
+
+@token_reward(
+    "self_certainty",
+    "mean over response tokens of logsumexp(z_t) - mean(z_t) = KL(U || p_t) + ln V",
+    statistics=("self_certainty",),
+    source="Intuitor (Zhao et al., 2025)",
+    score_range=(0.0, math.inf),  # >= ln V in practice
+)
+def _self_certainty(s: Signals) -> float:
+    assert s.mean_self_certainty is not None
+    return s.mean_self_certainty
+
+
+@token_reward(
+    "format_gated_self_certainty",
+    "F * self_certainty",
+    statistics=("self_certainty",),
+    source="Intuitor, gated by the paper's format check",
+    score_range=(0.0, math.inf),
+)
+def _format_gated_self_certainty(s: Signals) -> float:
+    assert s.mean_self_certainty is not None
+    return format_gated([gateable("self_certainty", s.mean_self_certainty)], [s.format])[0]
+
+
+@token_reward(
+    "token_entropy",
+    "-(mean over response tokens of the next-token entropy H_t)",
+    statistics=("entropy",),
+    source="RENT (Prabhudesai et al., 2025); EM-RL (Agarwal et al., 2025)",
+    score_range=(-math.inf, 0.0),
+)
+def _token_entropy(s: Signals) -> float:
+    assert s.mean_entropy is not None
+    return -s.mean_entropy
+
+
+@token_reward(
+    "format_gated_token_entropy",
+    "F * exp(-mean H_t)",
+    statistics=("entropy",),
+    source="RENT, gated by the paper's format check",
+)
+def _format_gated_token_entropy(s: Signals) -> float:
+    assert s.mean_entropy is not None
+    return format_gated([gateable("token_entropy", -s.mean_entropy)], [s.format])[0]
+
+
+@token_reward(
+    "probability",
+    "exp(sum over response tokens of log p(sampled token))",
+    statistics=("logprobs",),
+    source="URLVR (How Far Can Unsupervised RLVR Scale, 2026)",
+)
+def _probability(s: Signals) -> float:
+    assert s.sum_logprob is not None
+    return math.exp(s.sum_logprob)
+
+
+@token_reward(
+    "format_gated_probability",
+    "F * probability",
+    statistics=("logprobs",),
+    source="URLVR's probability, gated by the paper's format check",
+)
+def _format_gated_probability(s: Signals) -> float:
+    assert s.sum_logprob is not None
+    return format_gated([gateable("probability", math.exp(s.sum_logprob))], [s.format])[0]
 
 
 # --- lookups ----------------------------------------------------------------------------------------------------

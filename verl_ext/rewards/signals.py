@@ -22,8 +22,10 @@ class Signals:
     """Everything measured about one response; ``None`` where the input did not allow it.
 
     ``correct``: C (None without a ground truth); ``monitor_error``: the monitoring correctness check could not run
-    (``correct`` is then 0 and means "unknown"); ``mean_logprob``: LP, the mean of the response's last
-    ``tail_fraction`` of sampled-token log-probabilities (token-level presets only)."""
+    (``correct`` is then 0 and means "unknown"). The per-token reductions (``token_stats.REDUCTIONS``, where the
+    batch carries the statistic): ``mean_logprob`` LP, the mean sampled-token log-probability of the response's
+    tail; ``sum_logprob``, the log-probability of the whole response; ``mean_entropy`` and ``mean_self_certainty``,
+    the tail means of the next-token distributions' entropy and self-certainty."""
 
     pred: str | None
     format: float
@@ -36,6 +38,9 @@ class Signals:
     correct_error: str | None = None
     monitor_error: str | None = None
     mean_logprob: float | None = None
+    sum_logprob: float | None = None
+    mean_entropy: float | None = None
+    mean_self_certainty: float | None = None
 
 
 @dataclass(frozen=True)

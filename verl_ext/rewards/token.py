@@ -1,6 +1,8 @@
 """Token-level label-free rewards: the score of a response is a function of the policy's own next-token
-distributions p_t over its T response tokens (t = 1..T). Pure functions of per-token statistics of ONE
-response, given as any iterable of numbers (a list, a 1-D numpy array or torch tensor); no veRL or TRL here.
+distributions p_t over its T response tokens (t = 1..T). This module states their formulas and sources, the tail
+rule, the non-negative forms they are format-gated in, and a plain-math reference of the per-token statistics
+(what an engine's vectorised version is tested against). The batch reductions are ``token_stats.py``'s, the presets
+``registry.py``'s; no veRL or TRL here.
 
 Per-token statistics (what the engine must provide, for response tokens only, padding masked out):
 
@@ -13,13 +15,12 @@ sampling temperature before any of the three, as veRL's actor does for log-probs
 (``_scale_logits_by_temperature`` in ``verl/workers/engine/fsdp/transformer_impl.py``, veRL 0.9.1).
 ``token_statistics`` is the plain-math reference of entropy and self-certainty for one logits row.
 
-Rewards (natural logs; "tail" = the last m = ceil(f * T) tokens, f = ``tail_fraction`` in (0, 1], the rule of
-``group.self_confidence``):
+Rewards (natural logs; "tail" = the last m = ``tail_length(T, f)`` tokens, f = ``tail_fraction`` in (0, 1]):
 
     self_certainty   (1/m) sum_tail c_t                  Intuitor; >= ln V > 0
     token_entropy    -(1/m) sum_tail H_t                 RENT, EM-RL (token); <= 0
     probability      exp(sum_{t=1..T} log p_t(y_t))      URLVR; the response's probability, in [0, 1]
-    self_confidence  (1/m) sum_tail log p_t(y_t)         ``group.self_confidence`` (URLVR's trajectory_level_entropy)
+    self_confidence  (1/m) sum_tail log p_t(y_t)         URLVR's trajectory_level_entropy
 
 Format gating (``group.format_gated``, F * r) needs r >= 0, so that an unformatted response (0) ranks below
 every formatted one; ``gateable`` gives the form each is gated in: self_certainty and probability as they are
@@ -97,39 +98,6 @@ def _floats(values: Iterable[Any], what: str) -> list[float]:
     if not out:
         raise ValueError(f"{what}: no response tokens (a token-level reward needs at least one)")
     return out
-
-
-def _tail_mean(values: list[float], tail_fraction: float) -> float:
-    tail = values[len(values) - tail_length(len(values), tail_fraction) :]
-    return math.fsum(tail) / len(tail)
-
-
-def self_certainty(token_self_certainties: Iterable[Any], tail_fraction: float = 1.0) -> float:
-    """Intuitor's reward: the mean self-certainty c_t = logsumexp(z_t) - mean(z_t) of the response's tokens
-    (the last ceil(f * T) with ``tail_fraction`` f; Intuitor uses all, f = 1).
-
-    c_t = KL(U || p_t) + ln V >= ln V: refused when negative (not a self-certainty: wrong field wired)."""
-    values = _floats(token_self_certainties, "self-certainty")
-    bad = next(((i, v) for i, v in enumerate(values) if v < 0.0), None)
-    if bad is not None:
-        raise ValueError(f"self-certainty: token {bad[0]} is {bad[1]}, but logsumexp(z) - mean(z) is never negative")
-    return _tail_mean(values, tail_fraction)
-
-
-def token_entropy(token_entropies: Iterable[Any], tail_fraction: float = 1.0) -> float:
-    """RENT's and EM-RL's reward: minus the mean entropy H_t of the response's next-token distributions,
-    over its last ceil(f * T) tokens (f = ``tail_fraction``; RENT's best: 1/3, ``RENT_TAIL_FRACTION``; EM-RL
-    and RENT's released code: 1)."""
-    return -_tail_mean(_floats(token_entropies, "token entropy"), tail_fraction)
-
-
-def probability(token_logprobs: Iterable[Any]) -> float:
-    """URLVR's ``probability``: exp(sum_t log p_t(y_t)), the probability the policy gives the whole response."""
-    values = _floats(token_logprobs, "token log-probability")
-    bad = next(((i, v) for i, v in enumerate(values) if v > 0.0), None)
-    if bad is not None:
-        raise ValueError(f"token log-probability: token {bad[0]} is {bad[1]} > 0 (a log-probability is <= 0)")
-    return math.exp(math.fsum(values))
 
 
 def _identity(value: float) -> float:

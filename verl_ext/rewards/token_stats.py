@@ -1,12 +1,15 @@
 """Per-token statistics of the policy for a batch of responses, and their per-response reductions.
 
-A statistic is one number per response token (``STATISTICS``: the sampled token's log-probability, ...). A batch's
+A statistic is one number per response token (``STATISTICS``: the sampled token's log-probability, the entropy
+and the self-certainty of the next-token distribution; their definitions and sources: ``token.py``). A batch's
 values travel as ``Ragged``: every response's tokens concatenated, with offsets, so that a step of 8192 responses of
 3072 tokens reduces in a few vectorised passes (prefix sums, numpy) instead of Python loops. One implementation
 serves every front end: veRL's jagged TransferQueue tensors, TRL's and ``verl-ext score``'s lists of numbers.
 
-    tail mean  (1/m) * sum of the last m = ceil(tail_fraction * T) of a response's T values
-               (None for a response without a value or with an invalid one anywhere)
+    tail mean  (1/m) * sum of the last m = ``token.tail_length(T, tail_fraction)`` of a response's T values
+    sum        the sum of all T values
+(None for a response without a value or with an invalid one anywhere.) ``REDUCTIONS`` names the per-response
+values the token-level presets read (``Signals`` fields).
 """
 
 from __future__ import annotations
@@ -17,15 +20,31 @@ from typing import Any
 
 import numpy as np
 
+from verl_ext.rewards.token import TAIL_ROUNDING
+
 
 def _finite_non_positive(values: np.ndarray) -> np.ndarray:
     return np.isfinite(values) & (values <= 0)
 
 
+def _finite_non_negative(values: np.ndarray) -> np.ndarray:
+    return np.isfinite(values) & (values >= 0)
+
+
 STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-    "logprobs": ("log p(sampled token): finite and <= 0", _finite_non_positive),
+    "logprobs": ("log p_t(y_t) of the sampled token: finite and <= 0", _finite_non_positive),
+    "entropy": ("H_t of the next-token distribution: finite", np.isfinite),
+    "self_certainty": ("logsumexp(z_t) - mean(z_t) of the logits: finite and >= 0", _finite_non_negative),
 }
 """name -> (what it is, which values are valid)."""
+
+REDUCTIONS: dict[str, tuple[str, str]] = {
+    "mean_logprob": ("logprobs", "tail mean"),
+    "sum_logprob": ("logprobs", "sum"),
+    "mean_entropy": ("entropy", "tail mean"),
+    "mean_self_certainty": ("self_certainty", "tail mean"),
+}
+"""``Signals`` field -> (statistic, reduction)."""
 
 
 def _prefix(values: np.ndarray) -> np.ndarray:
@@ -45,9 +64,10 @@ class Ragged:
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[float]]) -> Ragged:
-        """From one sequence of numbers per response (TRL's columns, ``verl-ext score``'s records)."""
+        """From one iterable of numbers per response (TRL's columns, ``verl-ext score``'s records)."""
+        rows = [[float(v) for v in row] for row in rows]
         lengths = np.array([len(row) for row in rows], dtype=np.int64)
-        flat = np.array([float(v) for row in rows for v in row], dtype=np.float64)
+        flat = np.array([v for row in rows for v in row], dtype=np.float64)
         return cls(flat, _offsets(lengths))
 
     @classmethod
@@ -92,17 +112,37 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
 
 
-def tail_means(rows: Ragged, statistic: str, tail_fraction: float = 1.0) -> list[float | None]:
-    """Each row's mean of its last m = ceil(tail_fraction * T) values; None for a row without a value or with any
-    value ``statistic`` does not allow (``STATISTICS``)."""
+def reduce(rows: Ragged, statistic: str, reduction: str, tail_fraction: float = 1.0) -> list[float | None]:
+    """Each row's ``reduction`` ("tail mean": the mean of its last m = ceil(tail_fraction * T - 1e-9) values, at least
+    one, ``token.tail_length``; "sum": the sum of all its values); None for a row without a value or with any value
+    ``statistic`` does not allow (``STATISTICS``)."""
     if not 0.0 < tail_fraction <= 1.0:
         raise ValueError(f"tail_fraction must lie in (0, 1], got {tail_fraction}")
     valid = STATISTICS[statistic][1](rows.values)
     sums, bad = _prefix(np.where(valid, rows.values, 0.0)), _prefix((~valid).astype(np.int64))
     start, end = rows.offsets[:-1], rows.offsets[1:]
     counts = end - start
-    tail = np.ceil(tail_fraction * counts).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = ((sums[end] - sums[end - tail]) / np.maximum(tail, 1)).tolist()
+    if reduction == "sum":
+        values = (sums[end] - sums[start]).tolist()
+    elif reduction == "tail mean":
+        tail = np.maximum(np.ceil(tail_fraction * counts - TAIL_ROUNDING), 1).astype(np.int64)
+        tail = np.minimum(tail, np.maximum(counts, 1))
+        values = ((sums[end] - sums[end - tail]) / tail).tolist()
+    else:
+        raise ValueError(f"unknown reduction {reduction!r}")
     invalid = ((bad[end] - bad[start]) > 0) | (counts == 0)
-    return [None if broken else mean for mean, broken in zip(means, invalid.tolist())]
+    return [None if broken else value for value, broken in zip(values, invalid.tolist())]
+
+
+def why_invalid(rows: Ragged, statistic: str, row: int) -> str:
+    """Why row ``row`` of ``statistic`` cannot be reduced: no value, or its first value the statistic does not allow."""
+    values = rows.values[rows.offsets[row] : rows.offsets[row + 1]]
+    if len(values) == 0:
+        return f"no response token's {statistic}"
+    bad = int(np.argmin(STATISTICS[statistic][1](values)))
+    return f"its {statistic} at token {bad} is {values[bad]}, not {STATISTICS[statistic][0]}"
+
+
+def tail_means(rows: Ragged, statistic: str, tail_fraction: float = 1.0) -> list[float | None]:
+    """``reduce(rows, statistic, "tail mean", tail_fraction)``."""
+    return reduce(rows, statistic, "tail mean", tail_fraction)

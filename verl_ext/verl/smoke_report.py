@@ -23,27 +23,19 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from verl_ext.rewards.registry import PRESETS
+
 STEPS = (1, 2)
 VALIDATION_STEPS = (0, 2)
 CHECKPOINT = "global_step_2"
 BENCHMARKS = ("AIME2024", "AMC2023", "MATH500")
 TIME_LIMIT_S = 15 * 60
 DEFAULT_REWARD = "format_length"
-# preset -> (lowest, highest) value of one sample's training reward, from its formula (presets.py). F: format
-# verdict in {0, 1}; L: length reward in [-1, 1] (length.py: L(0) = 0, peak L(p) = 1, a truncated response
-# L(1) = -1); C: correctness in {0, 1}; LP: mean token log-probability, <= 0. A batch mean lies in the same range.
+# preset -> (lowest, highest) value of one sample's training reward and its formula, from the registry (each
+# preset's score_range; tests/test_smoke_report.py checks each against the extremes its formula reaches).
+# A batch mean lies in the same range.
 SCORE_RANGES: dict[str, tuple[float, float, str]] = {
-    "correctness": (0.0, 1.0, "C"),
-    "format": (0.0, 0.5, "0.5 F"),
-    "format_length": (-1.0, 1.5, "0.5 F + L when formatted (-0.5 to 1.5), else min(0, L) (-1 to 0)"),
-    "length": (-1.0, 1.0, "L"),
-    "random": (0.0, 1.0, "Bernoulli(0.5)"),
-    "self_confidence": (-math.inf, 0.0, "LP"),
-    "format_gated_self_confidence": (0.0, 1.0, "F exp(LP)"),
-    "majority": (0.0, 1.0, "1 in the group's largest answer cluster, else 0"),
-    "semantic_frequency": (0.0, 1.0, "the answer cluster's share of the group"),
-    "format_gated_majority": (0.0, 1.0, "F majority"),
-    "format_gated_semantic_frequency": (0.0, 1.0, "F semantic_frequency"),
+    name: (*preset.score_range, preset.formula) for name, preset in PRESETS.items()
 }
 # metric -> (low, high, what a healthy smoke run shows); critic/score/mean's comes from the reward.
 TRAINING_FIGURES = {
