@@ -279,3 +279,14 @@ def test_a_multi_output_session_votes_once_and_all_its_outputs_get_its_reward() 
         assert outcome.metrics["collapse/majority_ratio"] == pytest.approx(2 / 3)
     finally:
         del RESPONSE_LENGTHS["m"]
+
+
+def test_proxy_diagnostics_of_the_training_reward_against_hidden_correctness() -> None:
+    _, metrics = run("majority")
+    # rewards a: 1 1 1 0 0, b: 1 0 0 1; correct a: 1 1 1 0 0, b: 0 1 1 0. Correct samples' mean reward M1 = 3/5,
+    # wrong ones' M0 = 2/4; rewards' population sd s = sqrt(5/9 * 4/9) and sqrt(n1 n0) / n = sqrt(20) / 9 = s:
+    # r_pb = (M1 - M0) / s * s = 0.1
+    assert metrics["proxy/point_biserial"] == pytest.approx(0.1)
+    # the first highest-reward response: a's session 0 (answer 2, right), b's session 0 (answer 5, wrong)
+    assert metrics["proxy/pseudo_label_accuracy"] == pytest.approx(0.5)
+    assert metrics["proxy/unverified"] == 0.0

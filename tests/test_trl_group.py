@@ -141,6 +141,11 @@ def test_collapse_monitors_are_logged_per_batch():
     assert metrics["collapse/label_accuracy"] == pytest.approx(0.5)
     # group a: rewards 1,1,1,0,0 match correctness 1,1,1,0,0; group b: 1,1,0,0,0 vs 0,0,1,1,0 -> only the last
     assert metrics["collapse/reward_accuracy"] == pytest.approx((1.0 + 0.2) / 2)
+    # URLVR's diagnostics: the 5 right samples' mean reward 3/5, the 5 wrong ones' 2/5, rewards' sd 1/2 and
+    # sqrt(5 * 5) / 10 = 1/2: r_pb = (3/5 - 2/5) / (1/2) * (1/2) = 0.2; the first top-rewarded answer per group:
+    # a's 2 (right), b's 7 (wrong)
+    assert metrics["proxy/point_biserial"] == pytest.approx(0.2)
+    assert metrics["proxy/pseudo_label_accuracy"] == pytest.approx(0.5)
 
 
 def test_a_checker_that_cannot_start_is_counted_not_zeroed(broken_isolated_child):

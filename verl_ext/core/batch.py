@@ -24,6 +24,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from verl_ext.collapse import batch_monitors, signals_monitors
+from verl_ext.eval import proxy
 from verl_ext.rewards import equivalence
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.equivalence import AnswerClusters
@@ -165,9 +166,30 @@ class BatchResult:
         }
 
     def monitors(self, rewards: Sequence[float | None] | None = None) -> dict[str, float]:
-        """``collapse_monitors`` of this batch's groups, with ``rewards`` (default: the scores)."""
+        """``group_monitors`` of this batch's groups, with ``rewards`` (default: the scores)."""
         signals = [sample.signals for sample in self.samples]
-        return collapse_monitors(self.groups, signals, self.scores if rewards is None else rewards)
+        return group_monitors(self.groups, signals, self.scores if rewards is None else rewards)
+
+
+def group_monitors(
+    groups: Sequence[GroupResult], signals: Sequence[Signals | None], rewards: Sequence[float | None]
+) -> dict[str, float]:
+    """Monitoring of a grouped batch (never a reward): ``collapse_monitors`` and ``proxy_diagnostics``."""
+    return {**collapse_monitors(groups, signals, rewards), **proxy_diagnostics(groups, signals, rewards)}
+
+
+def proxy_diagnostics(
+    groups: Sequence[GroupResult], signals: Sequence[Signals | None], rewards: Sequence[float | None]
+) -> dict[str, float]:
+    """URLVR's diagnostics of the training reward against hidden correctness (``verl_ext.eval.proxy``, ``proxy/*``:
+    point-biserial correlation, pseudo-label accuracy per group) over the measured, rewarded samples of the groups;
+    none when no sample carries a correctness verdict (no ground truth). A failed monitoring check is no verdict."""
+    members = [i for group in groups for i in group.members if rewards[i] is not None and signals[i] is not None]
+    if not any(signals[i].correct is not None for i in members):  # type: ignore[union-attr]
+        return {}
+    group_of = {i: number for number, group in enumerate(groups) for i in group.members}
+    correct = [None if signals[i].monitor_error else signals[i].correct for i in members]  # type: ignore[union-attr]
+    return proxy.batch_diagnostics([rewards[i] for i in members], correct, [group_of[i] for i in members])
 
 
 def collapse_monitors(

@@ -19,7 +19,9 @@ of each selected uid), so a stage there sees each prompt's whole group. It:
    score on each response's last token, zeros elsewhere: what the agent loop and ``_compute_reward_colocate`` write)
    with ``tq.kv_batch_put``;
    sample-level presets keep the reward loop's scores;
-3. returns the collapse monitors (``verl_ext.collapse``) of every reward as ``collapse/*`` metrics.
+3. returns the collapse monitors (``verl_ext.collapse``) of every reward as ``collapse/*`` metrics and, when the
+   data carries ground truths, URLVR's diagnostics of the training reward against them (``verl_ext.eval.proxy``:
+   point-biserial correlation, pseudo-label accuracy) as ``proxy/*``.
 
 A failure to read or write TransferQueue raises (the actor must never train on the reward loop's
 placeholder). A sample or group the core could not score scores 0 and counts in
@@ -38,7 +40,7 @@ from typing import Any
 import torch
 
 from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
-from verl_ext.core.batch import collapse_monitors, monitored_batch
+from verl_ext.core.batch import group_monitors, monitored_batch
 from verl_ext.core.extra_info import signals_from_extra_info
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 from verl_ext.rewards.group import EMPO_MIN_SHARE
@@ -214,7 +216,7 @@ def run_group_stage(
     fell_back = sum(size for size, group in zip(sizes, groups) if group.clusters.fallback)
     metrics[DIAGNOSTICS_PREFIX + "answer_fallback_rate"] = fell_back / sum(sizes)
     metrics[DIAGNOSTICS_PREFIX + "answer_check_timeouts"] = float(sum(group.clusters.timeouts for group in groups))
-    metrics.update(collapse_monitors(groups, signals, monitor_rewards))
+    metrics.update(group_monitors(groups, signals, monitor_rewards))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
     return StageOutcome(rewards, rewrite, metrics, extra_fields)
 
