@@ -112,7 +112,8 @@ def _timed_pass(score, responses: list[tuple[str, int]]) -> tuple[float, float]:
 
 
 def _ready_bounded_path() -> None:
-    """Start the bounded path's child and wait for it (start-up cost, not an answer's; ``warm_up`` does not start it)."""
+    """Start the bounded path's child and wait for it (start-up cost, not an answer's; ``warm_up`` does not start
+    it)."""
     from verl_ext.rewards.format import bounded_caller
 
     bounded_caller().call("x")
@@ -333,7 +334,8 @@ def report(args: argparse.Namespace, release: Path) -> int:
     results = {kind: run_child(kind, release, args.warm_passes, args.runs) for kind in kinds}
     first = results[PRESETS[0]]
     print(
-        f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to {first['pinned']}"
+        f"{first['n']} distinct real responses; per row the best of {args.runs} fresh interpreters pinned to "
+        f"{first['pinned']}"
     )
     print(f"{'check':<15} {'start-up s':>10} {'cold /s':>10} {'cold /cpu-s':>11} {'warm /s':>10} {'warm /cpu-s':>11}")
     for kind, r in results.items():
@@ -347,7 +349,8 @@ def report(args: argparse.Namespace, release: Path) -> int:
     if "release" in results:
         baseline = results["release"]
         print(
-            f"format_length vs the release's check, cold per CPU second: {cold_cpu / (baseline['n'] / baseline['cold'][1]):.1f}x"
+            "format_length vs the release's check, cold per CPU second: "
+            f"{cold_cpu / (baseline['n'] / baseline['cold'][1]):.1f}x"
         )
     repeat = 1 - DISTINCT_ANSWERS_PER_PROMPT / ROLLOUTS_PER_PROMPT
     step = 1 / ((1 - repeat) / cold_cpu + repeat / warm_cpu)
@@ -370,9 +373,9 @@ def report(args: argparse.Namespace, release: Path) -> int:
     )
     worst = json.loads(done.stdout.strip().splitlines()[-1])
     print(
-        f"\nworst real response, cold (fresh interpreter, each distinct response once): {worst['wall_ms']:.2f} ms wall"
-        f" ({worst['wall_answer'][:40]!r}), {worst['cpu_ms']:.2f} ms CPU incl. the child ({worst['cpu_answer'][:40]!r});"
-        " target 50 ms"
+        "\nworst real response, cold (fresh interpreter, each distinct response once): "
+        f"{worst['wall_ms']:.2f} ms wall ({worst['wall_answer'][:40]!r}), {worst['cpu_ms']:.2f} ms CPU incl. the child "
+        f"({worst['cpu_answer'][:40]!r}); target 50 ms"
     )
 
     path = bounded_path(release)
@@ -385,7 +388,8 @@ def report(args: argparse.Namespace, release: Path) -> int:
     print(
         f"  per call, wall ms / CPU ms of both processes: cold {path['cold'][0]:.2f} / {path['cold'][1]:.2f},"
         f" warm {path['warm'][0]:.2f} / {path['warm'][1]:.2f}; the same built in-process: cold"
-        f" {path['local_cold'][0]:.2f} / {path['local_cold'][1]:.2f}, warm {path['local_warm'][0]:.2f} / {path['local_warm'][1]:.2f}"
+        f" {path['local_cold'][0]:.2f} / {path['local_cold'][1]:.2f},"
+        f" warm {path['local_warm'][0]:.2f} / {path['local_warm'][1]:.2f}"
     )
 
     print("\nadversarial responses, format_length, one each, answer cache cleared (CPU ms incl. the child, wall ms):")

@@ -76,15 +76,17 @@ def measure(release: Path, worker_counts: list[int], repeat: int) -> int:
         return 2
     print(f"{len(inputs)} files; {os.cpu_count()} CPU(s); load average before: {os.getloadavg()[0]:.2f}")
     print(
-        "| processes | responses | seconds | responses/s | steady responses/s | agree with stored score | timed out | load after |"
+        "| processes | responses | seconds | responses/s | steady responses/s | agree with stored score | timed out"
+        " | load after |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for _ in range(repeat):
         for workers in worker_counts:
             r = run_once(inputs, workers)
             print(
-                f"| {r['workers']} | {r['responses']} | {r['seconds']:.1f} | {r['per_second']:.1f} | {r['steady_per_second']:.1f} "
-                f"| {r['agree']}/{r['responses']} ({r['agree'] / r['responses']:.2%}) | {r['timed_out']} | {os.getloadavg()[0]:.2f} |",
+                f"| {r['workers']} | {r['responses']} | {r['seconds']:.1f} | {r['per_second']:.1f} "
+                f"| {r['steady_per_second']:.1f} | {r['agree']}/{r['responses']} ({r['agree'] / r['responses']:.2%}) "
+                f"| {r['timed_out']} | {os.getloadavg()[0]:.2f} |",
                 flush=True,
             )
     return 0

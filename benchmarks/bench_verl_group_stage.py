@@ -101,8 +101,9 @@ def main() -> None:
         (first_wall, first_cpu), warm = runs[0], runs[1:]
         print(
             f"{args.reward} {args.prompts} x {samples}, responses up to {args.response_tokens} tokens: first step "
-            f"{first_wall:.2f} s wall / {first_cpu:.2f} CPU s; warm median {statistics.median(w for w, _ in warm):.2f} s "
-            f"wall / {statistics.median(c for _, c in warm):.2f} CPU s over {len(warm)} steps"
+            f"{first_wall:.2f} s wall / {first_cpu:.2f} CPU s; "
+            f"warm median {statistics.median(w for w, _ in warm):.2f} s wall / "
+            f"{statistics.median(c for _, c in warm):.2f} CPU s over {len(warm)} steps"
         )
 
 

@@ -60,7 +60,10 @@ def sampler_note(kept_rows: Sequence[int], wanted: Sequence[int]) -> str:
     """Whether the release's sampler, run on this raw source's readable rows, gives ``wanted``."""
     same = len(kept_rows) >= len(wanted) and paper_sample(sorted(kept_rows), len(wanted)) == list(wanted)
     verdict = "reproduces" if same else "does not reproduce (the shipped selection was used)"
-    return f"the release's sampler (RandomState({DEEPSCALER_SEED}) over {len(kept_rows)} readable rows) {verdict} the shipped selection"
+    return (
+        f"the release's sampler (RandomState({DEEPSCALER_SEED}) over {len(kept_rows)} readable rows) {verdict}"
+        " the shipped selection"
+    )
 
 
 def fingerprint(problem: str) -> str:

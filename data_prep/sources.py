@@ -61,13 +61,19 @@ def _read_json(text: str, origin: str) -> list[Any]:
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")
 """Files ``save_to_disk`` writes at the top of a DatasetDict / a Dataset folder."""
-SOURCE_KINDS = "a .json/.jsonl/.parquet file, a datasets save_to_disk folder (PATH or PATH@SPLIT), or a Hub id owner/name[:config][@split]"
+SOURCE_KINDS = (
+    "a .json/.jsonl/.parquet file, a datasets save_to_disk folder (PATH or PATH@SPLIT),"
+    " or a Hub id owner/name[:config][@split]"
+)
 
 
 def _plain_folder_error(path: Path, wanted: Sequence[str]) -> DataError:
     """One line for a folder that ``save_to_disk`` did not write: what a source may be, and which file to pass."""
     files = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
-    head = f"{path}: a plain folder, not a datasets save_to_disk folder (no {' or '.join(SAVED_DATASET_MARKERS)}); a source is {SOURCE_KINDS}"
+    head = (
+        f"{path}: a plain folder, not a datasets save_to_disk folder (no {' or '.join(SAVED_DATASET_MARKERS)});"
+        f" a source is {SOURCE_KINDS}"
+    )
     if not files:
         return DataError(f"{head}; this folder holds no {'/'.join(DATA_SUFFIXES)} file")
     pick = next((name for name in wanted if name in files), None)
@@ -112,8 +118,8 @@ def _read_json_file(path: Path, origin: str) -> list[Any]:
 
 
 def load_file(path: Path, split: str | None = None, wanted: Sequence[str] = ()) -> Source:
-    """Rows of a local file: ``.json`` (list or JSON lines), ``.jsonl`` (either gzip-compressed as ``.gz``), ``.parquet``, or a folder
-    written by ``datasets``' ``save_to_disk`` (``split`` picks from a DatasetDict).
+    """Rows of a local file: ``.json`` (list or JSON lines), ``.jsonl`` (either gzip-compressed as ``.gz``),
+    ``.parquet``, or a folder written by ``datasets``' ``save_to_disk`` (``split`` picks from a DatasetDict).
 
     Any other folder is a DataError saying what a source may be; ``wanted`` (file names, preferred
     first) lets it name the file to pass when the folder holds one of them."""

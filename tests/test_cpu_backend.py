@@ -243,7 +243,8 @@ def test_with_verl_platform_cpu_the_backend_registers_everything():
         "from verl.workers.engine.base import EngineRegistry as E;"
         "import verl.workers.engine_workers as W;"
         "print(get_device_name(), 'hf' in R._registry, ('hf', 'async') in A,"
-        " E._engines['language_model']['fsdp2']['cpu'].__name__, getattr(W.initialize_global_process_group_ray, 'verl_ext_cpu', False))"
+        " E._engines['language_model']['fsdp2']['cpu'].__name__,"
+        " getattr(W.initialize_global_process_group_ray, 'verl_ext_cpu', False))"
     )
     result = _run_python(probe, VERL_PLATFORM="cpu")
     assert result.returncode == 0, result.stderr[-2000:]

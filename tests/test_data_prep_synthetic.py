@@ -112,7 +112,8 @@ def test_math_train_from_a_full_math_training_set_equals_the_release_file(tmp_pa
             "problem": r["prompt"][1]["content"],
             "level": "Level 3",
             "type": "Algebra",
-            "solution": f"We first get $\\boxed{{wrong}}$, then the answer is $\\boxed{{{r['reward_model']['ground_truth']}}}$.",
+            "solution": "We first get $\\boxed{wrong}$, then the answer is "
+            f"$\\boxed{{{r['reward_model']['ground_truth']}}}$.",
         }
         for r in release
     ]

@@ -162,7 +162,8 @@ def test_generate_vllm_checks_arguments_before_importing_vllm(tmp_path, args, wo
 
 
 def _generation_file(path: Path, items: list[dict], k: int) -> None:
-    """What generate_vllm.py writes: the eval rows plus k responses per prompt (here: the release's greedy ones, repeated)."""
+    """What generate_vllm.py writes: the eval rows plus k responses per prompt (here: the release's greedy ones,
+    repeated)."""
     rows = [
         {
             "data_source": item["data_source"],

@@ -11,9 +11,10 @@ The checks run in a child interpreter (``python tests/test_format_fuzz.py``), so
 hangs cannot hang the suite: the test gives it ``SUBPROCESS_TIMEOUT_S`` and reports the answer it was on.
 There, each format check must return (never raise) within ``CPU_BOUND_S`` of the calling thread's CPU
 time and ``WALL_BOUND_S`` of wall time (the bounded path's child has ``format.BOUNDED_CPU_S`` of CPU,
-plus a child's start-up: the first bounded answer's, or a replacement's after a kill). Both are far above the 50 ms target (which
-``benchmarks/bench_rewards.py`` reports), so that a loaded CI box cannot make them flaky, and far below
-what an unbounded check takes (the release never returns on many). Examples are derandomized.
+plus a child's start-up: the first bounded answer's, or a replacement's after a kill). Both are far above
+the 50 ms target (which ``benchmarks/bench_rewards.py`` reports), so that a loaded CI box cannot make them
+flaky, and far below what an unbounded check takes (the release never returns on many). Examples are
+derandomized.
 """
 
 from __future__ import annotations

@@ -70,7 +70,9 @@ def hook(event, args):
     found = events[watching[0]]
     if event == "open":
         path, mode, flags = args
-        if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (isinstance(flags, int) and flags & WRITE_FLAGS):
+        if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & WRITE_FLAGS
+        ):
             found.append(["write", str(path)])
     elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"):
         if not any(CHILD_MODULE in str(a) for a in (args[1] if event == "subprocess.Popen" else args)):
@@ -85,7 +87,10 @@ def manager_for(preset):
     from transformers import AutoTokenizer
     from verl_ext.verl.managers import MANAGERS
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
-        config = compose(config_name="ppo_trainer", overrides=[f"reward.reward_manager.name={preset}", "data.max_response_length=3072"])
+        config = compose(
+            config_name="ppo_trainer",
+            overrides=[f"reward.reward_manager.name={preset}", "data.max_response_length=3072"],
+        )
     return MANAGERS[preset](config, AutoTokenizer.from_pretrained(tokenizer_dir))
 
 def sample(tokenizer, text):

@@ -162,7 +162,8 @@ BAD_INPUTS = [
         '{"response": "a"}\n{"response": "b", "ground',
         ["g.jsonl: line 2", "truncated"],
     ),
-    # '{"response": "b",' is 17 characters: the record stops at column 18 of line 2, not "line 2 column 1" of the line's newline
+    # '{"response": "b",' is 17 characters: the record stops at column 18 of line 2, not "line 2 column 1" of the
+    # line's newline
     (
         "cut line with its newline",
         "g.jsonl",

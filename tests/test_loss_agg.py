@@ -98,9 +98,9 @@ def gradient_through_verl(
         for micro in micro_batches:
             # The model output: one log-prob per token of prompt + response, flat; position p + j - 1 predicts
             # response token j (veRL's no_padding_2_padding shifts by one).
-            def flat(per_sequence: list[torch.Tensor]) -> torch.Tensor:
+            def flat(per_sequence: list[torch.Tensor], batch: list[int]) -> torch.Tensor:
                 pad = [torch.zeros(PROMPT_LEN - 1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]
-                return torch.cat([t for i in micro for t in (pad[0], per_sequence[i], pad[1])])
+                return torch.cat([t for i in batch for t in (pad[0], per_sequence[i], pad[1])])
 
             data = TensorDict(
                 {
@@ -118,9 +118,9 @@ def gradient_through_verl(
             tu.assign_non_tensor(
                 data, dp_size=dp_size, batch_num_tokens=batch_num_tokens, global_batch_size=global_batch_size
             )
-            output = {"log_probs": flat(leaves)}
+            output = {"log_probs": flat(leaves, micro)}
             if with_entropy_and_kl:
-                output["entropy"] = flat(entropies)
+                output["entropy"] = flat(entropies, micro)
             loss, _ = ppo_loss(config, output, data)
             loss.backward()
     grads = [leaf.grad / dp_size for leaf in leaves]

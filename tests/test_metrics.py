@@ -1,4 +1,5 @@
-"""Evaluation metrics: the unbiased pass@k, majority vote, bootstrap CIs, grouping of scored rows, `verl-ext metrics`."""
+"""Evaluation metrics: the unbiased pass@k, majority vote, bootstrap CIs, grouping of scored rows,
+`verl-ext metrics`."""
 
 from __future__ import annotations
 

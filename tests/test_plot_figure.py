@@ -63,10 +63,12 @@ def test_release_runs_get_readable_labels_a_hue_per_reward_and_a_line_style_per_
     assert ax.get_title() == "AIME2024: validation accuracy" and ax.get_legend() is None
     style = {label: (to_rgb(line.get_color()), line.get_linestyle()) for label, line in lines.items()}
     rewards = {label.split(" (")[0] for label in style}
-    colour_of = {reward: {style[l][0] for l in style if l.startswith(reward + " (")} for reward in rewards}
+    colour_of = {reward: {style[label][0] for label in style if label.startswith(reward + " (")} for reward in rewards}
     assert all(len(colours) == 1 for colours in colour_of.values()), colour_of  # one hue per reward, both train sets
     assert len({next(iter(c)) for c in colour_of.values()}) == 4  # four rewards, four colours
-    dash_of = {train: {style[l][1] for l in style if f"({train}" in l} for train in ("DeepScaleR-17k", "MATH")}
+    dash_of = {
+        train: {style[label][1] for label in style if f"({train}" in label} for train in ("DeepScaleR-17k", "MATH")
+    }
     assert all(len(d) == 1 for d in dash_of.values()) and dash_of["DeepScaleR-17k"] != dash_of["MATH"], dash_of
     # the plotted series is the log's: correctness on DeepScaleR-17k, AIME2024 at step 85 (the paper's table: 0.267)
     line = lines["correctness (DeepScaleR-17k)"]
@@ -129,10 +131,10 @@ def test_the_demo_figure_draws_boxed_accuracy_solid_and_latent_accuracy_dashed(t
     ax = _panel(fig, "DEMO:")
     assert "boxed" in ax.get_title() and "latent" in ax.get_title()
     lines = ax.get_lines()
-    boxed = [l for l in lines if l.get_linestyle() == "-"]
-    latent = [l for l in lines if l.get_linestyle() == "--"]
-    assert [(list(l.get_xdata()), list(l.get_ydata())) for l in boxed] == [([0, 2], [0.0, 0.83])]
-    assert [(list(l.get_xdata()), list(l.get_ydata())) for l in latent] == [([0, 2], [0.85, 0.86])]
+    boxed = [line for line in lines if line.get_linestyle() == "-"]
+    latent = [line for line in lines if line.get_linestyle() == "--"]
+    assert [(list(line.get_xdata()), list(line.get_ydata())) for line in boxed] == [([0, 2], [0.0, 0.83])]
+    assert [(list(line.get_xdata()), list(line.get_ydata())) for line in latent] == [([0, 2], [0.85, 0.86])]
     assert to_rgb(boxed[0].get_color()) == to_rgb(latent[0].get_color())  # one run, one colour
     key = [text.get_text() for text in ax.get_legend().get_texts()]
     assert any("boxed" in t for t in key) and any("latent" in t for t in key)

@@ -423,7 +423,8 @@ def test_every_run_is_the_releases_run_but_for_the_listed_deviations(reward: str
     [
         (
             "actor_rollout_ref.actor.optim.lr=2e-6",
-            "unlisted difference: release actor_rollout_ref.actor.optim.lr=1e-06 vs recipe actor_rollout_ref.actor.optim.lr=2e-06",
+            "unlisted difference: release actor_rollout_ref.actor.optim.lr=1e-06 vs recipe "
+            "actor_rollout_ref.actor.optim.lr=2e-06",
         ),
         ("data.seed=42", "unlisted difference: release data.seed=1 vs recipe data.seed=42"),
         (
@@ -433,7 +434,8 @@ def test_every_run_is_the_releases_run_but_for_the_listed_deviations(reward: str
         ),
         (
             "trainer.total_training_steps=90",
-            "deviation row for trainer.total_training_steps says recipe trainer.total_training_steps=100, the recipe has 90",
+            "deviation row for trainer.total_training_steps says recipe trainer.total_training_steps=100, "
+            "the recipe has 90",
         ),
         (
             "actor_rollout_ref.rollout.enforce_eager=true",

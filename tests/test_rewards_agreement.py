@@ -1,4 +1,5 @@
-"""Our rewards against the paper's own reward code, on the real Qwen2.5-Math-7B outputs of the release (carried in release_data/outputs).
+"""Our rewards against the paper's own reward code, on the real Qwen2.5-Math-7B outputs of the release (carried in
+release_data/outputs).
 
 ``reference_labels.jsonl`` holds, for each released output, what the release's unmodified reward
 functions decided. Format decisions and format-length scores must match on at least 99.5% of them;

@@ -54,7 +54,8 @@ def test_table_cli_prints_the_papers_table(release_dir, capsys):
     assert main(["table", *logs, "--benchmarks", *BENCHMARKS, "--max-step", "100"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| run | step | AIME2024 | MATH500 | AMC2023 | average |"
-    # runs named by train set and reward (the release's README: a_g_f = correctness, f_l_v3_token5_a-v3 = format + length)
+    # runs named by train set and reward (the release's README: a_g_f = correctness,
+    # f_l_v3_token5_a-v3 = format + length)
     assert lines[2] == "| correctness (DeepScaleR-17k) | 85 | 0.267 | 0.746 | 0.578 | 0.530 |"
     assert lines[7] == "| format + length (MATH) | 100 | 0.400 | 0.730 | 0.542 | 0.557 |"
 

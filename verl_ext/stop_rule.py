@@ -32,7 +32,8 @@ class StopRule:
     def __post_init__(self) -> None:
         if self.monitor not in LABEL_FREE_MONITORS:
             raise ValueError(
-                f"stop rule monitor must be a label-free collapse monitor ({', '.join(LABEL_FREE_MONITORS)}), got {self.monitor!r}"
+                f"stop rule monitor must be a label-free collapse monitor ({', '.join(LABEL_FREE_MONITORS)}),"
+                f" got {self.monitor!r}"
             )
         if self.op not in (">=", "<="):
             raise ValueError(f"stop rule comparison must be >= or <=, got {self.op!r}")

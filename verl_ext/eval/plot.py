@@ -141,14 +141,15 @@ def build_panels(
         panels.append(Panel(f"format rate (validation, {where})", "rate", formats, UNIT_RANGE))
     if not panels:
         raise ValueError(
-            f"the logs hold none of the plotted metrics (validation accuracy, {TRAINING_REWARD}, {TRAINING_FORMAT_RATE}, "
-            f"{RESPONSE_LENGTH}, validation format)"
+            f"the logs hold none of the plotted metrics (validation accuracy, {TRAINING_REWARD}, "
+            f"{TRAINING_FORMAT_RATE}, {RESPONSE_LENGTH}, validation format)"
         )
     return panels
 
 
 def _band(pair: tuple[MetricLog, MetricLog] | None, bench: str, max_step: int | None) -> list[tuple[int, float, float]]:
-    """``(step, low, high)`` of ``bench``'s accuracy at the steps both logs of ``pair`` logged it (none without a pair)."""
+    """``(step, low, high)`` of ``bench``'s accuracy at the steps both logs of ``pair`` logged it (none without a
+    pair)."""
     if pair is None:
         return []
     low_log, high_log = pair
@@ -340,13 +341,18 @@ def draw_figure(
     if spare:
         legend_ax = axes[len(panels) // cols][len(panels) % cols]
         legend_ax.legend(
-            [h for h, _ in shown], [l for _, l in shown], loc="center", frameon=False, fontsize=10, title="run"
+            [handle for handle, _ in shown],
+            [label for _, label in shown],
+            loc="center",
+            frameon=False,
+            fontsize=10,
+            title="run",
         )
         bottom = 0.0
     else:
         fig.legend(
-            [h for h, _ in shown],
-            [l for _, l in shown],
+            [handle for handle, _ in shown],
+            [label for _, label in shown],
             loc="lower center",
             ncol=min(4, len(shown)),
             frameon=False,

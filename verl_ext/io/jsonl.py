@@ -50,7 +50,10 @@ def _json_error(exc: json.JSONDecodeError, text: str) -> str:
     if exc.pos >= end:
         return f"not valid JSON: the record stops at column {end + 1} ({exc.msg}; truncated line?)"
     if exc.msg.startswith("Unterminated string"):
-        return f"not valid JSON: the record stops at column {end + 1} inside a string that starts at column {exc.colno} (truncated line?)"
+        return (
+            f"not valid JSON: the record stops at column {end + 1} inside a string that starts at column {exc.colno}"
+            " (truncated line?)"
+        )
     return f"not valid JSON: {exc.msg} at column {exc.colno}"
 
 
