@@ -43,7 +43,7 @@ def test_cpu_overrun_inside_one_c_operation_is_a_timeout():
 
 POOL_USERS = {
     "correctness": lambda: correctness._caller(correctness.DEFAULT_TIMEOUT_S),
-    "equivalence": lambda: equivalence._caller("cluster_keys_in_process", equivalence.GROUP_TIMEOUT_S),
+    "equivalence": equivalence._caller,
     "format": format_module.bounded_caller,
 }
 
