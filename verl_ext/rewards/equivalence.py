@@ -437,9 +437,9 @@ def cluster_distinct(keys: list[str], step_timeout_s: float = STEP_TIMEOUT_S, ch
             break
         calls += 1
         try:
-            decisions.accept(result.value if result.status == "ok" else result.progress)
-            if result.status == "ok" and not decisions.done():
-                raise _Malformed("fewer items than keys")
+            decisions.accept(result.progress)
+            if result.status == "ok" and (not decisions.done() or list(result.progress) != result.value):
+                raise _Malformed("a reply that is not the items reported")
         except _Malformed:
             malformed += 1
             decisions.close_rest(UNCHECKED)
