@@ -13,7 +13,14 @@ from math_verify import verify
 from data_prep.carried import release_folder
 from verl_ext.rewards import equivalence
 from verl_ext.rewards.answer import extract_answer
-from verl_ext.rewards.equivalence import answer_key, certainly_unequal, cluster_answers, equivalent, parse_key
+from verl_ext.rewards.equivalence import (
+    answer_key,
+    certainly_unequal,
+    cluster_answers,
+    equivalent,
+    parse_key,
+    with_values,
+)
 
 # (representative, key, certainly unequal by the values, worked by hand)
 PAIRS = [
@@ -35,7 +42,7 @@ PAIRS = [
 
 @pytest.mark.parametrize(("representative", "key", "unequal"), PAIRS)
 def test_the_verdict_is_math_verifys_and_a_certainly_unequal_pair_is_one_it_rejects(representative, key, unequal):
-    a, b = parse_key(representative), parse_key(key)
+    a, b = with_values(parse_key(representative)), with_values(parse_key(key))
     math_verify_says = any(verify(x, y, timeout_seconds=None) for x in a.items for y in b.items)
     assert certainly_unequal(a, b) == unequal
     assert equivalent(a, b) == math_verify_says

@@ -16,7 +16,8 @@ Cost: the checker sees the group's DISTINCT normalised answers, never all pairs 
      ``\\lfloor e^{10^{15}} \\rfloor`` is ``floor(exp(10**15))``), keeps its own cluster and is compared with
      nothing (counted in ``screened``); sub-millisecond where math-verify would need minutes;
    - parse: math-verify's ``parse``, once per key; a parse that is a number (no free symbols, no percentage,
-     no relation, set, tuple or matrix) also gets its value to ``FINGERPRINT_DIGITS`` digits (``fingerprint``);
+     no relation, set, tuple or matrix) also gets its value to ``FINGERPRINT_DIGITS`` digits (``fingerprint``,
+     a step of its own: a value past its bound only leaves the key's comparisons to math-verify);
    - compare: ``verify(representative, key)``, except for two parses that ``certainly_unequal`` says no
      ``verify`` could accept: values more than ``DISTINCT_ABS`` apart (plus ``DISTINCT_REL`` of their size).
      math-verify's numeric comparison rounds to 6 decimals and its symbolic one asks ``simplify(a - b)`` to be
@@ -151,10 +152,15 @@ EVENTS = (CHECKED, SCREENED, TIMEOUT, ERROR, BUDGET)
 
 @dataclass(frozen=True)
 class ParsedKey:
-    """math-verify's parse of a key (sympy objects and strings) and, per item, its value (``fingerprint``)."""
+    """math-verify's parse of a key (sympy objects and strings) and, once ``with_values`` has run, each item's value
+    (``fingerprint``; None for none, or not computed)."""
 
     items: tuple[Any, ...]
-    values: tuple[complex | None, ...]
+    values: tuple[complex | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            object.__setattr__(self, "values", (None,) * len(self.items))
 
 
 def _math_verify():
@@ -181,7 +187,12 @@ def parse_key(key: str) -> ParsedKey | None:
         items = []
     if any(not isinstance(item, str) and _printed_cost_exceeded(item, cost_bounds_exceeded) for item in items):
         return None
-    return ParsedKey(tuple(items), tuple(fingerprint(item) for item in items))
+    return ParsedKey(tuple(items))
+
+
+def with_values(parsed: ParsedKey) -> ParsedKey:
+    """``parsed`` with each item's value (``fingerprint``)."""
+    return ParsedKey(parsed.items, tuple(fingerprint(item) for item in parsed.items))
 
 
 def _printed_cost_exceeded(item: Any, cost_bounds_exceeded: Callable[[str], bool]) -> bool:
@@ -286,11 +297,13 @@ def cluster_keys_in_process(
     step_s: float = STEP_TIMEOUT_S,
     parse: Callable[[str], ParsedKey | None] = parse_key,
     same: Callable[[ParsedKey, ParsedKey], bool] = equivalent,
+    valued: Callable[[ParsedKey], ParsedKey] = with_values,
 ) -> list[tuple[str, int, float]]:
     """Go on with the greedy clusters of the distinct ``keys`` from key ``len(labels)`` on, the first keys being
     decided (``labels``; the clusters of ``closed_keys`` take no more keys). Each key's (event, cluster, CPU
     seconds of this call so far) is reported as soon as it is decided (``isolation.report_progress``) and all
-    are returned. Run it in an isolated child: its steps are bounded there only (``isolation.cpu_step``)."""
+    are returned. Run it in an isolated child: its steps are bounded there only (``isolation.cpu_step``). A key's
+    parse is one step and its values another: values past their bound only leave the key to math-verify."""
     started = time.process_time()
     state = _Greedy.of(keys, labels, closed_keys)
     parsed: dict[int, ParsedKey | None] = {}
@@ -299,6 +312,12 @@ def cluster_keys_in_process(
         if i not in parsed:
             with cpu_step(step_s):
                 parsed[i] = parse(keys[i])
+            if parsed[i] is not None:
+                try:
+                    with cpu_step(step_s):
+                        parsed[i] = valued(parsed[i])
+                except StepTimeout:
+                    pass  # no values: each comparison of this key is math-verify's
         return parsed[i]
 
     def place(i: int) -> tuple[str, int]:
@@ -482,10 +501,13 @@ constants, symbols and tuples, and the format check's screen, cost up to ~0.5 s,
 first real group."""
 
 
+_WARM_UP_BUDGET_S = 60.0  # (no bound is armed at warm-up: this only keeps the budget check from cutting it short)
+
+
 def _caller(checker: str = CHECKER) -> IsolatedCaller:
     """This process's pool of checker children running ``checker`` (each call brings its own CPU bound)."""
-    warm_up = (_WARM_UP_KEYS, [], [], group_budget_s(len(_WARM_UP_KEYS)))
-    return shared_caller(_callers, checker, group_budget_s(2), warm_up_args=warm_up)
+    warm_up = (_WARM_UP_KEYS, [], [], _WARM_UP_BUDGET_S)
+    return shared_caller(_callers, checker, STEP_TIMEOUT_S, warm_up_args=warm_up)
 
 
 def cluster_answers(
