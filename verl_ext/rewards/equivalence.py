@@ -171,9 +171,9 @@ def _math_verify():
 
 
 def parse_key(key: str) -> ParsedKey | None:
-    """math-verify's parse of ``key`` with each item's value; None when the format check's static bounds refuse
-    the key or its parse (``screened``). MemoryError and RecursionError are raised (the check failed); any other
-    exception is math-verify's own "no parse" (an empty parse, as ``parse`` returns for it)."""
+    """math-verify's parse of ``key`` (values not yet computed: ``with_values``); None when the format check's
+    static bounds refuse the key or its parse (``screened``). MemoryError and RecursionError are raised (the check
+    failed); any other exception is math-verify's own "no parse" (an empty parse, as ``parse`` returns for it)."""
     from verl_ext.rewards.format import cost_bounds_exceeded, exceeds_static_bounds
 
     if _as_integer(key) is None and exceeds_static_bounds(key):
