@@ -1,6 +1,7 @@
-"""The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4); one pool of
-children per process for each reward module (a forked process gets its own, whatever its parent's threads held); a dead idle child is replaced, not reported; the format check's
-bounded-path child starts when an answer first needs it."""
+"""The correctness child is bounded by its own CPU time, not by the wall clock (issue 10, item 4), and a call may
+bring its own bound; one pool of children per process for each reward module (a forked process gets its own,
+whatever its parent's threads held); a dead idle child is replaced, not reported; the format check's bounded-path
+child starts when an answer first needs it."""
 
 from __future__ import annotations
 
@@ -39,11 +40,20 @@ def test_cpu_overrun_inside_one_c_operation_is_a_timeout():
     assert time.monotonic() - start < 60
 
 
+def test_a_call_may_bring_its_own_cpu_bound():
+    caller = IsolatedCaller("builtins:pow", timeout_s=600.0, max_children=1)  # a bound no test could wait for
+    try:
+        result = caller.call(10, 10**9, timeout_s=1.0)
+    finally:
+        caller.close()
+    assert result.status == "timeout" and "1.0 s of CPU" in result.message
+
+
 # --- one pool per process for the reward modules (isolation.shared_caller) ------------------------
 
 POOL_USERS = {
     "correctness": lambda: correctness._caller(correctness.DEFAULT_TIMEOUT_S),
-    "equivalence": lambda: equivalence._caller("cluster_keys_in_process", equivalence.GROUP_TIMEOUT_S),
+    "equivalence": equivalence._caller,
     "format": format_module.bounded_caller,
 }
 

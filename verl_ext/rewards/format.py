@@ -231,6 +231,36 @@ def _reserved_names() -> frozenset[str]:
     return frozenset(parser_namespace()) | frozenset(inert_namespace())
 
 
+# --- the static bounds alone, for other checks ----------------------------------------------------
+
+
+def exceeds_static_bounds(answer: str) -> bool:
+    """Whether a static bound of this check refuses ``answer`` (the length, nesting and cost bounds of step 1 of
+    the module doc): ``budget_exceeded`` decided without building anything or starting the bounded child, well
+    under a millisecond. Other checks use it to keep answers that no checker can afford out of their work."""
+    if len(answer) > MAX_ANSWER_CHARS or _nesting_depth(answer) > MAX_NESTING:
+        return True
+    if _PLAIN_NUMBER.fullmatch(answer):
+        return False
+    return cost_bounds_exceeded(_SINGLE_EQUALS.sub("==", normalize_answer(answer)))
+
+
+def cost_bounds_exceeded(text: str) -> bool:
+    """Whether ``expression.check_cost`` (and ``check_magnitude`` for a tree that ``evaluates``) refuses the plain
+    math ``text`` (sympy's syntax, as sympy prints a parsed answer: ``floor(exp(10**15))``). Builds nothing; a text
+    that is not math (``NotMath``, a syntax error) is not refused."""
+    try:
+        tree = vet(to_code(text))
+        check_cost(tree)
+        if evaluates(tree):
+            check_magnitude(tree)
+    except (TooCostly, RecursionError, MemoryError):
+        return True
+    except Exception:  # not math: nothing for a bound to refuse
+        return False
+    return False
+
+
 # --- the reward ----------------------------------------------------------------------------------
 
 

@@ -9,13 +9,20 @@ child arms a CPU-time interval timer (``ITIMER_PROF``, user + system time of the
 with SIGPROF left at its default action, so the kernel ends the child when it overruns, even inside one
 C-level operation and without any Python code running; its ``RLIMIT_CPU`` soft limit (CPU seconds used
 plus ``timeout_s``, rounded up to the next whole second) stays as a second kernel bound (SIGXCPU).
-Such a call is answered ``timeout``; a fresh child replaces the dead one on demand. The parent only keeps a wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound)
-for a child that stops without using CPU. Each child also runs under an address-space limit, so a
-runaway computation fails with MemoryError there instead of exhausting the machine.
+Such a call is answered ``timeout``; a fresh child replaces the dead one on demand. The parent only keeps a
+wall-clock backstop (``WALL_BACKSTOP_FACTOR`` times the bound) for a child that stops without using CPU. Each
+child also runs under an address-space limit, so a runaway computation fails with MemoryError there instead of
+exhausting the machine.
 An idle child found dead, a pre-started one included, is replaced by a fresh one; a fresh child that
 cannot be started (spawn error, EOF or no answer at start-up) raises ``WorkerStartError`` from ``call``:
 that is a failure of the machinery, not of the answer. Safe to use from many threads.
 ``shared_caller`` keeps one pool per process, target and bound for the reward modules.
+
+A call made of many steps (the answer clusters of a group: one parse per answer, one comparison per pair) can
+bound each step inside the child (``cpu_step``: a ``StepTimeout`` at the next Python instruction once the step
+has used its CPU seconds, the kernel's end of the child shortly after, for a step stuck in C) and report each
+result as it is decided (``report_progress``): a call that ends badly still returns the results reported
+before (``CallResult.progress``), so that the caller knows which step failed and can go on from there.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +47,77 @@ WALL_BACKSTOP_FACTOR = 30.0
 CHILD_MODULE = "verl_ext.rewards.isolated_child"
 
 
+STEP_GRACE_S = 0.5
+"""CPU seconds a ``cpu_step`` may overrun before the kernel ends the child (a step stuck in one C operation)."""
+
+
 class WorkerStartError(RuntimeError):
     """A child process could not be started or did not report ready."""
 
 
+class StepTimeout(BaseException):
+    """A ``cpu_step`` used up its CPU seconds. A BaseException, not an Exception: library code that turns every
+    Exception into a verdict (math-verify's ``verify`` returns False) lets it through."""
+
+
 @dataclass(frozen=True)
 class CallResult:
-    """``status`` is "ok" (``value`` holds the return value), "timeout" or "error" (``message`` says why)."""
+    """``status`` is "ok" (``value`` holds the return value), "timeout" or "error" (``message`` says why).
+
+    ``progress``: what the target reported (``report_progress``) before it returned or failed, in order."""
 
     status: str
     value: Any = None
     message: str = ""
+    progress: tuple = ()
+
+
+_REPLY_STATUSES = ("ok", "error")
+_PROGRESS = "progress"
+_connection = None
+"""The child's connection to its parent while it serves calls (None in any other process, and during warm-up)."""
+_step_running = False
+
+
+def report_progress(item: Any) -> None:
+    """Send ``item`` (picklable) to the parent now, ahead of the call's reply; does nothing outside a child's call."""
+    if _connection is not None:
+        _connection.send((_PROGRESS, item))
+
+
+def _raise_step_timeout(signum, frame) -> None:
+    if _step_running:  # a timer that fires after the step ended (as it is disarmed) is ignored
+        raise StepTimeout("step past its CPU time")
+
+
+@contextmanager
+def cpu_step(seconds: float) -> Iterator[None]:
+    """Bound a block of a child's call by ``seconds`` of the child's CPU time: past them, ``StepTimeout`` is raised
+    at the next Python instruction (a CPU-time interval timer, ``ITIMER_VIRTUAL``); past ``seconds + STEP_GRACE_S``
+    (a C-level operation that never returns to Python), the kernel ends the child (``ITIMER_PROF``, whose expiry
+    is fatal there), which the parent's ``call`` answers "timeout". The call's own bound keeps running across the
+    block (it is never extended); steps do not nest. Outside a child's call (in-process use, warm-up) the block is
+    not bounded."""
+    global _step_running
+    if _connection is None:
+        yield
+        return
+    if _step_running:
+        raise RuntimeError("cpu_step blocks do not nest")
+    call_left, _ = signal.getitimer(signal.ITIMER_PROF)
+    hard = seconds + STEP_GRACE_S if call_left <= 0 else min(seconds + STEP_GRACE_S, call_left)
+    started = time.process_time()
+    signal.signal(signal.SIGVTALRM, _raise_step_timeout)
+    _step_running = True
+    signal.setitimer(signal.ITIMER_PROF, hard)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        _step_running = False
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        used = time.process_time() - started
+        signal.setitimer(signal.ITIMER_PROF, max(call_left - used, 1e-3) if call_left > 0 else 0)
 
 
 def _resolve(target: str):
@@ -77,6 +147,8 @@ def _child_main(conn, target: str, memory_mb: int | None, warm_up_args: tuple | 
         conn.send(("ready", None))
     except BrokenPipeError:  # the parent is gone (it exited before needing this child)
         return
+    global _connection
+    _connection = conn  # report_progress and cpu_step act from here on (not during the warm-up)
     while True:
         try:
             args = conn.recv()
@@ -244,31 +316,50 @@ class IsolatedCaller:
         child.wait_ready()
         return child
 
-    def call(self, *args: Any) -> CallResult:
-        """Run ``target(*args)`` in a child; never raises for the target's own failures.
+    def call(self, *args: Any, timeout_s: float | None = None) -> CallResult:
+        """Run ``target(*args)`` in a child, under ``timeout_s`` CPU seconds (default: the caller's ``timeout_s``);
+        never raises for the target's own failures. A reply outside the protocol (``report_progress`` items, then
+        ("ok", value) or ("error", message)) ends the child and is answered "error".
 
         Raises WorkerStartError when no child can be started (the caller decides what that means)."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         with self._slots:
             child = self._take_child()
-            backstop = max(WALL_BACKSTOP_FACTOR * self.timeout_s, 10.0)
-            try:
-                child.conn.send((self.timeout_s, args))
-                if not child.conn.poll(backstop):
-                    child.kill()
-                    self._replace()
-                    return CallResult("timeout", message=f"no answer within {backstop:.0f} s of wall time")
-                status, value = child.conn.recv()
-            except (EOFError, OSError) as exc:
-                out_of_cpu = child.ran_out_of_cpu()
+            backstop = max(WALL_BACKSTOP_FACTOR * timeout_s, 10.0)
+            deadline = time.monotonic() + backstop
+            progress: list[Any] = []
+
+            def ended(status: str, message: str) -> CallResult:
                 child.kill()
                 self._replace()
-                if out_of_cpu:
-                    return CallResult("timeout", message=f"more than {self.timeout_s} s of CPU time")
-                return CallResult("error", message=f"worker died: {type(exc).__name__}: {exc}")
+                return CallResult(status, message=message, progress=tuple(progress))
+
+            try:
+                child.conn.send((timeout_s, args))
+                while True:
+                    if not child.conn.poll(max(deadline - time.monotonic(), 0.0)):
+                        return ended("timeout", f"no answer within {backstop:.0f} s of wall time")
+                    reply = child.conn.recv()
+                    if not (isinstance(reply, tuple) and len(reply) == 2):
+                        return ended("error", f"malformed reply: not a (status, value) pair: {type(reply).__name__}")
+                    status, value = reply
+                    if status != _PROGRESS:
+                        break
+                    progress.append(value)
+            except (EOFError, OSError) as exc:
+                if child.ran_out_of_cpu():
+                    return ended("timeout", f"more than {timeout_s} s of CPU time")
+                return ended("error", f"worker died: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a reply that cannot be unpickled: the child is not trusted any more
+                return ended("error", f"malformed reply: {type(exc).__name__}: {exc}")
+            if status not in _REPLY_STATUSES:
+                return ended("error", f"malformed reply: unknown status {status!r}")
             self._idle.put(child)
             if status == "ok":
-                return CallResult("ok", value=value)
-            return CallResult("error", message=str(value))
+                return CallResult("ok", value=value, progress=tuple(progress))
+            return CallResult("error", message=str(value), progress=tuple(progress))
 
     def close(self) -> None:
         """Stop every idle child (busy ones stop when their call ends and the pool is gone)."""
