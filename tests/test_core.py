@@ -201,3 +201,24 @@ def test_group_fields_name_the_cluster_and_its_share():
     fields = [result_fields(sample) for sample in result.samples]
     assert [f["cluster"] for f in fields] == [0, 0, 0, 1, 0, 1, -1, 1]
     assert [f["cluster_share"] for f in fields] == pytest.approx([3 / 5, 1 / 3, 3 / 5, 2 / 3, 3 / 5, 1 / 5, 0, 2 / 3])
+
+
+def test_what_the_checker_could_not_do_is_counted_per_batch(monkeypatch):
+    from verl_ext.rewards import equivalence
+
+    def troubled(groups, *args, **kwargs):
+        # every answer its own cluster, as the checker leaves answers it failed on; counts of 1, 2 and 3 per group
+        return [
+            equivalence.AnswerClusters(
+                tuple(range(len(g))), (1,) * len(g), fallback=i == 0, timeouts=1, check_errors=2, screened=3
+            )
+            for i, g in enumerate(groups)
+        ]
+
+    monkeypatch.setattr(equivalence, "cluster_groups", troubled)
+    result = score_batch(Batch(responses=RESPONSES, group_ids=GROUPS), ScoringSettings("majority"))
+    metrics = result.monitors()
+    assert metrics["diagnostics/answer_fallback_rate"] == pytest.approx(5 / 8)  # group p's 5 of the 8 samples
+    assert metrics["diagnostics/answer_check_timeouts"] == 2.0
+    assert metrics["diagnostics/answer_check_errors"] == 4.0
+    assert metrics["diagnostics/answer_check_screened"] == 6.0

@@ -2,7 +2,7 @@
 (issue 27, item 4).
 
 Each test makes the checker child fail one way on one answer ("boom-..."): its target
-(``cluster_answers(checker=...)``) is tests/checker_faults/faulty_checker.py's, which runs the real
+(``equivalence.CHECKER``, patched) is tests/checker_faults/faulty_checker.py's, which runs the real
 ``cluster_keys_in_process`` with a parse that fails on that key (an exception, memory past the child's limit, the
 child killed or exiting, CPU spent in Python or inside one C operation, a message outside the protocol), or which
 answers garbage, or dies on every call. The other answers must still cluster as math-verify clusters them:
@@ -32,13 +32,14 @@ def faulty_pool():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")]))
         patch.setattr(equivalence, "_callers", {})
+        patch.setattr(equivalence, "CHECKER", "faulty_checker:target")
         yield
         for caller in equivalence._callers.values():
             caller.close()
 
 
 def faulty(answers: list[str]) -> equivalence.AnswerClusters:
-    return equivalence.cluster_answers(answers, checker="faulty_checker:target")
+    return equivalence.cluster_answers(answers)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from verl_ext.collapse import batch_monitors, signals_monitors
+from verl_ext.diagnostics import PREFIX as DIAGNOSTICS
 from verl_ext.eval import proxy
 from verl_ext.rewards import equivalence
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
@@ -157,14 +158,6 @@ class BatchResult:
         """Samples whose scoring failed."""
         return sum(sample.error is not None for sample in self.samples)
 
-    def checker_counts(self) -> dict[str, int]:
-        """The equivalence checker's troubles over the groups: comparisons stopped by their bound, and samples of
-        groups clustered by string equality because the checker could not start."""
-        return {
-            "timeouts": sum(group.clusters.timeouts for group in self.groups),
-            "fallback_samples": sum(len(group.members) for group in self.groups if group.clusters.fallback),
-        }
-
     def monitors(self, rewards: Sequence[float | None] | None = None) -> dict[str, float]:
         """``group_monitors`` of this batch's groups, with ``rewards`` (default: the scores)."""
         signals = [sample.signals for sample in self.samples]
@@ -174,8 +167,31 @@ class BatchResult:
 def group_monitors(
     groups: Sequence[GroupResult], signals: Sequence[Signals | None], rewards: Sequence[float | None]
 ) -> dict[str, float]:
-    """Monitoring of a grouped batch (never a reward): ``collapse_monitors`` and ``proxy_diagnostics``."""
-    return {**collapse_monitors(groups, signals, rewards), **proxy_diagnostics(groups, signals, rewards)}
+    """Monitoring of a grouped batch (never a reward): ``collapse_monitors``, ``proxy_diagnostics`` and
+    ``checker_diagnostics``."""
+    return {
+        **collapse_monitors(groups, signals, rewards),
+        **proxy_diagnostics(groups, signals, rewards),
+        **checker_diagnostics(groups),
+    }
+
+
+def checker_diagnostics(groups: Sequence[GroupResult]) -> dict[str, float]:
+    """What the equivalence checker could not do over the batch's groups (``diagnostics/*``; none without groups):
+    ``answer_fallback_rate``, the share of samples in groups clustered by string equality (the checker could not
+    start); ``answer_check_timeouts`` and ``answer_check_errors``, comparisons stopped by their bound or failed (each
+    such answer kept its own cluster); ``answer_check_screened``, answers the format check's static bounds refused
+    (their own cluster, never compared)."""
+    if not groups:
+        return {}
+    samples = sum(len(group.members) for group in groups)
+    clusters = [group.clusters for group in groups]
+    return {
+        DIAGNOSTICS + "answer_fallback_rate": sum(len(g.members) for g in groups if g.clusters.fallback) / samples,
+        DIAGNOSTICS + "answer_check_timeouts": float(sum(c.timeouts for c in clusters)),
+        DIAGNOSTICS + "answer_check_errors": float(sum(c.check_errors for c in clusters)),
+        DIAGNOSTICS + "answer_check_screened": float(sum(c.screened for c in clusters)),
+    }
 
 
 def proxy_diagnostics(

@@ -54,7 +54,6 @@ from typing import Any
 
 from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
 from verl_ext.core.extra_info import reward_extra_info
-from verl_ext.diagnostics import PREFIX as METRIC_PREFIX
 from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.group import EMPO_MIN_SHARE
@@ -299,18 +298,11 @@ class PresetReward:
 
 def batch_diagnostics(infos: list[dict[str, Any]]) -> dict[str, float]:
     """``diagnostics/*`` of a batch of ``reward_extra_info`` dicts: the veRL runs' metrics
-    (``verl_ext.diagnostics.compute_diagnostics``) plus ``reward_error_rate`` and, for group-level presets,
-    ``answer_fallback_rate`` (samples whose group was clustered by string equality: the checker could not start)."""
+    (``verl_ext.diagnostics.compute_diagnostics``, ``reward_error_rate`` included)."""
     keys: dict[str, None] = {}
     for info in infos:
         keys.update(dict.fromkeys(info))
-    columns = {key: [info.get(key) for info in infos] for key in keys if key != "pred"}
-    metrics = compute_diagnostics(columns)
-    for key, name in (("reward_error", "reward_error_rate"), ("answer_fallback", "answer_fallback_rate")):
-        values = [float(v) for v in columns.get(key, []) if v is not None]
-        if values:
-            metrics[METRIC_PREFIX + name] = sum(values) / len(values)
-    return metrics
+    return compute_diagnostics({key: [info.get(key) for info in infos] for key in keys if key != "pred"})
 
 
 def reward_func(preset: str, max_completion_length: Any, **options: Any) -> PresetReward:

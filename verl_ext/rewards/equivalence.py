@@ -88,7 +88,7 @@ DISTINCT_REL = 1e-12
 """Far above the error of a value computed to ``FINGERPRINT_DIGITS`` digits and held as a double."""
 
 CHECKER = f"{__name__}:cluster_keys_in_process"
-"""The function the checker child runs (``cluster_answers(checker=...)`` names another, for tests)."""
+"""The function ("module:function") the checker child runs; read at each call (a test may name another)."""
 
 _FRAC_VARIANT = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _SIZING = re.compile(r"\\(?:left|right)(?![a-zA-Z])")
@@ -510,22 +510,11 @@ def _caller(checker: str = CHECKER) -> IsolatedCaller:
     return shared_caller(_callers, checker, STEP_TIMEOUT_S, warm_up_args=warm_up)
 
 
-def cluster_answers(
-    answers: Sequence[str | None],
-    step_timeout_s: float = STEP_TIMEOUT_S,
-    distinct_clusterer: Callable[[list[str]], KeyClusters] | None = None,
-    checker: str = CHECKER,
-) -> AnswerClusters:
-    """The answer clusters of one group (see the module doc). Never raises for the answers' content.
-
-    ``distinct_clusterer``: replaces ``cluster_distinct`` (it gets the distinct keys); ``checker``: the function
-    ("module:function") the checker child runs, ``cluster_keys_in_process`` unless a test names another."""
+def cluster_answers(answers: Sequence[str | None], step_timeout_s: float = STEP_TIMEOUT_S) -> AnswerClusters:
+    """The answer clusters of one group (see the module doc). Never raises for the answers' content."""
     keys = [answer_key(answer) for answer in answers]
     distinct = list(dict.fromkeys(key for key in keys if key is not None))
-    if distinct_clusterer is None:
-        decided = cluster_distinct(distinct, step_timeout_s, checker)
-    else:
-        decided = distinct_clusterer(distinct)
+    decided = cluster_distinct(distinct, step_timeout_s, CHECKER)
     of_key = dict(zip(distinct, decided.labels, strict=True))
     labels = tuple(None if key is None else of_key[key] for key in keys)
     count = max(decided.labels, default=-1) + 1

@@ -25,8 +25,9 @@ of each selected uid), so a stage there sees each prompt's whole group. It:
 
 A failure to read or write TransferQueue raises (the actor must never train on the reward loop's
 placeholder). A sample or group the core could not score scores 0 and counts in
-``diagnostics/group_reward_error_rate``; a group whose answers fell back to string equality counts in
-``diagnostics/answer_fallback_rate``.
+``diagnostics/group_reward_error_rate``; what the equivalence checker could not do is counted in
+``diagnostics/answer_fallback_rate``, ``answer_check_timeouts``, ``answer_check_errors`` and
+``answer_check_screened`` (``verl_ext.core.batch.checker_diagnostics``).
 """
 
 from __future__ import annotations
@@ -212,10 +213,6 @@ def run_group_stage(
         batch = Batch(signals=signals, group_ids=uids, token_stats=_token_stats(data, options, order))
         signals, groups = monitored_batch(batch, options.tail_fraction)
         monitor_rewards = [rewards[i] for i in order]
-    sizes = [len(group.members) for group in groups]
-    fell_back = sum(size for size, group in zip(sizes, groups) if group.clusters.fallback)
-    metrics[DIAGNOSTICS_PREFIX + "answer_fallback_rate"] = fell_back / sum(sizes)
-    metrics[DIAGNOSTICS_PREFIX + "answer_check_timeouts"] = float(sum(group.clusters.timeouts for group in groups))
     metrics.update(group_monitors(groups, signals, monitor_rewards))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
     return StageOutcome(rewards, rewrite, metrics, extra_fields)
