@@ -12,6 +12,7 @@ cannot load says so on stderr; a CPU backend that cannot load is left as a platf
 error when veRL selects it."""
 
 import sys
+import warnings
 
 from verl_ext.verl import trl_compat
 
@@ -28,7 +29,11 @@ if cpu.selected():
         raise
 
 try:
-    from verl_ext.verl import actor_engine, trainer  # noqa: F401
+    # Importing veRL's engine package warns once per absent optional engine (Megatron, MindSpeed, TorchTitan, VeOmni,
+    # Automodel); here it is imported in every process, also those that train nothing: those warnings are skipped.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\w+ engine is not available: ModuleNotFoundError")
+        from verl_ext.verl import actor_engine, trainer  # noqa: F401
 
     actor_engine.register_gpu_engines()
 except Exception as error:
