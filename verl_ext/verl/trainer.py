@@ -29,7 +29,8 @@ Options come from ``trainer.v1.sampler.sampler_kwargs`` (veRL passes them throug
 (:class:`verl_ext.verl.group_stage.StageOptions`), ``stop_when`` / ``stop_steps``, ``self_certainty`` (compute it
 although the preset does not need it: monitoring), ``dump_token_statistics`` (add the per-token statistics and the
 advantages of each rollout to veRL's rollout dump, ``trainer.rollout_data_dir``: lists over the response tokens the
-policy generated, keys ``old_log_probs``, ``entropy``, [``self_certainty``], ``advantages``).
+policy generated, keys ``old_log_probs``, ``entropy``, [``self_certainty``], ``advantages``; and the token ids,
+``prompt_ids`` and ``response_ids``).
 
 Everything else is veRL's sync trainer: veRL's base class compares ``self.trainer_mode`` with ``"sync"`` to choose
 the replay buffer, its config block (``trainer.v1.sync``), the dataloader refill, prompt persistence and
@@ -188,9 +189,11 @@ class RewardStageTrainer(PPOTrainerSync):
     def _dump_generations(self, inputs, outputs, gts, scores, reward_extra_infos_dict, dump_path):
         if self._dumping is not None and "uid" in reward_extra_infos_dict:
             names = [OLD_LOG_PROBS, ENTROPY, *([SELF_CERTAINTY] if self.self_certainty else []), ADVANTAGES]
+            keys = list(reward_extra_infos_dict["uid"])
             reward_extra_infos_dict = {
                 **reward_extra_infos_dict,
-                **dump_columns(self._dumping, list(reward_extra_infos_dict["uid"]), names, tq.kv_batch_get),
+                **dump_columns(self._dumping, keys, names, tq.kv_batch_get),
+                **dump_token_ids(self._dumping, keys, tq.kv_batch_get),
             }
         return super()._dump_generations(inputs, outputs, gts, scores, reward_extra_infos_dict, dump_path)
 
@@ -215,6 +218,21 @@ def write_response_self_certainty(keys: list[str], partition_id: str, kv_batch_g
     mask = data[RESPONSE_MASK].values().bool()
     kept = values.values()[mask]
     return {"actor/self_certainty": float(kept.double().mean()) if kept.numel() else float("nan")}
+
+
+def dump_token_ids(batch: KVBatchMeta, keys: list[str], kv_batch_get: Any) -> dict[str, list]:
+    """Per key of ``keys``, its ``prompt_ids`` and ``response_ids`` (lists of token ids; None for padding rollouts):
+    with the statistics, what a check needs to recompute them from the model."""
+    padding = {key for key, tag in zip(batch.keys, batch.tags, strict=True) if (tag or {}).get("is_padding")}
+    real = [key for key in keys if key not in padding]
+    if not real:
+        return {"prompt_ids": [None] * len(keys), "response_ids": [None] * len(keys)}
+    data = kv_batch_get(keys=real, partition_id=batch.partition_id, select_fields=["prompts", "responses"])
+    by_key = {
+        name: dict(zip(real, (row.tolist() for row in data[field].unbind()), strict=True))
+        for name, field in (("prompt_ids", "prompts"), ("response_ids", "responses"))
+    }
+    return {name: [by_key[name].get(key) for key in keys] for name in by_key}
 
 
 def dump_columns(batch: KVBatchMeta, keys: list[str], names: list[str], kv_batch_get: Any) -> dict[str, list]:
