@@ -1,4 +1,5 @@
-"""The group-level reward stage for veRL 0.9.1's V1 trainer, run by ``DiagnosticsReplayBuffer.sample``.
+"""The group-level reward stage for veRL 0.9.1's V1 trainer, run right after the old-log-prob pass by verl-ext's
+trainer mode (``trainer.v1.trainer_mode=verl_ext_sync``: :class:`verl_ext.verl.trainer.RewardStageTrainer`).
 
 veRL's reward loop scores one sample at a time (``RewardManagerBase.run_single``) and chunks a batch across
 reward workers without regard to ``uid``, so a reward manager never sees the other samples of its prompt.
