@@ -56,6 +56,7 @@ from verl.workers.utils.padding import response_from_nested
 from verl_ext.collapse import PREFIX as COLLAPSE_PREFIX
 from verl_ext.stop_rule import StopRule, StopTracker
 from verl_ext.verl.compat import Hook, check_hooks
+from verl_ext.verl.diagnostics_sampler import real_keys
 from verl_ext.verl.group_stage import StageOptions, run_group_stage
 from verl_ext.verl.stage_checks import TRAINER_MODE, sampler_kwargs, stage_problems, wants_self_certainty
 from verl_ext.verl.token_stats import (
@@ -87,13 +88,6 @@ TRAINER_HOOKS: tuple[Hook, ...] = (
     (f"{_ENGINE}.FSDPEngine", "_gather_and_unpad_packed", callable, "unpads packed self_certainty"),
     ("verl.workers.engine.base.EngineRegistry", "_engines", lambda v: isinstance(v, dict), "engine registrations"),
 )
-
-TRAIN_PARTITION = "train"
-
-
-def real_keys(batch: KVBatchMeta) -> list[str]:
-    """The keys of the real (non-padding) rollouts of ``batch``, in batch order."""
-    return [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not (tag or {}).get("is_padding")]
 
 
 @register_trainer(TRAINER_MODE)
