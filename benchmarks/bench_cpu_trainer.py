@@ -1,14 +1,16 @@
 """Seconds per step and peak memory of veRL's trainer on the CPU (``run_grpo.sh scale=cpu``).
 
-    python benchmarks/bench_cpu_trainer.py [--steps 4] [--reward format_length] [--cold]
+    python benchmarks/bench_cpu_trainer.py [--steps 4] [--reward format_length] [--cold] [--self-certainty]
 
 Runs the recipe launcher for real (Ray, FSDP2 actor + reference, the HF rollout, validation at the
 last step, a checkpoint at the last step), samples the memory of every process it starts every 0.2 s,
 then prints from the run's own file-logger metrics (veRL's ``timing_s/*``):
 
 * per training step: generation (``gen``: the agent loop's rollouts, including the reward managers,
-  which score each rollout as it finishes), old log-prob recompute (``old_log_prob``), reference
-  log-prob (``ref``), actor update (``update_actor``), weight sync (``update_weights``), total (``step``);
+  which score each rollout as it finishes), old log-prob recompute (``old_log_prob``, which includes verl-ext's
+  reward stage, ``reward_stage``, and with ``--self-certainty`` the actor's per-token self-certainty and its
+  write-back, ``self_certainty_write``), reference log-prob (``ref``), actor update (``update_actor``), weight
+  sync (``update_weights``), total (``step``);
 * ``reward``: veRL's V1 sync trainer scores inside ``gen`` and logs no separate reward time; the line
   gives the reward managers' own share, measured by scoring the run's validation generations again
   in this process (``trainer.validation_data_dir``), per response;
@@ -39,7 +41,17 @@ import psutil
 from verl_ext.verl.cpu.launcher import LAUNCHER, REPO, kill_ray_under, launcher_env, ray_temp_dir
 
 DEFAULT_DATA = REPO / "release_data" / "datasets"  # the release's parquet files, carried in the repository
-PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "step")
+PHASES = (
+    "gen",
+    "old_log_prob",
+    "self_certainty_write",
+    "reward_stage",
+    "ref",
+    "adv",
+    "update_actor",
+    "update_weights",
+    "step",
+)
 
 
 class MemorySampler:
@@ -79,7 +91,9 @@ class MemorySampler:
         self._thread.join()
 
 
-def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Path | None) -> dict:
+def run_launcher(
+    work: Path, steps: int, reward: str, data_dir: Path, cache: Path | None, overrides: tuple[str, ...] = ()
+) -> dict:
     ray_dir = ray_temp_dir("vxb")
     env = launcher_env(data_dir, work, "bench", reward)
     if cache is not None:
@@ -93,6 +107,7 @@ def run_launcher(work: Path, steps: int, reward: str, data_dir: Path, cache: Pat
         f"trainer.test_freq={steps}",
         f"trainer.validation_data_dir={work / 'validation'}",
         f"+ray_kwargs.ray_init._temp_dir={ray_dir}",
+        *overrides,
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -146,17 +161,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reward", default="format_length")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cold", action="store_true", help="build the tiny model in an empty cache first")
+    parser.add_argument(
+        "--self-certainty",
+        action="store_true",
+        help="the actor also computes per-token self-certainty (trainer.v1.sampler.sampler_kwargs.self_certainty)",
+    )
     args = parser.parse_args(argv)
+    overrides = ("+trainer.v1.sampler.sampler_kwargs.self_certainty=true",) if args.self_certainty else ()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        figures = run_launcher(work, args.steps, args.reward, args.data_dir, work / "cache" if args.cold else None)
+        cache = work / "cache" if args.cold else None
+        figures = run_launcher(work, args.steps, args.reward, args.data_dir, cache, overrides)
         timings = step_timings(work / "logs" / "format_length" / "bench.jsonl")
         responses, reward_s = reward_seconds_per_response(work / "validation", args.reward, 24)
     load_after = os.getloadavg()
-    print(
-        f"run_grpo.sh scale=cpu, {args.steps} steps, REWARD={args.reward}, {'cold' if args.cold else 'warm'} model cache"
-    )
+    cache_state = "cold" if args.cold else "warm"
+    flag = ", per-token self-certainty on" if args.self_certainty else ""
+    print(f"run_grpo.sh scale=cpu, {args.steps} steps, REWARD={args.reward}, {cache_state} model cache{flag}")
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores")
     print("step  " + "  ".join(f"{phase:>14}" for phase in PHASES))
     for step, values in timings.items():

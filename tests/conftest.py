@@ -210,6 +210,51 @@ def cpu_trainer_runs(request: pytest.FixtureRequest) -> TrainerRuns:
     return shared_run(request, "cpu_trainer_runs")
 
 
+@dataclass
+class TokenStatsRun:
+    """One short launch (``run_grpo.sh scale=cpu``, 1 step, no validation, no checkpoint) with the actor's per-token
+    self-certainty switched on and the token statistics in veRL's rollout dump (``rollouts/1.jsonl``)."""
+
+    launch: Launch
+    log: Path
+    rollouts: Path
+    model_cache: Path
+
+
+@SHARED_RUNS.register("cpu_token_stats_run")
+def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
+    import shutil
+
+    from verl_ext.verl.cpu.launcher import launcher_env, metrics_log, ray_temp_dir
+
+    ray_dir = ray_temp_dir("vxt")
+    data = REPO / "release_data" / "datasets"
+    cache = work / "model-cache"
+    env = {**launcher_env(data, work, "cpu-token-stats", "format_length"), "VERL_EXT_CACHE": str(cache)}
+    try:
+        with one_launch_at_a_time(work):
+            launch = _launch_recipe(
+                env,
+                ray_dir,
+                "trainer.total_training_steps=1",
+                "trainer.val_before_train=false",
+                "trainer.test_freq=-1",
+                "trainer.save_freq=-1",
+                "+trainer.v1.sampler.sampler_kwargs.self_certainty=true",
+                "+trainer.v1.sampler.sampler_kwargs.dump_token_statistics=true",
+                f"trainer.rollout_data_dir={work / 'rollouts'}",
+            )
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    return TokenStatsRun(launch, metrics_log(work, "cpu-token-stats"), work / "rollouts", cache)
+
+
+@pytest.fixture(scope="session")
+def cpu_token_stats_run(request: pytest.FixtureRequest) -> TokenStatsRun:
+    """The session's token-statistics launch (tests/test_cpu_token_stats_e2e.py)."""
+    return shared_run(request, "cpu_token_stats_run")
+
+
 def _equivalent(a: str, b: str) -> bool:
     """math-verify's documented verdict on two boxed answers (the reference, independent of verl-ext's checker)."""
     from math_verify import parse, verify

@@ -1,5 +1,6 @@
 """veRL managers of group-level and log-prob presets: they record what the group stage needs, and refuse a run
-whose sampler would not write their rewards (issue 20). The stop rule's parser and its effect on veRL's trainer."""
+whose sampler would not write their rewards (issue 20). The stop rule's parser (its effect on veRL's trainer:
+tests/test_reward_stage_trainer.py)."""
 
 from __future__ import annotations
 
@@ -101,31 +102,3 @@ def test_the_rule_must_hold_on_k_consecutive_steps() -> None:
     fired = {step: tracker.update(step, {} if r is None else {"majority_ratio": r}) for step, r in ratios.items()}
     assert [step for step, reason in fired.items() if reason] == [6]
     assert "majority_ratio >= 0.9 held for 2 consecutive step(s)" in fired[6]
-
-
-def test_the_sampler_ends_training_through_the_trainer_that_owns_refill_fn(monkeypatch) -> None:
-    """veRL's fit loop runs while global_steps <= total_training_steps: after the firing step it stops."""
-    from transfer_queue import KVBatchMeta
-    from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
-    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
-
-    from verl_ext.verl import diagnostics_sampler
-
-    class Trainer:  # what _build_replay_buffer reads, and the counters fit() keeps
-        config = recipe("+trainer.v1.sampler.sampler_kwargs.stop_when='majority_ratio>=0.5'")
-        trainer_mode = "sync"
-        global_steps = 4
-
-        def _add_prompts_to_generate(self, n: int) -> None:
-            pass
-
-    trainer = Trainer()
-    buffer = PPOTrainer._build_replay_buffer(trainer)  # in __init__, before fit() sets the step counters
-    trainer.total_training_steps = 100
-    batch = KVBatchMeta(partition_id="train", keys=["u_0_0"], tags=[{}])
-    monkeypatch.setattr(ReplayBuffer, "sample", lambda self, **_: (batch, {}))
-    monkeypatch.setattr(buffer, "_group_stage", lambda b: ({"collapse/majority_ratio": 0.75}, None))
-    monkeypatch.setattr(diagnostics_sampler, "training_diagnostics", lambda b, **_: {})
-    _, metrics = buffer.sample(global_steps=4, partition_id="train", batch_size=1)
-    assert metrics["collapse/stop"] == 1.0
-    assert trainer.total_training_steps == 4

@@ -1,24 +1,25 @@
-"""The post-rollout reward stage for veRL 0.9.1's V1 trainer, run by ``DiagnosticsReplayBuffer.sample``: an adapter
-around the scoring core for the rewards a per-sample reward loop cannot compute.
+"""The post-rollout reward stage for veRL 0.9.1's V1 trainer, run right after the old-log-prob pass by verl-ext's
+trainer mode (``trainer.v1.trainer_mode=verl_ext_sync``: :class:`verl_ext.verl.trainer.RewardStageTrainer`): an
+adapter around the scoring core for the rewards a per-sample reward loop cannot compute.
 
-veRL's reward loop scores one sample at a time (``RewardManagerBase.run_single``) and chunks a batch across
-reward workers without regard to ``uid``, so a reward manager never sees the other samples of its prompt, nor the
-policy's per-token statistics. The V1 trainer's ``_step_once`` (``verl/trainer/ppo/v1/trainer_base.py``) calls
-``replay_buffer.sample`` first and ``_compute_advantage`` later, which reads ``rm_scores`` from TransferQueue.
-``sample`` returns whole groups (``ReplayBuffer._materialize_batch`` takes every key ``{uid}_{session_id}_{index}``
-of each selected uid), so a stage there sees each prompt's whole group. It:
+veRL's reward loop scores one sample at a time (``RewardManagerBase.run_single``) and chunks a batch across reward
+workers without regard to ``uid``, so a reward manager never sees the other samples of its prompt, nor the policy's
+per-token statistics. The V1 trainer's ``_step_once`` (``verl/trainer/ppo/v1/trainer_base.py``) samples whole groups
+(``ReplayBuffer._materialize_batch`` takes every key ``{uid}_{session_id}_{index}`` of each selected uid), computes
+the old log-probs (writing ``old_log_probs`` and ``entropy``, and, in verl-ext's trainer, ``self_certainty``, to
+TransferQueue), then ``_compute_advantage``, which reads ``rm_scores``. Between the two, the stage:
 
-1. reads the sampled rollouts' ``extra_fields`` (the per-sample managers' ``reward_extra_info``, decoded by
+1. reads the rollouts' ``extra_fields`` (the per-sample managers' ``reward_extra_info``, decoded by
    ``verl_ext.core.extra_info.signals_from_extra_info``: a rollout without them fails the step, naming its key),
-   ``rm_scores``, and, when the rollout records them (``actor_rollout_ref.rollout.calculate_log_probs``),
-   ``rollout_log_probs`` and ``response_mask``;
+   ``rm_scores``, and the per-token statistics the preset needs (``verl_ext.verl.token_stats.token_statistics``:
+   ``logprobs`` from the rollout's ``rollout_log_probs``, with ``actor_rollout_ref.rollout.calculate_log_probs``;
+   ``entropy`` and ``self_certainty`` from the old-log-prob pass), at the tokens the policy generated;
 2. builds one batch of one sample per session (its final output: a multi-output agent loop copies the final
    output's reward to the others, so a session votes once), in group order (by prompt uid, sessions in order: the
    order of the majority vote's first-seen tie-break) and, for a group- or token-level preset, scores it with the core
    (``verl_ext.core.score_batch``) and writes each session's reward back to every output of it as ``rm_scores`` (the
    score on each response's last token, zeros elsewhere: what the agent loop and ``_compute_reward_colocate`` write)
-   with ``tq.kv_batch_put``;
-   sample-level presets keep the reward loop's scores;
+   with ``tq.kv_batch_put``; sample-level presets keep the reward loop's scores;
 3. returns the collapse monitors (``verl_ext.collapse``) of every reward as ``collapse/*`` metrics and, when the
    data carries ground truths, URLVR's diagnostics of the training reward against them (``verl_ext.eval.proxy``:
    point-biserial correlation, pseudo-label accuracy) as ``proxy/*``.
@@ -48,13 +49,12 @@ from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.registry import RewardPreset, get_preset
 from verl_ext.rewards.signals import Signals
 from verl_ext.rewards.token_stats import Ragged
+from verl_ext.verl.token_stats import ENTROPY, ROLLOUT_LOG_PROBS, SELF_CERTAINTY, token_statistics
 
 logger = logging.getLogger(__name__)
 
 EXTRA_FIELDS = "extra_fields"
 RM_SCORES = "rm_scores"
-ROLLOUT_LOG_PROBS = "rollout_log_probs"
-RESPONSE_MASK = "response_mask"
 
 
 def prompt_uid(key: str) -> str:
@@ -183,8 +183,7 @@ def run_group_stage(
     if not keys:
         return StageOutcome([], False, {}, [])
     rewrite = options.rewrites_rewards
-    fields = [EXTRA_FIELDS, RM_SCORES] + ([ROLLOUT_LOG_PROBS, RESPONSE_MASK] if options.rollout_log_probs else [])
-    data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=fields)
+    data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=[EXTRA_FIELDS, RM_SCORES])
     # Depending on the TransferQueue backend an element is the dict itself or a NonTensorData around it.
     extra_fields = [getattr(f, "data", f) for f in data[EXTRA_FIELDS]]
     if len(extra_fields) != len(keys):
@@ -195,8 +194,8 @@ def run_group_stage(
     uids = [prompt_uid(keys[i]) for i in order]
     metrics: dict[str, float] = {}
     if rewrite:
-        batch = Batch(signals=signals, group_ids=uids, token_stats=_token_stats(data, options, order))
-        result = score_batch(batch, options.settings())
+        token_stats = _token_stats(keys, partition_id, options, kv_batch_get, order)
+        result = score_batch(Batch(signals=signals, group_ids=uids, token_stats=token_stats), options.settings())
         signals = [sample.signals for sample in result.samples]
         _log_failures(result, [keys[i] for i in order])
         rewards = [0.0] * len(keys)
@@ -210,7 +209,8 @@ def run_group_stage(
         monitor_rewards: list[float | None] = [None if s.error else s.score for s in result.samples]
     else:
         rewards = Ragged.from_tensor(data[RM_SCORES]).row_sums()  # the reward loop's scores stand
-        batch = Batch(signals=signals, group_ids=uids, token_stats=_token_stats(data, options, order))
+        token_stats = _token_stats(keys, partition_id, options, kv_batch_get, order)
+        batch = Batch(signals=signals, group_ids=uids, token_stats=token_stats)
         signals, groups = monitored_batch(batch, options.tail_fraction)
         monitor_rewards = [rewards[i] for i in order]
     metrics.update(group_monitors(groups, signals, monitor_rewards))
@@ -218,11 +218,24 @@ def run_group_stage(
     return StageOutcome(rewards, rewrite, metrics, extra_fields)
 
 
-def _token_stats(data: Any, options: StageOptions, order: list[int]) -> dict[str, Ragged]:
-    if not options.rollout_log_probs:
+STATISTIC_FIELDS = {"logprobs": ROLLOUT_LOG_PROBS, "entropy": ENTROPY, "self_certainty": SELF_CERTAINTY}
+"""Per-token statistic of the core (``token_stats.STATISTICS``) -> the TransferQueue field the stage reads it from."""
+
+
+def _token_stats(
+    keys: Sequence[str], partition_id: str, options: StageOptions, kv_batch_get: KVGet, order: list[int]
+) -> dict[str, Ragged]:
+    """The per-token statistics the preset needs, plus the rollout's log-probs when recorded (a monitor), at the
+    generated tokens of the sessions' final outputs (``order``)."""
+    wanted = set(options.preset.token_statistics if options.preset is not None else ())
+    if options.rollout_log_probs:
+        wanted.add("logprobs")
+    if not wanted:
         return {}
-    logprobs = Ragged.from_tensor(data[ROLLOUT_LOG_PROBS]).masked(Ragged.from_tensor(data[RESPONSE_MASK]))
-    return {"logprobs": logprobs.take(order)}
+    chosen = [keys[i] for i in order]
+    names = sorted(wanted)
+    rows = token_statistics(chosen, partition_id, kv_batch_get, [STATISTIC_FIELDS[name] for name in names])
+    return {name: Ragged.from_tensor(rows[STATISTIC_FIELDS[name]]) for name in names}
 
 
 def _log_failures(result: BatchResult, keys: list[str]) -> None:

@@ -7,24 +7,10 @@ that a veRL upgrade that moved one fails at start-up with a message naming it, n
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from verl_ext.verl.compat import SUPPORTED_TEXT, SUPPORTED_VERL, Hook, UnsupportedVerlError, check_hooks
+from verl_ext.verl.compat import is_dict as _is_dict
 
-from packaging.version import Version
-
-SUPPORTED_VERL = (Version("0.9.1"), Version("0.10"))  # [low, high)
-SUPPORTED_TEXT = "veRL >=0.9.1,<0.10 (built and tested against 0.9.1)"
-
-
-class UnsupportedVerlError(RuntimeError):
-    """The installed veRL lacks an internal the CPU backend needs."""
-
-
-def _is_dict(value: object) -> bool:
-    return isinstance(value, dict)
-
-
-Hook = tuple[str, str, Callable[[object], bool], str]
+__all__ = ["HOOKS", "PLATFORM_HOOKS", "SUPPORTED_TEXT", "SUPPORTED_VERL", "UnsupportedVerlError", "check_verl"]
 
 # (module, attribute, check of the value, what the backend does with it). Checked first: veRL's engine
 # modules ask for the platform when imported, so the platform is registered before the other checks.
@@ -47,36 +33,6 @@ HOOKS: tuple[Hook, ...] = (
 )
 
 
-def _resolve(path: str) -> object:
-    """A module, or a class inside one (``package.module.Class``)."""
-    try:
-        return importlib.import_module(path)
-    except ImportError:
-        module_name, _, attribute = path.rpartition(".")
-        if not module_name:
-            raise
-        return getattr(importlib.import_module(module_name), attribute)
-
-
 def check_verl(hooks: tuple[Hook, ...] = PLATFORM_HOOKS + HOOKS) -> None:
-    """Raise :class:`UnsupportedVerlError` unless veRL's version and every hook in ``hooks`` fit."""
-    import verl
-
-    version = Version(getattr(verl, "__version__", "0"))
-    low, high = SUPPORTED_VERL
-    if not low <= version < high:
-        raise UnsupportedVerlError(f"verl-ext's CPU backend supports {SUPPORTED_TEXT}; veRL {version} is installed")
-    problems = []
-    for module_name, attribute, check, use in hooks:
-        try:
-            value = getattr(_resolve(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            problems.append(f"{module_name}.{attribute} ({use}): {type(error).__name__}: {error}")
-            continue
-        if not check(value):
-            problems.append(f"{module_name}.{attribute} ({use}): unexpected {type(value).__name__}")
-    if problems:
-        raise UnsupportedVerlError(
-            f"verl-ext's CPU backend supports {SUPPORTED_TEXT}; in the installed veRL {version} these internals "
-            "moved: " + "; ".join(problems)
-        )
+    """Raise :class:`UnsupportedVerlError` unless veRL's version (:data:`SUPPORTED_VERL`) and every hook fit."""
+    check_hooks(hooks, "verl-ext's CPU backend", SUPPORTED_VERL, SUPPORTED_TEXT)

@@ -2,8 +2,10 @@
 
 Three adjustments, applied only when the CPU backend is selected:
 
-* ``EngineRegistry``: veRL registers its FSDP/FSDP2 engines for devices ``cuda`` and ``npu``; the same
-  classes are registered for ``cpu`` (no engine code of ours).
+* ``EngineRegistry``: veRL registers its FSDP/FSDP2 engines for devices ``cuda`` and ``npu``; for ``cpu`` the
+  value-model engine is veRL's class, the language-model engine its subclass that can also return per-token
+  self-certainty (:class:`verl_ext.verl.actor_engine.SelfCertaintyFSDPEngine`: veRL's outputs unchanged unless a
+  batch asks for it).
 * ``initialize_global_process_group_ray``: veRL builds the backend string ``cpu:gloo,<device>:<backend>``,
   which on this platform reads ``cpu:gloo,cpu:gloo`` and torch rejects it (duplicate device type); with
   one device type the backend is plain ``gloo``.
@@ -42,15 +44,17 @@ def gloo_process_group(initialize):
 
 
 def register_cpu_engines() -> None:
-    """Register veRL's FSDP engines for device ``cpu`` (idempotent)."""
-    for model_type, engine in (
-        ("language_model", fsdp_impl.FSDPEngineWithLMHead),
-        ("value_model", fsdp_impl.FSDPEngineWithValueHead),
-    ):
-        backends = EngineRegistry._engines.get(model_type, {})
-        missing = [name for name in ("fsdp", "fsdp2") if CPU_DEVICE not in backends.get(name, {})]
-        if missing:
-            EngineRegistry.register(model_type=model_type, backend=missing, device=CPU_DEVICE)(engine)
+    """Register the FSDP engines for device ``cpu`` (idempotent): veRL's value-model engine, and its language-model
+    engine's self-certainty subclass."""
+    from verl_ext.verl.actor_engine import register
+
+    register((CPU_DEVICE,))
+    backends = EngineRegistry._engines.get("value_model", {})
+    missing = [name for name in ("fsdp", "fsdp2") if CPU_DEVICE not in backends.get(name, {})]
+    if missing:
+        EngineRegistry.register(model_type="value_model", backend=missing, device=CPU_DEVICE)(
+            fsdp_impl.FSDPEngineWithValueHead
+        )
 
 
 def apply() -> None:
