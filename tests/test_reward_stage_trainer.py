@@ -75,7 +75,13 @@ def test_the_stop_rule_ends_training_after_the_step_it_fires_on() -> None:
 def rollout_fields(i: int) -> dict[str, Any]:
     r = response_length(i)
     responses = torch.arange(4, 4 + r)
-    info = {"format": FORMAT[i], "pred": ANSWERS[i], "correct": float(ANSWERS[i] == "7"), "response_tokens": r}
+    info = {
+        "format": FORMAT[i],
+        "pred": ANSWERS[i],
+        "correct": float(ANSWERS[i] == "7"),
+        "response_tokens": r,
+        "reward_error": 0.0,
+    }
     return {
         "uid": "uid0",
         "prompts": torch.tensor(PROMPT),

@@ -20,34 +20,14 @@ from omegaconf import OmegaConf
 from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
 from verl_ext.rewards import presets
-from verl_ext.verl import group_stage, stage_checks
+from verl_ext.verl import stage_checks
 from verl_ext.verl.stage_checks import needs_entropy, needs_self_certainty, stage_problems
 from verl_ext.verl.trainer import RewardStageTrainer
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipe" / "format_length" / "config"
 
+
 # token-level presets as the registry will declare them: (is_text, is_group, needs_logprobs, token_statistics)
-FAKE_TOKEN_PRESETS = {
-    "self_certainty": SimpleNamespace(
-        name="self_certainty", is_text=False, is_group=False, needs_logprobs=False, token_statistics=("self_certainty",)
-    ),
-    "token_entropy": SimpleNamespace(
-        name="token_entropy", is_text=False, is_group=False, needs_logprobs=False, token_statistics=("entropy",)
-    ),
-}
-
-
-@pytest.fixture
-def token_presets(monkeypatch):
-    real = presets.get_preset
-
-    def get_preset(name: str):
-        return FAKE_TOKEN_PRESETS.get(name) or real(name)
-
-    monkeypatch.setattr(presets, "get_preset", get_preset)
-    monkeypatch.setattr(group_stage, "get_preset", get_preset)
-
-
 @functools.cache
 def composed(scale: str):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
@@ -71,16 +51,18 @@ def test_the_recipe_runs_every_registered_preset_at_every_scale(reward, scale) -
 
 
 @pytest.mark.parametrize("scale", ["paper", "smoke", "cpu"])
-@pytest.mark.parametrize("reward", sorted(FAKE_TOKEN_PRESETS))
-def test_the_recipe_runs_token_level_presets_at_every_scale(token_presets, reward, scale) -> None:
+@pytest.mark.parametrize("reward", presets.preset_names("token"))
+def test_the_recipe_runs_token_level_presets_at_every_scale(reward, scale) -> None:
     assert stage_problems(recipe(reward, scale=scale), reward) == []
 
 
-def test_what_each_preset_needs_comes_from_the_registry(token_presets) -> None:
-    assert needs_self_certainty("self_certainty") and not needs_entropy("self_certainty")
+def test_what_each_preset_needs_comes_from_the_registry() -> None:
+    for name in presets.preset_names():
+        reads = presets.get_preset(name).token_statistics
+        assert needs_self_certainty(name) == ("self_certainty" in reads)
+        assert needs_entropy(name) == ("entropy" in reads)
+    assert needs_self_certainty("format_gated_self_certainty") and not needs_entropy("self_certainty")
     assert needs_entropy("token_entropy") and not needs_self_certainty("token_entropy")
-    for name in presets.preset_names():  # today's registry: no preset reads the actor's statistics
-        assert not needs_self_certainty(name) and not needs_entropy(name)
 
 
 # (reward, overrides, the setting the problem must name)
@@ -110,20 +92,20 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize(("reward", "overrides", "setting"), REFUSALS)
-def test_each_setting_that_cannot_be_honoured_is_named(token_presets, reward, overrides, setting) -> None:
+def test_each_setting_that_cannot_be_honoured_is_named(reward, overrides, setting) -> None:
     problems = stage_problems(recipe(reward, *overrides), reward)
     assert any(setting in problem for problem in problems), problems
 
 
 @pytest.mark.parametrize(("reward", "overrides", "setting"), REFUSALS)
-def test_verl_ext_trainer_refuses_them_before_building_anything(token_presets, reward, overrides, setting) -> None:
+def test_verl_ext_trainer_refuses_them_before_building_anything(reward, overrides, setting) -> None:
     config = recipe(reward, *overrides)
     with pytest.raises(ValueError, match="verl-ext cannot run this configuration") as refused:
         RewardStageTrainer(config)  # raises before veRL's PPOTrainer.__init__ (no Ray, no TransferQueue)
     assert setting in str(refused.value)
 
 
-def test_entropy_presets_run_with_fused_kernels_and_megatron(token_presets) -> None:
+def test_entropy_presets_run_with_fused_kernels_and_megatron() -> None:
     """veRL computes entropy in every engine's old-log-prob pass (fused kernels return it, Megatron's vocab-parallel
     entropy): only self-certainty needs verl-ext's FSDP engine."""
     for override in ("+actor_rollout_ref.model.use_fused_kernels=true", "actor_rollout_ref.actor.strategy=megatron"):

@@ -1,5 +1,6 @@
-"""veRL managers of group-level and log-prob presets: they record what the group stage needs, and refuse a run
-whose sampler would not write their rewards (issue 20). The stop rule's parser (its effect on veRL's trainer:
+"""veRL managers of group-level and token-level presets: they record what the reward stage needs, and refuse a run
+that would not write their rewards (issues 20, 27; every refusal of verl_ext.verl.stage_checks:
+tests/test_stage_checks.py). The stop rule's parser (its effect on veRL's trainer:
 tests/test_reward_stage_trainer.py)."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[
 from hydra import compose, initialize_config_dir
 
 from verl_ext.stop_rule import StopRule, StopTracker
-from verl_ext.verl.managers import MANAGERS, group_stage_problems
+from verl_ext.verl.managers import MANAGERS
+from verl_ext.verl.stage_checks import stage_problems
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipe" / "format_length" / "config"
 
@@ -26,14 +28,16 @@ def recipe(*overrides: str):
 
 @pytest.mark.parametrize("preset", ["majority", "semantic_frequency", "self_confidence", "format_gated_majority"])
 def test_the_recipe_config_runs_the_group_stage_for_every_group_preset(preset) -> None:
-    assert group_stage_problems(recipe(f"reward.reward_manager.name={preset}"), preset) == []
+    assert stage_problems(recipe(f"reward.reward_manager.name={preset}"), preset) == []
 
 
 @pytest.mark.parametrize(
     ("override", "problem"),
     [
-        ("trainer.v1.sampler.custom_sampler.name=null", "DiagnosticsReplayBuffer"),
-        ("trainer.v1.sampler.sampler_kwargs.reward=format", "sampler_kwargs.reward must be 'majority'"),
+        ("trainer.v1.trainer_mode=sync", "trainer.v1.trainer_mode=sync"),
+        ("trainer.v1.sampler.sampler_kwargs.reward=format", "sampler_kwargs.reward='format'"),
+        ("actor_rollout_ref.rollout.n=1", "rollout.n"),
+        ("algorithm.filter_groups.enable=true", "filter_groups"),
         ("reward.reward_model.enable=true", "colocated reward model"),
     ],
 )
@@ -47,7 +51,7 @@ def test_a_run_that_would_not_write_the_group_rewards_is_refused(override, probl
 
 def test_a_log_prob_preset_needs_the_rollout_log_probs() -> None:
     config = recipe("reward.reward_manager.name=self_confidence", "actor_rollout_ref.rollout.calculate_log_probs=false")
-    assert any("calculate_log_probs=true" in p for p in group_stage_problems(config, "self_confidence"))
+    assert any("calculate_log_probs=false" in p for p in stage_problems(config, "self_confidence"))
 
 
 def test_the_recorder_puts_answer_and_format_in_reward_extra_info_with_a_zero_reward(tiny_tokenizer_dir) -> None:

@@ -29,8 +29,8 @@ otherwise, naming the settings.
 Token-level presets need per-token statistics of the completions, which TRL does not pass to reward functions
 (TRL 1.16: its transformers generation keeps none, and the vLLM sampling log-probs and ``old_per_token_logps`` stay
 inside the trainer; only a ``rollout_func``'s extra fields reach them): give them as columns (``TOKEN_COLUMNS``:
-``completion_logprobs`` for self_confidence and probability, ``completion_entropies`` for token_entropy,
-``completion_self_certainties`` for self_certainty; one list per completion), or wrap the function in
+``completion_logprobs`` for self_confidence and probability, ``completion_entropy`` for token_entropy,
+``completion_self_certainty`` for self_certainty; one list per completion), or wrap the function in
 ``verl_ext.integrations.trl_logprobs.WithPolicyLogprobs``, which computes them with one forward pass of the policy;
 else the call fails naming the column.
 
@@ -66,8 +66,8 @@ GROUND_TRUTH_KEY = "ground_truth"
 LOGPROBS_KEY = "completion_logprobs"
 TOKEN_COLUMNS = {
     "logprobs": LOGPROBS_KEY,
-    "entropy": "completion_entropies",
-    "self_certainty": "completion_self_certainties",
+    "entropy": "completion_entropy",
+    "self_certainty": "completion_self_certainty",
 }
 """Per-token statistic (``token_stats.STATISTICS``) -> the column a token-level preset reads it from."""
 
@@ -191,6 +191,8 @@ class PresetReward:
                 raise ValueError(f"reward {preset!r} is group-level: give the GRPOConfig (or num_generations=)")
             check_whole_groups_per_process(config, self.num_generations)
         self.ground_truth_key = ground_truth_key
+        self.token_statistics = self.spec.token_statistics  # what trl_logprobs.WithPolicyLogprobs computes for it
+        self.entropy_key, self.self_certainty_key = TOKEN_COLUMNS["entropy"], TOKEN_COLUMNS["self_certainty"]
         self.rng = random.Random(seed) if self.spec.uses_rng else None
         self.log_metrics = log_metrics
         self.logprobs_key = logprobs_key

@@ -24,11 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from verl_ext.integrations.trl import LOGPROBS_KEY
+from verl_ext.integrations.trl import LOGPROBS_KEY, TOKEN_COLUMNS
 
-ENTROPY_KEY = "completion_entropy"
-SELF_CERTAINTY_KEY = "completion_self_certainty"
 LOGPROBS, ENTROPY, SELF_CERTAINTY = "logprobs", "entropy", "self_certainty"
+ENTROPY_KEY, SELF_CERTAINTY_KEY = TOKEN_COLUMNS[ENTROPY], TOKEN_COLUMNS[SELF_CERTAINTY]
 STATISTICS = (LOGPROBS, ENTROPY, SELF_CERTAINTY)
 # veRL's names of the same per-token fields (a preset's ``token_statistics``), as TRL computes them here
 ALIASES = {"old_log_probs": LOGPROBS, "rollout_log_probs": LOGPROBS}

@@ -13,16 +13,16 @@ Each sample's response length is the number of ones in its response attention ma
 ``reward_extra_info`` per sample: the core's serialisation (``verl_ext.core.extra_info.reward_extra_info``: format,
 length_reward, response_tokens, truncated, pred, timed_out, reward_error, and ``correct`` (also as ``acc``, which
 veRL's validation reports under ``val-core/``) and ``monitor_error`` when the sample has a ground truth).
-Group-level and token-level presets (majority, semantic_frequency, self_confidence, format_gated_*): the reward loop
-sees one sample at a time and no per-token statistics, so their manager (:class:`GroupStageRecorder`) only records
-the sample's signals (``measure_batch``) with a placeholder reward of 0; the post-rollout stage
-(``verl_ext.verl.group_stage``) decodes them, computes the training reward over each prompt's whole group and writes
-it before advantages are computed, and fails the step for a rollout whose signals were not recorded. The manager
-refuses to start when that stage is not configured to write this preset (``trainer.v1.sampler.custom_sampler.name``
-= DiagnosticsReplayBuffer, ``trainer.v1.sampler.sampler_kwargs.reward`` = the preset), when a colocated reward model
-would overwrite the rewards after sampling, and, for log-prob presets, without
-``actor_rollout_ref.rollout.calculate_log_probs``. Validation keeps the 0 as its reward and the ground-truth
-``acc`` as its accuracy.
+Group-level and token-level presets (majority, semantic_frequency, self_confidence, self_certainty, token_entropy,
+probability, format_gated_*): the reward loop sees one sample at a time and no per-token statistics, so their
+manager (:class:`GroupStageRecorder`) only records the sample's signals (``measure_batch``) with a placeholder reward
+of 0; the reward stage of trainer mode ``verl_ext_sync`` (``verl_ext.verl.group_stage``, right after the
+old-log-prob pass) decodes them, computes the training reward over each prompt's whole group or from the policy's
+per-token statistics, writes it before advantages are computed, and fails the step for a rollout whose signals were
+not recorded. The manager refuses to start when the run would not honour that (``verl_ext.verl.stage_checks``:
+another trainer mode, DAPO's group filter, ``rollout.n < 2`` for a group preset, a colocated reward model, missing
+per-token statistics, ...), naming the setting. Validation keeps the 0 as its reward and the ground-truth ``acc`` as
+its accuracy.
 A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
 ``reward_error`` = 1 marks it. Under a label-free preset a failure of the monitoring correctness check
 is not a scoring failure: the sample keeps its score and ``monitor_error`` = 1 marks it.
@@ -44,6 +44,7 @@ from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.length import DEFAULT_PEAK
 from verl_ext.rewards.registry import get_preset, preset_names, text_preset_names
+from verl_ext.verl.stage_checks import stage_problems
 
 logger = logging.getLogger(__name__)
 
@@ -153,37 +154,6 @@ class PresetRewardManager(RewardManagerBase):
         return {"reward_score": score, "reward_extra_info": info}
 
 
-SAMPLER_NAME = "DiagnosticsReplayBuffer"
-
-
-def group_stage_problems(config, preset: str) -> list[str]:
-    """Why the sampler's group stage would not write ``preset``'s training rewards in this run (empty: it will)."""
-    problems = []
-    sampler = ((config.get("trainer") or {}).get("v1") or {}).get("sampler") or {}
-    custom = sampler.get("custom_sampler") or {}
-    if custom.get("name") != SAMPLER_NAME or "diagnostics_sampler" not in str(custom.get("path") or ""):
-        problems.append(
-            f"trainer.v1.sampler.custom_sampler must be verl-ext's {SAMPLER_NAME} "
-            "(path pkg://verl_ext.verl.diagnostics_sampler): its group stage writes the training rewards"
-        )
-    named = (sampler.get("sampler_kwargs") or {}).get("reward")
-    if named != preset:
-        problems.append(f"trainer.v1.sampler.sampler_kwargs.reward must be {preset!r} (got {named!r})")
-    reward_model = (config.get("reward") or {}).get("reward_model") or {}
-    if reward_model.get("enable") and not reward_model.get("enable_resource_pool"):
-        problems.append(
-            "a colocated reward model (reward.reward_model.enable without enable_resource_pool) scores after "
-            "sampling and would overwrite the group rewards"
-        )
-    rollout = (config.get("actor_rollout_ref") or {}).get("rollout") or {}
-    if get_preset(preset).needs_logprobs and not rollout.get("calculate_log_probs"):
-        problems.append(
-            "set actor_rollout_ref.rollout.calculate_log_probs=true: the reward is computed from the rollout's token "
-            "log-probs"
-        )
-    return problems
-
-
 class GroupStageRecorder(PresetRewardManager):
     """Records each sample's signals for the post-rollout stage; its reward (0) is replaced there in training."""
 
@@ -196,11 +166,11 @@ class GroupStageRecorder(PresetRewardManager):
         reward_model_tokenizer=None,
         **kwargs: Any,
     ) -> None:
-        problems = group_stage_problems(config, self.preset)
+        problems = stage_problems(config, self.preset)
         if problems:
             raise ValueError(
-                f"reward {self.preset!r} is computed over each prompt's group by the sampler's group stage, "
-                f"which this run would not run: " + "; ".join(problems)
+                f"reward {self.preset!r} is computed by verl-ext's reward stage (trainer mode verl_ext_sync, after the "
+                f"old-log-prob pass), which this run would not run as asked: " + "; ".join(problems)
             )
         super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer, **kwargs)
 
