@@ -97,3 +97,53 @@ def test_actor_metrics_are_the_token_means(rows, step) -> None:
     assert step["actor/self_certainty"] == pytest.approx(sum(tokens) / len(tokens), rel=1e-5)
     assert step["actor/entropy"] == pytest.approx(sum(entropies) / len(entropies), rel=1e-5)  # still entropy
     assert "timing_s/reward_stage" in step and "collapse/response_length" in step
+
+
+# --- the rewards the actor trained on (issue 28: REWARD=self_certainty and token_entropy through run_grpo.sh) -----
+
+
+def dump(rollouts, step: int) -> list[dict]:
+    return [json.loads(line) for line in (rollouts / f"{step}.jsonl").read_text().splitlines()]
+
+
+def by_prompt(rows: list[dict]) -> list[list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["uid"].split("_")[0], []).append(row)
+    return list(groups.values())
+
+
+def grpo_advantage(scores: list[float]) -> list[float]:
+    """GRPO's outcome advantage with std normalisation (the recipe: adv_estimator grpo, norm_adv_by_std_in_grpo):
+    (r - mean) / (sample standard deviation + 1e-6) over the prompt's group."""
+    mean = sum(scores) / len(scores)
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
+    return [(s - mean) / (std + 1e-6) for s in scores]
+
+
+def check_trained_rewards(rows: list[dict], formula) -> None:
+    """Each rollout's reward (``score``: the rm_scores the advantage step read) is ``formula`` of its per-token
+    statistics; the rewards vary within every group, so the advantages are not all zero, and they are GRPO's of
+    those rewards on every response token."""
+    for row in rows:
+        assert row["score"] == pytest.approx(formula(row), rel=1e-5, abs=1e-6), row["uid"]
+    for group in by_prompt(rows):
+        scores = [row["score"] for row in group]
+        assert max(scores) - min(scores) > 1e-6, "the check would be vacuous: one reward for the whole group"
+        for row, advantage in zip(group, grpo_advantage(scores)):
+            assert row["advantages"] == pytest.approx([advantage] * len(row["advantages"]), rel=1e-3, abs=1e-4)
+            assert abs(advantage) > 1e-3
+
+
+def mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def test_every_step_trains_on_each_responses_mean_self_certainty(run) -> None:
+    for step in (1, 2):
+        check_trained_rewards(dump(run.rollouts, step), lambda row: mean(row["self_certainty"]))
+
+
+def test_token_entropy_trains_on_minus_each_responses_mean_entropy(run) -> None:
+    assert run.entropy_launch.returncode == 0, run.entropy_launch.output[-6000:]
+    check_trained_rewards(dump(run.entropy_rollouts, 1), lambda row: -mean(row["entropy"]))

@@ -29,9 +29,7 @@ from markdown_it import MarkdownIt
 
 from verl_ext.cli import build_parser
 
-# The reward registry. Imported through verl_ext.rewards.presets while the scoring core is being rebuilt; the
-# names and levels are what the docs promise, wherever the registry ends up.
-from verl_ext.rewards.presets import get_preset, preset_names
+from verl_ext.rewards.registry import get_preset, preset_names
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -448,10 +446,8 @@ def named(cell: str) -> list[str]:
 
 
 def level_of(name: str) -> str:
-    """The level the docs give a preset: group (needs the group), token (needs per-token log-probs), sample."""
-    if name in preset_names("group"):
-        return "group"
-    return "token" if get_preset(name).needs_logprobs else "sample"
+    """The preset's level in the registry: sample, group or token."""
+    return get_preset(name).level.value
 
 
 @pytest.mark.parametrize("page", [README, REPO / "docs" / "rewards.md"], ids=page_id)
