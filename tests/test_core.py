@@ -182,7 +182,7 @@ def test_reward_extra_info_round_trips_what_the_post_rollout_stage_needs(signals
 
 
 def test_a_failed_sample_is_recorded_with_every_field_and_decoded_as_failed_not_as_no_answer():
-    info = reward_extra_info(core_batch.SampleResult(None, None, "RuntimeError: x"), 12, has_truth=True)
+    info = reward_extra_info(core_batch.SampleResult(None, None, "RuntimeError: x"), 12, checked_truth=True)
     ok = reward_extra_info(core_batch.SampleResult(0.0, SIGNALS[0]))
     assert set(ok) <= set(info) | {"reward_error"}  # veRL's reward loop takes the batch's keys from its first sample
     assert info["reward_error"] == 1.0 and info["monitor_error"] == 1.0
@@ -222,3 +222,23 @@ def test_what_the_checker_could_not_do_is_counted_per_batch(monkeypatch):
     assert metrics["diagnostics/answer_check_timeouts"] == 2.0
     assert metrics["diagnostics/answer_check_errors"] == 4.0
     assert metrics["diagnostics/answer_check_screened"] == 6.0
+
+
+def test_a_failed_sample_trains_on_its_groups_mean_score_not_on_a_fixed_zero(monkeypatch):
+    original = core_batch.measure
+
+    def flaky(response, **kwargs):
+        if response == "none":
+            raise RuntimeError("checker crashed")
+        return original(response, **kwargs)
+
+    monkeypatch.setattr(core_batch, "measure", flaky)
+    batch = Batch(responses=RESPONSES, group_ids=GROUPS, response_tokens=[8] * 8)
+    result = score_batch(batch, ScoringSettings("format_length", max_response_tokens=32))
+    # format_length at 8 of 32 tokens (x = 1/4, peak 1/2): L = 1 - (1 - 1/2)^2 = 3/4, a boxed answer 0.5 + 3/4;
+    # the failed sample ("none", in group p) trains on the mean of p's four scored samples
+    assert result.scores == [1.25, 1.25, 1.25, 1.25, 1.25, 1.25, None, 1.25]
+    assert result.training_rewards() == [1.25] * 8
+    settings = ScoringSettings("format_length", max_response_tokens=32)
+    ungrouped = score_batch(Batch(responses=RESPONSES, response_tokens=[8] * 8), settings)
+    assert ungrouped.training_rewards()[6] == 0.0  # no group to take a mean over

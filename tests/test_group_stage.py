@@ -182,9 +182,11 @@ def test_masked_out_tokens_do_not_count_in_the_mean_log_prob() -> None:
     assert float(tq.rows["b_0_0"]["rm_scores"][-1]) == pytest.approx(-0.2)
 
 
-def test_a_log_prob_preset_without_rollout_log_probs_is_refused() -> None:
-    with pytest.raises(ValueError, match="calculate_log_probs=true"):
-        StageOptions.from_kwargs({"reward": "self_confidence"})
+def test_sampler_kwargs_that_cannot_be_honoured_are_named() -> None:
+    with pytest.raises(ValueError, match="sampler_kwargs: .*did you mean 'majority'"):
+        StageOptions.from_kwargs({"reward": "majorty"})
+    with pytest.raises(ValueError, match="sampler_kwargs: tail_fraction"):
+        StageOptions.from_kwargs({"reward": "self_confidence", "tail_fraction": 1.5})
 
 
 def test_a_group_whose_checker_cannot_start_falls_back_to_string_equality_and_is_counted(broken_isolated_child) -> None:
@@ -244,18 +246,23 @@ def test_a_sample_whose_scoring_failed_in_the_reward_loop_fails_its_group_and_is
     assert outcome.metrics["diagnostics/group_reward_error_rate"] == pytest.approx(5 / 9)
 
 
-def test_a_sample_without_valid_log_probs_scores_0_and_counts_as_a_reward_error() -> None:
-    tq = FakeTransferQueue(rows_of({"b": GROUP_B[:2]}))
+def test_a_sample_without_valid_log_probs_gets_a_zero_advantage_and_counts_as_a_reward_error() -> None:
+    # a fixed 0 would be the best self_confidence of the group (its range is (-inf, 0]): the failed sample trains on
+    # its group's mean instead, so GRPO gives it a zero advantage
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B[:3]}))
     tq.rows["b_1_0"]["rollout_log_probs"] = torch.tensor([float("nan"), -0.4])
+    tq.rows["b_2_0"]["rollout_log_probs"] = torch.tensor([-1.0, -2.0, -3.0])
     outcome = run_group_stage(
-        ["b_0_0", "b_1_0"],
+        ["b_0_0", "b_1_0", "b_2_0"],
         "train",
         StageOptions(reward="self_confidence", rollout_log_probs=True),
         tq.kv_batch_get,
         tq.kv_batch_put,
     )
-    assert [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0")] == [-0.5, 0.0]
-    assert outcome.metrics["diagnostics/group_reward_error_rate"] == 0.5
+    # b_0_0: mean of (-0.5, -0.5); b_2_0: mean of (-1, -2, -3); b_1_0: the mean of those two scores
+    scores = [float(tq.rows[k]["rm_scores"][-1]) for k in ("b_0_0", "b_1_0", "b_2_0")]
+    assert scores == pytest.approx([-0.5, -1.25, -2.0])
+    assert outcome.metrics["diagnostics/group_reward_error_rate"] == pytest.approx(1 / 3)
 
 
 def test_a_multi_output_session_votes_once_and_all_its_outputs_get_its_reward() -> None:

@@ -106,3 +106,20 @@ def test_the_rule_must_hold_on_k_consecutive_steps() -> None:
     fired = {step: tracker.update(step, {} if r is None else {"majority_ratio": r}) for step, r in ratios.items()}
     assert [step for step, reason in fired.items() if reason] == [6]
     assert "majority_ratio >= 0.9 held for 2 consecutive step(s)" in fired[6]
+
+
+def test_a_seeded_random_control_draws_per_rollout_whatever_worker_scores_it(tiny_tokenizer_dir) -> None:
+    # veRL runs reward.num_workers reward workers and hands each rollout to one at random: a generator per worker
+    # would give every worker the same stream and a rerun other draws; each rollout's own key gives it one draw
+    from transformers import AutoTokenizer
+
+    config = recipe("reward.reward_manager.name=random", "+reward.reward_kwargs.seed=3")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    first_worker, second_worker = MANAGERS["random"](config, tokenizer), MANAGERS["random"](config, tokenizer)
+    keys = [(1, f"uid{i}", session) for i in range(25) for session in range(4)]
+    first = [first_worker._score("x", 5, None, key)[0] for key in keys]
+    second = [second_worker._score("x", 5, None, key)[0] for key in reversed(keys)][::-1]
+    assert first == second  # the same draw for the same rollout, in any worker and any order
+    assert set(first) == {0.0, 1.0} and 30 < sum(first) < 70  # Bernoulli(1/2) over 100 rollouts: 4 sd of slack
+    again = MANAGERS["random"](recipe("reward.reward_manager.name=random", "+reward.reward_kwargs.seed=4"), tokenizer)
+    assert [again._score("x", 5, None, key)[0] for key in keys] != first

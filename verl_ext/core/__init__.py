@@ -10,6 +10,8 @@ from verl_ext.core.batch import (
     ScoringSettings,
     group_members,
     measure_batch,
+    random_draws,
+    reward_loop_batch,
     score_batch,
 )
 from verl_ext.core.single import score_group, score_response
@@ -23,6 +25,8 @@ __all__ = [
     "ScoringSettings",
     "group_members",
     "measure_batch",
+    "random_draws",
+    "reward_loop_batch",
     "score_batch",
     "score_group",
     "score_response",

@@ -19,6 +19,7 @@ the input files). The core owns what they must agree on:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,7 +54,9 @@ class ScoringSettings:
     ``max_response_tokens``: the length curve's budget (length presets need it); ``monitor_correctness``: check
     ground truths, where given, for monitoring (presets other than ``correctness`` never use them);
     ``rewarded``: a group preset scores only each group's first ``rewarded`` samples, all vote (TTRL's 64/32);
-    ``group_size``: every group must hold exactly this many samples."""
+    ``group_size``: every group must hold exactly this many samples; ``monitor_groups``: cluster each group's answers
+    for the collapse monitors even when the preset does not vote (the equivalence checker's cost; a group-level
+    preset always clusters)."""
 
     reward: str
     max_response_tokens: int | None = None
@@ -64,13 +67,16 @@ class ScoringSettings:
     tail_fraction: float = 1.0
     rewarded: int | None = None
     group_size: int | None = None
+    monitor_groups: bool = True
 
     def __post_init__(self) -> None:
         preset = get_preset(self.reward)
         if self.max_response_tokens is not None and (
-            isinstance(self.max_response_tokens, bool) or not isinstance(self.max_response_tokens, int)
+            isinstance(self.max_response_tokens, bool)
+            or not isinstance(self.max_response_tokens, int)
+            or self.max_response_tokens < 1
         ):
-            raise ValueError(f"max_response_tokens must be a whole number, got {self.max_response_tokens!r}")
+            raise ValueError(f"max_response_tokens must be a whole number >= 1, got {self.max_response_tokens!r}")
         validate_length_args(0, self.max_response_tokens or 1, self.peak)
         if not self.correctness_timeout_s > 0:
             raise ValueError(f"correctness_timeout_s must be > 0 seconds, got {self.correctness_timeout_s}")
@@ -135,10 +141,11 @@ class SampleResult:
 
 @dataclass(frozen=True)
 class GroupResult:
-    """The members (batch indices, in batch order) of one group and its answer clusters."""
+    """The members (batch indices, in batch order) of one group and its answer clusters (None when nothing needed
+    them: ``ScoringSettings.monitor_groups`` off and a preset that does not vote)."""
 
     members: tuple[int, ...]
-    clusters: AnswerClusters
+    clusters: AnswerClusters | None
 
 
 @dataclass(frozen=True)
@@ -158,13 +165,30 @@ class BatchResult:
         """Samples whose scoring failed."""
         return sum(sample.error is not None for sample in self.samples)
 
+    def training_rewards(self) -> list[float]:
+        """The reward each sample trains on: its score; for a sample whose scoring failed (counted in ``failed``),
+        the mean score of the scored members of its group, so that GRPO gives it a zero advantage and it pulls no
+        one's advantage its way (a fixed 0 could be the best reward of its group: 0 is the top of self_confidence's
+        range); 0 when its group has no scored member, or when the batch has no groups. A sample that only voted
+        (``rewarded``) trains on nothing and gets 0 too."""
+        rewards = [0.0 if score is None else score for score in self.scores]
+        for group in self.groups:
+            scored = [
+                self.scores[i] for i in group.members if self.samples[i].error is None and self.scores[i] is not None
+            ]
+            neutral = math.fsum(scored) / len(scored) if scored else 0.0
+            for i in group.members:
+                if self.samples[i].error is not None:
+                    rewards[i] = neutral
+        return rewards
+
     def monitors(self, rewards: Sequence[float | None] | None = None) -> dict[str, float]:
-        """``group_monitors`` of this batch's groups, with ``rewards`` (default: the scores)."""
+        """``monitoring_metrics`` of this batch's groups, with ``rewards`` (default: the scores)."""
         signals = [sample.signals for sample in self.samples]
-        return group_monitors(self.groups, signals, self.scores if rewards is None else rewards)
+        return monitoring_metrics(self.groups, signals, self.scores if rewards is None else rewards)
 
 
-def group_monitors(
+def monitoring_metrics(
     groups: Sequence[GroupResult], signals: Sequence[Signals | None], rewards: Sequence[float | None]
 ) -> dict[str, float]:
     """Monitoring of a grouped batch (never a reward): ``collapse_monitors``, ``proxy_diagnostics`` and
@@ -182,6 +206,7 @@ def checker_diagnostics(groups: Sequence[GroupResult]) -> dict[str, float]:
     start); ``answer_check_timeouts`` and ``answer_check_errors``, comparisons stopped by their bound or failed (each
     such answer kept its own cluster); ``answer_check_screened``, answers the format check's static bounds refused
     (their own cluster, never compared)."""
+    groups = [group for group in groups if group.clusters is not None]
     if not groups:
         return {}
     samples = sum(len(group.members) for group in groups)
@@ -215,6 +240,8 @@ def collapse_monitors(
     measured and rewarded (others are left out: a monitor never guesses)."""
     per_group = []
     for group in groups:
+        if group.clusters is None:
+            continue
         members = [signals[i] for i in group.members]
         values = [rewards[i] for i in group.members]
         if any(s is None for s in members) or any(v is None for v in values):
@@ -224,6 +251,16 @@ def collapse_monitors(
 
 
 _UNSEEDED = random.Random()
+_DRAW_SEED = (
+    "verl-ext score:{seed}:{key}"  # the seed string of verl-ext score's first release: its draws stay as they were
+)
+
+
+def random_draws(seed: int, *key: object) -> random.Random:
+    """The generator of the ``random`` control for the sample identified by ``key`` (a record's position, a rollout's
+    step, uid and session, ...): the same draw for the same seed and sample, whatever process, thread or order
+    scores it, and independent draws for different samples."""
+    return random.Random(_DRAW_SEED.format(seed=seed, key=":".join(map(str, key))))
 
 
 def score_batch(batch: Batch, settings: ScoringSettings) -> BatchResult:
@@ -254,6 +291,15 @@ def monitored_batch(batch: Batch, tail_fraction: float = 1.0) -> tuple[list[Sign
         signals, _ = _with_token_reductions(batch, tail_fraction, signals, [None] * len(signals), required=())
     groups = [] if batch.group_ids is None else cluster_groups_of(batch.group_ids, [s and s.pred for s in signals])
     return signals, groups
+
+
+def reward_loop_batch(batch: Batch, settings: ScoringSettings) -> list[SampleResult]:
+    """What a per-sample reward loop (veRL's) computes: for a sample-level preset, the scores (``score_batch``); for
+    a group- or token-level one, which needs the whole group or the policy's per-token statistics, only the signals
+    (``measure_batch``: score None), which the post-rollout stage scores."""
+    if settings.preset.is_text:
+        return score_batch(batch, settings).samples
+    return measure_batch(batch, settings)
 
 
 def measure_batch(batch: Batch, settings: ScoringSettings) -> list[SampleResult]:
@@ -392,9 +438,12 @@ def group_members(group_ids: Sequence[Hashable]) -> list[tuple[int, ...]]:
     return [tuple(members) for members in groups.values()]
 
 
-def cluster_groups_of(group_ids: Sequence[Hashable], answers: Sequence[str | None]) -> list[GroupResult]:
-    """The groups of ``group_ids`` (``group_members``) with their answers' clusters (one checker call for all)."""
-    groups = group_members(group_ids)
+def cluster_groups_of(
+    group_ids: Sequence[Hashable], answers: Sequence[str | None], groups: list[tuple[int, ...]] | None = None
+) -> list[GroupResult]:
+    """The groups of ``group_ids`` (``group_members``, unless given) with their answers' clusters (one checker call
+    for all)."""
+    groups = group_members(group_ids) if groups is None else groups
     clusters = equivalence.cluster_groups([[answers[i] for i in members] for members in groups])
     return [GroupResult(members, c) for members, c in zip(groups, clusters)]
 
@@ -421,7 +470,9 @@ def _grouped(
             )
         if settings.rewarded is not None and settings.rewarded > size:
             raise BatchError(f"rewarded = {settings.rewarded} exceeds a group of {size} samples", members[0])
-    return cluster_groups_of(batch.group_ids, [None if s is None else s.pred for s in signals])
+    if not (preset.is_group or settings.monitor_groups):
+        return [GroupResult(members, None) for members in groups]
+    return cluster_groups_of(batch.group_ids, [None if s is None else s.pred for s in signals], groups)
 
 
 def _sample_score(
@@ -456,6 +507,7 @@ def _group_scores(
     results: list[SampleResult | None] = [None] * len(signals)
     for group in groups:
         members, clusters = group.members, group.clusters
+        assert clusters is not None  # a group-level preset always clusters
         failed = next((i for i in members if errors[i] is not None), None)
         scores: list[float] = []
         group_error: BaseException | None = None
@@ -464,6 +516,7 @@ def _group_scores(
                 f"its group could not be scored: its sample {members.index(failed)} failed: "
                 f"{type(errors[failed]).__name__}: {errors[failed]}"
             )
+            group_error.__cause__ = errors[failed]
         else:
             try:
                 member_signals = tuple(signals[i] for i in members)

@@ -70,12 +70,13 @@ def result_fields(result: SampleResult) -> dict[str, Any]:
     return info
 
 
-def reward_extra_info(result: SampleResult, response_tokens: int | None = None, has_truth: bool = False) -> dict:
-    """A training sample's ``reward_extra_info``: ``result_fields`` and ``reward_error`` 0, or, for a failed sample,
-    every ``REQUIRED`` field with ``reward_error`` 1 (and ``correct``/``acc`` 0 with ``monitor_error`` 1 when it had a
-    ground truth: its correctness is unknown)."""
-    if result.error is None and result.signals is not None:
-        return {**result_fields(result), REWARD_ERROR: 0.0}
+def reward_extra_info(result: SampleResult, response_tokens: int | None = None, checked_truth: bool = False) -> dict:
+    """A training sample's ``reward_extra_info``: ``result_fields`` and ``reward_error`` (1 when its scoring failed).
+    A sample whose measuring failed has no signals: every ``REQUIRED`` field then, with neutral values, and, when a
+    ground truth was to be checked (``checked_truth``), ``correct``/``acc`` 0 with ``monitor_error`` 1 (unknown)."""
+    error = float(result.error is not None)
+    if result.signals is not None:
+        return {**result_fields(result), REWARD_ERROR: error}
     info: dict[str, Any] = {
         "format": 0.0,
         "length_reward": 0.0,
@@ -84,7 +85,7 @@ def reward_extra_info(result: SampleResult, response_tokens: int | None = None, 
         "pred": "",
         "timed_out": 0.0,
     }
-    if has_truth:
+    if checked_truth:
         info.update(correct=0.0, acc=0.0, monitor_error=1.0)
     info[REWARD_ERROR] = 1.0
     return info
@@ -109,7 +110,8 @@ def _number(value: Any) -> float | None:
 
 
 def signals_from_extra_info(info: Any, where: str) -> tuple[Signals | None, str | None]:
-    """The ``Signals`` recorded in one sample's ``reward_extra_info`` (the inverse of ``reward_extra_info``), or
+    """The ``Signals`` recorded in one sample's ``reward_extra_info`` (the inverse of ``reward_extra_info`` for what
+    the fields carry: the format and correctness timeouts come back as one, the checker's error text does not), or
     (None, why) for a sample whose scoring failed when it was recorded. MissingSignals naming ``where`` when the
     fields are absent: a rollout not recorded by verl-ext's reward loop must never be read as "no answer"."""
     missing = [key for key in REQUIRED if not isinstance(info, Mapping) or key not in info]

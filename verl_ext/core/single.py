@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from verl_ext.core.batch import Batch, BatchResult, SampleResult, ScoringSettings, score_batch
+from verl_ext.core.batch import Batch, BatchResult, GroupFailed, SampleResult, ScoringSettings, score_batch
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
 from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.length import DEFAULT_PEAK
@@ -96,7 +96,7 @@ def score_group(
         rngs=None if rng is None else [rng] * len(responses),
     )
     result = score_batch(batch, settings)
-    failed = next((sample for sample in result.samples if sample.exception is not None), None)
-    if failed is not None:
-        raise failed.exception  # type: ignore[misc]
+    raised = [sample.exception for sample in result.samples if sample.exception is not None]
+    if raised:  # the cause itself, not the "its group could not be scored" of the samples it took along
+        raise next((e for e in raised if not isinstance(e, GroupFailed)), raised[0])
     return result

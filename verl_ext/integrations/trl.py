@@ -40,8 +40,9 @@ format_rate, length_reward_mean, truncation_rate, timeout_rate and, when ground 
 accuracy and the surrogate/correctness agreement metrics), plus ``diagnostics/reward_error_rate``, and
 the collapse monitors ``collapse/*`` (``verl_ext.collapse``) of every batch that splits into groups (sample-level
 presets: monitoring only, nothing is logged for a batch that does not split).
-A response whose scoring fails scores 0 and counts as a reward error (logged with its traceback),
-as in the veRL managers. This module does not import TRL.
+A response whose scoring fails trains on the mean score of its group's scored completions (a zero advantage;
+0 without a group: ``BatchResult.training_rewards``) and counts as a reward error (logged with its traceback).
+This module does not import TRL.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
+from verl_ext.core import Batch, BatchResult, ScoringSettings, random_draws, score_batch
 from verl_ext.core.extra_info import reward_extra_info
 from verl_ext.diagnostics import compute_diagnostics
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
@@ -176,6 +177,7 @@ class PresetReward:
             monitor_correctness=monitor_correctness,
             min_share=min_share,
             tail_fraction=tail_fraction,
+            monitor_groups=log_metrics,
         )
         self.spec = self.settings.preset
         self.preset = preset
@@ -193,7 +195,8 @@ class PresetReward:
         self.ground_truth_key = ground_truth_key
         self.token_statistics = self.spec.token_statistics  # what trl_logprobs.WithPolicyLogprobs computes for it
         self.entropy_key, self.self_certainty_key = TOKEN_COLUMNS["entropy"], TOKEN_COLUMNS["self_certainty"]
-        self.rng = random.Random(seed) if self.spec.uses_rng else None
+        self.seed = seed
+        self._calls = 0
         self.log_metrics = log_metrics
         self.logprobs_key = logprobs_key
 
@@ -226,7 +229,7 @@ class PresetReward:
             response_tokens=tokens,
             ground_truths=truths,
             token_stats=self._token_stats(kwargs, count),
-            rngs=None if self.rng is None else [self.rng] * count,
+            rngs=self._draws(completions, kwargs),
         )
         settings = replace(self.settings, group_size=self.group_size(kwargs)) if self.spec.is_group else self.settings
         result = score_batch(batch, settings)
@@ -239,9 +242,20 @@ class PresetReward:
                     sample.error,
                     exc_info=sample.exception,
                 )
-        scores = [0.0 if score is None else score for score in result.scores]
+        scores = result.training_rewards()
         self._log(result, scores, tokens, truths, kwargs)
         return scores
+
+    def _draws(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> list[random.Random] | None:
+        """The ``random`` control's generators: one per completion, keyed by the seed, the trainer's step, the
+        completion's place and text, so that every process draws independently and a rerun draws the same;
+        unseeded (None) without ``seed``."""
+        self._calls += 1
+        if not self.spec.uses_rng or self.seed is None:
+            return None
+        step = getattr(kwargs.get("trainer_state"), "global_step", None)
+        step = f"call{self._calls}" if step is None else step
+        return [random_draws(self.seed, step, i, completion_text(c)) for i, c in enumerate(completions)]
 
     def _group_ids(self, prompts: Sequence[Any], kwargs: dict[str, Any]) -> list[int] | None:
         """Each completion's group (its run of ``group_size`` consecutive completions of one prompt). Group-level
@@ -276,6 +290,10 @@ class PresetReward:
             stats[statistic] = Ragged.from_rows(values)
         return stats
 
+    def _checks(self, truth: str | None) -> bool:
+        """Whether a sample's ground truth was to be checked (monitoring or the correctness preset)."""
+        return truth is not None and (self.settings.monitor_correctness or self.spec.needs_ground_truth)
+
     def _log(
         self,
         result: BatchResult,
@@ -288,7 +306,7 @@ class PresetReward:
         if not (self.log_metrics and callable(log_metric)):
             return
         infos = [
-            reward_extra_info(sample, None if tokens is None else tokens[i], truths[i] is not None)
+            reward_extra_info(sample, None if tokens is None else tokens[i], checked_truth=self._checks(truths[i]))
             for i, sample in enumerate(result.samples)
         ]
         metrics = batch_diagnostics(infos)

@@ -42,8 +42,8 @@ from typing import Any
 import torch
 
 from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
-from verl_ext.core.batch import group_monitors, monitored_batch
-from verl_ext.core.extra_info import signals_from_extra_info
+from verl_ext.core.batch import monitored_batch, monitoring_metrics
+from verl_ext.core.extra_info import MissingSignals, signals_from_extra_info
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.registry import RewardPreset, get_preset
@@ -116,6 +116,8 @@ class StageOptions:
 
     @classmethod
     def from_kwargs(cls, kwargs: Any) -> StageOptions:
+        """The options in ``trainer.v1.sampler.sampler_kwargs``; ValueError naming the one that is wrong (what the run
+        must set beside them is ``verl_ext.verl.stage_checks``' to refuse, before anything starts)."""
         kwargs = dict(kwargs or {})
         group_size = kwargs.get("group_size")
         options = cls(
@@ -126,34 +128,35 @@ class StageOptions:
             group_size=None if group_size is None else int(group_size),
         )
         if options.reward is not None:
-            preset = get_preset(options.reward)  # UnknownReward naming the closest presets
-            if preset.needs_logprobs and not options.rollout_log_probs:
-                raise ValueError(
-                    f"reward {options.reward!r} needs the rollout's token log-probabilities: set "
-                    f"actor_rollout_ref.rollout.calculate_log_probs=true"
-                )
-        if not 0.0 <= options.min_share <= 1.0:
-            raise ValueError(f"sampler_kwargs.min_share must lie in [0, 1], got {options.min_share}")
-        if not 0.0 < options.tail_fraction <= 1.0:
-            raise ValueError(f"sampler_kwargs.tail_fraction must lie in (0, 1], got {options.tail_fraction}")
+            try:
+                options.settings()
+            except ValueError as error:
+                raise ValueError(f"trainer.v1.sampler.sampler_kwargs: {error}") from None
         return options
 
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """Per real rollout (in batch order): the training reward (rewritten or the reward loop's); the metrics; the
-    ``extra_fields`` read from TransferQueue (so that the sampler's diagnostics need not read them again)."""
+    """Per real rollout (in batch order): the training reward (rewritten or the reward loop's); the metrics."""
 
     rewards: list[float]
     rewritten: bool
     metrics: dict[str, float]
-    extra_fields: list[Any]
+
+
+def _offsets(values: Any) -> torch.Tensor:
+    """The row offsets of a jagged field (n + 1 of them), without copying its values."""
+    if isinstance(values, torch.Tensor) and values.is_nested and values.layout == torch.jagged:
+        return values.offsets().cpu()
+    rows = values.unbind() if isinstance(values, torch.Tensor) else values
+    lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)
+    return torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
 
 
 def last_token_scores(template: Any, rewards: Sequence[float]) -> torch.Tensor:
     """A jagged ``rm_scores`` shaped like ``template`` (one row per rollout): ``rewards[i]`` on row i's last token,
     0 elsewhere (what veRL's agent loop writes)."""
-    offsets = torch.as_tensor(Ragged.from_tensor(template).offsets)
+    offsets = _offsets(template)
     if len(rewards) != len(offsets) - 1:
         raise ValueError(f"{len(rewards)} rewards for {len(offsets) - 1} rollouts")
     if bool((offsets.diff() < 1).any()):
@@ -178,10 +181,10 @@ def run_group_stage(
 
     ``kv_batch_get(keys=, partition_id=, select_fields=)`` / ``kv_batch_put(keys=, partition_id=, fields=)``:
     TransferQueue's. Raises when TransferQueue cannot be read or written, and when a rollout lacks its recorded
-    signals while the stage must write the rewards (MissingSignals, naming the rollout)."""
+    signals while the stage must write the rewards (MissingSignals, naming the rollout; monitoring leaves it out)."""
     started = time.perf_counter()
     if not keys:
-        return StageOutcome([], False, {}, [])
+        return StageOutcome([], False, {})
     rewrite = options.rewrites_rewards
     data = kv_batch_get(keys=list(keys), partition_id=partition_id, select_fields=[EXTRA_FIELDS, RM_SCORES])
     # Depending on the TransferQueue backend an element is the dict itself or a NonTensorData around it.
@@ -190,7 +193,7 @@ def run_group_stage(
         raise RuntimeError(f"TransferQueue returned {len(extra_fields)} rollouts for {len(keys)} keys")
     outputs = sessions(keys)
     order = [session[-1] for session in outputs]  # each session's final output stands for it
-    signals = [_recorded_signals(extra_fields[i], keys[i]) for i in order]
+    signals = [_recorded_signals(extra_fields[i], keys[i], required=rewrite) for i in order]
     uids = [prompt_uid(keys[i]) for i in order]
     metrics: dict[str, float] = {}
     if rewrite:
@@ -199,9 +202,9 @@ def run_group_stage(
         signals = [sample.signals for sample in result.samples]
         _log_failures(result, [keys[i] for i in order])
         rewards = [0.0] * len(keys)
-        for session, score in zip(outputs, result.scores):
+        for session, reward in zip(outputs, result.training_rewards()):  # a failed sample: its group's mean
             for position in session:
-                rewards[position] = 0.0 if score is None else score
+                rewards[position] = reward
         put = {RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}
         kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict(put))
         metrics[DIAGNOSTICS_PREFIX + "group_reward_error_rate"] = result.failed / len(order)
@@ -213,9 +216,9 @@ def run_group_stage(
         batch = Batch(signals=signals, group_ids=uids, token_stats=token_stats)
         signals, groups = monitored_batch(batch, options.tail_fraction)
         monitor_rewards = [rewards[i] for i in order]
-    metrics.update(group_monitors(groups, signals, monitor_rewards))
+    metrics.update(monitoring_metrics(groups, signals, monitor_rewards))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
-    return StageOutcome(rewards, rewrite, metrics, extra_fields)
+    return StageOutcome(rewards, rewrite, metrics)
 
 
 STATISTIC_FIELDS = {"logprobs": ROLLOUT_LOG_PROBS, "entropy": ENTROPY, "self_certainty": SELF_CERTAINTY}
@@ -243,7 +246,7 @@ def _log_failures(result: BatchResult, keys: list[str]) -> None:
     if failed:
         key, sample = failed[0]
         logger.error(
-            "verl-ext %s reward failed on %d rollout(s), scored 0; first: %s: %s",
+            "verl-ext %s reward failed on %d rollout(s), each trains on its group's mean; first: %s: %s",
             result.preset.name,
             len(failed),
             key,
@@ -252,11 +255,16 @@ def _log_failures(result: BatchResult, keys: list[str]) -> None:
         )
 
 
-def _recorded_signals(fields: Any, key: str) -> Signals | None:
-    """The signals the reward loop recorded for one rollout (None: its scoring failed there); MissingSignals when it
-    recorded none."""
+def _recorded_signals(fields: Any, key: str, required: bool) -> Signals | None:
+    """The signals the reward loop recorded for one rollout (None: its scoring failed there). When none were recorded:
+    MissingSignals if the stage must write the reward (``required``), else None (the monitors leave it out)."""
     info = fields.get("reward_extra_info") if isinstance(fields, dict) else None
-    return signals_from_extra_info(info, f"rollout {key} (uid {prompt_uid(key)})")[0]
+    try:
+        return signals_from_extra_info(info, f"rollout {key} (uid {prompt_uid(key)})")[0]
+    except MissingSignals:
+        if required:
+            raise
+        return None
 
 
 def _tensordict(fields: dict[str, torch.Tensor]) -> Any:

@@ -38,7 +38,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from verl_ext.core import Batch, SampleResult, ScoringSettings, measure_batch, score_batch
+from verl_ext.core import Batch, SampleResult, ScoringSettings, random_draws, reward_loop_batch
 from verl_ext.core.extra_info import reward_extra_info
 from verl_ext.rewards.answer import printable
 from verl_ext.rewards.correctness import DEFAULT_TIMEOUT_S
@@ -47,36 +47,6 @@ from verl_ext.rewards.registry import get_preset, preset_names, text_preset_name
 from verl_ext.verl.stage_checks import stage_problems
 
 logger = logging.getLogger(__name__)
-
-
-def score_sample(
-    preset: str,
-    response: str,
-    response_tokens: int,
-    max_response_tokens: int,
-    ground_truth: str | None,
-    peak: float = DEFAULT_PEAK,
-    correctness_timeout_s: float = DEFAULT_TIMEOUT_S,
-    rng: random.Random | None = None,
-) -> SampleResult:
-    """What a manager computes for one decoded sample (token counts always known in veRL)."""
-    settings = ScoringSettings(
-        preset, max_response_tokens=max_response_tokens, peak=peak, correctness_timeout_s=correctness_timeout_s
-    )
-    return _score_one(settings, response, response_tokens, ground_truth, rng)
-
-
-def _score_one(
-    settings: ScoringSettings, response: str, tokens: int, truth: str | None, rng: random.Random | None
-) -> SampleResult:
-    batch = Batch(
-        responses=[response], response_tokens=[tokens], ground_truths=[truth], rngs=None if rng is None else [rng]
-    )
-    if settings.preset.is_text:
-        (result,) = score_batch(batch, settings).samples
-    else:
-        (result,) = measure_batch(batch, settings)
-    return result
 
 
 def _ground_truth(non_tensor: dict[str, Any]) -> str | None:
@@ -115,14 +85,29 @@ class PresetRewardManager(RewardManagerBase):
             peak=self.peak,
             correctness_timeout_s=self.correctness_timeout_s,
         )
-        seed = options.get("seed")
-        self.rng = random.Random(seed) if self.settings.preset.uses_rng else None
+        self.seed = options.get("seed")
 
-    def _score(self, response: str, response_tokens: int, ground_truth: str | None) -> tuple[float, dict[str, Any]]:
+    def _draws(self, sample_key: tuple) -> random.Random | None:
+        """The ``random`` control's generator for this sample: keyed by the seed and the sample (step, uid, session),
+        so that every reward worker and thread draws the same for it; unseeded without ``reward_kwargs.seed``."""
+        if not self.settings.preset.uses_rng or self.seed is None:
+            return None
+        return random_draws(self.seed, *sample_key)
+
+    def _score(
+        self, response: str, response_tokens: int, ground_truth: str | None, sample_key: tuple = ()
+    ) -> tuple[float, dict[str, Any]]:
         """The sample's training score (0 for a stage preset: a placeholder the stage replaces) and its
         ``reward_extra_info``; a failure is logged and recorded, never raised."""
+        rng = self._draws(sample_key or (response,))
+        batch = Batch(
+            responses=[response],
+            response_tokens=[response_tokens],
+            ground_truths=[ground_truth],
+            rngs=None if rng is None else [rng],
+        )
         try:
-            result = _score_one(self.settings, response, response_tokens, ground_truth, self.rng)
+            (result,) = reward_loop_batch(batch, self.settings)
         except Exception as exc:
             result = SampleResult(None, None, f"{type(exc).__name__}: {exc}", exc)
         if result.error is not None:
@@ -138,7 +123,7 @@ class PresetRewardManager(RewardManagerBase):
             logger.warning("verl-ext monitoring correctness check failed: %s", printable(signals.monitor_error))
         elif signals is not None and signals.correct_error and not signals.correct_timed_out:
             logger.warning("verl-ext correctness check failed: %s", printable(signals.correct_error))
-        info = reward_extra_info(result, response_tokens, ground_truth is not None)
+        info = reward_extra_info(result, response_tokens, checked_truth=ground_truth is not None)
         return (result.score if result.score is not None else 0.0), info
 
     async def run_single(self, data: DataProto) -> dict:
@@ -150,8 +135,13 @@ class PresetRewardManager(RewardManagerBase):
             None, lambda: self.tokenizer.decode(valid_ids, skip_special_tokens=True)
         )
         truth = _ground_truth(item.non_tensor_batch)
-        score, info = await self.loop.run_in_executor(None, self._score, response, response_tokens, truth)
+        key = tuple(item.non_tensor_batch[k] for k in SAMPLE_KEYS if k in item.non_tensor_batch)
+        score, info = await self.loop.run_in_executor(None, self._score, response, response_tokens, truth, key)
         return {"reward_score": score, "reward_extra_info": info}
+
+
+SAMPLE_KEYS = ("global_steps", "uid", "session_id")
+"""What identifies a rollout in the non-tensor data veRL 0.9.1's agent loop hands the reward loop (its kwargs)."""
 
 
 class GroupStageRecorder(PresetRewardManager):
