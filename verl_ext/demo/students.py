@@ -38,6 +38,8 @@ class Student:
     learning_rate: float
     eval_every: int
     kl_coef: float = 0.0  # weight of the KL term to the warmed-up model in the GRPO loss (TRL's beta)
+    slip_share: float = 0.0  # share of warm-up solutions whose answer slips after right steps
+    slip_spread: int = 0  # the largest offset of a slipped answer (drawn uniformly from +-1..spread)
     description: str = field(default="", compare=False)
 
     @property
@@ -61,6 +63,8 @@ class Student:
             lr=self.warmup_lr,
             boxed_share=self.boxed_share,
             steps_share=self.steps_share,
+            slip_share=self.slip_share,
+            slip_spread=self.slip_spread,
             progress=progress,
         )
 
@@ -83,6 +87,26 @@ STUDENTS: dict[str, Student] = {
         eval_every=5,
         kl_coef=0.3,
         description="solves most sums of three digits, boxes its answer rarely",
+    ),
+    "consistent": Student(
+        name="consistent",
+        problems_file=SUMS_FILE.name,
+        spec=TinySpec(
+            hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
+        ),
+        warmup_steps=400,
+        warmup_lr=3e-3,
+        warmup_batch_size=32,
+        boxed_share=1.0,
+        steps_share=1.0,
+        slip_share=0.3,
+        slip_spread=9,
+        grpo_steps=30,
+        max_completion_length=64,
+        learning_rate=1e-4,
+        eval_every=5,
+        kl_coef=0.3,
+        description="boxes every answer; one sample is right about half the time, the majority of 8 far more often",
     ),
     "weak": Student(
         name="weak",
