@@ -343,10 +343,13 @@ def sampled_row(label: str, logs: list[MetricLog], k: int) -> list[str] | None:
 
 
 def sampled_table(logs: dict[str, list[MetricLog]], k: int, first: str = "student/reward (seeds)") -> str:
-    """Markdown: per group (its seeds' metric logs), the held-out sampled evaluation's course (``sampled_row``);
-    groups without it are left out."""
+    """Markdown: per group (its seeds' metric logs), the held-out sampled evaluation's course (``sampled_row``),
+    labelled with its number of seeds unless the first column is ``seed``; groups without it are left out."""
+    counted = first != "seed"
     rows = [
-        row for group, seed_logs in logs.items() if (row := sampled_row(f"{group} ({len(seed_logs)})", seed_logs, k))
+        row
+        for group, seed_logs in logs.items()
+        if (row := sampled_row(f"{group} ({len(seed_logs)})" if counted else group, seed_logs, k))
     ]
     head = [first, *(column.format(k=k) for column in SAMPLED_HEAD)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

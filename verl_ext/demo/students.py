@@ -1,9 +1,17 @@
-"""The demo's two students: what the tiny model is, what it learns in the warm-up, and how GRPO trains it.
+"""The demo's three students: what the tiny model is, what it learns in the warm-up, and how GRPO trains it.
 
 - ``capable`` (the default): a Qwen2 model of 1.6 M parameters warmed up on sums of three
   digits (``data/sums.jsonl``). After the warm-up it solves most held-out sums, but boxes its answer
   only rarely: most warm-up solutions end in a plain sentence (``So the result is 18.``). This is the
   paper's premise in miniature: the skill is there, the answering habit is not.
+- ``consistent``: the capable student's model and sums, warmed up on solutions that all show the worked steps and
+  box the answer, 30% of which slip at the last moment: the steps are right, the boxed answer is off by 1 to 9
+  (either way, uniformly; ``warmup.templated_completion``). Sampled at temperature 1, its answers are right about
+  half the time, yet the most frequent of 8 samples is right far more often (held-out mean@8 0.55-0.70, maj@8
+  0.78-0.96, seeds 0-4): the gap the group-level and certainty signals claim to close (TTRL: majority-vote training
+  lifts mean@n towards maj@n). Slips drawn near the answer only (off by 1-3) or from 40% of the solutions taught the
+  tiny model a smeared answer instead (the right one at 0.3-0.4, its neighbours close behind), and the majority failed
+  with it.
 - ``weak``: the 0.34 M-parameter model on mixed arithmetic and algebra (``data/problems.jsonl``) that
   cannot do the sums; a surrogate reward is then maximised by form alone (the reward hack).
 
