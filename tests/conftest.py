@@ -425,12 +425,14 @@ seed, out, rewards = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",")
 student = STUDENTS["capable"]
 warmed = warm_student("capable", seed, progress=False)
 model, tokenizer = AutoModelForCausalLM.from_pretrained(warmed.path), AutoTokenizer.from_pretrained(warmed.path)
-rows = score_samples(model, tokenizer, load_problems(SUMS_FILE, split="test")[:32], "format", student.max_completion_length)
+held_out = load_problems(SUMS_FILE, split="test")[:32]
+rows = score_samples(model, tokenizer, held_out, "format", student.max_completion_length)
 claims = {"seed": seed, "warm_up": {"cached": warmed.cached, "steps": warmed.warmup.steps,
                                     "latent": sum(r["latent_correct"] for r in rows) / len(rows),
                                     "boxed": sum(r["correct"] for r in rows) / len(rows)}}
 for reward in rewards:
-    result = run(DemoConfig(reward=reward, seed=seed, steps=10, eval_every=10, out=str(out.parent / reward), progress=False))
+    config = DemoConfig(reward=reward, seed=seed, steps=10, eval_every=10, out=str(out.parent / reward), progress=False)
+    result = run(config)
     claims[reward] = {"warmup_cached": result.warmup_cached, "held_out_start": result.held_out_start,
                       "held_out_end": result.held_out_end}
 out.write_text(json.dumps(claims))
@@ -532,6 +534,38 @@ def _capable_claims(work: Path) -> dict[int, dict]:
             if process.poll() is None:
                 process.kill()
     return {seed: json.loads((work / f"seed{seed}" / "claims.json").read_text()) for seed in CAPABLE_SEEDS}
+
+
+# The consistency student's stated figures for one seed (issue 29): `verl-ext demo --student consistent --reward
+# majority` as a user runs it, cold (its default warm-up into the empty cache of VERL_EXT_CACHE), cut to 2 GRPO steps:
+# step 0 of its log is the warmed-up student's held-out evaluation (greedy and 8 samples per problem).
+CONSISTENT_SEED = 0
+
+
+@SHARED_RUNS.register("consistent_run")
+def _consistent_run(work: Path):
+    """One cold 2-step demo of the consistency student (``CONSISTENT_SEED``), in a fresh interpreter."""
+    import json
+    import os
+    from types import SimpleNamespace
+
+    from verl_ext.demo.config import DemoConfig
+
+    config = DemoConfig(
+        student="consistent", reward="majority", steps=2, eval_every=1, seed=CONSISTENT_SEED, out=str(work / "out")
+    )
+    fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
+    fields["progress"] = False
+    env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
+    process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
+    _finished(process, work / "output.log", timeout=1800)
+    return config, SimpleNamespace(**json.loads((work / "result.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def consistent_run(request: pytest.FixtureRequest):
+    """``(DemoConfig, result)``: the session's cold 2-step demo of the consistency student (test_demo_sampled.py)."""
+    return shared_run(request, "consistent_run")
 
 
 @pytest.fixture(scope="session")

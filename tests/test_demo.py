@@ -205,6 +205,22 @@ def test_two_step_demo_writes_log_plot_and_summary(two_step_run) -> None:
         "score",
     } <= set(samples[0])
     assert {"val-core/DEMO/acc/mean@1", "val-aux/DEMO/latent_acc/mean@1"} <= set(lines[-1]["data"])
+    # every evaluation also samples 8 completions per held-out problem (the default --eval-samples)
+    sampled = {
+        "val-core/DEMO/acc/mean@8",
+        "val-core/DEMO/acc/maj@8/mean",
+        "val-aux/DEMO/latent_acc/mean@8",
+        "val-aux/DEMO/distinct_answers/mean@8",
+        "val-aux/DEMO/majority_ratio/mean@8",
+        "val-aux/DEMO/answer_entropy/mean@8",
+    }
+    for line in lines:
+        assert sampled <= set(line["data"]), line["step"]
+    assert [entry["step"] for entry in summary["held_out_by_step"]] == [0, 1, 2]
+    assert sampled <= set(summary["held_out_start"]) and sampled <= set(summary["held_out_end"])
+    rows = [json.loads(line) for line in (Path(config.out) / "sampled.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [sum(1 for row in rows if row["step"] == step) for step in (0, 1, 2)] == [held_out * 8] * 3
+    assert {row["sample"] for row in rows} == set(range(8))
 
 
 def test_demo_log_feeds_verl_ext_table(two_step_run) -> None:

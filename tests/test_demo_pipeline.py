@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import json
 import platform
+import re
 from pathlib import Path
 
 import pytest
@@ -196,7 +197,14 @@ def test_two_step_run_gives_the_numbers_of_the_code_before_the_move(reference_ru
     here = _platform()
     if here != reference["platform"]:
         pytest.skip(f"the reference was run on {reference['platform']}, this is {here}: float sums may differ")
-    assert _untimed(Path(result.log)) == reference["log"]
+    # the reference predates the sampled held-out evaluation (val-*/DEMO/<x>/mean@8 and maj@8/mean): it draws from
+    # its own random stream, so every other number is the same
+    sampled = re.compile(r"^val-(core|aux)/DEMO/[^/]+/(mean@8|maj@8/mean)$")
+    log = [
+        {"step": line["step"], "data": {k: v for k, v in line["data"].items() if not sampled.match(k)}}
+        for line in _untimed(Path(result.log))
+    ]
+    assert log == reference["log"]
     samples = (Path(config.out) / "samples.jsonl").read_bytes()
     assert hashlib.sha256(samples).hexdigest() == reference["samples_sha256"]
 

@@ -25,9 +25,11 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help=f"the main job on any machine: GRPO with a surrogate reward on a tiny model, on CPU ({engines})",
         description="Warm up a tiny locally built Qwen2 model on templated solutions of shipped arithmetic problems "
-        f"(most of them end in a plain sentence, a few box the answer), then train it with GRPO ({engines}) rewarded by a "
-        "verl-ext preset. Prints per-step reward, format rate, length and (monitoring) accuracy, and the held-out "
-        "boxed and latent accuracy; writes a veRL-format metric log, curves.png, samples.jsonl and summary.json.",
+        "(the student's recipe: the capable one's mostly end in a plain sentence, the consistent one's box an answer "
+        f"that sometimes slips), then train it with GRPO ({engines}) rewarded by a verl-ext preset. Prints per-step "
+        "reward, format rate, length and (monitoring) accuracy, and the held-out boxed and latent accuracy, greedy and "
+        "over K samples (mean@K, maj@K); writes a veRL-format metric log, curves.png, samples.jsonl, sampled.jsonl "
+        "and summary.json.",
     )
     parser.add_argument(
         "--reward", default=d.reward, choices=preset_names(), help=f"reward preset (default {d.reward})"
@@ -36,7 +38,8 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "--student",
         default=d.student,
         choices=sorted(STUDENTS),
-        help=f"capable: {STUDENTS['capable'].description} (default); weak: {STUDENTS['weak'].description}",
+        help="; ".join(f"{name}: {student.description}" for name, student in STUDENTS.items())
+        + f" (default {d.student})",
     )
     parser.add_argument("--steps", type=int, metavar="N", help=f"GRPO steps (default: {per_student('grpo_steps')})")
     parser.add_argument("--model", metavar="PATH", help="a local Hugging Face causal LM instead of the tiny model")
@@ -78,10 +81,19 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "--kl-coef",
         type=float,
         metavar="BETA",
-        help=f"weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) (default: {per_student('kl_coef')})",
+        help="weight of the KL term to the warmed-up model (TRL's beta; veRL's kl_loss_coef) "
+        f"(default: {per_student('kl_coef')})",
     )
     parser.add_argument(
         "--eval-every", type=int, metavar="N", help=f"held-out evaluation every N steps (default {capable.eval_every})"
+    )
+    parser.add_argument(
+        "--eval-samples",
+        type=int,
+        default=d.eval_samples,
+        metavar="K",
+        help=f"sampled completions per held-out problem at each evaluation, for mean@K, maj@K and distinct answers "
+        f"(default {d.eval_samples}; 0: greedy evaluation only)",
     )
     parser.add_argument(
         "--threads",
@@ -121,6 +133,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         learning_rate=args.lr,
         kl_coef=args.kl_coef,
         eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
         threads=args.threads,
         progress=not args.quiet,
         use_cache=not args.no_cache,

@@ -34,6 +34,7 @@ class DemoConfig:
     temperature: float = 1.0
     peak: float = 0.5
     eval_every: int | None = None
+    eval_samples: int = 8  # sampled completions per held-out problem at each evaluation (mean@k, maj@k); 0: none
     threads: int = 1
     progress: bool = True
     use_cache: bool = True
@@ -79,6 +80,10 @@ def checked(config: DemoConfig) -> DemoConfig:
         raise ValueError(f"kl_coef must be >= 0, got {config.kl_coef}")
     if config.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {config.warmup_steps}")
+    if config.eval_samples == 1 or config.eval_samples < 0:
+        raise ValueError(
+            f"eval_samples must be 0 (no sampled evaluation) or >= 2 (mean@k, maj@k), got {config.eval_samples}"
+        )
     return config
 
 
@@ -103,8 +108,10 @@ def check_output_folder(out: Path, force: bool) -> bool:
 class DemoResult:
     """Paths written and the headline metrics (``summary.json``): ``start`` is GRPO step 1 (rollouts of
     the warmed-up model, before any update), ``end`` the mean over the last ``window`` steps;
-    ``held_out_*`` the greedy evaluations before training and after the last step, and
-    ``distinct_answers`` how many different boxed answers those two evaluations gave."""
+    ``held_out_*`` the held-out evaluations before training and after the last step (greedy: ``mean@1``; with
+    ``eval_samples`` k: also ``mean@k``, ``maj@k``, distinct answers and the collapse monitors of k samples),
+    ``held_out_by_step`` every evaluation (``{"step": N, metric: value, ...}``, in step order), and
+    ``distinct_answers`` how many different boxed answers the first and last greedy evaluations gave."""
 
     log: str
     plot: str | None
@@ -119,5 +126,6 @@ class DemoResult:
     held_out_start: dict[str, float] = field(default_factory=dict)
     held_out_end: dict[str, float] = field(default_factory=dict)
     held_out_problems: int = 0
+    held_out_by_step: list[dict[str, float]] = field(default_factory=list)
     distinct_answers: list[int] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)

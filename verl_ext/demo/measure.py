@@ -3,6 +3,8 @@
     python -m verl_ext.demo.measure --rewards correctness format format_length random --seeds 0 1 2 3 4 \\
         --out runs/capable --jobs 2 --nice 10
     python -m verl_ext.demo.measure --runs capable/format_length weak/format_length --seeds 0 1 --out runs/both
+    python -m verl_ext.demo.measure --student consistent --rewards majority correctness format random \\
+        --seeds 0 1 2 3 4 --out runs/consistent --jobs 2          # mean@8 against maj@8, the collapse step
 
 Each run is its own process (its wall time includes imports, as a user would see it); ``--jobs``
 run side by side, seed by seed (a batch cut short leaves every reward with the same seeds); a
@@ -11,12 +13,18 @@ student's warm-up is cached per seed, so later rewards of a seed reuse it (fill 
 ``summary.json`` gets its wall time and the load average at its start and end. Written to
 ``--out``: per student and reward ``<student>-<reward>.md`` (one row per seed, held-out start ->
 end, then the mean; the rollouts' collapse monitors, majority ratio and distinct answers per prompt, from
-step 1 to the mean of the last steps), ``rewards.md`` (the mean row of each), ``rewards-by-step.md``
-(held-out accuracy and the collapse monitors every 5 steps), ``mean-<student>-<reward>.jsonl`` (the
+step 1 to the mean of the last steps; then, when the runs sampled their held-out evaluation, one row per seed of
+the sampled table below), ``rewards.md`` (the mean row of each), ``rewards-sampled.md`` (when the runs sampled
+k completions per held-out problem, ``--eval-samples``, 8 by default: per reward, start -> peak -> end of mean@k and
+of maj@k as mean (min-max) over seeds, the step of the mean@k peak, distinct answers per problem start -> end and
+each run's collapse step, ``collapse_step_of``), ``rewards-by-step.md``
+(held-out accuracy and the collapse monitors every 5 steps; mean@k and maj@k too when sampled),
+``mean-<student>-<reward>.jsonl`` (the
 seeds' metric logs averaged step by step, veRL file-logger format; ``min-``/``max-`` the same with the
 minimum and maximum over seeds) and ``rewards.png``: ``verl-ext plot`` of those mean logs, whose first
-panel is the held-out boxed accuracy of each reward per step with a min-max band over seeds and the
-student's latent accuracy before GRPO as a dotted reference line (``verl-ext plot <out>/mean-*.jsonl``
+panel is the held-out accuracy of each reward per step (mean@k when sampled, else the greedy boxed accuracy) with a
+min-max band over seeds and a dotted reference line: maj@k before GRPO (``--reference maj``, the default, when
+sampled), else the student's greedy latent accuracy before GRPO (``verl-ext plot <out>/mean-*.jsonl``
 draws the same figure without band and reference). ``--table-only`` rebuilds the tables and the
 figure from existing runs. Options it does not know go to ``verl-ext demo``: ``--force`` runs again over
 earlier runs' folders (the demo refuses a non-empty one without it).
@@ -27,15 +35,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from verl_ext.io.logs import MetricLog
+from verl_ext.io.logs import MetricLog
 
 ACC = "val-core/DEMO/acc/mean@1"
 LATENT = "val-aux/DEMO/latent_acc/mean@1"
@@ -160,8 +170,6 @@ def reward_table(by_group: dict[str, list[dict[str, Any]]]) -> str:
 def reduce_logs(logs: list[MetricLog], output: Path, reduce: str = "mean") -> MetricLog:
     """The metric logs reduced step by step (steps and metrics present in every log: their ``reduce``, one of
     ``REDUCERS``), written to ``output`` as veRL file-logger JSONL; returned as reading ``output`` gives it."""
-    from verl_ext.io.logs import MetricLog
-
     if reduce not in REDUCERS:
         raise ValueError(f"reduce must be one of {', '.join(REDUCERS)}, got {reduce!r}")
     steps: dict[int, dict[str, float]] = {}
@@ -182,8 +190,8 @@ def mean_log(logs: list[Path], output: Path, reduce: str = "mean") -> Path:
 
 
 def step_table(logs: dict[str, MetricLog]) -> str:
-    """Markdown: per group (its mean log, ``logs[group]``), the held-out boxed accuracy (latent in brackets) every ``STEP_EVERY``
-    steps, then the training rollouts' majority ratio and distinct answers per prompt at step 1 and every
+    """Markdown: per group (its mean log, ``logs[group]``), the held-out boxed accuracy (latent in brackets) every
+    ``STEP_EVERY`` steps, then the training rollouts' majority ratio and distinct answers per prompt at step 1 and every
     ``STEP_EVERY`` steps (a majority ratio climbing to 1 with distinct answers falling to 1: collapse)."""
     evaluated = sorted({s for log in logs.values() for s, v in log.steps.items() if ACC in v})
     evaluated = [s for s in evaluated if s % STEP_EVERY == 0 or s == max(evaluated)]
@@ -218,6 +226,202 @@ def step_table(logs: dict[str, MetricLog]) -> str:
         f"| {group} | " + " | ".join(cell(log, s, MAJORITY, DISTINCT) for s in trained) + " |"
         for group, log in logs.items()
     ]
+    return "\n".join(lines)
+
+
+# --- the sampled evaluation (mean@k, maj@k): how far a signal moves mean@k towards maj@k, at what cost -------------
+
+_SAMPLED_ACC = re.compile(r"^val-core/DEMO/acc/mean@(\d+)$")
+
+
+def sampled_k(logs: list[MetricLog]) -> int | None:
+    """The samples per problem of the logs' sampled evaluation (the largest k >= 2 of ``val-core/DEMO/acc/mean@k``
+    any of them logged); None when none did (``--eval-samples 0``)."""
+    found = [int(m[1]) for log in logs for name in log.names() if (m := _SAMPLED_ACC.match(name)) and int(m[1]) >= 2]
+    return max(found, default=None)
+
+
+def sampled_names(k: int) -> dict[str, str]:
+    """The sampled evaluation's metric names (``evaluate.summarize_sampled``): mean@k, maj@k, distinct answers."""
+    return {
+        "mean": f"val-core/DEMO/acc/mean@{k}",
+        "maj": f"val-core/DEMO/acc/maj@{k}/mean",
+        "distinct": f"val-aux/DEMO/distinct_answers/mean@{k}",
+    }
+
+
+@dataclass(frozen=True)
+class Course:
+    """One held-out metric of one run over its evaluations: first (before GRPO), highest (the earliest step
+    reaching it) and last value."""
+
+    start: float
+    peak: float
+    peak_step: int
+    end: float
+
+
+def course(log: MetricLog, metric: str) -> Course | None:
+    """``metric``'s course over the steps ``log`` evaluated it at; None when it never did."""
+    points = log.series(metric)
+    if not points:
+        return None
+    peak_step, peak = max(points, key=lambda point: (point[1], -point[0]))
+    return Course(points[0][1], peak, peak_step, points[-1][1])
+
+
+COLLAPSE_DROP = 0.05  # the provisional collapse step: how far below its peak the held-out metric must end
+
+
+def provisional_collapse_step(log: MetricLog, metric: str) -> int | None:
+    """A stand-in for the collapse step (issue 28 defines it; ``collapse_step_of`` is where it is swapped in): the
+    step of ``metric``'s held-out peak when, after it, the training reward (``critic/score/mean``) averages higher
+    than up to it while ``metric`` ends more than ``COLLAPSE_DROP`` below the peak; None otherwise (no collapse, or a
+    run too short to tell)."""
+    held_out = course(log, metric)
+    rewards = log.series(REWARD_KEY)
+    if held_out is None or held_out.end > held_out.peak - COLLAPSE_DROP:
+        return None
+    before = [value for step, value in rewards if step <= held_out.peak_step]
+    after = [value for step, value in rewards if step > held_out.peak_step]
+    if not before or not after or sum(after) / len(after) <= sum(before) / len(before):
+        return None
+    return held_out.peak_step
+
+
+collapse_step_of: Callable[[MetricLog, str], int | None] = provisional_collapse_step
+"""``(log, held-out metric) -> step or None``: the collapse step of one run, as the tables report it. Swap in the
+project's definition (``verl_ext.eval.collapse_step``) by assigning it here."""
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """``mean (min-max)`` of ``values``; the bare value for one."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def _course_cell(courses: list[Course]) -> str:
+    return " → ".join(_spread([getattr(c, part) for c in courses], 2) for part in ("start", "peak", "end"))
+
+
+def _collapse_cell(steps: list[int | None]) -> str:
+    found = [step for step in steps if step is not None]
+    if not found:
+        return f"none of {len(steps)}"
+    return f"{len(found)} of {len(steps)}: step {', '.join(str(step) for step in found)}"
+
+
+SAMPLED_HEAD = [
+    "mean@{k} start → peak → end",
+    "peak step",
+    "maj@{k} start → peak → end",
+    "distinct answers@{k} start → end",
+    "collapse step",
+]
+
+
+def sampled_row(label: str, logs: list[MetricLog], k: int) -> list[str] | None:
+    """One row of ``sampled_table``: over ``logs`` (one per seed), mean (min-max) of the start, peak and end of
+    mean@k and of maj@k, the step of the mean@k peak, distinct answers per problem start -> end and the collapse
+    steps (``collapse_step_of`` on mean@k). None when a log lacks the sampled evaluation."""
+    names = sampled_names(k)
+    means = [course(log, names["mean"]) for log in logs]
+    majorities = [course(log, names["maj"]) for log in logs]
+    distinct = [course(log, names["distinct"]) for log in logs]
+    if any(c is None for c in (*means, *majorities, *distinct)):
+        return None
+    return [
+        label,
+        _course_cell(means),  # type: ignore[arg-type]
+        _spread([float(c.peak_step) for c in means], 0),  # type: ignore[union-attr]
+        _course_cell(majorities),  # type: ignore[arg-type]
+        f"{_spread([c.start for c in distinct], 1)} → {_spread([c.end for c in distinct], 1)}",  # type: ignore[union-attr]
+        _collapse_cell([collapse_step_of(log, names["mean"]) for log in logs]),
+    ]
+
+
+def sampled_table(logs: dict[str, list[MetricLog]], k: int, first: str = "student/reward (seeds)") -> str:
+    """Markdown: per group (its seeds' metric logs), the held-out sampled evaluation's course (``sampled_row``),
+    labelled with its number of seeds unless the first column is ``seed``; groups without it are left out."""
+    counted = first != "seed"
+    rows = [
+        row
+        for group, seed_logs in logs.items()
+        if (row := sampled_row(f"{group} ({len(seed_logs)})" if counted else group, seed_logs, k))
+    ]
+    head = [first, *(column.format(k=k) for column in SAMPLED_HEAD)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def sampled_step_table(logs: dict[str, MetricLog], k: int) -> str:
+    """Markdown: per group (its mean log), held-out mean@k (maj@k in brackets) at step 0 and every ``STEP_EVERY``."""
+    names = sampled_names(k)
+    evaluated = sorted({s for log in logs.values() for s, v in log.steps.items() if names["mean"] in v})
+    evaluated = [s for s in evaluated if s % STEP_EVERY == 0 or s == max(evaluated)]
+
+    def cell(log: MetricLog, step: int) -> str:
+        values = log.steps.get(step, {})
+        if names["mean"] not in values:
+            return "-"
+        majority = f" ({values[names['maj']]:.2f})" if names["maj"] in values else ""
+        return f"{values[names['mean']]:.2f}{majority}"
+
+    lines = [
+        f"**held-out mean@{k} (maj@{k}) by step**",
+        "",
+        "| group | " + " | ".join(f"step {s}" for s in evaluated) + " |",
+        "|---|" + "---|" * len(evaluated),
+    ]
+    lines += [f"| {group} | " + " | ".join(cell(log, s) for s in evaluated) + " |" for group, log in logs.items()]
+    return "\n".join(lines)
+
+
+def majority_reference(summaries: list[dict[str, Any]], k: int) -> tuple[str, float] | None:
+    """The figure's reference line for the sampled evaluation: held-out maj@k before GRPO, mean over the runs."""
+    name = sampled_names(k)["maj"]
+    values = [s["held_out_start"][name] for s in summaries if name in s.get("held_out_start", {})]
+    if not values:
+        return None
+    return f"maj@{k} before GRPO (mean {sum(values) / len(values):.2f})", sum(values) / len(values)
+
+
+def before_grpo(student: str, seeds: list[int], samples: int = 8, temperature: float = 1.0) -> str:
+    """Markdown: per seed, the warmed-up student's held-out evaluation before any GRPO step, as ``verl-ext demo``'s
+    step 0 gives it (the warm cache's model, built when missing; greedy, then ``samples`` sampled completions per
+    problem at ``temperature`` drawn from the seed): greedy boxed accuracy, mean@k, maj@k, distinct answers; then
+    the mean over seeds."""
+    from verl_ext.demo.config import DemoConfig, checked
+    from verl_ext.demo.evaluate import score_sampled, score_samples, summarize, summarize_sampled
+    from verl_ext.demo.pipeline import prepare_process
+    from verl_ext.demo.student import load_student
+
+    names, head = sampled_names(samples), ["seed", "greedy boxed acc", f"mean@{samples}", f"maj@{samples}"]
+    head.append(f"distinct answers@{samples}")
+    rows = []
+    for seed in seeds:
+        config = checked(DemoConfig(student=student, seed=seed, temperature=temperature, progress=False))
+        prepare_process(config)
+        loaded = load_student(config)
+        greedy = summarize(
+            score_samples(loaded.model, loaded.tokenizer, loaded.test, "format", config.max_completion_length)
+        )
+        sampled = summarize_sampled(
+            score_sampled(
+                loaded.model, loaded.tokenizer, loaded.test, samples, config.max_completion_length, temperature, seed
+            )
+        )
+        rows.append([greedy["val-core/DEMO/acc/mean@1"], sampled[names["mean"]], sampled[names["maj"]]])
+        rows[-1].append(sampled[names["distinct"]])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += [
+        f"| {seed} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for seed, row in zip(seeds, rows, strict=True)
+    ]
+    if len(rows) > 1:
+        means = [sum(column) / len(column) for column in zip(*rows, strict=True)]
+        lines.append(f"| mean of {len(rows)} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
     return "\n".join(lines)
 
 
@@ -257,6 +461,19 @@ def main(argv: list[str] | None = None) -> int:
         help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md",
     )
     parser.add_argument(
+        "--reference",
+        choices=("maj", "latent"),
+        default="maj",
+        help="the figure's reference line: held-out maj@k before GRPO (default; the latent accuracy when the runs "
+        "logged no sampled evaluation) or the greedy latent accuracy before GRPO",
+    )
+    parser.add_argument(
+        "--before-grpo",
+        action="store_true",
+        help="only evaluate each seed's warmed-up student before GRPO (greedy, mean@8, maj@8; built when not cached), "
+        "print the table and write it to <out>/<student>-before-grpo.md",
+    )
+    parser.add_argument(
         "--table-only",
         action="store_true",
         help="only rebuild tables and figure from the runs that finished (others are left out, with a note)",
@@ -264,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if args.before_grpo:
+        text = before_grpo(args.student, args.seeds)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{args.student}-before-grpo.md").write_text(text + "\n", encoding="utf-8")
+        print(text)
+        return 0
     groups = args.runs or [f"{args.student}/{reward}" for reward in args.rewards]
     for group in groups:
         if group.count("/") != 1:
@@ -278,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         def start(student: str, reward: str, seed: int, out: Path) -> dict[str, Any] | None:
             if args.start_within is not None and time.monotonic() - began > args.start_within:
                 print(
-                    f"note: {student} {reward} seed {seed} not started (--start-within {args.start_within:.0f} s passed)",
+                    f"note: {student} {reward} seed {seed} not started "
+                    f"(--start-within {args.start_within:.0f} s passed)",
                     file=sys.stderr,
                 )
                 return None
@@ -288,17 +512,23 @@ def main(argv: list[str] | None = None) -> int:
             futures = [pool.submit(start, *group.split("/"), seed, out) for group, seed, out in jobs]
             for future in futures:
                 future.result()
+    from verl_ext.io.logs import read_metric_log
+
     by_group: dict[str, list[dict[str, Any]]] = {}
-    logs: dict[str, list[Path]] = {}
+    logs: dict[str, list[MetricLog]] = {}  # group -> its seeds' metric logs, each read once
     for group, seed, out in jobs:
         if not (out / "summary.json").exists():
             print(f"note: {out} has no summary.json (not run or not finished): left out", file=sys.stderr)
             continue
         by_group.setdefault(group, []).append(json.loads((out / "summary.json").read_text(encoding="utf-8")))
         reward = group.split("/")[1]
-        logs.setdefault(group, []).append(out / f"{reward}-seed{seed}.jsonl")
+        logs.setdefault(group, []).append(read_metric_log(out / f"{reward}-seed{seed}.jsonl"))
+    k = sampled_k([log for seed_logs in logs.values() for log in seed_logs])
     for group, summaries in by_group.items():
         text = seed_table(summaries)
+        if k:
+            seeds = {str(s["config"]["seed"]): [log] for s, log in zip(summaries, logs[group], strict=True)}
+            text += "\n\n" + sampled_table(seeds, k, first="seed")
         (args.out / f"{group.replace('/', '-')}.md").write_text(text + "\n", encoding="utf-8")
         print(f"**{group}**\n\n{text}\n")
     figure = args.figure or args.out / "rewards.png"
@@ -306,27 +536,33 @@ def main(argv: list[str] | None = None) -> int:
     text = reward_table(by_group)
     figure.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
     print(text)
+    if k:
+        text = sampled_table(logs, k)
+        figure.with_name(figure.stem + "-sampled.md").write_text(text + "\n", encoding="utf-8")
+        print(f"\n{text}")
     from verl_ext.eval.plot import plot_runs
-    from verl_ext.io.logs import read_metric_log
 
-    reduced = {}  # group -> reduce -> the seeds' logs reduced, each seed's log read once
-    for group, paths in logs.items():
-        seed_logs = [read_metric_log(path) for path in paths]
-        reduced[group] = {
+    reduced = {  # group -> reduce -> the seeds' logs reduced
+        group: {
             reduce: reduce_logs(seed_logs, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce)
             for reduce in REDUCERS
         }
+        for group, seed_logs in logs.items()
+    }
     means = {group: by_reduce["mean"] for group, by_reduce in reduced.items()}
     bands = [(by_reduce["min"], by_reduce["max"]) for by_reduce in reduced.values()]
-    steps = step_table(means)
+    steps = step_table(means) + (f"\n\n{sampled_step_table(means, k)}" if k else "")
     figure.with_name(figure.stem + "-by-step.md").write_text(steps + "\n", encoding="utf-8")
     print(steps)
+    summaries = [s for group in by_group.values() for s in group]
+    reference = majority_reference(summaries, k) if k and args.reference == "maj" else latent_reference(summaries)
+    accuracy = f"held-out mean@{k} (sampled; latent dashed)" if k else "held-out boxed accuracy"
     figure = plot_runs(
         list(means.values()),
         figure,
-        title="verl-ext demo: held-out boxed accuracy and training curves, mean over seeds (band: min-max)",
+        title=f"verl-ext demo: {accuracy} and training curves, mean over seeds (band: min-max)",
         bands=bands,
-        reference=latent_reference([s for group in by_group.values() for s in group]),
+        reference=reference,
     )
     print(f"wrote {figure}")
     return 0

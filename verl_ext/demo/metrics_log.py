@@ -8,7 +8,10 @@ One line per step, ``{"step": N, "data": {"metric/name": value, ...}}`` (what ``
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+_SAMPLED = re.compile(r"^(?P<prefix>val-core/[^/]+/acc)/mean@(?P<k>[2-9]|\d\d+)$")  # k >= 2: a sampled evaluation
 
 
 class MetricLogWriter:
@@ -27,8 +30,9 @@ class MetricLogWriter:
 
 
 def step_line(step: int, max_steps: int, data: dict[str, float]) -> str:
-    """``step 3/60  reward 0.412  format 0.38  length 21.3  acc 0.06  maj 0.72  distinct 2.5`` (+ the held-out accuracy
-    when evaluated): maj and distinct are the collapse monitors (majority ratio, distinct answers per prompt's group)."""
+    """``step 3/60  reward 0.412  format 0.38  length 21.3  acc 0.06  maj 0.72  distinct 2.5`` (+ the held-out
+    accuracy when evaluated: greedy, then mean@k and maj@k of the sampled evaluation): maj and distinct are the
+    collapse monitors (majority ratio, distinct answers per prompt's group)."""
 
     def show(key: str, fmt: str) -> str:
         return format(data[key], fmt) if key in data else "-"
@@ -42,4 +46,10 @@ def step_line(step: int, max_steps: int, data: dict[str, float]) -> str:
     held_out = [k for k in data if k.startswith("val-core/") and k.endswith("/acc/mean@1")]
     if held_out:
         line += f"  | held-out acc {data[held_out[0]]:.2f}"
+    sampled = [match for k in sorted(data) if (match := _SAMPLED.match(k))]
+    for match in sampled[:1]:
+        line += f"  mean@{match['k']} {data[match.string]:.2f}"
+        majority = f"{match['prefix']}/maj@{match['k']}/mean"
+        if majority in data:
+            line += f"  maj@{match['k']} {data[majority]:.2f}"
     return line

@@ -17,7 +17,7 @@ from verl_ext.demo.engines.base import TrainingJob
 from verl_ext.demo.engines.registry import get_engine
 from verl_ext.demo.evaluate import HeldOutEvaluation
 from verl_ext.demo.metrics_log import MetricLogWriter
-from verl_ext.demo.report import SAMPLES_FILE, opening_line, plot_title, student_lines, write_report
+from verl_ext.demo.report import SAMPLED_FILE, SAMPLES_FILE, opening_line, plot_title, student_lines, write_report
 from verl_ext.demo.student import go_offline, load_student
 from verl_ext.models.tiny import count_parameters
 
@@ -44,7 +44,16 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
         say(line)
 
     evaluation = HeldOutEvaluation(
-        student.tokenizer, student.test, config.reward, config.max_completion_length, config.peak, out / SAMPLES_FILE
+        student.tokenizer,
+        student.test,
+        config.reward,
+        config.max_completion_length,
+        config.peak,
+        out / SAMPLES_FILE,
+        sampled=config.eval_samples,
+        temperature=config.temperature,
+        seed=config.seed,
+        sampled_path=out / SAMPLED_FILE,
     )
     log = MetricLogWriter(config.log_path())
     log.write(0, evaluation(student.model, 0))

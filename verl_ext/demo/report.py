@@ -6,6 +6,7 @@ vs end of the headline metrics and a few held-out completions before and after (
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -30,6 +31,7 @@ HEADLINE = (
 PLOT_FILE = "curves.png"
 SUMMARY_FILE = "summary.json"
 SAMPLES_FILE = "samples.jsonl"
+SAMPLED_FILE = "sampled.jsonl"
 
 
 def opening_line(config: DemoConfig) -> str:
@@ -52,8 +54,11 @@ def student_lines(source: str, parameters: int, warmup: WarmupResult, cached: bo
 
 
 def plot_title(config: DemoConfig, engine_label: str) -> str:
+    """The figure's title; with a sampled evaluation it says the accuracy panel is mean@k (``verl-ext plot`` draws the
+    largest k a log holds)."""
     engine = "" if config.engine == DEFAULT_ENGINE else f" ({engine_label})"
-    return f"verl-ext demo{engine}: {config.reward}, seed {config.seed}"
+    sampled = f" (held-out accuracy: mean@{config.eval_samples}, sampled)" if config.eval_samples else ""
+    return f"verl-ext demo{engine}: {config.reward}, {config.student} student, seed {config.seed}{sampled}"
 
 
 def window_means(history: dict[int, dict[str, float]], steps: list[int]) -> dict[str, float]:
@@ -84,7 +89,8 @@ def write_report(
     held_out_problems: int,
     say: Callable[[str], None],
 ) -> DemoResult:
-    """``curves.png``, ``summary.json`` and the closing lines of a run that began at ``started`` (``time.perf_counter``)."""
+    """``curves.png``, ``summary.json`` and the closing lines of a run that began at ``started``
+    (``time.perf_counter``)."""
     out = config.out_dir()
     plot = plot_log(config.log_path(), out / PLOT_FILE, title)
     window = min(END_WINDOW, config.steps)
@@ -103,6 +109,11 @@ def write_report(
         held_out_start=held_out_metrics(history, 0),
         held_out_end=held_out_metrics(history, steps[-1] if steps else 0),
         held_out_problems=held_out_problems,
+        held_out_by_step=[
+            {"step": step, **held_out_metrics(history, step)}
+            for step in sorted(history)
+            if held_out_metrics(history, step)
+        ],
         distinct_answers=[distinct_answers(samples[min(samples)]), distinct_answers(samples[max(samples)])],
         config=asdict(config),
     )
@@ -140,6 +151,32 @@ def plot_log(log: Path, output: Path, title: str) -> Path | None:
         return None
 
 
+HELD_OUT_LABELS = {
+    ("format", "mean", False): "held-out format",
+    ("latent_acc", "mean", False): "held-out latent acc",
+    ("acc", "mean", False): "held-out boxed acc",
+    ("acc", "mean", True): "held-out mean@{k}",
+    ("acc", "maj", True): "held-out maj@{k}",
+    ("distinct_answers", "mean", True): "distinct answers@{k}",
+}
+"""The held-out metrics of the closing lines: (variable, statistic, sampled) -> label (``{k}``: samples per problem);
+greedy metrics are ``<statistic>@1``, sampled ones ``<statistic>@k`` (``maj@k/mean``) with k >= 2."""
+_HELD_OUT = re.compile(r"^val-(?:core|aux)/[^/]+/(?P<variable>[^/]+)/(?P<statistic>mean|maj)@(?P<k>\d+)(?:/mean)?$")
+
+
+def held_out_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
+    """``(metric name, label)`` of the closing lines' held-out metrics found in ``metrics`` (veRL-named, as
+    ``evaluate.summarize`` and ``summarize_sampled`` write them), in ``HELD_OUT_LABELS``' order."""
+    found: dict[tuple[str, str, bool], list[tuple[str, str]]] = {}
+    for key in sorted(metrics):
+        match = _HELD_OUT.match(key)
+        if match:
+            kind = (match["variable"], match["statistic"], match["k"] != "1")
+            if kind in HELD_OUT_LABELS:
+                found.setdefault(kind, []).append((key, HELD_OUT_LABELS[kind].format(k=match["k"])))
+    return [line for kind in HELD_OUT_LABELS for line in found.get(kind, [])]
+
+
 def summary_text(result: DemoResult) -> str:
     """The closing lines: start vs end of the headline metrics, held-out accuracy, where things are."""
     labels = {
@@ -157,17 +194,14 @@ def summary_text(result: DemoResult) -> str:
     for key, label in labels.items():
         if key in result.start and key in result.end:
             lines.append(f"  {label:<22} {result.start[key]:7.3f} -> {result.end[key]:7.3f}")
-    held_out = {"format": "held-out format", "acc": "held-out boxed acc", "latent_acc": "held-out latent acc"}
-    for key in sorted(result.held_out_start):
-        variable = key.split("/")[2] if key.count("/") >= 3 else ""
-        if variable in held_out and key in result.held_out_end:
-            lines.append(
-                f"  {held_out[variable]:<22} {result.held_out_start[key]:7.3f} -> {result.held_out_end[key]:7.3f}"
-            )
+    for key, label in held_out_lines(result.held_out_start):
+        if key in result.held_out_end:
+            lines.append(f"  {label:<22} {result.held_out_start[key]:7.3f} -> {result.held_out_end[key]:7.3f}")
     if result.distinct_answers:
         first, last = result.distinct_answers
         lines.append(
-            f"  {'distinct boxed answers':<22} {first:7d} -> {last:7d}   (of {result.held_out_problems} held-out problems)"
+            f"  {'distinct boxed answers':<22} {first:7d} -> {last:7d}   "
+            f"(of {result.held_out_problems} held-out problems)"
         )
     lines.append(f"log: {result.log}" + (f"\nplot: {result.plot}" if result.plot else ""))
     return "\n".join(lines)

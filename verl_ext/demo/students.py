@@ -1,9 +1,17 @@
-"""The demo's two students: what the tiny model is, what it learns in the warm-up, and how GRPO trains it.
+"""The demo's three students: what the tiny model is, what it learns in the warm-up, and how GRPO trains it.
 
 - ``capable`` (the default): a Qwen2 model of 1.6 M parameters warmed up on sums of three
   digits (``data/sums.jsonl``). After the warm-up it solves most held-out sums, but boxes its answer
   only rarely: most warm-up solutions end in a plain sentence (``So the result is 18.``). This is the
   paper's premise in miniature: the skill is there, the answering habit is not.
+- ``consistent``: the capable student's model and sums, warmed up on solutions that all show the worked steps and
+  box the answer, 30% of which slip at the last moment: the steps are right, the boxed answer is off by 1 to 9
+  (either way, uniformly; ``warmup.templated_completion``). Sampled at temperature 1, its answers are right about
+  half the time, yet the most frequent of 8 samples is right far more often (held-out mean@8 0.55-0.70, maj@8
+  0.78-0.96, seeds 0-4): the gap the group-level and certainty signals claim to close (TTRL: majority-vote training
+  lifts mean@n towards maj@n). Slips drawn near the answer only (off by 1-3) or from 40% of the solutions taught the
+  tiny model a smeared answer instead (the right one at 0.3-0.4, its neighbours close behind), and the majority failed
+  with it.
 - ``weak``: the 0.34 M-parameter model on mixed arithmetic and algebra (``data/problems.jsonl``) that
   cannot do the sums; a surrogate reward is then maximised by form alone (the reward hack).
 
@@ -38,6 +46,8 @@ class Student:
     learning_rate: float
     eval_every: int
     kl_coef: float = 0.0  # weight of the KL term to the warmed-up model in the GRPO loss (TRL's beta)
+    slip_share: float = 0.0  # share of warm-up solutions whose answer slips after right steps
+    slip_spread: int = 0  # the largest offset of a slipped answer (drawn uniformly from +-1..spread)
     description: str = field(default="", compare=False)
 
     @property
@@ -61,6 +71,8 @@ class Student:
             lr=self.warmup_lr,
             boxed_share=self.boxed_share,
             steps_share=self.steps_share,
+            slip_share=self.slip_share,
+            slip_spread=self.slip_spread,
             progress=progress,
         )
 
@@ -83,6 +95,26 @@ STUDENTS: dict[str, Student] = {
         eval_every=5,
         kl_coef=0.3,
         description="solves most sums of three digits, boxes its answer rarely",
+    ),
+    "consistent": Student(
+        name="consistent",
+        problems_file=SUMS_FILE.name,
+        spec=TinySpec(
+            hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
+        ),
+        warmup_steps=400,
+        warmup_lr=3e-3,
+        warmup_batch_size=32,
+        boxed_share=1.0,
+        steps_share=1.0,
+        slip_share=0.3,
+        slip_spread=9,
+        grpo_steps=30,
+        max_completion_length=64,
+        learning_rate=1e-4,
+        eval_every=5,
+        kl_coef=0.3,
+        description="boxes every answer; one sample is right about half the time, the majority of 8 far more often",
     ),
     "weak": Student(
         name="weak",

@@ -4,8 +4,9 @@ The warm-up is deterministic for a given key, so a cached model is the very mode
 would give, bit for bit (the weights are stored as float32 safetensors), and the GRPO run that
 follows is the same. The key (``warm_cache_key``; written next to the model as ``warm-key.json``)
 holds: the cache format version; the SHA-256 of the untrained model's files (tokenizer, config,
-weights: whatever built them, with whichever library versions); the SHA-256 of the problem file; every warm-up setting of the ``Student`` (steps, learning rate, batch size, boxed and
-worked-steps shares); the seed; the torch thread count; the torch and transformers versions; and
+weights: whatever built them, with whichever library versions); the SHA-256 of the problem file; every warm-up
+setting of the ``Student`` (steps, learning rate, batch size, boxed and worked-steps shares, and the slipped answers'
+share and spread where a recipe has them); the seed; the torch thread count; the torch and transformers versions; and
 the CPU kernel family torch uses (``torch.backends.cpu.get_cpu_capability()``) with the machine
 type, since the thread count and the kernels change the order of floating-point sums.
 """
@@ -49,7 +50,7 @@ def warm_cache_key(
     import torch
     import transformers
 
-    return {
+    key = {
         "cache_version": CACHE_VERSION,
         "base_model_sha256": base_sha256,
         "problems_sha256": problems_sha256,
@@ -65,6 +66,9 @@ def warm_cache_key(
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
     }
+    if student.slip_share:  # noisy targets: named only where used, so the other students' keys stay as they were
+        key.update(slip_share=student.slip_share, slip_spread=student.slip_spread)
+    return key
 
 
 def key_digest(key: dict[str, Any]) -> str:

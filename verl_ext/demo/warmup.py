@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 
 from verl_ext.demo.problems import Problem
@@ -28,12 +29,38 @@ def prompt_text(problem: Problem) -> str:
 
 
 def templated_completion(
-    problem: Problem, rng: random.Random, boxed_share: float = 0.25, steps_share: float = 0.5
+    problem: Problem,
+    rng: random.Random,
+    boxed_share: float = 0.25,
+    steps_share: float = 0.5,
+    slip_share: float = 0.0,
+    slip_spread: int = 0,
 ) -> str:
-    """One warm-up completion: optional worked steps, then a boxed (share ``boxed_share``) or plain ending."""
+    """One warm-up completion: optional worked steps, then a boxed (share ``boxed_share``) or plain ending.
+
+    With ``slip_share`` > 0, that share of completions slips at the last step: the worked steps stay right, the
+    answer of the ending is off by a nonzero offset of at most ``slip_spread`` (``slipped_answer``). Its draws
+    come after the others, so a recipe without slips gives the completions it gave before."""
     ending = BOXED_ENDING if rng.random() < boxed_share else rng.choice(PLAIN_ENDINGS)
     body = f"{problem.steps} " if rng.random() < steps_share else ""
-    return " " + body + ending.format(answer=problem.answer)
+    answer = problem.answer
+    if slip_share > 0 and rng.random() < slip_share:
+        answer = slipped_answer(problem, rng.choice(slip_offsets(slip_spread)))
+    return " " + body + ending.format(answer=answer)
+
+
+def slip_offsets(spread: int) -> list[int]:
+    """The offsets a slipped answer draws from, uniformly: every nonzero integer in ``[-spread, spread]``."""
+    if spread < 1:
+        raise ValueError(f"slip_spread must be >= 1 when slip_share > 0, got {spread}")
+    return [offset for offset in range(-spread, spread + 1) if offset]
+
+
+def slipped_answer(problem: Problem, offset: int) -> str:
+    """The integer answer moved by ``offset`` (ValueError naming the problem for a non-integer answer)."""
+    if not re.fullmatch(r"-?\d+", problem.answer):
+        raise ValueError(f"problem {problem.id}: a slipped answer needs an integer answer, got {problem.answer!r}")
+    return str(int(problem.answer) + offset)
 
 
 def tokenizer_corpus(problems: list[Problem]) -> list[str]:
@@ -64,12 +91,15 @@ def warm_up(
     lr: float = 3e-3,
     boxed_share: float = 0.25,
     steps_share: float = 0.5,
+    slip_share: float = 0.0,
+    slip_spread: int = 0,
     progress: bool = True,
 ) -> WarmupResult:
     """Supervised fine-tuning on templated solutions, in place; loss on completion tokens only.
 
     AdamW with linear warm-up over the first 5% of steps and cosine decay. Deterministic for a
-    given ``seed`` (templates, batches and dropout all drawn from it).
+    given ``seed`` (templates, batches and dropout all drawn from it). ``slip_share`` and ``slip_spread``: the
+    solutions' slipped answers (``templated_completion``), from the first step on.
     """
     import time
 
@@ -96,7 +126,9 @@ def warm_up(
     for step in range(steps):
         batch = [rng.choice(problems) for _ in range(batch_size)]
         prompts = [prompt_text(p) for p in batch]
-        completions = [templated_completion(p, rng, boxed_share, steps_share) + eos for p in batch]
+        completions = [
+            templated_completion(p, rng, boxed_share, steps_share, slip_share, slip_spread) + eos for p in batch
+        ]
         input_ids, labels, mask = _encode(tokenizer, prompts, completions)
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
@@ -119,7 +151,7 @@ def _encode(tokenizer, prompts: list[str], completions: list[str]):
     import torch
 
     rows, prompt_lengths = [], []
-    for prompt, completion in zip(prompts, completions):
+    for prompt, completion in zip(prompts, completions, strict=True):
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
         rows.append(prompt_ids + completion_ids)
@@ -129,7 +161,7 @@ def _encode(tokenizer, prompts: list[str], completions: list[str]):
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (row, cut) in enumerate(zip(rows, prompt_lengths)):
+    for i, (row, cut) in enumerate(zip(rows, prompt_lengths, strict=True)):
         input_ids[i, : len(row)] = torch.tensor(row)
         labels[i, cut : len(row)] = torch.tensor(row[cut:])
         mask[i, : len(row)] = 1

@@ -71,7 +71,7 @@ def majority_of(clusters: AnswerClusters, correct: Sequence[float]) -> float:
     if not clusters.sizes:
         return 0.0
     verdicts: dict[int, list[float]] = defaultdict(list)
-    for label, ok in zip(clusters.labels, correct):
+    for label, ok in zip(clusters.labels, correct, strict=False):
         if label is not None:
             verdicts[label].append(ok)
     top = max(clusters.sizes)
@@ -105,6 +105,55 @@ def bootstrap_ci(
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+# --- several samples per problem: sampled accuracy, majority vote, collapse monitors -------------
+
+
+@dataclass(frozen=True)
+class SampledMetrics:
+    """Metrics of problems that each have k samples (see ``sampled_metrics``)."""
+
+    problems: int
+    mean_at_k: float  # mean over problems of c_i / n_i (sampled accuracy)
+    maj_at_k: float  # mean over problems of the majority answer's correctness (``majority_of``)
+    monitors: dict[str, float]  # ``collapse.batch_monitors`` of each problem's ``collapse.group_monitors``
+    fallbacks: int  # problems whose answers were compared as normalised text (the checker could not start)
+
+
+def sampled_metrics(preds: Sequence[Sequence[str | None]], correct: Sequence[Sequence[float]]) -> SampledMetrics:
+    """mean@k, maj@k and the collapse monitors of ``preds[i]`` (the extracted answers of problem i's samples, None
+    for no answer) with their verdicts ``correct[i]``.
+
+    maj@k as in the module doc (equivalence clusters of every problem's answers at once, ``cluster_groups``; ties
+    averaged; no answer at all counts 0). Monitors per problem, averaged over problems (``collapse.group_monitors``
+    with the verdicts): ``majority_ratio`` (largest cluster / k), ``distinct_answers`` (clusters),
+    ``answer_entropy`` (of the cluster shares among the answered samples) and ``label_accuracy`` (the majority
+    cluster's first sample is correct). ValueError for no problems, an empty group or misaligned verdicts."""
+    from verl_ext.collapse import batch_monitors, group_monitors
+
+    if not preds:
+        raise ValueError("no problems")
+    if len(preds) != len(correct):
+        raise ValueError(f"{len(preds)} problems' answers but {len(correct)} problems' verdicts")
+    for index, (answers, verdicts) in enumerate(zip(preds, correct, strict=True)):
+        if not answers:
+            raise ValueError(f"problem {index} has no samples")
+        if len(answers) != len(verdicts):
+            raise ValueError(f"problem {index}: {len(answers)} answers but {len(verdicts)} verdicts")
+    clusterings = cluster_groups(preds)
+    accuracy = [float(np.mean(verdicts)) for verdicts in correct]
+    majority = [majority_of(clusters, verdicts) for clusters, verdicts in zip(clusterings, correct, strict=True)]
+    monitors = batch_monitors(
+        [group_monitors(clusters, correct=verdicts) for clusters, verdicts in zip(clusterings, correct, strict=True)]
+    )
+    return SampledMetrics(
+        problems=len(preds),
+        mean_at_k=float(np.mean(accuracy)),
+        maj_at_k=float(np.mean(majority)),
+        monitors=monitors,
+        fallbacks=sum(c.fallback for c in clusterings),
+    )
 
 
 # --- grouping ------------------------------------------------------------------------------------
@@ -180,7 +229,9 @@ def group_metrics(
             firsts = [samples[:k] for samples in per_problem]
             # every problem's answers clustered at once, over the checker pool (as a training step's groups are)
             clusterings = cluster_groups([[r.pred for r in first_k] for first_k in firsts])
-            majority = [majority_of(c, [r.correct for r in first_k]) for c, first_k in zip(clusterings, firsts)]  # type: ignore[misc]
+            majority = [
+                majority_of(c, [r.correct for r in first_k]) for c, first_k in zip(clusterings, firsts, strict=False)
+            ]  # type: ignore[misc]
             fallbacks = sum(c.fallback for c in clusterings)
             out["maj@k"], out["maj@k_ci"] = _estimate(majority, n_boot, confidence, seed)
             if fallbacks:
