@@ -241,7 +241,7 @@ def score_sampled(
                     "sample": index,
                     "completion": text,
                     "tokens": tokens,
-                    "pred": scored.extra_info()["pred"],
+                    "pred": printable(scored.signals.pred),
                     "format": scored.signals.format,
                     "correct": scored.signals.correct or 0.0,
                     "latent": latent_answer(text),

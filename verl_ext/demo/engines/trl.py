@@ -121,14 +121,13 @@ def make_callback(
 def demo_reward(config: DemoConfig, args: Any, tokenizer: Any):
     """The TRL reward function of ``config.reward`` (any preset): sample-level and group-level presets through
     ``verl_ext.integrations.trl`` (groups: each prompt's ``num_generations`` consecutive completions);
-    log-probability presets wrapped in ``WithPolicyLogprobs`` (the sampled tokens' log-probs under the policy
-    that sampled them, at the sampling temperature; bind the trainer's model before training)."""
+    token-level presets wrapped in ``WithPolicyLogprobs`` (the per-token statistics they read, under the policy
+    that sampled the completions, at the sampling temperature; bind the trainer's model before training)."""
     from verl_ext.integrations.trl import reward_func
     from verl_ext.integrations.trl_logprobs import WithPolicyLogprobs
-    from verl_ext.rewards.presets import get_preset
 
     reward = reward_func(config.reward, args, peak=config.peak, seed=config.seed)
-    if get_preset(config.reward).needs_logprobs:
+    if reward.spec.is_token:
         return WithPolicyLogprobs(reward, tokenizer, temperature=config.temperature)
     return reward
 
@@ -142,8 +141,8 @@ class TRLEngine:
         """Nothing beyond ``config.checked``: TRL is a dependency of the demo."""
 
     def train(self, job: TrainingJob) -> float:
-        """``GRPOTrainer`` on ``job.train`` for ``config.steps`` steps: ``prompts_per_step`` x ``num_generations`` per step,
-        constant learning rate, TRL's ``beta`` = ``kl_coef``, seeded by ``config.seed``."""
+        """``GRPOTrainer`` on ``job.train`` for ``config.steps`` steps: ``prompts_per_step`` x ``num_generations`` per
+        step, constant learning rate, TRL's ``beta`` = ``kl_coef``, seeded by ``config.seed``."""
         from datasets import Dataset
         from transformers import PrinterCallback, ProgressCallback
         from trl import GRPOConfig, GRPOTrainer
