@@ -12,7 +12,7 @@ each step's logs under veRL's names (``rename_trl_logs``):
     completions/mean_length   -> response_length/mean    (tokens, EOS included)
     completions/clipped_ratio -> response_length/clip_ratio
     loss, grad_norm, learning_rate, entropy, kl, step_time -> actor/..., timing_s/step
-    diagnostics/*, collapse/* -> unchanged (from ``verl_ext.integrations.trl``; collapse monitors for every reward)
+    diagnostics/*, collapse/*, proxy/* -> unchanged (from ``verl_ext.integrations.trl``: for every reward)
     anything else             -> trl/<name>
 """
 
@@ -29,6 +29,7 @@ from verl_ext.demo.engines.base import TrainingJob, due_for_evaluation
 from verl_ext.demo.metrics_log import step_line
 from verl_ext.demo.warmup import prompt_text
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
+from verl_ext.eval.proxy import PREFIX as PROXY_PREFIX
 
 RENAMES = {
     "reward": "critic/score/mean",
@@ -66,7 +67,7 @@ def rename_trl_logs(logs: dict[str, Any]) -> dict[str, float]:
             or math.isnan(value)
         ):
             continue
-        if key.startswith((DIAGNOSTICS_PREFIX, COLLAPSE_PREFIX)):
+        if key.startswith((DIAGNOSTICS_PREFIX, COLLAPSE_PREFIX, PROXY_PREFIX)):
             name = key
         else:
             name = RENAMES.get(key, f"trl/{key}")
