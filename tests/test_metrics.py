@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from math import comb
 from pathlib import Path
 
@@ -334,3 +335,20 @@ def test_metrics_on_a_release_output_file_says_to_score_it_first(release_dir, ca
 def test_bad_metrics_options_name_their_flag(tmp_path, capsys, flags, words):
     assert main(["metrics", str(_scored_file(tmp_path / "s.jsonl")), *flags]) == 2
     assert f"verl-ext metrics: error: {words}" in capsys.readouterr().err
+
+
+def test_the_scored_rewards_correlation_with_correctness_and_its_pseudo_label_accuracy():
+    # problem p: scores 1, 0 with correctness 1, 0; problem q: scores 1, 0 with correctness 1, 1. The correct
+    # samples' mean score is 2/3, the wrong one's 0, the scores' population sd 1/2 and sqrt(n1 n0) / n = sqrt(3) / 4:
+    # r_pb = (2/3) / (1/2) * sqrt(3) / 4 = 1 / sqrt(3); each problem's top-scored sample (its first) is correct
+    rows = [
+        _row("p", 1.0, "1", score=1.0),
+        _row("p", 0.0, "2", score=0.0),
+        _row("q", 1.0, "3", score=1.0),
+        _row("q", 1.0, "3", score=0.0),
+    ]
+    out, _ = group_metrics(rows, n_boot=10)
+    assert out["point_biserial"] == pytest.approx(1 / math.sqrt(3))
+    assert out["pseudo_label_accuracy"] == 1.0
+    constant, _ = group_metrics([_row("p", 1.0, "1"), _row("p", 1.0, "1")], n_boot=10)
+    assert constant["point_biserial"] is None  # correctness constant: undefined, never a 0

@@ -17,7 +17,10 @@ problem i and c_i of them correct:
 Confidence intervals: percentile bootstrap over problems (problems resampled with replacement,
 ``n_boot`` times, fixed seed), at ``confidence`` (95 % by default).
 Also per group: format rate, mean reward score, mean and median response tokens, truncation rate
-(over samples with a token count) and the number of checks stopped by their time bound.
+(over samples with a token count) and the number of checks stopped by their time bound; with correctness verdicts,
+URLVR's diagnostics of the scored reward (``verl_ext.eval.proxy``): its point-biserial correlation with correctness
+(``point_biserial``; absent when either is constant) and, with several samples per problem, the pseudo-label
+accuracy (the correctness of each problem's highest-scored sample, ties to the first).
 A problem is identified by ``uid``, ``prompt``, ``input`` or ``problem`` (the first present).
 """
 
@@ -32,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from verl_ext.eval import proxy
 from verl_ext.io.errors import InputError
 from verl_ext.io.scored import ScoredRow
 from verl_ext.rewards.equivalence import AnswerClusters, cluster_answers, cluster_groups
@@ -241,6 +245,12 @@ def group_metrics(
                 )
         else:
             out["pass@k"] = out["pass@k_ci"] = out["maj@k"] = out["maj@k_ci"] = None
+        # how well the scored reward tracks correctness (URLVR's diagnostics: verl_ext.eval.proxy)
+        proxied = proxy.batch_diagnostics(
+            [row.score for row in rows], [row.correct for row in rows], [row.problem for row in rows]
+        )
+        out["point_biserial"] = proxied.get(proxy.PREFIX + "point_biserial")
+        out["pseudo_label_accuracy"] = proxied.get(proxy.PREFIX + "pseudo_label_accuracy") if k > 1 else None
         for j in ks:
             if j > k:
                 warnings.append(f"pass@{j} skipped: only {k} samples per problem")
@@ -360,6 +370,8 @@ def to_markdown(report: MetricsReport) -> str:
     for key, header, digits in (
         ("format_rate", "format", 3),
         ("mean_score", "mean score", 3),
+        ("point_biserial", "score-correct r_pb", 3),
+        ("pseudo_label_accuracy", "pseudo-label acc", 3),
         ("mean_tokens", "tokens mean", 0),
         ("median_tokens", "tokens median", 0),
         ("truncation_rate", "truncated", 3),
