@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from verl_ext.core import score_response
 from verl_ext.demo.engines.trl import rename_trl_logs
 from verl_ext.demo.metrics_log import MetricLogWriter, step_line
 from verl_ext.demo.problems import DATA_FILE, SUMS_FILE, generate, generate_sums, load_problems, to_jsonl
 from verl_ext.demo.warmup import BOXED_ENDING, prompt_text, templated_completion, tokenizer_corpus
-from verl_ext.rewards.presets import score_response
 
 
 def test_shipped_problems_are_the_generated_ones() -> None:

@@ -1,6 +1,7 @@
 """The demo with every reward preset (issue #20, item 6): group-level rewards through the TRL adapter's group path,
 log-probability rewards with the sampled tokens' log-probs computed by a forward pass of the policy, the collapse
-monitors in the metric log for every reward, and the veRL engine taking every preset (the recipe's group stage runs them).
+monitors in the metric log for every reward, and the veRL engine taking every preset (the recipe's reward stage runs
+them).
 
 Expected values are independent of the code under test: log-probabilities recomputed here from the model's raw
 logits (log-sum-exp in Python floats), collapse monitors of hand-worked groups.

@@ -28,7 +28,6 @@ import yaml
 from markdown_it import MarkdownIt
 
 from verl_ext.cli import build_parser
-
 from verl_ext.rewards.registry import get_preset, preset_names
 
 REPO = Path(__file__).resolve().parents[1]

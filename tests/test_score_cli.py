@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from verl_ext.cli import main
+from verl_ext.core import score_response
 from verl_ext.core.extra_info import result_fields
-from verl_ext.rewards.presets import score_response
 
 RUN_FL = "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_l_v3_token5_a-v3"
 MATH500_FILE = f"outputs/{RUN_FL}/100/res_all_MATH500.json"

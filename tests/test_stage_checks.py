@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
-from verl_ext.rewards import presets
+from verl_ext.rewards import registry as presets
 from verl_ext.verl import stage_checks
 from verl_ext.verl.stage_checks import needs_entropy, needs_self_certainty, stage_problems
 from verl_ext.verl.trainer import RewardStageTrainer

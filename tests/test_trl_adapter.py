@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from verl_ext.core import score_response
 from verl_ext.integrations.trl import batch_diagnostics, completion_text, ground_truths, reward_func
-from verl_ext.rewards.presets import score_response, text_preset_names
+from verl_ext.rewards.registry import text_preset_names
 
 MAX_TOKENS = 64
 

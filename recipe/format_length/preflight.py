@@ -78,7 +78,7 @@ def launcher_defaults(config_dir: Path, scale: str) -> dict[str, str]:
 def check_names(reward: str, train_set: str) -> None:
     """Every preset of the registry runs: text presets in veRL's reward loop, group-level and log-probability
     ones through the diagnostics sampler's group stage (the recipe config names the reward there)."""
-    from verl_ext.rewards.presets import preset_names
+    from verl_ext.rewards.registry import preset_names
 
     rewards = preset_names()
     if reward not in rewards:

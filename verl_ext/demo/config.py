@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from verl_ext.demo.students import get_student
-from verl_ext.rewards.presets import get_preset
+from verl_ext.rewards.registry import get_preset
 
 DEFAULT_ENGINE = "trl"
 

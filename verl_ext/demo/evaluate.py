@@ -29,10 +29,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from verl_ext.core import score_response
 from verl_ext.demo.problems import Problem
 from verl_ext.demo.warmup import prompt_text
 from verl_ext.rewards.answer import answer_region, extract_answer, printable
-from verl_ext.rewards.presets import score_response, text_preset_names
+from verl_ext.rewards.registry import text_preset_names
 
 DATA_SOURCE = "DEMO"
 MEASURED_ONLY = "format"

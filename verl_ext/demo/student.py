@@ -1,8 +1,8 @@
 """Stage 2 of the demo: the student, ready to train.
 
 The chosen student (``students.py``: its problems, model shape, warm-up recipe) as a model in memory: the tiny
-Qwen2 built locally (``verl_ext.models.tiny``), warmed up on templated solutions (``warmup.py``) and kept in the warm cache
-under a key of everything its weights depend on (``warm_cache.py``); or ``--model PATH``, any local Hugging Face
+Qwen2 built locally (``verl_ext.models.tiny``), warmed up on templated solutions (``warmup.py``) and kept in the warm
+cache under a key of everything its weights depend on (``warm_cache.py``); or ``--model PATH``, any local Hugging Face
 causal LM (never downloaded), warmed up in place only when asked. Nothing here touches the network: call
 ``go_offline`` before the Hugging Face libraries are imported.
 """

@@ -6,8 +6,8 @@ timeouts use ``signal.alarm`` (main thread only), so they are switched off and t
 (not wall time: load never turns a right answer into a timeout) and a memory limit: it is bounded in
 any thread (veRL runs reward code in executor threads). A timeout or an error scores C = 0 and is
 reported in ``CorrectnessCheck`` (never a silent 0); a child that cannot start raises
-``WorkerStartError`` (the presets decide: a monitoring check must not change a label-free reward). Plain integers on both sides
-("142" or "142.0") are compared in-process: the common case (AIME, AMC) needs no child process.
+``WorkerStartError`` (the presets decide: a monitoring check must not change a label-free reward). Plain integers on
+both sides ("142" or "142.0") are compared in-process: the common case (AIME, AMC) needs no child process.
 """
 
 from __future__ import annotations

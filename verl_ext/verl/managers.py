@@ -1,4 +1,4 @@
-"""veRL 0.9 reward-loop managers, one per preset of ``verl_ext.rewards.presets``.
+"""veRL 0.9 reward-loop managers, one per preset of the registry (``verl_ext.rewards.registry``).
 
 Selected with ``reward.reward_manager.name=<preset>``, any preset of the registry.
 Options under ``reward.reward_kwargs`` (all optional):

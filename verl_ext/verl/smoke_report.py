@@ -8,7 +8,7 @@ expect of them.
 validation pass is missing from the log, or no checkpoint was written; exit 1 then. The figures are printed
 beside the range a healthy 0.5B smoke run should show (reasoned, not measured on a GPU here): a figure out
 of range is a ``check`` line to look at, not a failure. The score's range is the run's reward's own
-(``SCORE_RANGES``: the extremes its formula in verl_ext/rewards/presets.py can take). Each validation figure
+(``SCORE_RANGES``: each preset's score_range in verl_ext/rewards/registry.py). Each validation figure
 is printed beside the number of that benchmark's problems in the run's validation draw (veRL's random
 ``data.val_max_samples`` rows of the concatenated validation files), read from the run's composed config
 (Hydra's ``.hydra/config.yaml`` under the checkpoint folder): a score over 3 problems moves in steps of 1/3.

@@ -7,7 +7,7 @@ every setting under which the stage's rewards (or the per-token statistics they 
 be wrong, missing or silently ignored, each with the setting named and what to do instead. Empty: the run can
 start. Pure: a function of veRL's config (DictConfig or nested dicts) and the preset registry, no veRL import.
 
-What a preset needs comes from the registry (``verl_ext.rewards.presets``), data-driven:
+What a preset needs comes from the registry (``verl_ext.rewards.registry``), data-driven:
 
 * the stage writes its training reward unless it is a text preset (``RewardPreset.is_text``);
 * it needs whole groups when it is group-level (``RewardPreset.is_group``);
@@ -47,7 +47,7 @@ def stage_needs(preset_name: str | None) -> StageNeeds:
     the registry does not hold."""
     if not preset_name:
         return StageNeeds(False, False, frozenset())
-    from verl_ext.rewards.presets import get_preset
+    from verl_ext.rewards.registry import get_preset
 
     preset = get_preset(preset_name)
     statistics = set(getattr(preset, "token_statistics", ()) or ())
@@ -89,7 +89,7 @@ def wants_self_certainty(config: Any, preset_name: str | None) -> bool:
 
 def _rewrites(name: Any) -> bool:
     """Whether ``name`` is a registry preset whose training reward the stage writes (False for other names)."""
-    from verl_ext.rewards.presets import preset_names
+    from verl_ext.rewards.registry import preset_names
 
     return isinstance(name, str) and name in preset_names() and stage_needs(name).rewrites
 

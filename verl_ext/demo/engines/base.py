@@ -45,5 +45,6 @@ class Engine(Protocol):
 
 
 def due_for_evaluation(step: int, steps: int, eval_every: int) -> bool:
-    """Whether the held-out evaluation is due after ``step`` of ``steps``: every ``eval_every`` (0: never) and at the last."""
+    """Whether the held-out evaluation is due after ``step`` of ``steps``: every ``eval_every`` (0: never) and at the
+    last."""
     return step == steps or (eval_every > 0 and step % eval_every == 0)

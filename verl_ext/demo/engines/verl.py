@@ -67,7 +67,8 @@ def experiment_name(config: DemoConfig) -> str:
 
 
 def hydra_value(value: str) -> str:
-    """``value`` as a Hydra override value: bare when plain, else single-quoted (ValueError for a single quote in it)."""
+    """``value`` as a Hydra override value: bare when plain, else single-quoted (ValueError for a single quote in
+    it)."""
     if PLAIN_HYDRA_VALUE.match(value):
         return value
     if "'" in value:
@@ -132,7 +133,8 @@ def trainer_overrides(config: DemoConfig, work: Path, ray_dir: Path) -> list[str
         f"actor_rollout_ref.actor.ppo_mini_batch_size={config.prompts_per_step}",
         f"actor_rollout_ref.actor.optim.lr={config.learning_rate}",
         f"actor_rollout_ref.actor.data_loader_seed={config.seed}",
-        # As the TRL engine: a KL loss only with kl_coef > 0 (TRL's beta, estimator k3 = veRL's low_var_kl), no entropy bonus.
+        # As the TRL engine: a KL loss only with kl_coef > 0 (TRL's beta, estimator k3 = veRL's low_var_kl), no
+        # entropy bonus.
         f"actor_rollout_ref.actor.use_kl_loss={str(config.kl_coef > 0).lower()}",
         f"actor_rollout_ref.actor.kl_loss_coef={config.kl_coef}",
         "actor_rollout_ref.actor.kl_loss_type=low_var_kl",
@@ -180,7 +182,8 @@ def launch_trainer(config: DemoConfig, work: Path, model_dir: Path, say) -> floa
                 match = STEP_LINE.search(line)
                 if match:
                     say(
-                        f"veRL step {match.group(1)}/{config.steps} done ({time.perf_counter() - started:.0f} s since launch)"
+                        f"veRL step {match.group(1)}/{config.steps} done "
+                        f"({time.perf_counter() - started:.0f} s since launch)"
                     )
             returncode = process.wait()
     finally:
