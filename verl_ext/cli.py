@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
     def _check_value(self, action: argparse.Action, value: object) -> None:
         # argparse's own check, the one place that sees the value and its choices (a private hook of argparse,
-        # unchanged in Python 3.10-3.13; tests/test_cli_output.py fails if it stops being called).
+        # unchanged in Python 3.10-3.13; tests/test_names.py fails if it stops being called).
         if action.choices is None or value in action.choices:
             return
         from verl_ext.names import unknown_name_message
