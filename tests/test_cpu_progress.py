@@ -381,3 +381,23 @@ def test_the_supervisor_needs_a_command() -> None:
         env={**os.environ},
     )
     assert done.returncode == 2 and "no command" in done.stderr
+
+
+def test_printing_the_config_on_a_machine_without_a_gpu_warns_of_no_accelerator_probe(
+    launcher_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`run_grpo.sh --cfg job` imports veRL only to print the config: no "No supported accelerator detected ...
+    Falling back to 'nvidia'" from veRL's platform probe (the launcher names the platform the probe ends on)."""
+    environment = {k: v for k, v in launcher_env.items() if k not in LAUNCHER_NAMES}
+    done = subprocess.run(
+        ["bash", str(RECIPE / "run_grpo.sh"), "--cfg", "job"],
+        env={**environment, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reward_manager" in done.stdout  # the config
+    assert "accelerator" not in done.stderr, done.stderr
