@@ -44,6 +44,12 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update({SYSTEM_TEMP_DIR: tempfile.gettempdir(), SESSION_TEMP_DIR: str(folder), "TMPDIR": str(folder)})
     os.environ.pop("RAY_TMPDIR", None)
     tempfile.tempdir = None  # tempfile keeps the folder it found first
+    # A Ray instance a test starts itself keeps Ray's token authentication, with a token of the session's instead of
+    # one Ray would write to ~/.ray/auth_token (Ray says nothing when the mode is set).
+    if "RAY_AUTH_MODE" not in os.environ:
+        import secrets
+
+        os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -123,17 +129,25 @@ def _reads_a_shared_run(item: pytest.Item) -> bool:
     return any(name in SHARED_RUNS.jobs for name in getattr(item, "fixturenames", ()))
 
 
+# Under pytest-xdist the shared runs go to two lanes, one xdist_group each. The veRL launches (the recipe's two,
+# then the demo's) run back to back in one worker: they take one launch at a time (one_launch_at_a_time), so in
+# two workers one would wait for the other's with a core idle. The capable student's claims (two processes,
+# CPU-bound) take the other worker, which then runs the rest of the tests while the launches go on.
+XDIST_LANES = {"cpu_trainer_runs": "verl_launches", "demo_verl_run": "verl_launches", "capable_claims": "claims"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the xdist_group marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
-    (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
-    ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest."""
+    (``-n``) they go first instead, the longest work handed out first, and the tests of one lane form one
+    ``xdist_group`` (``XDIST_LANES``), so that ``--dist loadgroup`` runs each run once, in one worker, while the
+    others take the rest."""
     under_xdist = _xdist_worker(config)
     items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
         runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
         if runs:
-            item.add_marker(pytest.mark.xdist_group(name=runs[0]))
+            item.add_marker(pytest.mark.xdist_group(name=XDIST_LANES.get(runs[0], runs[0])))
 
 
 def _xdist_worker(config: pytest.Config) -> bool:
@@ -207,12 +221,21 @@ def _launch_recipe(env: dict[str, str], run_log: Path, *overrides: str) -> Launc
 
     command = ["bash", str(LAUNCHER), "scale=cpu", *overrides]
     before = run_log.stat().st_size if run_log.is_file() else 0
-    try:
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+    try:  # stdout and stderr in one stream, in the order a terminal shows them
+        done = subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
         kill_ray_under(Path(env["TMPDIR"]))  # a launch that timed out: its Ray processes name its TMPDIR
     log = run_log.read_bytes()[before:].decode(errors="replace") if run_log.is_file() else ""
-    return Launch(done.returncode, done.stdout + done.stderr, log)
+    return Launch(done.returncode, done.stdout, log)
 
 
 @SHARED_RUNS.register("cpu_trainer_runs")
@@ -230,7 +253,8 @@ def _cpu_trainer_runs(work: Path) -> TrainerRuns:
         "VERL_EXT_CACHE": str(work / "model-cache"),
         "TMPDIR": str(temp_dir),
     }
-    env.pop("RAY_TMPDIR", None)
+    for name in ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):  # as a user's shell: the launcher sets them
+        env.pop(name, None)
     with one_launch_at_a_time(work):
         return _first_and_resumed(env, work, temp_dir)
 
@@ -250,7 +274,7 @@ def _first_and_resumed(env: dict[str, str], work: Path, temp_dir: Path) -> Train
         # B also runs the group-level reward path (issue 20): REWARD=majority, veRL's own dump of the rollouts it
         # trained on (rm_scores read back after the update) and a stop rule that holds on any step.
         resumed = _launch_recipe(
-            {**env, "REWARD": "majority"},
+            {**env, "REWARD": "majority", "CHECK_VERL": "0"},  # A ran the pre-flight's veRL import as a user does
             log,
             "trainer.total_training_steps=3",
             "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray

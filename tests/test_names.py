@@ -37,9 +37,11 @@ def test_closest_names_are_at_most_three_best_first() -> None:
 
 def test_the_message_names_the_kind_the_guess_and_every_known_name() -> None:
     assert unknown_name_message("reward preset", "majorty", ["majority", "random"]) == (
-        "unknown reward preset 'majorty': did you mean 'majority'? (known: majority, random)"
+        "unknown reward preset 'majorty': did you mean 'majority'? (choose from 'majority', 'random')"
     )
-    assert unknown_name_message("reward preset", "zzz", ["majority"]) == "unknown reward preset 'zzz' (known: majority)"
+    assert unknown_name_message("reward preset", "zzz", ["majority"]) == (
+        "unknown reward preset 'zzz' (choose from 'majority')"
+    )
 
 
 @pytest.mark.parametrize(

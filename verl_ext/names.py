@@ -35,7 +35,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
-    """One line for an unknown name: ``unknown reward preset 'majorty': did you mean 'majority'? (known: a, b, c)``."""
+    """One line for an unknown name: ``unknown reward preset 'majorty': did you mean 'majority'? (choose from 'a',
+    'b')``, the known names quoted as argparse quotes its choices."""
     known = list(known)
     hint = did_you_mean(name, known)
-    return f"unknown {kind} {name!r}" + (f": {hint}" if hint else "") + f" (known: {', '.join(known)})"
+    listed = ", ".join(repr(k) for k in known)
+    return f"unknown {kind} {name!r}" + (f": {hint}" if hint else "") + f" (choose from {listed})"

@@ -39,6 +39,11 @@ def recipe_model_dir(root: Path | None = None) -> Path:
 
 
 def main() -> int:
+    """Print the model's folder, nothing else: the launcher reads it, and transformers' progress bar of the first
+    build ("Writing model shards") would only be noise on the user's terminal."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     print(recipe_model_dir())
     return 0
 
