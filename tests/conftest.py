@@ -129,25 +129,20 @@ def _reads_a_shared_run(item: pytest.Item) -> bool:
     return any(name in SHARED_RUNS.jobs for name in getattr(item, "fixturenames", ()))
 
 
-# Under pytest-xdist the shared runs go to two lanes, one xdist_group each. The veRL launches (the recipe's two,
-# then the demo's) run back to back in one worker: they take one launch at a time (one_launch_at_a_time), so in
-# two workers one would wait for the other's with a core idle. The capable student's claims (two processes,
-# CPU-bound) take the other worker, which then runs the rest of the tests while the launches go on.
-XDIST_LANES = {"cpu_trainer_runs": "verl_launches", "demo_verl_run": "verl_launches", "capable_claims": "claims"}
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the xdist_group marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
-    (``-n``) they go first instead, the longest work handed out first, and the tests of one lane form one
-    ``xdist_group`` (``XDIST_LANES``), so that ``--dist loadgroup`` runs each run once, in one worker, while the
-    others take the rest."""
+    (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
+    ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest.
+    (pytest-xdist hands out the largest group first: the recipe's launches to one worker, the capable student's
+    claims to the other, then the demo's veRL run to whichever is free first, by when the recipe's launches,
+    which hold the launch lock, are about done.)"""
     under_xdist = _xdist_worker(config)
     items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
         runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
         if runs:
-            item.add_marker(pytest.mark.xdist_group(name=XDIST_LANES.get(runs[0], runs[0])))
+            item.add_marker(pytest.mark.xdist_group(name=runs[0]))
 
 
 def _xdist_worker(config: pytest.Config) -> bool:

@@ -130,8 +130,20 @@ def test_the_demo_leaves_git_status_clean(tmp_path: Path, monkeypatch: pytest.Mo
         # data preparation's default output folder and the carried release files, decompressed
         ("python data_prep/prepare.py deepscaler_17k", "data/deepscaler_17k.parquet"),
         ("python -m data_prep.carried --materialise release", "release/logs/x.json"),
-        # the demo's measurements at their default folder
+        # the demo's measurements at their default folder, and their figure beside them
         ("python -m verl_ext.demo.measure --runs capable/format_length --seeds 0", "verl-ext-demo/measure/x.md"),
+        (
+            "verl-ext plot verl-ext-demo/measure/mean-*.jsonl -o verl-ext-demo/measure/rewards.png",
+            "verl-ext-demo/measure/rewards.png",
+        ),
+        # the command-line walk-through writes beside the release files it reads
+        ("verl-ext plot release/logs/*.json -o release/curves.png", "release/curves.png"),
+        (
+            "verl-ext score release/outputs/*/*/*.json -o release/scored.jsonl --reward correctness",
+            "release/scored.jsonl",
+        ),
+        # a checkpoint's evaluation under the checkpoints folder
+        ("examples/eval_checkpoint.sh --model CKPT --out checkpoints/eval/ckpt", "checkpoints/eval/ckpt/x.json"),
         ("pip install -e .", "verl_ext.egg-info/PKG-INFO"),
     ],
 )
