@@ -290,6 +290,7 @@ def test_output_folder_check(state: str, force: bool, outcome: object, tmp_path:
         out.write_text("", encoding="utf-8")
     if state.startswith("this command's"):
         (out / "format_length-seed0.jsonl").write_text("", encoding="utf-8")
+        (out / "trainer").mkdir()  # TRL's output folder, left by a run that did not finish
         (out / "curves.png").write_text("", encoding="utf-8")
         (out / "extra-output.json").write_text("", encoding="utf-8")  # a file a newer demo writes: recorded at the end
         finished = state != "this command's unfinished run"

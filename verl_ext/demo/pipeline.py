@@ -100,11 +100,12 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
 
 
 def output_names(config: DemoConfig) -> frozenset[str]:
-    """What a run writes in its folder besides its record: the metric log, the report's files, the veRL engine's
-    work folder."""
+    """What a run writes in its folder besides its record: the metric log, the report's files, the engines' work
+    folders (TRL's trainer folder, removed at the end of a run that finishes; the veRL engine's)."""
+    from verl_ext.demo.engines.trl import TRAINER_DIR
     from verl_ext.demo.engines.verl import WORK_DIR
 
-    return frozenset({config.log_path().name, PLOT_FILE, SAMPLES_FILE, SUMMARY_FILE, WORK_DIR})
+    return frozenset({config.log_path().name, PLOT_FILE, SAMPLES_FILE, SUMMARY_FILE, TRAINER_DIR, WORK_DIR})
 
 
 def prepare_process(config: DemoConfig) -> None:
