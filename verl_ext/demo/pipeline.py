@@ -26,15 +26,7 @@ from verl_ext.demo.engines.base import TrainingJob
 from verl_ext.demo.engines.registry import get_engine
 from verl_ext.demo.evaluate import HeldOutEvaluation
 from verl_ext.demo.metrics_log import MetricLogWriter
-from verl_ext.demo.report import (
-    PLOT_FILE,
-    SAMPLES_FILE,
-    SUMMARY_FILE,
-    opening_line,
-    plot_title,
-    student_lines,
-    write_report,
-)
+from verl_ext.demo.report import SAMPLES_FILE, opening_line, plot_title, student_lines, write_report
 from verl_ext.demo.student import go_offline, load_student
 from verl_ext.models.tiny import count_parameters
 
@@ -104,6 +96,7 @@ def output_names(config: DemoConfig) -> frozenset[str]:
     folders (TRL's trainer folder, removed at the end of a run that finishes; the veRL engine's)."""
     from verl_ext.demo.engines.trl import TRAINER_DIR
     from verl_ext.demo.engines.verl import WORK_DIR
+    from verl_ext.demo.report import PLOT_FILE, SUMMARY_FILE
 
     return frozenset({config.log_path().name, PLOT_FILE, SAMPLES_FILE, SUMMARY_FILE, TRAINER_DIR, WORK_DIR})
 
