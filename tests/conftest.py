@@ -11,7 +11,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# ---------------------------------------------------------------- the session's temporary folder
+# Everything the suite's processes put in a temporary folder (Ray's session folders of in-process tests, veRL's
+# checkpoint locks, torch's folders, the launcher's private folders) goes to one folder of the session, removed at its
+# end: the suite leaves nothing in the system's temporary folder but pytest's own tmp_path folders (pytest keeps the
+# last three sessions'). xdist's workers inherit it: they start after pytest_configure. Its name is short, as Ray's
+# socket paths under it must stay within 107 bytes.
+SESSION_TEMP_DIR = "VERL_EXT_TEST_TMPDIR"  # the session's folder, for every process of the session
+SYSTEM_TEMP_DIR = "VERL_EXT_SYSTEM_TMPDIR"  # the temporary folder the session started with
+_OWN_TEMP_DIR = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its factory
 def pytest_configure(config: pytest.Config) -> None:
+    import os
+    import tempfile
+
     config.addinivalue_line(
         "markers",
         "e2e: end-to-end runs (veRL's real trainer on the CPU, the demo's warm-up + GRPO claims; minutes on 2 cores). "
@@ -21,6 +36,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "xdist_group(name): tests that pytest-xdist's --dist loadgroup keeps in one worker"
     )
+    if _xdist_worker(config) or os.environ.get(SESSION_TEMP_DIR):
+        return  # a worker of the session (or a session started by a test): the folder is its session's
+    config._tmp_path_factory.getbasetemp()  # pytest's own folder stays where pytest keeps it
+    folder = Path(tempfile.mkdtemp(prefix="vxt."))
+    config.stash[_OWN_TEMP_DIR] = folder
+    os.environ.update({SYSTEM_TEMP_DIR: tempfile.gettempdir(), SESSION_TEMP_DIR: str(folder), "TMPDIR": str(folder)})
+    os.environ.pop("RAY_TMPDIR", None)
+    tempfile.tempdir = None  # tempfile keeps the folder it found first
+    # A Ray instance a test starts itself keeps Ray's token authentication, with a token of the session's instead of
+    # one Ray would write to ~/.ray/auth_token (Ray says nothing when the mode is set).
+    if "RAY_AUTH_MODE" not in os.environ:
+        import secrets
+
+        os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    folder = config.stash.get(_OWN_TEMP_DIR, None)
+    if folder is None:
+        return
+    from verl_ext.verl.cpu.launcher import kill_ray_under
+
+    kill_ray_under(folder)  # a Ray instance that a failed test left running
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def system_temp_dir() -> Path:
+    """The temporary folder the session started with (for folders whose paths must stay short)."""
+    import os
+    import tempfile
+
+    return Path(os.environ.get(SYSTEM_TEMP_DIR) or tempfile.gettempdir())
 
 
 # ---------------------------------------------------------------- expensive runs shared by the session
@@ -84,7 +133,10 @@ def _reads_a_shared_run(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
     (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
-    ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest."""
+    ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest.
+    (pytest-xdist hands out the largest group first: the recipe's launches to one worker, the capable student's
+    claims to the other, then the demo's veRL run to whichever is free first, by when the recipe's launches,
+    which hold the launch lock, are about done.)"""
     under_xdist = _xdist_worker(config)
     items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
@@ -133,8 +185,12 @@ def shared_run(request: pytest.FixtureRequest, name: str):
 
 @dataclass
 class Launch:
+    """One launch: its exit status, what the terminal showed (the progress view) and main_ppo's whole output (the
+    run's log, ``$LOG_DIR/format_length/$EXPERIMENT.log``, this launch's part)."""
+
     returncode: int
     output: str
+    run_log: str = ""
 
 
 @dataclass
@@ -150,39 +206,62 @@ class TrainerRuns:
     checkpoints_after_first: list[str]
     tracker_after_first: str
     rollouts: Path
+    left_in_temp_dir: list[str]  # what the two launches left in their TMPDIR (a folder of their own)
 
 
-def _launch_recipe(env: dict[str, str], ray_dir: Path, *overrides: str) -> Launch:
+def _launch_recipe(env: dict[str, str], run_log: Path, *overrides: str) -> Launch:
     import subprocess
 
     from verl_ext.verl.cpu.launcher import LAUNCHER, kill_ray_under
 
-    command = ["bash", str(LAUNCHER), "scale=cpu", f"+ray_kwargs.ray_init._temp_dir={ray_dir}", *overrides]
-    try:
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
-        return Launch(done.returncode, done.stdout + done.stderr)
+    command = ["bash", str(LAUNCHER), "scale=cpu", *overrides]
+    before = run_log.stat().st_size if run_log.is_file() else 0
+    try:  # stdout and stderr in one stream, in the order a terminal shows them
+        done = subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
-        kill_ray_under(ray_dir)
+        kill_ray_under(Path(env["TMPDIR"]))  # a launch that timed out: its Ray processes name its TMPDIR
+    log = run_log.read_bytes()[before:].decode(errors="replace") if run_log.is_file() else ""
+    return Launch(done.returncode, done.stdout, log)
 
 
 @SHARED_RUNS.register("cpu_trainer_runs")
 def _cpu_trainer_runs(work: Path) -> TrainerRuns:
-    from verl_ext.verl.cpu.launcher import launcher_env, ray_temp_dir
+    import tempfile
 
-    ray_dir = ray_temp_dir("vx")
+    from verl_ext.verl.cpu.launcher import launcher_env
+
     data = REPO / "release_data" / "datasets"
-    env = {**launcher_env(data, work, "cpu-e2e", "format_length"), "VERL_EXT_CACHE": str(work / "model-cache")}
+    # The launches' own temporary folder, to see what they leave there: short (Ray's socket paths under it must stay
+    # within 107 bytes), directly in the session's temporary folder.
+    temp_dir = Path(tempfile.mkdtemp(prefix="e.", dir=system_temp_dir()))
+    env = {
+        **launcher_env(data, work, "cpu-e2e", "format_length", verbose=False),
+        "VERL_EXT_CACHE": str(work / "model-cache"),
+        "TMPDIR": str(temp_dir),
+    }
+    for name in ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):  # as a user's shell: the launcher sets them
+        env.pop(name, None)
     with one_launch_at_a_time(work):
-        return _first_and_resumed(env, ray_dir, work)
+        return _first_and_resumed(env, work, temp_dir)
 
 
-def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> TrainerRuns:
+def _first_and_resumed(env: dict[str, str], work: Path, temp_dir: Path) -> TrainerRuns:
     import shutil
 
-    from verl_ext.verl.cpu.launcher import checkpoint_dir, metrics_log
+    from verl_ext.verl.cpu.launcher import checkpoint_dir, metrics_log, run_log
 
+    log = run_log(work, "cpu-e2e")
     try:
-        first = _launch_recipe(env, ray_dir)
+        first = _launch_recipe(env, log)
         checkpoints = checkpoint_dir(work, "cpu-e2e")
         listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
         tracker = checkpoints / "latest_checkpointed_iteration.txt"
@@ -190,17 +269,18 @@ def _first_and_resumed(env: dict[str, str], ray_dir: Path, work: Path) -> Traine
         # B also runs the group-level reward path (issue 20): REWARD=majority, veRL's own dump of the rollouts it
         # trained on (rm_scores read back after the update) and a stop rule that holds on any step.
         resumed = _launch_recipe(
-            {**env, "REWARD": "majority"},
-            ray_dir,
+            {**env, "REWARD": "majority", "CHECK_VERL": "0"},  # A ran the pre-flight's veRL import as a user does
+            log,
             "trainer.total_training_steps=3",
             "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
             f"trainer.rollout_data_dir={work / 'rollouts'}",
             "+trainer.v1.sampler.sampler_kwargs.stop_when='response_length>=0'",
         )
+        left = sorted(str(path.relative_to(temp_dir)) for path in temp_dir.rglob("*"))
     finally:
-        shutil.rmtree(ray_dir, ignore_errors=True)
+        shutil.rmtree(temp_dir, ignore_errors=True)
     return TrainerRuns(
-        first, resumed, metrics_log(work, "cpu-e2e"), checkpoints, listing, tracker_text, work / "rollouts"
+        first, resumed, metrics_log(work, "cpu-e2e"), checkpoints, listing, tracker_text, work / "rollouts", left
     )
 
 

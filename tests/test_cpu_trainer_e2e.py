@@ -45,6 +45,57 @@ def _tail(launch) -> str:
     return launch.output[-6000:]
 
 
+def test_the_terminal_shows_a_line_per_step_and_where_main_ppos_output_is(runs):
+    # The numbers come from veRL's own metrics log (its file logger), formatted as the view promises.
+    first = read_metric_log(runs.log.with_name(runs.log.name + ".part1")).steps
+    lines = runs.first.output.splitlines()
+    for step in (1, 2):
+        metrics = first[step]
+        expected = (
+            f"step {step}/2: reward {metrics['critic/score/mean']:.3f}, format rate "
+            f"{metrics['diagnostics/format_rate']:.3f}, length {metrics['response_length/mean']:.1f} tokens, "
+            f"{metrics['timing_s/step']:.1f} s"
+        )
+        assert expected in lines, (expected, lines)
+    assert [line.split(":")[0] for line in lines if line.startswith("validation at step")] == [
+        "validation at step 0",
+        "validation at step 2",
+    ]
+    run_log = runs.log.with_suffix(".log")
+    said = [line for line in lines if str(run_log) in line]
+    assert len(said) == 2 and lines.index(said[0]) < lines.index(expected) < lines.index(said[1])
+    assert len(lines) < 30, lines  # a view, not the 1,000 lines of config and metric dictionaries
+    assert not any("Writing model shards" in line or "Platform override" in line for line in lines), lines
+    assert "'actor_rollout_ref'" not in runs.first.output and "step:1 - " not in runs.first.output
+    assert "'actor_rollout_ref'" in runs.first.run_log and "step:1 - " in runs.first.run_log
+
+
+# What veRL, torchdata and Ray print about their own choices (issue 31): none of it in a launch's output or its log.
+THEIR_CHOICES = (
+    "engine is not available",
+    "Disabled critic",
+    "load_extern_type",
+    "set_vital",
+    "blocking ray.get inside async actor",
+    "Token authentication",
+    "Platform override from VERL_PLATFORM",
+)
+
+
+@pytest.mark.parametrize("launch", ["first", "resumed"])
+def test_no_warning_about_verls_or_rays_own_choices_in_a_launch(runs, launch: str):
+    done = getattr(runs, launch)
+    shown = [line for line in done.output.splitlines() if not line.startswith("run_grpo.sh: note: ")]  # names them
+    assert sum(line.startswith("run_grpo.sh: note: ") for line in done.output.splitlines()) == 1  # explained once
+    for text in THEIR_CHOICES:
+        assert text not in "\n".join(shown) and text not in done.run_log, text
+
+
+def test_the_launches_leave_nothing_in_their_temporary_folder(runs):
+    # Ray's session folders, veRL's ckpt_*.lock files, torch's folders: all in the launch's private folder, removed
+    assert runs.left_in_temp_dir == []
+
+
 def test_first_launch_trains_two_steps_and_exits_0(runs):
     assert runs.first.returncode == 0, _tail(runs.first)
     first_log = read_metric_log(runs.log.with_name(runs.log.name + ".part1"))

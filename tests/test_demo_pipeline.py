@@ -209,7 +209,7 @@ def test_two_step_run_gives_the_numbers_of_the_code_before_the_move(reference_ru
     assert hashlib.sha256(samples).hexdigest() == reference["samples_sha256"]
 
 
-def test_force_writes_over_an_earlier_run_with_the_same_numbers(
+def test_the_same_command_again_replaces_its_earlier_output_and_says_so(
     reference_run, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from dataclasses import replace
@@ -217,11 +217,33 @@ def test_force_writes_over_an_earlier_run_with_the_same_numbers(
     from verl_ext.demo.pipeline import run
 
     _, config, first = reference_run
+    out = Path(config.out)
     log = Path(first.log)
     before = _untimed(log)
-    again = run(replace(config, progress=True), force=True)
-    assert f"--force: writing over the earlier run in {config.out}" in capsys.readouterr().out
+    leftover = out / "verl"  # what an earlier run of the same settings may have left (the veRL engine's folder)
+    leftover.mkdir()
+    again = run(replace(config, progress=True))  # no --force
+    assert f"replacing the earlier output of this command in {out}" in capsys.readouterr().out
     assert again.log == first.log and _untimed(log) == before  # same seed, same machine: the same numbers
+    assert not leftover.exists()  # replaced, not written over
+
+
+def test_a_run_of_other_settings_is_refused_and_force_writes_over_it(
+    reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    from dataclasses import replace
+
+    from verl_ext.demo.pipeline import run
+
+    _, config, _ = reference_run
+    out = tmp_path / "copy"
+    shutil.copytree(config.out, out)
+    other = replace(config, out=str(out), steps=1, progress=True)
+    with pytest.raises(FileExistsError, match="other settings: steps 2 there, 1 now"):
+        run(other)
+    run(other, force=True)
+    assert f"--force: writing over what is in {out}" in capsys.readouterr().out
 
 
 def test_an_earlier_runs_folder_is_refused_without_force_in_one_line(
@@ -239,32 +261,63 @@ def test_an_earlier_runs_folder_is_refused_without_force_in_one_line(
     assert (out / "summary.json").read_text(encoding="utf-8") == "{}"
 
 
+def _record(out: Path, config, outputs: list[str] | None = None) -> None:
+    from verl_ext.demo.config import write_run_record
+
+    write_run_record(out, config, outputs)
+
+
 @pytest.mark.parametrize(
     ("state", "force", "outcome"),
     [
-        ("missing", False, False),
-        ("empty", False, False),
-        ("earlier run", True, True),
-        ("earlier run", False, FileExistsError),
+        ("missing", False, "new"),
+        ("empty", False, "new"),
+        ("this command's finished run", False, "same command"),
+        ("this command's unfinished run", False, "same command"),
+        ("this command's run and a note of the user's", False, FileExistsError),
+        ("this command's run and a note of the user's", True, "forced"),
+        ("a run of other settings", False, FileExistsError),
+        ("a run of other settings", True, "forced"),
+        ("files without a record", False, FileExistsError),
+        ("files without a record", True, "forced"),
+        ("a broken record", False, FileExistsError),
         ("file", True, NotADirectoryError),
     ],
 )
 def test_output_folder_check(state: str, force: bool, outcome: object, tmp_path: Path) -> None:
-    from verl_ext.demo.config import check_output_folder
+    from dataclasses import replace
 
+    from verl_ext.demo.config import DemoConfig, check_output_folder, checked
+    from verl_ext.demo.pipeline import output_names
+
+    config = checked(DemoConfig(steps=3, out=str(tmp_path / "out")))
     out = tmp_path / "out"
-    if state == "empty":
+    if state != "missing" and state != "file":
         out.mkdir()
-    elif state == "earlier run":
-        out.mkdir()
-        (out / "format_length-seed0.jsonl").write_text("", encoding="utf-8")
-    elif state == "file":
+    if state == "file":
         out.write_text("", encoding="utf-8")
+    if state.startswith("this command's"):
+        (out / "format_length-seed0.jsonl").write_text("", encoding="utf-8")
+        (out / "trainer").mkdir()  # TRL's output folder, left by a run that did not finish
+        (out / "curves.png").write_text("", encoding="utf-8")
+        (out / "extra-output.json").write_text("", encoding="utf-8")  # a file a newer demo writes: recorded at the end
+        finished = state != "this command's unfinished run"
+        _record(out, config, [p.name for p in out.iterdir()] if finished else None)
+        if not finished:
+            (out / "extra-output.json").unlink()
+    if state == "this command's run and a note of the user's":
+        (out / "notes.txt").write_text("mine", encoding="utf-8")
+    if state == "a run of other settings":
+        _record(out, replace(config, steps=5))
+    if state == "files without a record":
+        (out / "format_length-seed0.jsonl").write_text("", encoding="utf-8")
+    if state == "a broken record":
+        (out / ".verl-ext-demo.json").write_text("{", encoding="utf-8")
     if isinstance(outcome, type):
         with pytest.raises(outcome, match=str(out)):
-            check_output_folder(out, force)
+            check_output_folder(out, force, config, output_names(config))
     else:
-        assert check_output_folder(out, force) is outcome
+        assert check_output_folder(out, force, config, output_names(config)) == outcome
 
 
 def test_top_level_help_says_the_demo_runs_on_either_engine() -> None:

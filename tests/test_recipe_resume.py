@@ -115,6 +115,7 @@ def test_log_steps_1_to_10_crash_resume_at_5_log_5_to_15_and_table_and_plot_see_
         "CKPT_DIR": str(tmp_path / "ckpt"),
         "EXPERIMENT": "run",
         "STAND_IN_CWD": str(cwd),
+        "CHECK_VERL": "0",  # the pre-flight's veRL import: checked by tests/test_recipe_launcher.py
     }
     for name in ("DRY_RUN", "LOG_DIR", "VERL_FILE_LOGGER_PATH", "VERL_FILE_LOGGER_ROOT", "REWARD", "TRAIN_SET"):
         env.pop(name, None)

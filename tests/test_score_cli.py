@@ -93,7 +93,7 @@ def test_correctness_agrees_with_the_release_verdicts_on_at_least_98_percent(all
 def test_scored_rows_keep_every_input_field_in_input_order(all_scored, release_dir):
     inputs, rows = all_scored
     originals = [record for path in inputs for record in json.loads(path.read_text(encoding="utf-8"))]
-    for original, row in zip(originals, rows):
+    for original, row in zip(originals, rows, strict=True):
         kept = {("stored_score" if k == "score" else k): v for k, v in original.items()}
         assert {k: row[k] for k in kept} == kept
     library_fields = set(result_fields(score_response("correctness", "\\boxed{1}", ground_truth="1")))
@@ -407,7 +407,7 @@ def test_unknown_reward_is_refused_by_the_parser(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["score", "x.jsonl", "-o", "o.jsonl", "--reward", "oracle"])
     assert caught.value.code == 2
-    assert "invalid choice: 'oracle'" in capsys.readouterr().err
+    assert "unknown choice 'oracle'" in capsys.readouterr().err
 
 
 def test_version_prints_the_package_version(capsys):

@@ -69,6 +69,38 @@ def test_table_cli_json_and_names(release_dir, capsys):
     assert payload["rows"][0]["metrics"]["AIME2024"] == "val/test_score/AIME2024"
 
 
+@pytest.mark.parametrize("output", ["--json", "--csv"])
+def test_table_rows_keep_their_log_and_run_code_beside_the_readable_name(release_dir, capsys, output):
+    # a script joins a row back to its file and to the release's run (the README of the release names runs by these
+    # codes); the readable name alone (correctness (MATH)) no longer says which file it came from
+    runs = [("math", "a_g_f"), ("deepscaler_17k", "f_l_v3_token5_a-v3")]
+    logs = [str(_log_path(release_dir, *run)) for run in runs]
+    assert main(["table", *logs, output]) == 0
+    text = capsys.readouterr().out
+    if output == "--json":
+        rows = json.loads(text)["rows"]
+    else:
+        import csv
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["run"], r["run_code"], r["log"]) for r in rows] == [
+        ("correctness (MATH)", "grpo-math-7b_math-bs_128-3k-zs_qwen-r_a_g_f", logs[0]),
+        (
+            "format + length (DeepScaleR-17k)",
+            "grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_f_l_v3_token5_a-v3",
+            logs[1],
+        ),
+    ]
+
+
+def test_a_row_named_with_name_keeps_its_run_code(release_dir, capsys):
+    log = str(_log_path(release_dir, "math", "f_a"))
+    assert main(["table", log, "--json", "--name", "mine"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert (row["run"], row["run_code"], row["log"]) == ("mine", "grpo-math-7b_math-bs_128-3k-zs_qwen-r_f_a", log)
+
+
 def test_table_cli_rejects_a_name_count_that_differs_from_the_logs(release_dir, capsys):
     log = str(_log_path(release_dir, "math", "f_a"))
     assert main(["table", log, log, "--name", "only-one"]) == 2

@@ -23,7 +23,27 @@ from verl_ext.demo.cli import add_demo_parser
 PROG = "verl-ext"
 
 
-OUTPUT_RULE = "writes exactly this file (creating missing folders) and says so on stderr; refused for a directory or an input file"
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but an unknown choice (a preset, a student, a command) is one line with the closest known
+    names, not the usage block: ``verl-ext score: error: argument --reward: unknown choice 'majorty': did you mean
+    'majority'? (known: ...)``. Subcommand parsers are made of the same class (argparse's default for subparsers)."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        # argparse's own check, the one place that sees the value and its choices (a private hook of argparse,
+        # unchanged in Python 3.10-3.13; tests/test_names.py fails if it stops being called).
+        if action.choices is None or value in action.choices:
+            return
+        from verl_ext.names import unknown_name_message
+
+        where = "/".join(action.option_strings) or action.metavar or action.dest
+        message = unknown_name_message("choice", str(value), [str(choice) for choice in action.choices])
+        self.exit(2, f"{self.prog}: error: argument {where}: {message}\n")
+
+
+OUTPUT_RULE = (
+    "writes exactly this file (creating missing folders) and says so on stderr; refused for a directory or an "
+    "input file"
+)
 
 
 def _say_wrote(path: str | Path) -> None:
@@ -60,7 +80,7 @@ def _log_names(args: argparse.Namespace) -> list[str | None]:
 def _read_logs(args: argparse.Namespace):
     from verl_ext.io.logs import read_metric_log
 
-    return [read_metric_log(path, name) for path, name in zip(args.logs, _log_names(args))]
+    return [read_metric_log(path, name) for path, name in zip(args.logs, _log_names(args), strict=True)]
 
 
 def _add_output_format(parser: argparse.ArgumentParser, csv: bool = True) -> None:
@@ -153,18 +173,19 @@ def run_score(args: argparse.Namespace) -> int:
         if summary.tokens_counted:
             lines.append(f"counted the tokens of {summary.tokens_counted} responses with {args.tokenizer}")
         if summary.with_ground_truth:
-            lines.append(
-                f"correct: {summary.correct}/{summary.with_ground_truth} ({summary.correct / summary.with_ground_truth:.3f})"
-            )
+            share = summary.correct / summary.with_ground_truth
+            lines.append(f"correct: {summary.correct}/{summary.with_ground_truth} ({share:.3f})")
         if summary.timed_out or summary.correct_errors:
             lines.append(
-                f"warning: {summary.timed_out} check(s) stopped by their time bound, {summary.correct_errors} correctness "
-                "check(s) failed (scored 0; see timed_out / correct_error in the output)"
+                f"warning: {summary.timed_out} check(s) stopped by their time bound, "
+                f"{summary.correct_errors} correctness check(s) failed (scored 0; see timed_out / correct_error in "
+                "the output)"
             )
         if summary.answer_fallbacks:
             lines.append(
-                f"warning: the answer-equivalence checker could not start for {summary.answer_fallbacks} sample(s): their "
-                "groups were clustered by normalised string equality (answer_fallback = 1 in the output)"
+                "warning: the answer-equivalence checker could not start for "
+                f"{summary.answer_fallbacks} sample(s): their groups were clustered by normalised string equality "
+                "(answer_fallback = 1 in the output)"
             )
         print("\n".join(lines), file=sys.stderr)
         _say_wrote(args.output)
@@ -277,7 +298,10 @@ def run_table(args: argparse.Namespace) -> int:
     if args.json:
         text = to_json({"benchmarks": benchmarks, "max_step": args.max_step, "rows": [row.as_dict() for row in rows]})
     elif args.csv:
-        text = to_csv([{"run": r.run, "step": r.step, **r.accuracies, "average": r.average} for r in rows])
+        sources = [{"run": r.run, "run_code": r.run_code, "log": r.log, "step": r.step} for r in rows]
+        text = to_csv(
+            [{**source, **r.accuracies, "average": r.average} for source, r in zip(sources, rows, strict=True)]
+        )
     else:
         text = to_markdown(benchmarks, rows)
     _write_text(text, args.output, args.logs, "table.md")
@@ -411,9 +435,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="verl-ext: label-free RL rewards for math, and their evaluation."
-    )
+    parser = Parser(prog=PROG, description="verl-ext: label-free RL rewards for math, and their evaluation.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:

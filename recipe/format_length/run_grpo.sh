@@ -16,7 +16,10 @@
 #                  (scale=cpu: the release's parquet files carried in <repo>/release_data/datasets)
 #   CKPT_DIR       checkpoints go to $CKPT_DIR/$EXPERIMENT                        [<repo>/checkpoints]
 #   LOG_DIR        veRL file logger: $LOG_DIR/format_length/$EXPERIMENT.jsonl     [$CKPT_DIR/logs]
-#                  (a rerun that resumes keeps the earlier log as $EXPERIMENT.jsonl.part<N>)
+#                  (a rerun that resumes keeps the earlier log as $EXPERIMENT.jsonl.part<N>); scale=cpu also
+#                  appends main_ppo's whole output to $LOG_DIR/format_length/$EXPERIMENT.log
+#   VERBOSE=1      scale=cpu: main_ppo's output on the terminal instead of the progress view (a line per
+#                  step: reward, format rate, length, seconds)                                       [0]
 #   NNODES         nodes; above 1 the run is submitted to a running Ray cluster  [the scale file's]
 #   GPUS_PER_NODE  GPUs per node                                                 [the scale file's]
 #   EXPERIMENT     run name (wandb, logs, checkpoints)     [grpo-$TRAIN_SET-<model dir name>-$REWARD]
@@ -31,6 +34,9 @@
 #                  verl-ext's plugin); a broken plugin then shows only when veRL starts   [1]
 #   CHECK_DOCTOR=0 skip the pre-flight's `verl-ext doctor` warnings, which follow the veRL import on a GPU
 #                  scale (run_smoke.sh sets it: it has run the doctor just before)       [1]
+#
+# A run whose checkpoint folder already holds its last step (trainer.total_training_steps) trains nothing:
+# it says so in one line (the step, how to train on, how to start afresh) and exits 0 (run_state.py).
 #
 # Trailing arguments are Hydra overrides (e.g. eval=avg16 scale=smoke trainer.logger=[console,wandb]).
 # scale=<name> (config/scale/<name>.yaml, default paper) also gives MODEL_PATH, NNODES and GPUS_PER_NODE
@@ -112,6 +118,14 @@ for arg in ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"}; do
     esac
 done
 
+# scale=cpu leaves nothing outside its folders: every temporary file of the launch (torch's, Ray's session folders,
+# veRL's checkpoint locks) goes to a private folder under $TMPDIR, short for Ray's socket paths, removed at exit.
+if [[ "$SCALE" == "cpu" ]]; then
+    RUN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/vx.XXXXXX")" || die "cannot make a temporary folder under ${TMPDIR:-/tmp}"
+    trap 'rm -rf -- "$RUN_TMP"' EXIT
+    export TMPDIR="$RUN_TMP" RAY_TMPDIR="$RUN_TMP"
+fi
+
 # ---------------------------------------------------------------- pre-flight, with the interpreter that runs main_ppo
 # First REWARD, TRAIN_SET and the scale (also for --cfg job; prints the scale's defaults for the environment);
 # before a run, after the other checks, veRL's import with the plugin: VERL_USE_EXTERNAL_MODULES makes a broken
@@ -150,6 +164,8 @@ MODEL_NAME="$(basename "$MODEL_PATH" | tr '[:upper:]' '[:lower:]')"
 EXPERIMENT="${EXPERIMENT:-grpo-${TRAIN_SET}-${MODEL_NAME}-${REWARD}}"
 # CKPT_DIR, LOG_DIR and LOG_FILE, where veRL's file logger writes (VERL_FILE_LOGGER_PATH) with mode "wb".
 run_paths "$REPO_ROOT" "$EXPERIMENT"
+# scale=cpu's progress view appends main_ppo's whole output here, beside the metrics log.
+RUN_LOG="${LOG_FILE%.jsonl}.log"
 
 # ---------------------------------------------------------------- checks, before anything starts
 check_inputs() {
@@ -278,12 +294,25 @@ run() {
         say_metrics_log "$status"
         exit "$status"
     fi
-    exec "$@"
+    # Hydra's flags print and exit (not exec: scale=cpu's EXIT trap removes its temporary folder).
+    local status=0
+    "$@" || status=$?
+    exit "$status"
 }
 
 if ((HYDRA_INFO)); then
+    # Printing the config needs no accelerator: without VERL_PLATFORM, importing veRL probes for one and warns
+    # "No supported accelerator detected ... Falling back to 'nvidia'" on a machine without a GPU; 'nvidia' is
+    # where that probe ends anyway.
+    export VERL_PLATFORM="${VERL_PLATFORM:-nvidia}"
     run "$PYTHON" -m verl.trainer.main_ppo --config-dir="$CONFIG_DIR" --config-name="$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"}
 fi
+
+# A finished run asked to run again: one line, exit 0 (veRL would validate again and train nothing). Also prints
+# trainer.total_training_steps, for the progress view.
+TOTAL_STEPS="$("$PYTHON" "$RECIPE_DIR/run_state.py" --config-dir="$CONFIG_DIR" --scale="$SCALE" \
+    --checkpoints="$CKPT_DIR/$EXPERIMENT" --experiment="$EXPERIMENT" --log="$LOG_FILE" \
+    ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"})" || { (($? == 3)) && exit 0; exit 2; }
 
 check_inputs
 # Last, as it takes seconds: veRL imports in $PYTHON and registers the plugin (CHECK_VERL=0 skips it), then,
@@ -310,14 +339,26 @@ if ((NNODES == 1)); then
         fi
         export RAY_RUNTIME_ENV_HOOK="verl_ext.verl.forward_env.hook" VERL_EXT_FORWARD_ENV="${FORWARDED[*]}"
     fi
+    # On the CPU, main_ppo runs under verl_ext.verl.cpu.supervise: the progress view (VERBOSE=1: none), Ray's
+    # token, the processes left under $RUN_TMP ended (Ray's logs kept after a failure). DRY_RUN prints main_ppo's
+    # command alone.
+    supervise=()
     if [[ "${VERL_PLATFORM:-}" == "cpu" ]]; then
         echo "run_grpo.sh: $EXPERIMENT on this node's CPU (VERL_PLATFORM=cpu, no GPU; $GPUS_PER_NODE training process(es)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
         echo "run_grpo.sh: note: $CPU_NOTE" >&2
+        case "${VERBOSE:-0}" in
+            0) verbose=() ;;
+            1) verbose=(--verbose) ;;
+            *) die "VERBOSE must be 0 or 1, not '$VERBOSE'" ;;
+        esac
+        supervise=("$PYTHON" -m verl_ext.verl.cpu.supervise --metrics="$LOG_FILE" --output="$RUN_LOG"
+            --total-steps="$TOTAL_STEPS" --reward="$REWARD" ${RUN_TMP:+"--temp-dir=$RUN_TMP"} ${verbose[@]+"${verbose[@]}"} --)
+        [[ "${DRY_RUN:-0}" != "1" ]] || supervise=()
     else
         echo "run_grpo.sh: $EXPERIMENT on this node ($GPUS_PER_NODE GPU(s)), checkpoints in $CKPT_DIR/$EXPERIMENT" >&2
     fi
     echo "run_grpo.sh: metrics log: $LOG_FILE" >&2
-    run "$PYTHON" -m verl.trainer.main_ppo --config-dir="$CONFIG_DIR" --config-name="$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"}
+    run ${supervise[@]+"${supervise[@]}"} "$PYTHON" -m verl.trainer.main_ppo --config-dir="$CONFIG_DIR" --config-name="$CONFIG_NAME" "${OVERRIDES[@]}" ${USER_OVERRIDES[@]+"${USER_OVERRIDES[@]}"} ${HYDRA_FLAGS[@]+"${HYDRA_FLAGS[@]}"}
 fi
 
 # ---------------------------------------------------------------- NNODES > 1: a job on a running Ray cluster

@@ -1,10 +1,12 @@
 """Stage 1 of the demo: the configuration. ``DemoConfig`` (every option of a run), ``checked`` (validation, the
-student's defaults filled in), ``check_output_folder`` (an earlier run is not overwritten by accident) and
-``DemoResult`` (what a run returns and writes as ``summary.json``)."""
+student's defaults filled in), ``check_output_folder`` (the same command's earlier output is replaced, anything else
+is not overwritten by accident) and ``DemoResult`` (what a run returns and writes as ``summary.json``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,21 +89,83 @@ def checked(config: DemoConfig) -> DemoConfig:
     return config
 
 
-def check_output_folder(out: Path, force: bool) -> bool:
-    """Whether ``out`` holds an earlier run that ``force`` allows to be written over (True) or is new or empty
-    (False). FileExistsError (an OSError: ``verl-ext demo`` answers it in one line) for a non-empty folder
-    without ``force``, NotADirectoryError for a file."""
+# The output folder's record of the command that wrote it: written first, its outputs' names added at the end.
+RUN_RECORD = ".verl-ext-demo.json"
+# Settings that change no number a run writes (a folder given as a relative or an absolute path is the same folder).
+NOT_SETTINGS = ("out", "progress", "use_cache")
+NEW, SAME_COMMAND, FORCED = "new", "same command", "forced"
+
+
+def run_settings(config: DemoConfig) -> dict[str, Any]:
+    """What makes two runs the same command: every field of the resolved config but ``NOT_SETTINGS``."""
+    return {name: value for name, value in asdict(config).items() if name not in NOT_SETTINGS}
+
+
+def check_output_folder(
+    out: Path, force: bool, config: DemoConfig | None = None, outputs: frozenset[str] = frozenset()
+) -> str:
+    """What to do with the folder ``out`` before a run of ``config`` (resolved): ``NEW`` (missing or empty),
+    ``SAME_COMMAND`` (it holds only the output of an earlier run with the same settings, ``RUN_RECORD`` says so: replace
+    it, ``clear_earlier_run``), ``FORCED`` (anything else, with ``force``: write over it). Without ``force``, anything
+    else is refused with FileExistsError (an OSError: ``verl-ext demo`` answers it in one line) naming what is there;
+    a file is refused with NotADirectoryError. An earlier run's entries are those its record lists (written at its
+    end) or, for a run that did not finish, the names in ``outputs`` (what a run writes, ``pipeline.output_names``)."""
     if not out.exists():
-        return False
+        return NEW
     if not out.is_dir():
         raise NotADirectoryError(f"{out} is a file, not a folder: choose another --out")
-    if not any(out.iterdir()):
-        return False
-    if not force:
-        raise FileExistsError(
-            f"{out} is not empty (an earlier run?): pass --force to write over it, or choose another --out"
-        )
-    return True
+    entries = sorted(entry.name for entry in out.iterdir())
+    if not entries:
+        return NEW
+    if config is None:
+        why_not = "not an earlier run of verl-ext demo"
+    else:
+        why_not = _why_not_this_commands(out, entries, config, outputs)
+    if why_not is None:
+        return SAME_COMMAND
+    if force:
+        return FORCED
+    raise FileExistsError(f"{out} is not empty ({why_not}): pass --force to write over it, or choose another --out")
+
+
+def _why_not_this_commands(out: Path, entries: list[str], config: DemoConfig, outputs: frozenset[str]) -> str | None:
+    """None when ``out`` holds an earlier run of ``config``'s settings and nothing else; else what differs."""
+    try:
+        record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
+        earlier, recorded_outputs = record["settings"], set(record.get("outputs", ()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"it holds {_some(entries)}, not an earlier run of verl-ext demo"
+    settings = json.loads(json.dumps(run_settings(config)))  # as JSON reads it back (tuples as lists)
+    changed = [name for name in settings if earlier.get(name) != settings[name]]
+    if changed:
+        differences = ", ".join(f"{name} {earlier.get(name)!r} there, {settings[name]!r} now" for name in changed[:3])
+        return f"an earlier run with other settings: {differences}"
+    foreign = [name for name in entries if name not in {RUN_RECORD} | recorded_outputs | outputs]
+    if foreign:
+        return f"besides an earlier run of this command it holds {_some(foreign)}"
+    return None
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def clear_earlier_run(out: Path) -> None:
+    """Remove what an earlier run of the same command left in ``out`` (``check_output_folder`` said SAME_COMMAND: every
+    entry is that run's)."""
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def write_run_record(out: Path, config: DemoConfig, outputs: list[str] | None = None) -> None:
+    """``RUN_RECORD`` in ``out``: the settings of this run, and (at its end) the names of what it wrote."""
+    record: dict[str, Any] = {"command": "verl-ext demo", "settings": run_settings(config)}
+    if outputs is not None:
+        record["outputs"] = sorted(name for name in outputs if name != RUN_RECORD)
+    (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 @dataclass

@@ -12,7 +12,16 @@ from __future__ import annotations
 import random
 import time
 
-from verl_ext.demo.config import DemoConfig, DemoResult, check_output_folder, checked
+from verl_ext.demo.config import (
+    FORCED,
+    SAME_COMMAND,
+    DemoConfig,
+    DemoResult,
+    check_output_folder,
+    checked,
+    clear_earlier_run,
+    write_run_record,
+)
 from verl_ext.demo.engines.base import TrainingJob
 from verl_ext.demo.engines.registry import get_engine
 from verl_ext.demo.evaluate import HeldOutEvaluation
@@ -24,19 +33,24 @@ from verl_ext.models.tiny import count_parameters
 
 def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
     """Run the demo end to end. Before anything starts: ValueError for a bad option, FileExistsError when the
-    output folder holds an earlier run and ``force`` is not given. ChildProcessError when veRL's trainer fails."""
+    output folder holds anything but an earlier run of the same settings (that one is replaced) and ``force`` is not
+    given. ChildProcessError when veRL's trainer fails."""
     engine = get_engine(config.engine)
     config = checked(config)
     engine.check(config)
     out = config.out_dir()
-    writing_over = check_output_folder(out, force)
+    folder = check_output_folder(out, force, config, output_names(config))
     started = time.perf_counter()
     prepare_process(config)
     say = print if config.progress else silent
 
+    if folder == SAME_COMMAND:
+        clear_earlier_run(out)
+        say(f"replacing the earlier output of this command in {out}")
+    elif folder == FORCED:
+        say(f"--force: writing over what is in {out}")
     out.mkdir(parents=True, exist_ok=True)
-    if writing_over:
-        say(f"--force: writing over the earlier run in {out}")
+    write_run_record(out, config)
     say(opening_line(config))
     student = load_student(config)
     parameters = count_parameters(student.model)
@@ -69,7 +83,7 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
     )
     grpo_seconds = engine.train(job)
 
-    return write_report(
+    result = write_report(
         config,
         log.history,
         evaluation.samples,
@@ -82,6 +96,18 @@ def run(config: DemoConfig, *, force: bool = False) -> DemoResult:
         held_out_problems=len(student.test),
         say=say,
     )
+    write_run_record(out, config, outputs=[entry.name for entry in out.iterdir()])
+    return result
+
+
+def output_names(config: DemoConfig) -> frozenset[str]:
+    """What a run writes in its folder besides its record: the metric log, the report's files, the engines' work
+    folders (TRL's trainer folder, removed at the end of a run that finishes; the veRL engine's)."""
+    from verl_ext.demo.engines.trl import TRAINER_DIR
+    from verl_ext.demo.engines.verl import WORK_DIR
+    from verl_ext.demo.report import PLOT_FILE, SUMMARY_FILE
+
+    return frozenset({config.log_path().name, PLOT_FILE, SAMPLES_FILE, SUMMARY_FILE, TRAINER_DIR, WORK_DIR})
 
 
 def prepare_process(config: DemoConfig) -> None:

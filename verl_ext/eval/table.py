@@ -14,7 +14,10 @@ benchmark, so every step of a run is read from the same metric.
 Selection: among steps <= ``max_step`` that logged every benchmark, the highest mean over the
 benchmarks (equal weights); ties (within 1e-9) go to the earliest step.
 Rows are named by ``run_label``: a name given to the reader as it is, a file stem made readable
-(train set and reward, ``verl_ext.eval.run_names``).
+(train set and reward, ``verl_ext.eval.run_names``). Each row also keeps what joins it back to its source
+(``--json`` and ``--csv`` print both): ``log``, the log file read, and ``run_code``, the name the run was logged
+under (the file stem: the release's run code such as ``grpo-deepscaler_17k-7b_math-bs_128-3k-zs_qwen-r_a_g_f``, or
+the recipe's ``EXPERIMENT``).
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def accuracy_metrics(log: MetricLog) -> dict[str, str]:
     return chosen
 
 
+def run_code(log: MetricLog) -> str:
+    """The name the run was logged under: its log's file stem (the release's run code, the recipe's EXPERIMENT)."""
+    return Path(log.path).stem
+
+
 def run_label(log: MetricLog) -> str:
     """The name a run is shown by: a name the reader was given (``--name``) as it is; the file stem (the
     reader's default) as ``run_names.readable_name`` makes it (``correctness (DeepScaleR-17k)``)."""
@@ -71,15 +79,21 @@ def run_label(log: MetricLog) -> str:
 
 @dataclass(frozen=True)
 class TableRow:
+    """One run's best step. ``run`` is the readable name, ``run_code`` and ``log`` what it was read from."""
+
     run: str
     step: int
     accuracies: dict[str, float]
     average: float
     metrics: dict[str, str]
+    run_code: str = ""
+    log: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.run,
+            "run_code": self.run_code,
+            "log": self.log,
             "step": self.step,
             "accuracies": self.accuracies,
             "average": self.average,
@@ -98,9 +112,8 @@ def best_step(log: MetricLog, benchmarks: Sequence[str], max_step: int | None = 
     available = accuracy_metrics(log)
     missing = [b for b in benchmarks if b not in available]
     if missing:
-        raise TableError(
-            f"{log.path}: no accuracy logged for {', '.join(missing)} (benchmarks found: {', '.join(sorted(available)) or 'none'})"
-        )
+        found = ", ".join(sorted(available)) or "none"
+        raise TableError(f"{log.path}: no accuracy logged for {', '.join(missing)} (benchmarks found: {found})")
     metrics = {b: available[b] for b in benchmarks}
     best: TableRow | None = None
     for step, values in log.steps.items():
@@ -111,7 +124,7 @@ def best_step(log: MetricLog, benchmarks: Sequence[str], max_step: int | None = 
         accuracies = {b: values[metrics[b]] for b in benchmarks}
         average = sum(accuracies.values()) / len(accuracies)
         if best is None or average > best.average + TIE_TOLERANCE:
-            best = TableRow(run_label(log), step, accuracies, average, metrics)
+            best = TableRow(run_label(log), step, accuracies, average, metrics, run_code(log), log.path)
     if best is None:
         limit = f" at steps <= {max_step}" if max_step is not None else ""
         raise TableError(f"{log.path}: no validation step{limit} logged all of {', '.join(benchmarks)}")

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from verl_ext.names import closest_names
+from verl_ext.names import unknown_name_message
 from verl_ext.rewards.group import format_gated, majority_rewards, semantic_frequency_rewards
 from verl_ext.rewards.signals import GroupSignals, Signals
 from verl_ext.rewards.token import gateable
@@ -353,6 +353,4 @@ def get_preset(name: str) -> RewardPreset:
     try:
         return PRESETS[name]
     except KeyError:
-        close = closest_names(str(name), PRESETS)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        raise UnknownReward(f"unknown reward {name!r}; {hint}choose one of: {', '.join(preset_names())}") from None
+        raise UnknownReward(unknown_name_message("reward", str(name), preset_names())) from None

@@ -10,7 +10,8 @@ internal touched, a loud error naming the supported version otherwise), then reg
   (temperature / top-p / top-k / greedy, log-probs), weights loaded from veRL's colocated weight sync;
 * veRL's FSDP engines for device ``cpu`` (:mod:`.engines`);
 
-and silences veRL's warnings about the optional engines a CPU run has no use for (:mod:`.quiet`).
+and silences the warnings veRL, torch and Ray give about their own choices, such as the optional engines a CPU run
+has no use for (:mod:`.quiet`).
 
 The recipe group ``scale=cpu`` sets the matching config (``rollout.name=hf``, ``strategy=fsdp2``, no
 flash-attention, no remove-padding, no compile).
@@ -36,12 +37,15 @@ def enable() -> None:
     global _enabled
     if _enabled:
         return
-    from verl_ext.verl.cpu.quiet import silence_absent_engines
+    from verl_ext.verl.cpu.quiet import silence_known_warnings
 
-    silence_absent_engines()  # before check_verl imports veRL's engine modules
+    silence_known_warnings()  # before check_verl imports veRL's engine modules
     from verl_ext.verl.cpu.compat import HOOKS, PLATFORM_HOOKS, check_verl
 
-    check_verl(PLATFORM_HOOKS)
+    check_verl(PLATFORM_HOOKS)  # imports veRL's platform manager, which sets its logger's level
+    from verl_ext.verl.cpu.quiet import quiet_platform_override
+
+    quiet_platform_override()
     from verl_ext.verl.cpu import platform as _platform  # noqa: F401 - registers platform "cpu"
 
     check_verl(HOOKS)  # imports veRL's engine modules, which ask for the platform

@@ -26,9 +26,13 @@ def ray_temp_dir(prefix: str) -> Path:
     return Path(tempfile.gettempdir()) / f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def launcher_env(data_dir: Path | None, work: Path, experiment: str, reward: str) -> dict[str, str]:
+def launcher_env(
+    data_dir: Path | None, work: Path, experiment: str, reward: str, *, verbose: bool = True
+) -> dict[str, str]:
     """The environment of one launch: data in (None: the recipe's default), checkpoints and logs under ``work``
-    (``checkpoint_dir`` and ``metrics_log`` say where), this interpreter."""
+    (``checkpoint_dir``, ``metrics_log`` and ``run_log`` say where), this interpreter. ``verbose``: main_ppo's whole
+    output on the launcher's stdout, for a caller that keeps it (the demo's veRL engine); else the progress view a
+    user sees, main_ppo's output in ``run_log``."""
     env = {
         **os.environ,
         "CKPT_DIR": str(work / "checkpoints"),
@@ -37,6 +41,7 @@ def launcher_env(data_dir: Path | None, work: Path, experiment: str, reward: str
         "REWARD": reward,
         "PYTHON": sys.executable,
         "HF_HUB_OFFLINE": "1",
+        "VERBOSE": "1" if verbose else "0",
     }
     env.pop("VERL_PLATFORM", None)  # the launcher sets it for scale=cpu
     if data_dir is None:
@@ -47,13 +52,18 @@ def launcher_env(data_dir: Path | None, work: Path, experiment: str, reward: str
 
 
 def checkpoint_dir(work: Path, experiment: str) -> Path:
-    """Where a launch with ``launcher_env(..., work, experiment, ...)`` writes its checkpoints ($CKPT_DIR/$EXPERIMENT)."""
+    """Where a launch with ``launcher_env(..., work, experiment, ...)`` writes checkpoints ($CKPT_DIR/$EXPERIMENT)."""
     return work / "checkpoints" / experiment
 
 
 def metrics_log(work: Path, experiment: str) -> Path:
     """veRL's file-logger log of that launch ($LOG_DIR/$PROJECT/$EXPERIMENT.jsonl)."""
     return work / "logs" / PROJECT / f"{experiment}.jsonl"
+
+
+def run_log(work: Path, experiment: str) -> Path:
+    """main_ppo's whole output of that launch's progress view ($LOG_DIR/$PROJECT/$EXPERIMENT.log, appended to)."""
+    return work / "logs" / PROJECT / f"{experiment}.log"
 
 
 def kill_ray_under(temp_dir: Path) -> int:

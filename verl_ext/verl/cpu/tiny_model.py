@@ -23,22 +23,43 @@ CHAT_TEMPLATE = (
 )
 
 
-def recipe_model_dir(root: Path | None = None) -> Path:
-    """The cached model directory, with the chat template set (built when missing)."""
-    from transformers import AutoTokenizer
+def saved_chat_template(directory: Path) -> str | None:
+    """The chat template a saved tokenizer carries, read from its files as transformers writes them
+    (``chat_template.jinja``, or the ``chat_template`` field of ``tokenizer_config.json``); None without one."""
+    import json
 
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    try:
+        return json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError):
+        return None
+
+
+def recipe_model_dir(root: Path | None = None) -> Path:
+    """The cached model directory, with the chat template set (built when missing). A cached model whose files hold
+    the template is returned without loading transformers (a launch calls this every time)."""
     from verl_ext.demo.problems import load_problems
     from verl_ext.demo.warmup import tokenizer_corpus
 
     directory = tiny_model_dir(tokenizer_corpus(load_problems()), CPU_RECIPE_SPEC, root)
+    if saved_chat_template(directory) == CHAT_TEMPLATE:
+        return directory
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    if tokenizer.chat_template != CHAT_TEMPLATE:
-        tokenizer.chat_template = CHAT_TEMPLATE
-        tokenizer.save_pretrained(directory)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(directory)
     return directory
 
 
 def main() -> int:
+    """Print the model's folder, nothing else: the launcher reads it, and transformers' progress bar of the first
+    build ("Writing model shards") would only be noise on the user's terminal."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read by transformers when it is imported
     print(recipe_model_dir())
     return 0
 
