@@ -378,8 +378,8 @@ def test_every_command_in_a_shell_block_names_something_that_exists_and_parses()
 @pytest.mark.parametrize(
     "command, problem",
     [
-        ("verl-ext demo --reward majorty", "invalid choice"),
-        ("verl-ext scroe x.jsonl", "invalid choice"),
+        ("verl-ext demo --reward majorty", "unknown choice"),
+        ("verl-ext scroe x.jsonl", "unknown choice"),
         ("verl-ext table", "required"),
         ("python -m verl_ext.demo.no_such_module", "no such module"),
         ("python data_prep/no_such_script.py", "no such file"),

@@ -7,7 +7,7 @@ import pytest
 
 from verl_ext.cli import main
 from verl_ext.names import closest_names, unknown_name_message
-from verl_ext.rewards.presets import preset_names
+from verl_ext.rewards.registry import preset_names
 
 PRESETS = preset_names()
 

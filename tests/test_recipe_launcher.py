@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from verl_ext.rewards.registry import preset_names
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO / "release_data" / "datasets"
@@ -105,12 +107,7 @@ def test_hydra_print_flags_need_no_data_or_model() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        (
-            {"REWARD": "nope"},
-            "unknown REWARD 'nope' (choose one of: correctness format format_gated_majority "
-            "format_gated_self_confidence format_gated_semantic_frequency format_length length majority "
-            "random self_confidence semantic_frequency)",
-        ),
+        ({"REWARD": "nope"}, f"unknown REWARD 'nope' (choose one of: {' '.join(preset_names())})"),
         ({"TRAIN_SET": "gsm8k"}, "unknown TRAIN_SET 'gsm8k' (choose one of: deepscaler_17k math_train)"),
     ],
 )

@@ -94,7 +94,7 @@ def _add_output_format(parser: argparse.ArgumentParser, csv: bool = True) -> Non
 
 
 def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
-    from verl_ext.rewards.presets import preset_names
+    from verl_ext.rewards.registry import preset_names
     from verl_ext.scoring import DEFAULT_MAX_RESPONSE_LENGTH, DEFAULT_TIMEOUT_S
 
     parser = subparsers.add_parser(
@@ -113,7 +113,7 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         choices=preset_names(),
         help="reward preset (the registry's, "
-        "verl_ext/rewards/presets.py; random is the control: 1 or 0 with probability 1/2, see --seed)",
+        "verl_ext/rewards/registry.py; random is the control: 1 or 0 with probability 1/2, see --seed)",
     )
     parser.add_argument(
         "--seed",

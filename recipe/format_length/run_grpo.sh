@@ -6,9 +6,11 @@
 #
 # Environment (defaults in brackets):
 #   REWARD         correctness | format | format_length | length | random        [format_length]
-#                  | majority | semantic_frequency | self_confidence | format_gated_majority
-#                  | format_gated_semantic_frequency | format_gated_self_confidence  (label-free, group-level:
-#                  scored over each prompt's group by the diagnostics sampler's group stage)
+#                  | majority | semantic_frequency | format_gated_majority | format_gated_semantic_frequency
+#                  | self_confidence | self_certainty | token_entropy | probability | format_gated_self_confidence
+#                  | format_gated_self_certainty | format_gated_token_entropy | format_gated_probability
+#                  (group- and token-level: scored by the reward stage of trainer mode verl_ext_sync, after the
+#                  old-log-prob pass)
 #   TRAIN_SET      deepscaler_17k | math_train: the file $DATA_DIR/$TRAIN_SET.parquet [deepscaler_17k]
 #   MODEL_PATH     local model directory or Hugging Face hub id                  [the scale file's]
 #                  (scale=cpu: a tiny Qwen2 built locally, and VERL_PLATFORM=cpu)

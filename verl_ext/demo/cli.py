@@ -9,7 +9,7 @@ from verl_ext.demo.config import DemoConfig
 from verl_ext.demo.engines.registry import ENGINES
 from verl_ext.demo.pipeline import run
 from verl_ext.demo.students import STUDENTS
-from verl_ext.rewards.presets import preset_names
+from verl_ext.rewards.registry import preset_names
 
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:

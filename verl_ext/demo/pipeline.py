@@ -107,7 +107,9 @@ def output_names(config: DemoConfig) -> frozenset[str]:
     from verl_ext.demo.engines.verl import WORK_DIR
     from verl_ext.demo.report import PLOT_FILE, SUMMARY_FILE
 
-    return frozenset({config.log_path().name, PLOT_FILE, SAMPLES_FILE, SUMMARY_FILE, TRAINER_DIR, WORK_DIR})
+    return frozenset(
+        {config.log_path().name, PLOT_FILE, SAMPLES_FILE, SAMPLED_FILE, SUMMARY_FILE, TRAINER_DIR, WORK_DIR}
+    )
 
 
 def prepare_process(config: DemoConfig) -> None:

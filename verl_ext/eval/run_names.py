@@ -79,7 +79,7 @@ def recognise(name: str) -> RunName | None:
         return RunName(name, RELEASE_REWARDS[code], match["train"], note=RELEASE_NOTES.get(code))
     match = _RECIPE.match(name)
     if match:
-        from verl_ext.rewards.presets import PRESETS
+        from verl_ext.rewards.registry import PRESETS
 
         if match["reward"] in PRESETS:
             model = _HASH_SUFFIX.sub("", match["model"])
