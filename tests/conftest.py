@@ -266,15 +266,17 @@ def _first_and_resumed(env: dict[str, str], work: Path, temp_dir: Path) -> Train
         listing = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
         tracker = checkpoints / "latest_checkpointed_iteration.txt"
         tracker_text = tracker.read_text().strip() if tracker.is_file() else ""
-        # B also runs the group-level reward path (issue 20): REWARD=majority, veRL's own dump of the rollouts it
-        # trained on (rm_scores read back after the update) and a stop rule that holds on any step.
+        # B also runs a token-level reward through the reward stage (issue 28): REWARD=self_certainty (the actor
+        # computes it), veRL's own dump of the rollouts it trained on (rm_scores read back after the update, with
+        # the per-token statistics and advantages) and a stop rule that holds on any step.
         resumed = _launch_recipe(
-            {**env, "REWARD": "majority", "CHECK_VERL": "0"},  # A ran the pre-flight's veRL import as a user does
+            {**env, "REWARD": "self_certainty", "CHECK_VERL": "0"},  # A ran the pre-flight's veRL import as users do
             log,
             "trainer.total_training_steps=3",
             "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_EXT_CPU_WEIGHT_SYNC='0'",  # a string for Ray
             f"trainer.rollout_data_dir={work / 'rollouts'}",
             "+trainer.v1.sampler.sampler_kwargs.stop_when='response_length>=0'",
+            "+trainer.v1.sampler.sampler_kwargs.dump_token_statistics=true",
         )
         left = sorted(str(path.relative_to(temp_dir)) for path in temp_dir.rglob("*"))
     finally:
@@ -292,8 +294,9 @@ def cpu_trainer_runs(request: pytest.FixtureRequest) -> TrainerRuns:
 
 @dataclass
 class TokenStatsRun:
-    """One short launch (``run_grpo.sh scale=cpu``, 1 step, no validation, no checkpoint) with the actor's per-token
-    self-certainty switched on and the token statistics in veRL's rollout dump (``rollouts/1.jsonl``)."""
+    """One short launch (``REWARD=token_entropy run_grpo.sh scale=cpu``, 1 step, no validation, no checkpoint) with the
+    actor's per-token self-certainty also switched on and the token statistics and advantages in veRL's rollout dump
+    (``rollouts/1.jsonl``)."""
 
     launch: Launch
     log: Path
@@ -304,18 +307,23 @@ class TokenStatsRun:
 @SHARED_RUNS.register("cpu_token_stats_run")
 def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
     import shutil
+    import tempfile
 
-    from verl_ext.verl.cpu.launcher import launcher_env, metrics_log, ray_temp_dir
+    from verl_ext.verl.cpu.launcher import launcher_env, metrics_log, run_log
 
-    ray_dir = ray_temp_dir("vxt")
     data = REPO / "release_data" / "datasets"
     cache = work / "model-cache"
-    env = {**launcher_env(data, work, "cpu-token-stats", "format_length"), "VERL_EXT_CACHE": str(cache)}
+    temp_dir = Path(tempfile.mkdtemp(prefix="t.", dir=system_temp_dir()))  # short: Ray's socket paths
+    env = {
+        **launcher_env(data, work, "cpu-token-stats", "token_entropy", verbose=False),
+        "VERL_EXT_CACHE": str(cache),
+        "TMPDIR": str(temp_dir),
+    }
     try:
         with one_launch_at_a_time(work):
             launch = _launch_recipe(
                 env,
-                ray_dir,
+                run_log(work, "cpu-token-stats"),
                 "trainer.total_training_steps=1",
                 "trainer.val_before_train=false",
                 "trainer.test_freq=-1",
@@ -325,7 +333,7 @@ def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
                 f"trainer.rollout_data_dir={work / 'rollouts'}",
             )
     finally:
-        shutil.rmtree(ray_dir, ignore_errors=True)
+        shutil.rmtree(temp_dir, ignore_errors=True)
     return TokenStatsRun(launch, metrics_log(work, "cpu-token-stats"), work / "rollouts", cache)
 
 
@@ -383,6 +391,40 @@ def dumped_groups(rollout_file: Path) -> list[list[dict]]:
 def rollout_groups():
     """``dumped_groups``: a rollout dump file read as its prompts' groups."""
     return dumped_groups
+
+
+def grpo_advantages(scores: list[float]) -> list[float]:
+    """GRPO's outcome advantage with std normalisation (the recipe: adv_estimator grpo, norm_adv_by_std_in_grpo;
+    veRL 0.9.1's compute_grpo_outcome_advantage): (r - mean) / (sample standard deviation + 1e-6) over the group."""
+    import math
+
+    mean = sum(scores) / len(scores)
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
+    return [(s - mean) / (std + 1e-6) for s in scores]
+
+
+def check_trained_rewards(groups: list[list[dict]], formula) -> None:
+    """A dump's groups (``dumped_groups`` of a run with ``sampler_kwargs.dump_token_statistics``): each rollout's reward
+    (``score``: the rm_scores the advantage step read) is ``formula(row)``; the rewards vary within some group, so the
+    check is not vacuous; and every rollout's advantages, on every response token, are GRPO's of its group's rewards
+    (non-zero exactly where its reward differs from the group's mean)."""
+    import pytest
+
+    varied = False
+    for members in groups:
+        for row in members:
+            assert row["score"] == pytest.approx(formula(row), rel=1e-5, abs=1e-6), row["uid"]
+        scores = [row["score"] for row in members]
+        varied |= max(scores) - min(scores) > 1e-6
+        for row, advantage in zip(members, grpo_advantages(scores)):
+            assert row["advantages"] == pytest.approx([advantage] * len(row["advantages"]), rel=1e-3, abs=1e-4)
+    assert varied, "every group had one reward for all its rollouts: the check would pass without the stage"
+
+
+@pytest.fixture(scope="session")
+def trained_rewards():
+    """``check_trained_rewards``: the rewards and advantages a dumped step trained on, checked."""
+    return check_trained_rewards
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,12 @@ background when collection is done; about 2 x 1-2 min on 2 idle cores):
   validation before and after, the file logger, a checkpoint at step 2. TRL is installed (CI installs the
   ``[trl]`` extra), so veRL's FSDP workers also run through the TRL clash fixed in the plugin.
 * B: the same command with ``trainer.total_training_steps=3``: it resumes from A's checkpoint at step 3, with
-  ``REWARD=majority`` (issue 20): the per-sample managers record each answer, the diagnostics sampler's group
-  stage writes the majority vote of each prompt's group as ``rm_scores``; veRL's rollout dump
-  (``trainer.rollout_data_dir``) reads them back from TransferQueue after the actor's update. An opt-in stop rule
-  that holds on every step (``response_length>=0``) fires at step 3, B's last.
+  ``REWARD=self_certainty`` (issue 28): the actor computes each response token's self-certainty in its old-log-prob
+  pass and the reward stage of trainer mode ``verl_ext_sync`` writes each response's mean as ``rm_scores`` before
+  advantages; veRL's rollout dump (``trainer.rollout_data_dir``, with ``dump_token_statistics``) reads the rewards,
+  the per-token statistics and the advantages back from TransferQueue after the actor's update. An opt-in stop rule
+  that holds on every step (``response_length>=0``) fires at step 3, B's last. (The group-level path, the majority
+  vote, runs through the same launcher in the demo's veRL run, on a student that boxes: test_demo_verl_engine.py.)
   B runs with the rollout's weight sync disabled (``VERL_EXT_CPU_WEIGHT_SYNC=0``): the negative control
   of the weight-sync check. The rollout server then keeps the model path's initial weights while the actor
   resumed from two updates, so rollout and actor log-probs must disagree; in A they agree to float
@@ -187,23 +189,17 @@ def test_table_and_plot_read_the_trainer_log(runs, tmp_path: Path):
     assert figure.stat().st_size > 0
 
 
-def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(runs, majority_by_hand, rollout_groups):
-    """The dump's scores are veRL's rm_scores read back after the update. The untrained tiny model seldom boxes an
-    answer, so its votes are mostly 0 here: the same check on a student that boxes (real votes, ties and
-    non-zero rewards) is the demo's veRL run (test_demo_verl_engine.py)."""
-    from verl_ext.rewards.answer import extract_answer
-
+def test_the_actor_trained_on_each_responses_mean_self_certainty(runs, rollout_groups, trained_rewards):
+    """The dump's scores are veRL's rm_scores read back after the update, its self_certainty the actor's per-token
+    statistic: each reward is its response's mean; they vary within the groups and the advantages are GRPO's."""
     assert runs.resumed.returncode == 0, _tail(runs.resumed)
     groups = rollout_groups(runs.rollouts / "3.jsonl")
     assert sorted(len(members) for members in groups) == [4, 4]  # scale=cpu: 2 prompts x 4, never split
-    for members in groups:
-        answers = [extract_answer(row["output"]) for row in members]
-        assert [row["score"] for row in members] == majority_by_hand(answers), answers
+    trained_rewards(groups, lambda row: sum(row["self_certainty"]) / len(row["self_certainty"]))
     rows = [row for members in groups for row in members]
     step = read_metric_log(runs.log).steps[3]
     assert step["critic/score/mean"] == pytest.approx(sum(row["score"] for row in rows) / len(rows))
     assert step["diagnostics/group_reward_error_rate"] == 0.0
-    assert step["diagnostics/answer_fallback_rate"] == 0.0
     for name in (
         "collapse/majority_ratio",
         "collapse/distinct_answers",
@@ -212,6 +208,7 @@ def test_majority_rewards_the_actor_trained_on_are_the_vote_of_each_whole_group(
         "collapse/response_length",
         "collapse/label_accuracy",
         "collapse/reward_accuracy",
+        "actor/self_certainty",
     ):
         assert name in step, name
 

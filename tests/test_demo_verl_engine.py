@@ -209,7 +209,7 @@ def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:
 
 @pytest.mark.e2e
 def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(
-    verl_run, majority_by_hand, rollout_groups
+    verl_run, majority_by_hand, rollout_groups, trained_rewards
 ) -> None:
     """Issue 20's end-to-end check with real votes: veRL's dump of each step's rollouts holds the rewards the actor
     trained on (rm_scores read back from TransferQueue after the update); each group's are the majority vote
@@ -219,9 +219,10 @@ def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(
     config, _ = verl_run
     rollouts = Path(config.out) / "verl" / "rollouts"
     steps = read_metric_log(Path(config.out) / "verl" / "logs" / "format_length" / "demo-majority-seed1.jsonl").steps
-    scores, answered = [], 0
+    scores, answered, every_group = [], 0, []
     for step in range(1, config.steps + 1):
         groups = rollout_groups(rollouts / f"{step}.jsonl")
+        every_group += groups
         assert sorted(len(members) for members in groups) == [config.num_generations] * config.prompts_per_step
         for members in groups:
             answers = [extract_answer(row["output"]) for row in members]
@@ -234,6 +235,9 @@ def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(
         assert steps[step]["diagnostics/group_reward_error_rate"] == 0.0
     # Not vacuous: some samples boxed an answer and won their group's vote, others got 0.
     assert answered > 0 and 1.0 in scores and 0.0 in scores
+    # and the actor trained on them: GRPO's advantages of each group's votes, non-zero where a vote differs from
+    # its group's mean; some group's votes differ (issue 27: a rewrite placed after the advantages would fail this)
+    trained_rewards(every_group, lambda row: row["score"])
 
 
 def test_a_failed_trainer_launch_is_a_clear_error_and_leaves_no_ray_dir(

@@ -147,6 +147,8 @@ def trainer_overrides(config: DemoConfig, work: Path, ray_dir: Path) -> list[str
         "trainer.test_freq=-1",
         "trainer.resume_mode=disable",
         f"trainer.rollout_data_dir={hydra_value(str(work / 'rollouts'))}",
+        # the dump also carries each rollout's per-token statistics and advantages (what the actor trained on)
+        "+trainer.v1.sampler.sampler_kwargs.dump_token_statistics=true",
         "trainer.logger=[console,file]",
         f"+ray_kwargs.ray_init._temp_dir={hydra_value(str(ray_dir))}",
     ]
