@@ -106,3 +106,36 @@ def test_self_confidence_reads_the_records_log_probabilities(tmp_path, capsys):
         == 2
     )
     assert "line 2: field 'response_logprobs' must be a non-empty list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("reward", "field", "values", "options", "expected"),
+    [
+        # -(mean entropy) of the last ceil(0.3 * 3) = 1 token (RENT keeps the last third)
+        (
+            "token_entropy",
+            "response_entropies",
+            [[0.9, 0.6, 0.3], [0.3, 0.3, 0.0]],
+            ["--tail-fraction", "0.3"],
+            [-0.3, 0.0],
+        ),
+        # the same from veRL's rollout dump's name for the statistic, all tokens
+        ("token_entropy", "entropy", [[0.9, 0.6, 0.3], [0.3, 0.3, 0.0]], [], [-0.6, -0.2]),
+        ("self_certainty", "self_certainty", [[6.0, 7.0], [5.0]], [], [6.5, 5.0]),
+        # exp(sum of log p): 1/2 * 1/4 and 1
+        ("probability", "response_logprobs", [[math.log(0.5), math.log(0.25)], [0.0]], [], [0.125, 1.0]),
+    ],
+)
+def test_token_level_rewards_read_each_records_statistics(tmp_path, reward, field, values, options, expected):
+    records = [{"prompt": "p", "response": "\\boxed{1}", field: row} for row in values]
+    out = tmp_path / "o.jsonl"
+    inputs = str(_jsonl(tmp_path / "in.jsonl", records))
+    assert main(["score", inputs, "-o", str(out), "--reward", reward, "--quiet", *options]) == 0
+    assert [r["score"] for r in _rows(out)] == pytest.approx(expected)
+
+
+def test_a_token_level_reward_names_the_missing_field(tmp_path, capsys):
+    records = [{"prompt": "p", "response": "\\boxed{1}"}] * 2
+    inputs = str(_jsonl(tmp_path / "in.jsonl", records))
+    assert main(["score", inputs, "-o", str(tmp_path / "o.jsonl"), "--reward", "token_entropy", "--quiet"]) == 2
+    assert "'response_entropies'" in capsys.readouterr().err

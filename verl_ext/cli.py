@@ -131,6 +131,22 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--peak", type=float, default=0.5, help="peak of the length curve, in (0, 1) (default 0.5)")
     parser.add_argument(
+        "--tail-fraction",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="token-level rewards read the last ceil(F x T) of a response's T tokens, F in (0, 1] (default 1: all; "
+        "RENT's best for token_entropy: 1/3)",
+    )
+    parser.add_argument(
+        "--min-share",
+        type=float,
+        default=0.25,
+        metavar="S",
+        help="semantic_frequency: a group whose largest answer cluster holds under S of it scores 0 (default 0.25, "
+        "EMPO's)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -156,7 +172,16 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from verl_ext.scoring import ScoreOptions, score_files
 
-    options = ScoreOptions(args.reward, args.max_response_length, args.peak, args.timeout, args.workers, seed=args.seed)
+    options = ScoreOptions(
+        args.reward,
+        args.max_response_length,
+        args.peak,
+        args.timeout,
+        args.workers,
+        seed=args.seed,
+        tail_fraction=args.tail_fraction,
+        min_share=args.min_share,
+    )
     summary = score_files(
         args.inputs,
         args.output,

@@ -11,8 +11,9 @@ group is the records of one input file with the same ``uid``, ``prompt``, ``inpu
 (the first present) and the same ``step``. A file without such a field, or with a prompt of one sample,
 is an error. Token-level rewards read per-token statistics from each record (``STATISTIC_FIELDS``: lists of
 numbers, one per response token): ``response_logprobs`` (self_confidence, probability), ``response_entropies``
-(token_entropy), ``response_self_certainties`` (self_certainty); a record without the field its reward needs is an
-error naming the field. Both run in the calling process, as one batch.
+(token_entropy), ``response_self_certainties`` (self_certainty), or the names of veRL's rollout dump
+(``old_log_probs``, ``entropy``, ``self_certainty``); a record without the field its reward needs is an error naming
+the field. Both run in the calling process, as one batch.
 
 Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
 library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
@@ -27,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import random
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verl_ext.core import Batch, BatchError, ScoringSettings, score_batch
+from verl_ext.core import Batch, BatchError, ScoringSettings, random_draws, score_batch
 from verl_ext.core.extra_info import scored_fields
 from verl_ext.io.errors import InputError
 from verl_ext.io.generations import Sample, read_generations
 from verl_ext.io.jsonl import write_jsonl
 from verl_ext.io.output import check_output_path
 from verl_ext.io.scored import PROBLEM_KEYS, SCORED_FIELDS, STORED_PREFIX, problem_identity
+from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.length import validate_length_args
 from verl_ext.rewards.registry import get_preset
 from verl_ext.rewards.token_stats import STATISTICS, Ragged
@@ -70,6 +71,8 @@ class ScoreOptions:
     workers: int | None = None  # None: every core, for runs large enough to repay a pool's start-up
     chunk_size: int = CHUNK_SIZE
     seed: int = 0  # the ``random`` control: record i's draw comes from ``random_draws(seed, i)``
+    tail_fraction: float = 1.0  # token-level rewards: the last part of each response they read
+    min_share: float = EMPO_MIN_SHARE  # semantic_frequency's threshold
 
     def validate(self) -> None:
         get_preset(self.reward)
@@ -80,6 +83,7 @@ class ScoreOptions:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout_s}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        _settings(self)  # the reward's own options (tail fraction, min share), each named when wrong
 
     def worker_count(self, items: int | None = None) -> int:
         """Processes used for ``items`` responses: ``workers`` when given, else every core, with at
@@ -181,11 +185,13 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
 
 
 STATISTIC_FIELDS = {
-    "logprobs": "response_logprobs",
-    "entropy": "response_entropies",
-    "self_certainty": "response_self_certainties",
+    "logprobs": ("response_logprobs", "old_log_probs"),
+    "entropy": ("response_entropies", "entropy"),
+    "self_certainty": ("response_self_certainties", "self_certainty"),
 }
-"""Per-token statistic (``token_stats.STATISTICS``) -> the record field that holds it."""
+"""Per-token statistic (``token_stats.STATISTICS``) -> the record fields that may hold it, the first present read: the
+offline name, then the name in veRL's rollout dump (``sampler_kwargs.dump_token_statistics``: the actor's
+``old_log_probs``, ``entropy``, ``self_certainty``), so a dumped run can be scored again."""
 
 
 def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, str, str]]:
@@ -215,7 +221,8 @@ def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, 
 def token_statistic(sample: Sample, statistic: str) -> list[float]:
     """The record's per-token ``statistic`` (``STATISTIC_FIELDS``): InputError naming the record and the field when
     absent or not a non-empty list of finite numbers."""
-    name = STATISTIC_FIELDS[statistic]
+    names = STATISTIC_FIELDS[statistic]
+    name = next((field for field in names if field in sample.fields), names[0])
     value = sample.fields.get(name)
     if (
         not isinstance(value, list)
@@ -270,12 +277,6 @@ def count_tokens(samples: Sequence[Sample], tokenizer: str, batch_size: int = 25
 _Item = tuple[str, "int | None", "str | None"]  # response, tokens, ground truth
 
 
-def random_draws(seed: int, index: int) -> random.Random:
-    """The generator of the ``random`` control for the record at ``index`` (input order): the same score for the same
-    seed and position, whatever the number of processes or the chunk size."""
-    return random.Random(f"verl-ext score:{seed}:{index}")
-
-
 def _worker_init() -> None:
     from verl_ext.rewards.format import warm_up
 
@@ -288,6 +289,8 @@ def _settings(options: ScoreOptions) -> ScoringSettings:
         max_response_tokens=options.max_response_length,
         peak=options.peak,
         correctness_timeout_s=options.timeout_s,
+        tail_fraction=options.tail_fraction,
+        min_share=options.min_share,
     )
 
 
