@@ -1,6 +1,5 @@
 """The written files load in veRL's own RLHFDataset (CPU, a tiny tokenizer built here, no downloads)."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -8,10 +7,14 @@ import pytest
 from data_prep.prepare import prepare
 from data_prep.templates import TEMPLATES
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No downloads, and nothing left in the environment of the tests that run after these on the worker."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
 
 
 EVAL = ("aime2024", "amc2023", "math500", "minerva", "olympiadbench")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from verl_ext.rewards.registry import preset_names
+from verl_ext.verl.forward_env import FORWARDED_NAMES, FORWARDED_PREFIXES
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
@@ -32,14 +33,8 @@ ENV_NAMES = (
     "EXPERIMENT",
     "RAY_ADDRESS",
     "DRY_RUN",
-    "HF_HUB_OFFLINE",
     "VERL_FILE_LOGGER_ROOT",
     "VERL_FILE_LOGGER_PATH",
-    # forwarded to the Ray workers when set (tests/test_recipe_forward_env.py): not from the test machine
-    "WANDB_API_KEY",
-    "HF_TOKEN",
-    "HF_HOME",
-    "HF_HUB_CACHE",
     "FORWARD_ENV",
     "RAY_RUNTIME_ENV_HOOK",
     "CHECK_VERL",
@@ -55,7 +50,13 @@ def _launcher_env(launcher_env: dict[str, str]) -> None:
 
 def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
-    environment = {k: v for k, v in _LAUNCHER_ENV.items() if k not in ENV_NAMES and not k.startswith("NCCL_")}
+    # what the launcher forwards to the Ray workers when set (HF_*, WANDB_*, NCCL_*, ...;
+    # tests/test_recipe_forward_env.py) comes from the test, never from the machine or another test module
+    environment = {
+        k: v
+        for k, v in _LAUNCHER_ENV.items()
+        if k not in ENV_NAMES and k not in FORWARDED_NAMES and not k.startswith(FORWARDED_PREFIXES)
+    }
     # CHECK_VERL=0: the pre-flight's veRL import (5 s) is checked by the tests that pass CHECK_VERL="1"
     environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", "CHECK_VERL": "0", **env})
     return subprocess.run(
