@@ -4,29 +4,39 @@
         --out runs/capable --jobs 2 --nice 10
     python -m verl_ext.demo.measure --runs capable/format_length weak/format_length --seeds 0 1 --out runs/both
     python -m verl_ext.demo.measure --student consistent --rewards majority correctness format random \\
-        --seeds 0 1 2 3 4 --out runs/consistent --jobs 2          # mean@8 against maj@8, the collapse step
+        --seeds 0 1 2 3 4 --out runs/consistent --jobs 2 --steps 50          # mean@8 against maj@8, the collapse step
+    python -m verl_ext.demo.measure --student consistent --rewards majority --engine verl \\
+        --seeds 0 1 2 3 4 --out runs/consistent --steps 50                  # the same through veRL's trainer
+    python -m verl_ext.demo.measure --runs consistent/majority consistent/majority@verl --out runs/consistent \\
+        --table-only                                                        # both engines in one table
 
 Each run is its own process (its wall time includes imports, as a user would see it); ``--jobs``
 run side by side, seed by seed (a batch cut short leaves every reward with the same seeds); a
 student's warm-up is cached per seed, so later rewards of a seed reuse it (fill the cache first with
-``python -m verl_ext.demo.warm_cache --seeds ...`` to keep warm-ups out of the runs' wall times). Every run's
-``summary.json`` gets its wall time and the load average at its start and end. Written to
-``--out``: per student and reward ``<student>-<reward>.md`` (one row per seed, held-out start ->
+``--before-grpo`` or ``python -m verl_ext.demo.warm_cache --seeds ...`` to keep warm-ups out of the runs' wall
+times). Every run's ``summary.json`` gets its wall time and the load average at its start and end. A group is a
+student, a reward and an engine (``--engine``, TRL by default; ``--runs STUDENT/REWARD@ENGINE``): another engine
+than TRL labels its rows ``STUDENT/REWARD@ENGINE`` and its folders ``STUDENT-REWARD-ENGINE-seedN``, so both
+engines' runs share one ``--out`` and one table. Written to
+``--out``: per group ``<student>-<reward>.md`` (one row per seed, held-out start ->
 end, then the mean; the rollouts' collapse monitors, majority ratio and distinct answers per prompt, from
 step 1 to the mean of the last steps; then, when the runs sampled their held-out evaluation, one row per seed of
 the sampled table below), ``rewards.md`` (the mean row of each), ``rewards-sampled.md`` (when the runs sampled
 k completions per held-out problem, ``--eval-samples``, 8 by default: per reward, start -> peak -> end of mean@k and
 of maj@k as mean (min-max) over seeds, the step of the mean@k peak, distinct answers per problem start -> end and
-each run's collapse step, ``collapse_step_of``), ``rewards-by-step.md``
+each run's collapse step, ``collapse_step_of``: ``verl_ext.eval.collapse_step`` of its training reward and its
+mean@k), ``rewards-by-step.md``
 (held-out accuracy and the collapse monitors every 5 steps; mean@k and maj@k too when sampled),
 ``mean-<student>-<reward>.jsonl`` (the
 seeds' metric logs averaged step by step, veRL file-logger format; ``min-``/``max-`` the same with the
-minimum and maximum over seeds) and ``rewards.png``: ``verl-ext plot`` of those mean logs, whose first
+minimum and maximum over seeds), ``rewards.png``: ``verl-ext plot`` of those mean logs, whose first
 panel is the held-out accuracy of each reward per step (mean@k when sampled, else the greedy boxed accuracy) with a
 min-max band over seeds and a dotted reference line: maj@k before GRPO (``--reference maj``, the default, when
 sampled), else the student's greedy latent accuracy before GRPO (``verl-ext plot <out>/mean-*.jsonl``
-draws the same figure without band and reference). ``--table-only`` rebuilds the tables and the
-figure from existing runs. Options it does not know go to ``verl-ext demo``: ``--force`` runs again over
+draws the same figure without band and reference), and when sampled ``rewards-sampled.png``: a panel per group,
+mean@k with its band, maj@k, and maj@k before GRPO (``sampled_figure``). ``--table-only`` rebuilds the tables and
+the figures from existing runs. Options it does not know go to every ``verl-ext demo`` run (``--steps 50
+--eval-every 5``; those it sets per run, ``PER_RUN_OPTIONS``, are refused): ``--force`` runs again over
 earlier runs' folders (the demo refuses a non-empty one without it).
 """
 
@@ -39,7 +49,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,34 +70,64 @@ STEP_EVERY = 5  # the by-step tables: every 5th step (and 0 / 1)
 REDUCERS = {"mean": lambda values: sum(values) / len(values), "min": min, "max": max}
 
 
-def run_one(student: str, reward: str, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
-    """Run one (reward, seed) in a fresh process; adds wall time and load averages to its summary.json."""
-    command = [
-        sys.executable,
-        "-m",
-        "verl_ext.demo",
-        "--reward",
-        reward,
-        "--student",
-        student,
-        "--seed",
-        str(seed),
-        "--out",
-        str(out),
-        "--quiet",
-        *extra,
-    ]
-    if nice:
-        command = ["nice", "-n", str(nice), *command]
+DEFAULT_ENGINE = "trl"  # verl-ext demo's default engine: its groups are labelled without one
+PER_RUN_OPTIONS = ("--reward", "--student", "--seed", "--out", "--engine", "--quiet")  # measure sets these per run
+
+
+@dataclass(frozen=True)
+class Group:
+    """One measured configuration, run once per seed: a student, a reward preset and the GRPO engine."""
+
+    student: str
+    reward: str
+    engine: str = DEFAULT_ENGINE
+
+    @property
+    def label(self) -> str:
+        """``STUDENT/REWARD``, with ``@ENGINE`` for an engine other than the default (``consistent/majority@verl``)."""
+        base = f"{self.student}/{self.reward}"
+        return base if self.engine == DEFAULT_ENGINE else f"{base}@{self.engine}"
+
+    def folder(self, seed: int) -> str:
+        """The run folder of ``seed`` under ``--out``: ``consistent-majority-seed0``,
+        ``consistent-majority-verl-seed0``."""
+        engine = "" if self.engine == DEFAULT_ENGINE else f"-{self.engine}"
+        return f"{self.student}-{self.reward}{engine}-seed{seed}"
+
+
+def parse_group(text: str, engine: str = DEFAULT_ENGINE) -> Group:
+    """``STUDENT/REWARD`` (run on ``engine``) or ``STUDENT/REWARD@ENGINE``; ValueError naming what is wrong."""
+    from verl_ext.demo.engines.registry import ENGINES
+
+    base, _, named = text.partition("@")
+    engine = named or engine
+    if base.count("/") != 1 or not all(base.split("/")):
+        raise ValueError(f"{text!r}: expected STUDENT/REWARD or STUDENT/REWARD@ENGINE")
+    if engine not in ENGINES:
+        raise ValueError(f"{text!r}: unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    student, reward = base.split("/")
+    return Group(student, reward, engine)
+
+
+def demo_command(group: Group, seed: int, out: Path, extra: list[str], nice: int = 0) -> list[str]:
+    """The ``verl-ext demo`` process of one (group, seed): its reward, student, seed, engine and folder, quiet, then
+    ``extra`` (the demo options measure passes through: ``--steps 50 --eval-every 5``, say); under ``nice -n``."""
+    command = [sys.executable, "-m", "verl_ext.demo", "--reward", group.reward, "--student", group.student]
+    command += ["--seed", str(seed), "--engine", group.engine, "--out", str(out), "--quiet", *extra]
+    return ["nice", "-n", str(nice), *command] if nice else command
+
+
+def run_one(group: Group, seed: int, out: Path, extra: list[str], nice: int) -> dict[str, Any]:
+    """Run one (group, seed) in a fresh process; adds wall time and load averages to its summary.json."""
     load_start = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(demo_command(group, seed, out, extra, nice), check=True)
     wall = time.perf_counter() - started
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     summary.update(wall_seconds=wall, load_average=[load_start, os.getloadavg()[0]])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(
-        f"{student} {reward} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})",
+        f"{group.label} seed {seed}: {wall:.0f} s (load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})",
         file=sys.stderr,
         flush=True,
     )
@@ -270,28 +309,17 @@ def course(log: MetricLog, metric: str) -> Course | None:
     return Course(points[0][1], peak, peak_step, points[-1][1])
 
 
-COLLAPSE_DROP = 0.05  # the provisional collapse step: how far below its peak the held-out metric must end
+def collapse_step_of(log: MetricLog, metric: str) -> int | None:
+    """The collapse step of one run, as the tables report it: ``verl_ext.eval.collapse_step.collapse_step`` (the
+    project's definition, its default tolerance 0.01, min_drop 0.05 and min_after 2) of the run's training reward
+    (``critic/score/mean`` per step) and its held-out ``metric`` (per evaluation); None when it has none.
+    CollapseError naming the log when it lacks either series."""
+    from verl_ext.eval.collapse_step import CollapseError, collapse_step
 
-
-def provisional_collapse_step(log: MetricLog, metric: str) -> int | None:
-    """A stand-in for the collapse step (issue 28 defines it; ``collapse_step_of`` is where it is swapped in): the
-    step of ``metric``'s held-out peak when, after it, the training reward (``critic/score/mean``) averages higher
-    than up to it while ``metric`` ends more than ``COLLAPSE_DROP`` below the peak; None otherwise (no collapse, or a
-    run too short to tell)."""
-    held_out = course(log, metric)
-    rewards = log.series(REWARD_KEY)
-    if held_out is None or held_out.end > held_out.peak - COLLAPSE_DROP:
-        return None
-    before = [value for step, value in rewards if step <= held_out.peak_step]
-    after = [value for step, value in rewards if step > held_out.peak_step]
-    if not before or not after or sum(after) / len(after) <= sum(before) / len(before):
-        return None
-    return held_out.peak_step
-
-
-collapse_step_of: Callable[[MetricLog, str], int | None] = provisional_collapse_step
-"""``(log, held-out metric) -> step or None``: the collapse step of one run, as the tables report it. Swap in the
-project's definition (``verl_ext.eval.collapse_step``) by assigning it here."""
+    try:
+        return collapse_step(log.series(REWARD_KEY), log.series(metric)).step
+    except CollapseError as error:
+        raise CollapseError(f"{log.path}: {error} ({REWARD_KEY} and {metric})") from error
 
 
 def _spread(values: list[float], digits: int) -> str:
@@ -425,6 +453,74 @@ def before_grpo(student: str, seeds: list[int], samples: int = 8, temperature: f
     return "\n".join(lines)
 
 
+def sampled_figure(
+    means: dict[str, MetricLog],
+    bands: dict[str, tuple[MetricLog, MetricLog]],
+    k: int,
+    output: Path,
+    reference: tuple[str, float] | None = None,
+    columns: int = 4,
+) -> Path:
+    """One panel per group (its seeds' mean log ``means[group]``, the min and max logs ``bands[group]``): held-out
+    mean@k per evaluation step, solid, with its min-max band over seeds; maj@k dashed; ``reference`` (maj@k before
+    GRPO) dotted black. Every panel has the same fixed accuracy axis, up to 1, from 0.5 or lower when a band goes
+    lower, so that the panels compare at a glance. Written to ``output`` (png); returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from verl_ext.io.output import prepare_output_path
+
+    names = sampled_names(k)
+    lows = [v for low, _ in bands.values() for _, v in low.series(names["mean"])]
+    bottom = min(0.5, *(int(v * 10) / 10 for v in lows)) if lows else 0.0
+    rows = -(-len(means) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.6 * columns, 2.8 * rows + 0.6), sharex=True, sharey=True, squeeze=False
+    )
+    for index, (label, log) in enumerate(means.items()):
+        ax = axes[index // columns][index % columns]
+        points = log.series(names["mean"])
+        if points:
+            steps, values = zip(*points)
+            ax.plot(steps, values, color="tab:blue", marker="o", markersize=3, linewidth=1.6, label=f"mean@{k}")
+        low, high = bands[label]
+        top = dict(high.series(names["mean"]))
+        shaded = [(step, value, top[step]) for step, value in low.series(names["mean"]) if step in top]
+        if shaded:
+            steps, bottoms, tops = zip(*shaded)
+            ax.fill_between(steps, bottoms, tops, color="tab:blue", alpha=0.18, linewidth=0, label="min-max over seeds")
+        majority = log.series(names["maj"])
+        if majority:
+            steps, values = zip(*majority)
+            ax.plot(steps, values, color="tab:orange", linestyle="--", linewidth=1.3, label=f"maj@{k}")
+        if reference is not None:
+            ax.axhline(reference[1], color="black", linestyle=":", linewidth=1.2, label=reference[0])
+        ax.set_title(label, fontsize=10)
+        ax.set_ylim(bottom, 1.0)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if index % columns == 0:
+            ax.set_ylabel("held-out accuracy")
+        if index // columns == rows - 1 or index + columns >= len(means):
+            ax.set_xlabel("GRPO step")
+            ax.tick_params(labelbottom=True)
+    for index in range(len(means), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+    fig.suptitle(f"held-out mean@{k} per reward: mean over seeds, band min-max; maj@{k} dashed", fontsize=12)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    try:
+        output = prepare_output_path(output, example_name="rewards-sampled.png")
+        fig.savefig(output, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return output
+
+
 def latent_reference(summaries: list[dict[str, Any]]) -> tuple[str, float] | None:
     """The figure's reference line: the warmed-up student's held-out latent accuracy before GRPO, mean over the
     runs (every reward of a seed starts from the same warmed-up student)."""
@@ -434,15 +530,29 @@ def latent_reference(summaries: list[dict[str, Any]]) -> tuple[str, float] | Non
     return f"latent accuracy before GRPO (mean {sum(values) / len(values):.2f})", sum(values) / len(values)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verl_ext.demo.measure", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev off: a demo option passed through (--steps, --seed) must not be read as one of measure's (--seeds)
+    parser = argparse.ArgumentParser(
+        prog="python -m verl_ext.demo.measure",
+        description=__doc__.splitlines()[0],
+        epilog="Other options go to every verl-ext demo run as given, e.g. --steps 50 --eval-every 5 --kl-coef 0.3.",
+        allow_abbrev=False,
+    )
     parser.add_argument("--rewards", nargs="+", default=["format_length"], metavar="REWARD")
     parser.add_argument("--student", default="capable")
     parser.add_argument(
+        "--engine",
+        default=DEFAULT_ENGINE,
+        help=f"the GRPO engine of the --student/--rewards runs and of --runs that name none (verl-ext demo --engine; "
+        f"default {DEFAULT_ENGINE}); another engine's runs are labelled STUDENT/REWARD@ENGINE, their folders "
+        "STUDENT-REWARD-ENGINE-seedN",
+    )
+    parser.add_argument(
         "--runs",
         nargs="+",
-        metavar="STUDENT/REWARD",
-        help="instead of --student and --rewards: several students, e.g. capable/format weak/format_length",
+        metavar="STUDENT/REWARD[@ENGINE]",
+        help="instead of --student and --rewards: several students or engines, e.g. capable/format weak/format_length "
+        "consistent/majority@verl",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("verl-ext-demo/measure"))
@@ -458,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         "--figure",
         type=Path,
         metavar="FILE.png",
-        help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md",
+        help="where the figure goes (default <out>/rewards.png); the table of means goes next to it as .md, and with "
+        "a sampled evaluation the per-reward mean@k figure as <stem>-sampled.png",
     )
     parser.add_argument(
         "--reference",
@@ -478,59 +589,75 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only rebuild tables and figure from the runs that finished (others are left out, with a note)",
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[Group], list[str]]:
+    """(measure's options, the groups to run, the options passed through to every ``verl-ext demo`` run). Exits with
+    a usage error naming the setting for a bad group, ``--jobs`` < 1, or a passed-through option measure sets per run
+    (``PER_RUN_OPTIONS``)."""
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    for option in extra:
+        if option.split("=", 1)[0] in PER_RUN_OPTIONS:
+            parser.error(
+                f"{option}: measure sets it for each run (use --rewards, --student, --seeds, --out, --engine or --runs)"
+            )
+    try:
+        groups = [parse_group(text, args.engine) for text in args.runs or []] or [
+            parse_group(f"{args.student}/{reward}", args.engine) for reward in args.rewards
+        ]
+    except ValueError as error:
+        parser.error(f"--runs/--rewards/--engine: {error}")
+    return args, groups, extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, groups, extra = parse_args(argv)
     if args.before_grpo:
         text = before_grpo(args.student, args.seeds)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.student}-before-grpo.md").write_text(text + "\n", encoding="utf-8")
         print(text)
         return 0
-    groups = args.runs or [f"{args.student}/{reward}" for reward in args.rewards]
-    for group in groups:
-        if group.count("/") != 1:
-            parser.error(f"--runs {group}: expected STUDENT/REWARD")
     # seed by seed, so that a batch cut short leaves every group with the same seeds
-    jobs = [
-        (group, seed, args.out / f"{group.replace('/', '-')}-seed{seed}") for seed in args.seeds for group in groups
-    ]
+    jobs = [(group, seed, args.out / group.folder(seed)) for seed in args.seeds for group in groups]
     if not args.table_only:
         began = time.monotonic()
 
-        def start(student: str, reward: str, seed: int, out: Path) -> dict[str, Any] | None:
+        def start(group: Group, seed: int, out: Path) -> dict[str, Any] | None:
             if args.start_within is not None and time.monotonic() - began > args.start_within:
                 print(
-                    f"note: {student} {reward} seed {seed} not started "
-                    f"(--start-within {args.start_within:.0f} s passed)",
+                    f"note: {group.label} seed {seed} not started (--start-within {args.start_within:.0f} s passed)",
                     file=sys.stderr,
                 )
                 return None
-            return run_one(student, reward, seed, out, extra, args.nice)
+            return run_one(group, seed, out, extra, args.nice)
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(start, *group.split("/"), seed, out) for group, seed, out in jobs]
+            futures = [pool.submit(start, group, seed, out) for group, seed, out in jobs]
             for future in futures:
                 future.result()
     from verl_ext.io.logs import read_metric_log
 
     by_group: dict[str, list[dict[str, Any]]] = {}
-    logs: dict[str, list[MetricLog]] = {}  # group -> its seeds' metric logs, each read once
+    logs: dict[str, list[MetricLog]] = {}  # group label -> its seeds' metric logs, each read once
     for group, seed, out in jobs:
         if not (out / "summary.json").exists():
             print(f"note: {out} has no summary.json (not run or not finished): left out", file=sys.stderr)
             continue
-        by_group.setdefault(group, []).append(json.loads((out / "summary.json").read_text(encoding="utf-8")))
-        reward = group.split("/")[1]
-        logs.setdefault(group, []).append(read_metric_log(out / f"{reward}-seed{seed}.jsonl"))
+        by_group.setdefault(group.label, []).append(json.loads((out / "summary.json").read_text(encoding="utf-8")))
+        logs.setdefault(group.label, []).append(read_metric_log(out / f"{group.reward}-seed{seed}.jsonl"))
     k = sampled_k([log for seed_logs in logs.values() for log in seed_logs])
-    for group, summaries in by_group.items():
+    for label, summaries in by_group.items():
         text = seed_table(summaries)
         if k:
-            seeds = {str(s["config"]["seed"]): [log] for s, log in zip(summaries, logs[group], strict=True)}
+            seeds = {str(s["config"]["seed"]): [log] for s, log in zip(summaries, logs[label], strict=True)}
             text += "\n\n" + sampled_table(seeds, k, first="seed")
-        (args.out / f"{group.replace('/', '-')}.md").write_text(text + "\n", encoding="utf-8")
-        print(f"**{group}**\n\n{text}\n")
+        (args.out / f"{label.replace('/', '-').replace('@', '-')}.md").write_text(text + "\n", encoding="utf-8")
+        print(f"**{label}**\n\n{text}\n")
     figure = args.figure or args.out / "rewards.png"
     figure.parent.mkdir(parents=True, exist_ok=True)
     text = reward_table(by_group)
@@ -542,29 +669,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{text}")
     from verl_ext.eval.plot import plot_runs
 
-    reduced = {  # group -> reduce -> the seeds' logs reduced
-        group: {
-            reduce: reduce_logs(seed_logs, args.out / f"{reduce}-{group.replace('/', '-')}.jsonl", reduce)
+    reduced = {  # group label -> reduce -> the seeds' logs reduced
+        label: {
+            reduce: reduce_logs(
+                seed_logs, args.out / f"{reduce}-{label.replace('/', '-').replace('@', '-')}.jsonl", reduce
+            )
             for reduce in REDUCERS
         }
-        for group, seed_logs in logs.items()
+        for label, seed_logs in logs.items()
     }
-    means = {group: by_reduce["mean"] for group, by_reduce in reduced.items()}
-    bands = [(by_reduce["min"], by_reduce["max"]) for by_reduce in reduced.values()]
+    means = {label: by_reduce["mean"] for label, by_reduce in reduced.items()}
+    bands = {label: (by_reduce["min"], by_reduce["max"]) for label, by_reduce in reduced.items()}
     steps = step_table(means) + (f"\n\n{sampled_step_table(means, k)}" if k else "")
     figure.with_name(figure.stem + "-by-step.md").write_text(steps + "\n", encoding="utf-8")
     print(steps)
     summaries = [s for group in by_group.values() for s in group]
     reference = majority_reference(summaries, k) if k and args.reference == "maj" else latent_reference(summaries)
     accuracy = f"held-out mean@{k} (sampled; latent dashed)" if k else "held-out boxed accuracy"
-    figure = plot_runs(
+    written = plot_runs(
         list(means.values()),
         figure,
         title=f"verl-ext demo: {accuracy} and training curves, mean over seeds (band: min-max)",
-        bands=bands,
+        bands=list(bands.values()),
         reference=reference,
     )
-    print(f"wrote {figure}")
+    print(f"wrote {written}")
+    if k:
+        written = sampled_figure(
+            means, bands, k, figure.with_name(figure.stem + "-sampled.png"), majority_reference(summaries, k)
+        )
+        print(f"wrote {written}")
     return 0
 
 
