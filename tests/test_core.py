@@ -233,12 +233,15 @@ def test_a_failed_sample_trains_on_its_groups_mean_score_not_on_a_fixed_zero(mon
         return original(response, **kwargs)
 
     monkeypatch.setattr(core_batch, "measure", flaky)
-    batch = Batch(responses=RESPONSES, group_ids=GROUPS, response_tokens=[8] * 8)
+    tokens = [16, 8, 8, 8, 4, 8, 8, 8]
+    batch = Batch(responses=RESPONSES, group_ids=GROUPS, response_tokens=tokens)
     result = score_batch(batch, ScoringSettings("format_length", max_response_tokens=32))
-    # format_length at 8 of 32 tokens (x = 1/4, peak 1/2): L = 1 - (1 - 1/2)^2 = 3/4, a boxed answer 0.5 + 3/4;
-    # the failed sample ("none", in group p) trains on the mean of p's four scored samples
-    assert result.scores == [1.25, 1.25, 1.25, 1.25, 1.25, 1.25, None, 1.25]
-    assert result.training_rewards() == [1.25] * 8
+    # format_length of a boxed answer, 0.5 + L(x), peak 1/2: 16 of 32 tokens L = 1; 8 tokens (x = 1/4)
+    # L = 1 - (1 - 1/2)^2 = 3/4; 4 tokens (x = 1/8) L = 1 - (3/4)^2 = 7/16
+    assert result.scores == [1.5, 1.25, 1.25, 1.25, 0.9375, 1.25, None, 1.25]
+    # the failed sample ("none", in group p: samples 0, 2, 4, 5, 6) trains on the mean of p's four scored samples
+    p_mean = (1.5 + 1.25 + 0.9375 + 1.25) / 4
+    assert result.training_rewards() == [1.5, 1.25, 1.25, 1.25, 0.9375, 1.25, p_mean, 1.25]
     settings = ScoringSettings("format_length", max_response_tokens=32)
     ungrouped = score_batch(Batch(responses=RESPONSES, response_tokens=[8] * 8), settings)
     assert ungrouped.training_rewards()[6] == 0.0  # no group to take a mean over

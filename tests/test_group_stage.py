@@ -246,6 +246,26 @@ def test_a_sample_whose_scoring_failed_in_the_reward_loop_fails_its_group_and_is
     assert outcome.metrics["diagnostics/group_reward_error_rate"] == pytest.approx(5 / 9)
 
 
+def test_a_sample_level_rewards_failed_sample_is_written_its_groups_mean_instead_of_the_loops_zero() -> None:
+    # format_length scores in the reward loop; its failed sample's 0 would top this group (the others are below 0)
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B}))
+    for key, reward in zip(["b_0_0", "b_1_0", "b_2_0", "b_3_0"], [-0.5, 0.0, -0.25, -0.75]):
+        tq.rows[key]["rm_scores"][-1] = reward
+    tq.rows["b_1_0"]["extra_fields"]["reward_extra_info"]["reward_error"] = 1.0
+    keys = ["b_0_0", "b_1_0", "b_2_0", "b_3_0"]
+    outcome = run_group_stage(keys, "train", StageOptions(reward="format_length"), tq.kv_batch_get, tq.kv_batch_put)
+    assert outcome.rewritten and tq.puts == [{"keys": keys, "partition_id": "train"}]
+    assert written(tq, "b") == pytest.approx([-0.5, -0.5, -0.25, -0.75])  # (-0.5 - 0.25 - 0.75) / 3
+    assert outcome.rewards == pytest.approx([-0.5, -0.5, -0.25, -0.75])
+
+
+def test_a_sample_level_reward_without_failures_is_not_written() -> None:
+    tq = FakeTransferQueue(rows_of({"b": GROUP_B}))
+    keys = ["b_0_0", "b_1_0", "b_2_0", "b_3_0"]
+    outcome = run_group_stage(keys, "train", StageOptions(reward="format_length"), tq.kv_batch_get, tq.kv_batch_put)
+    assert not outcome.rewritten and tq.puts == []
+
+
 def test_a_sample_without_valid_log_probs_gets_a_zero_advantage_and_counts_as_a_reward_error() -> None:
     # a fixed 0 would be the best self_confidence of the group (its range is (-inf, 0]): the failed sample trains on
     # its group's mean instead, so GRPO gives it a zero advantage

@@ -88,6 +88,8 @@ REFUSALS = [
     ("majority", ["reward.reward_model.enable=true"], "reward.reward_model.enable=true"),
     ("self_confidence", ["actor_rollout_ref.rollout.calculate_log_probs=false"], "calculate_log_probs=false"),
     ("majority", ["trainer.v1.sampler.sampler_kwargs.reward=format"], "sampler_kwargs.reward='format'"),
+    ("majority", ["actor_rollout_ref.rollout.calculate_log_probs=false",
+                  "trainer.v1.sampler.sampler_kwargs.rollout_log_probs=true"], "sampler_kwargs.rollout_log_probs=true"),
 ]  # fmt: skip
 
 

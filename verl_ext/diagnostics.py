@@ -11,7 +11,8 @@ are left out of every mean. Keys read (as the verl-ext reward managers write the
 - ``length_reward`` (float): the length-shaped reward term.
 - ``truncated`` (0/1): the response hit ``max_response_length``.
 - ``timed_out`` (0/1): answer parsing or grading ran out of time.
-- ``reward_error`` (0/1): scoring failed and the rollout scored 0.
+- ``reward_error`` (0/1): scoring failed; the rollout scored 0 in the reward loop (in trainer mode ``verl_ext_sync``
+  the reward stage trains it on its group's mean reward instead).
 - ``correct`` (0/1): the answer matches the ground truth; only where the data carries one.
 - ``monitor_error`` (0/1): the monitoring correctness check failed to run; that rollout's ``correct``
   is unknown and left out of every metric that reads ``correct``.

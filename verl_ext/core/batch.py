@@ -166,26 +166,34 @@ class BatchResult:
         return sum(sample.error is not None for sample in self.samples)
 
     def training_rewards(self) -> list[float]:
-        """The reward each sample trains on: its score; for a sample whose scoring failed (counted in ``failed``),
-        the mean score of the scored members of its group, so that GRPO gives it a zero advantage and it pulls no
-        one's advantage its way (a fixed 0 could be the best reward of its group: 0 is the top of self_confidence's
-        range); 0 when its group has no scored member, or when the batch has no groups. A sample that only voted
-        (``rewarded``) trains on nothing and gets 0 too."""
-        rewards = [0.0 if score is None else score for score in self.scores]
-        for group in self.groups:
-            scored = [
-                self.scores[i] for i in group.members if self.samples[i].error is None and self.scores[i] is not None
-            ]
-            neutral = math.fsum(scored) / len(scored) if scored else 0.0
-            for i in group.members:
-                if self.samples[i].error is not None:
-                    rewards[i] = neutral
-        return rewards
+        """The reward each sample trains on (``with_failed_at_group_mean`` of the scores): a sample whose scoring
+        failed (counted in ``failed``) gets the mean score of its group's scored members. A sample that only voted
+        (``rewarded``) trains on nothing and gets 0."""
+        failed = [sample.error is not None for sample in self.samples]
+        return with_failed_at_group_mean(self.scores, failed, [group.members for group in self.groups])
 
     def monitors(self, rewards: Sequence[float | None] | None = None) -> dict[str, float]:
         """``monitoring_metrics`` of this batch's groups, with ``rewards`` (default: the scores)."""
         signals = [sample.signals for sample in self.samples]
         return monitoring_metrics(self.groups, signals, self.scores if rewards is None else rewards)
+
+
+def with_failed_at_group_mean(
+    rewards: Sequence[float | None], failed: Sequence[bool], groups: Sequence[Sequence[int]]
+) -> list[float]:
+    """Training rewards: ``rewards[i]`` (0 for None, a sample that trains on nothing), except that a ``failed``
+    sample gets the mean reward of its group's members that neither failed nor are None (0 when there are none, or
+    when it is in no group). GRPO then gives it a zero advantage and it pulls no one's advantage its way, where a
+    fixed 0 could be the best reward of its group (0 tops self_confidence's range and is above format_length's
+    -1)."""
+    trained = [0.0 if reward is None or bad else reward for reward, bad in zip(rewards, failed, strict=True)]
+    for members in groups:
+        scored = [rewards[i] for i in members if not failed[i] and rewards[i] is not None]
+        neutral = math.fsum(scored) / len(scored) if scored else 0.0
+        for i in members:
+            if failed[i]:
+                trained[i] = neutral
+    return trained
 
 
 def monitoring_metrics(

@@ -19,16 +19,18 @@ TransferQueue), then ``_compute_advantage``, which reads ``rm_scores``. Between 
    order of the majority vote's first-seen tie-break) and, for a group- or token-level preset, scores it with the core
    (``verl_ext.core.score_batch``) and writes each session's reward back to every output of it as ``rm_scores`` (the
    score on each response's last token, zeros elsewhere: what the agent loop and ``_compute_reward_colocate`` write)
-   with ``tq.kv_batch_put``; sample-level presets keep the reward loop's scores;
+   with ``tq.kv_batch_put``; sample-level presets keep the reward loop's scores, except that a sample whose scoring
+   failed there (``reward_error``) is written its group's mean instead of the loop's 0;
 3. returns the collapse monitors (``verl_ext.collapse``) of every reward as ``collapse/*`` metrics and, when the
    data carries ground truths, URLVR's diagnostics of the training reward against them (``verl_ext.eval.proxy``:
    point-biserial correlation, pseudo-label accuracy) as ``proxy/*``.
 
-A failure to read or write TransferQueue raises (the actor must never train on the reward loop's
-placeholder). A sample or group the core could not score scores 0 and counts in
-``diagnostics/group_reward_error_rate``; what the equivalence checker could not do is counted in
-``diagnostics/answer_fallback_rate``, ``answer_check_timeouts``, ``answer_check_errors`` and
-``answer_check_screened`` (``verl_ext.core.batch.checker_diagnostics``).
+A failure to read or write TransferQueue raises (the actor must never train on the reward loop's placeholder). A
+sample whose scoring failed, in the reward loop or in the core, trains on its group's mean reward
+(``verl_ext.core.batch.with_failed_at_group_mean``: a zero advantage) and is counted (the reward loop's
+``diagnostics/reward_error_rate``, the core's ``diagnostics/group_reward_error_rate``); what the equivalence checker
+could not do is counted in ``diagnostics/answer_fallback_rate``, ``answer_check_timeouts``, ``answer_check_errors``
+and ``answer_check_screened`` (``verl_ext.core.batch.checker_diagnostics``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 import torch
 
 from verl_ext.core import Batch, BatchResult, ScoringSettings, score_batch
-from verl_ext.core.batch import monitored_batch, monitoring_metrics
+from verl_ext.core.batch import group_members, monitored_batch, monitoring_metrics, with_failed_at_group_mean
 from verl_ext.core.extra_info import MissingSignals, signals_from_extra_info
 from verl_ext.diagnostics import PREFIX as DIAGNOSTICS_PREFIX
 from verl_ext.rewards.group import EMPO_MIN_SHARE
@@ -193,7 +195,8 @@ def run_group_stage(
         raise RuntimeError(f"TransferQueue returned {len(extra_fields)} rollouts for {len(keys)} keys")
     outputs = sessions(keys)
     order = [session[-1] for session in outputs]  # each session's final output stands for it
-    signals = [_recorded_signals(extra_fields[i], keys[i], required=rewrite) for i in order]
+    recorded = [_recorded_signals(extra_fields[i], keys[i], required=rewrite) for i in order]
+    signals = [sample for sample, _ in recorded]
     uids = [prompt_uid(keys[i]) for i in order]
     metrics: dict[str, float] = {}
     if rewrite:
@@ -211,11 +214,20 @@ def run_group_stage(
         groups = result.groups
         monitor_rewards: list[float | None] = [None if s.error else s.score for s in result.samples]
     else:
-        rewards = Ragged.from_tensor(data[RM_SCORES]).row_sums()  # the reward loop's scores stand
+        rewards = Ragged.from_tensor(data[RM_SCORES]).row_sums()  # the reward loop's scores stand...
+        failed = [error is not None for _, error in recorded]
+        monitor_rewards = [None if bad else rewards[i] for i, bad in zip(order, failed)]
+        if any(failed):  # ...except a failed sample's 0, which could top its group (format_length's range is [-1, 1.5])
+            trained = with_failed_at_group_mean([rewards[i] for i in order], failed, group_members(uids))
+            for session, reward in zip(outputs, trained):
+                for position in session:
+                    rewards[position] = reward
+            put = {RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}
+            kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict(put))
+            rewrite = True
         token_stats = _token_stats(keys, partition_id, options, kv_batch_get, order)
         batch = Batch(signals=signals, group_ids=uids, token_stats=token_stats)
         signals, groups = monitored_batch(batch, options.tail_fraction)
-        monitor_rewards = [rewards[i] for i in order]
     metrics.update(monitoring_metrics(groups, signals, monitor_rewards))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
     return StageOutcome(rewards, rewrite, metrics)
@@ -255,16 +267,17 @@ def _log_failures(result: BatchResult, keys: list[str]) -> None:
         )
 
 
-def _recorded_signals(fields: Any, key: str, required: bool) -> Signals | None:
-    """The signals the reward loop recorded for one rollout (None: its scoring failed there). When none were recorded:
-    MissingSignals if the stage must write the reward (``required``), else None (the monitors leave it out)."""
+def _recorded_signals(fields: Any, key: str, required: bool) -> tuple[Signals | None, str | None]:
+    """The signals the reward loop recorded for one rollout and its scoring error there (signals None when it
+    failed). When none were recorded: MissingSignals if the stage must write the reward (``required``), else
+    (None, None) (the monitors leave it out)."""
     info = fields.get("reward_extra_info") if isinstance(fields, dict) else None
     try:
-        return signals_from_extra_info(info, f"rollout {key} (uid {prompt_uid(key)})")[0]
+        return signals_from_extra_info(info, f"rollout {key} (uid {prompt_uid(key)})")
     except MissingSignals:
         if required:
             raise
-        return None
+        return None, None
 
 
 def _tensordict(fields: dict[str, torch.Tensor]) -> Any:

@@ -23,9 +23,10 @@ not recorded. The manager refuses to start when the run would not honour that (`
 another trainer mode, DAPO's group filter, ``rollout.n < 2`` for a group preset, a colocated reward model, missing
 per-token statistics, ...), naming the setting. Validation keeps the 0 as its reward and the ground-truth ``acc`` as
 its accuracy.
-A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and
-``reward_error`` = 1 marks it. Under a label-free preset a failure of the monitoring correctness check
-is not a scoring failure: the sample keeps its score and ``monitor_error`` = 1 marks it.
+A failure inside scoring never escapes: it is logged with its traceback, the sample scores 0 and ``reward_error`` =
+1 marks it; in trainer mode ``verl_ext_sync`` the reward stage then trains it on its group's mean reward instead (a
+zero advantage: a fixed 0 could top its group). Under a label-free preset a failure of the monitoring correctness
+check is not a scoring failure: the sample keeps its score and ``monitor_error`` = 1 marks it.
 """
 
 from __future__ import annotations

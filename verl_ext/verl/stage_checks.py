@@ -171,6 +171,17 @@ def stage_problems(config: Any, preset_name: str | None) -> list[str]:
             "log-probs: set it to true"
         )
 
+    elif (
+        our_sampler
+        and sampler_kwargs(config).get("rollout_log_probs")
+        and not _select(config, "actor_rollout_ref.rollout.calculate_log_probs")
+    ):
+        problems.append(
+            "trainer.v1.sampler.sampler_kwargs.rollout_log_probs=true with actor_rollout_ref.rollout."
+            "calculate_log_probs=false: the stage would read log-probs the rollout never records (for a reward the "
+            "stage writes, that fails the step): set both alike (the recipe ties the first to the second)"
+        )
+
     actor_statistics = sorted(statistics & {ENTROPY, SELF_CERTAINTY})
     if actor_statistics and _select(config, "algorithm.rollout_correction.bypass_mode", False):
         problems.append(
