@@ -139,3 +139,30 @@ def test_a_token_level_reward_names_the_missing_field(tmp_path, capsys):
     inputs = str(_jsonl(tmp_path / "in.jsonl", records))
     assert main(["score", inputs, "-o", str(tmp_path / "o.jsonl"), "--reward", "token_entropy", "--quiet"]) == 2
     assert "'response_entropies'" in capsys.readouterr().err
+
+
+def test_a_verl_dump_is_grouped_by_the_prompt_uid_of_its_rollout_keys(tmp_path):
+    """veRL 0.9.1 dumps generations (``trainer.rollout_data_dir``, validation) with ``uid`` = the rollout's key
+    ``{prompt uid}_{session}_{index}``: the file is written here by veRL's own writer, with RECORDS' two prompts."""
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    prompt_uids = {"p": "0f1e2d3c-aaaa-4bbb-8ccc-000000000001", "q": "0f1e2d3c-aaaa-4bbb-8ccc-000000000002"}
+    sessions: dict[str, int] = {}
+    keys = []
+    for record in RECORDS:
+        session = sessions[record["prompt"]] = sessions.get(record["prompt"], -1) + 1
+        keys.append(f"{prompt_uids[record['prompt']]}_{session}_0")
+    PPOTrainer._write_generations(
+        [f"user: {r['prompt']}" for r in RECORDS],
+        [r["response"] for r in RECORDS],
+        [r["ground_truth"] for r in RECORDS],
+        [0.0] * len(RECORDS),
+        {"uid": keys},
+        str(tmp_path / "rollouts"),
+        3,
+    )
+    out = tmp_path / "scored.jsonl"
+    assert (
+        main(["score", str(tmp_path / "rollouts" / "3.jsonl"), "-o", str(out), "--reward", "majority", "--quiet"]) == 0
+    )
+    assert [r["score"] for r in _rows(out)] == [1, 0, 1, 1, 1, 0, 0, 1]  # as for the same groups by prompt above

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,22 @@ def _number(record: dict[str, Any], key: str, path: str, where: str, required: b
     return float(value)
 
 
+VERL_DUMP_FIELDS = ("input", "output", "gts", "score", "step")
+"""What every record of veRL 0.9.1's generation dumps has (``trainer.rollout_data_dir``, ``validation_data_dir``;
+``_write_generations``), beside a ``uid`` that is the rollout's key ``{prompt uid}_{session}_{index}``."""
+_ROLLOUT_KEY = re.compile(r"([^_]+)_\d+_\d+")
+
+
 def problem_identity(record: dict[str, Any]) -> str | None:
     """The record's problem as text: its first non-empty field of ``PROBLEM_KEYS`` (JSON for a non-string, keys
-    sorted), or None when it has none."""
+    sorted), or None when it has none. In a veRL dump's record (``VERL_DUMP_FIELDS``) the ``uid`` names one rollout
+    of a prompt: the prompt's uid, the key's part before its first ``_`` as veRL splits it, is the problem."""
     for key in PROBLEM_KEYS:
         value = record.get(key)
         if value is not None and value != "":
+            if key == "uid" and isinstance(value, str) and all(field in record for field in VERL_DUMP_FIELDS):
+                rollout = _ROLLOUT_KEY.fullmatch(value)
+                value = rollout.group(1) if rollout else value
             return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
     return None
 
