@@ -277,5 +277,6 @@ def test_the_rollout_dump_carries_the_token_statistics_and_advantages(one_step) 
         assert row["self_certainty"] == pytest.approx(response_self_certainty(i))
         assert row["entropy"] == pytest.approx([0.5] * response_length(i))
         assert row["old_log_probs"] == pytest.approx([-0.25] * response_length(i))
+        assert row["rollout_log_probs"] == pytest.approx([-0.5] * response_length(i))  # what log-prob rewards read
         assert len(row["advantages"]) == response_length(i)
         assert (row["prompt_ids"], row["response_ids"]) == (PROMPT, list(range(4, 4 + response_length(i))))

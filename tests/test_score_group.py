@@ -122,6 +122,7 @@ def test_self_confidence_reads_the_records_log_probabilities(tmp_path, capsys):
         # the same from veRL's rollout dump's name for the statistic, all tokens
         ("token_entropy", "entropy", [[0.9, 0.6, 0.3], [0.3, 0.3, 0.0]], [], [-0.6, -0.2]),
         ("self_certainty", "self_certainty", [[6.0, 7.0], [5.0]], [], [6.5, 5.0]),
+        ("self_confidence", "rollout_log_probs", [[-0.5, -1.5], [-0.2]], [], [-1.0, -0.2]),
         # exp(sum of log p): 1/2 * 1/4 and 1
         ("probability", "response_logprobs", [[math.log(0.5), math.log(0.25)], [0.0]], [], [0.125, 1.0]),
     ],
@@ -139,6 +140,15 @@ def test_a_token_level_reward_names_the_missing_field(tmp_path, capsys):
     inputs = str(_jsonl(tmp_path / "in.jsonl", records))
     assert main(["score", inputs, "-o", str(tmp_path / "o.jsonl"), "--reward", "token_entropy", "--quiet"]) == 2
     assert "'response_entropies'" in capsys.readouterr().err
+
+
+def test_log_prob_rewards_never_read_the_actors_old_log_probs(tmp_path, capsys):
+    """A dump's old_log_probs are the actor's recomputation, not the log-probs the rollout sampled with (what
+    self_confidence and probability train on): read, they would score other numbers than training did."""
+    records = [{"prompt": "p", "response": "\\boxed{1}", "old_log_probs": [-0.5, -1.5]}] * 2
+    inputs = str(_jsonl(tmp_path / "in.jsonl", records))
+    assert main(["score", inputs, "-o", str(tmp_path / "o.jsonl"), "--reward", "self_confidence", "--quiet"]) == 2
+    assert "'response_logprobs'" in capsys.readouterr().err
 
 
 def test_a_verl_dump_is_grouped_by_the_prompt_uid_of_its_rollout_keys(tmp_path):

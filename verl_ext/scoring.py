@@ -12,8 +12,8 @@ group is the records of one input file with the same ``uid``, ``prompt``, ``inpu
 is an error. Token-level rewards read per-token statistics from each record (``STATISTIC_FIELDS``: lists of
 numbers, one per response token): ``response_logprobs`` (self_confidence, probability), ``response_entropies``
 (token_entropy), ``response_self_certainties`` (self_certainty), or the names of veRL's rollout dump
-(``old_log_probs``, ``entropy``, ``self_certainty``); a record without the field its reward needs is an error naming
-the field. Both run in the calling process, as one batch.
+(``rollout_log_probs``, ``entropy``, ``self_certainty``); a record without the field its reward needs is an error
+naming the field. Both run in the calling process, as one batch.
 
 Bounds: a correctness check runs in an isolated child process under ``timeout_s`` (the reward
 library's ``IsolatedCaller``), and the format check has its own CPU budget, so one pathological
@@ -185,13 +185,15 @@ def check_samples(samples: Sequence[Sample], options: ScoreOptions) -> GroupInpu
 
 
 STATISTIC_FIELDS = {
-    "logprobs": ("response_logprobs", "old_log_probs"),
+    "logprobs": ("response_logprobs", "rollout_log_probs"),
     "entropy": ("response_entropies", "entropy"),
     "self_certainty": ("response_self_certainties", "self_certainty"),
 }
 """Per-token statistic (``token_stats.STATISTICS``) -> the record fields that may hold it, the first present read: the
-offline name, then the name in veRL's rollout dump (``sampler_kwargs.dump_token_statistics``: the actor's
-``old_log_probs``, ``entropy``, ``self_certainty``), so a dumped run can be scored again."""
+offline name, then the name in veRL's rollout dump (``sampler_kwargs.dump_token_statistics``: the sampler's
+``rollout_log_probs``, what the log-prob rewards train on, and the actor's ``entropy`` and ``self_certainty``), so a
+dumped run can be scored again. Never the actor's ``old_log_probs`` for log-probs: other numbers than the rollout's
+(top-p/top-k, kernels)."""
 
 
 def prompt_group_ids(samples: Sequence[Sample], reward: str) -> list[tuple[str, str, str]]:

@@ -64,6 +64,7 @@ from verl_ext.verl.token_stats import (
     ENTROPY,
     OLD_LOG_PROBS,
     RESPONSE_MASK,
+    ROLLOUT_LOG_PROBS,
     SELF_CERTAINTY,
     SELF_CERTAINTY_FLAG,
     token_statistics,
@@ -183,6 +184,8 @@ class RewardStageTrainer(PPOTrainerSync):
     def _dump_generations(self, inputs, outputs, gts, scores, reward_extra_infos_dict, dump_path):
         if self._dumping is not None and "uid" in reward_extra_infos_dict:
             names = [OLD_LOG_PROBS, ENTROPY, *([SELF_CERTAINTY] if self.self_certainty else []), ADVANTAGES]
+            if self.stage_options.rollout_log_probs:  # what log-prob rewards train on (not the actor's old_log_probs)
+                names.append(ROLLOUT_LOG_PROBS)
             keys = list(reward_extra_infos_dict["uid"])
             reward_extra_infos_dict = {
                 **reward_extra_infos_dict,
