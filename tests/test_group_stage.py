@@ -317,3 +317,14 @@ def test_proxy_diagnostics_of_the_training_reward_against_hidden_correctness() -
     # the first highest-reward response: a's session 0 (answer 2, right), b's session 0 (answer 5, wrong)
     assert metrics["proxy/pseudo_label_accuracy"] == pytest.approx(0.5)
     assert metrics["proxy/unverified"] == 0.0
+
+
+def test_a_sample_whose_checks_timed_out_is_no_correctness_verdict_for_the_proxy_diagnostics() -> None:
+    tq = FakeTransferQueue(rows_of({"a": GROUP_A, "b": GROUP_B}))
+    tq.rows["b_1_0"]["extra_fields"]["reward_extra_info"]["timed_out"] = 1.0  # its C = 1 is left out, as unknown
+    outcome = run_group_stage(ORDER, "train", StageOptions(reward="majority"), tq.kv_batch_get, tq.kv_batch_put)
+    # rewards a: 1 1 1 0 0, b (b_1 left out): 1 0 1; correct a: 1 1 1 0 0, b: 0 1 0. Correct: 4 samples, mean reward
+    # M1 = 3/4; wrong: 4, M0 = 2/4; n = 8, rewards' population sd s = sqrt(5/8 * 3/8), r_pb = (M1 - M0) / s * 1/2
+    s = math.sqrt(5 / 8 * 3 / 8)
+    assert outcome.metrics["proxy/point_biserial"] == pytest.approx((3 / 4 - 2 / 4) / s * math.sqrt(4 * 4) / 8)
+    assert outcome.metrics["proxy/unverified"] == 1.0

@@ -232,13 +232,18 @@ def proxy_diagnostics(
 ) -> dict[str, float]:
     """URLVR's diagnostics of the training reward against hidden correctness (``verl_ext.eval.proxy``, ``proxy/*``:
     point-biserial correlation, pseudo-label accuracy per group) over the measured, rewarded samples of the groups;
-    none when no sample carries a correctness verdict (no ground truth). A failed monitoring check is no verdict."""
+    none when no sample carries a correctness verdict (no ground truth). A check that failed or timed out is no
+    verdict (its C = 0 is a rule, not a finding): counted in ``proxy/unverified``."""
     members = [i for group in groups for i in group.members if rewards[i] is not None and signals[i] is not None]
     if not any(signals[i].correct is not None for i in members):  # type: ignore[union-attr]
         return {}
     group_of = {i: number for number, group in enumerate(groups) for i in group.members}
-    correct = [None if signals[i].monitor_error else signals[i].correct for i in members]  # type: ignore[union-attr]
+    correct = [None if _unverified(signals[i]) else signals[i].correct for i in members]  # type: ignore[arg-type,union-attr]
     return proxy.batch_diagnostics([rewards[i] for i in members], correct, [group_of[i] for i in members])
+
+
+def _unverified(signals: Signals) -> bool:
+    return bool(signals.monitor_error or signals.correct_error or signals.correct_timed_out)
 
 
 def collapse_monitors(

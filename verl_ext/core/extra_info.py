@@ -126,14 +126,17 @@ def signals_from_extra_info(info: Any, where: str) -> tuple[Signals | None, str 
     tokens = _number(info["response_tokens"])
     truncated = _number(info.get("truncated"))
     monitor_failed = _number(info.get("monitor_error")) == 1.0
+    timed_out = _number(info.get("timed_out")) == 1.0
+    correct = _number(info.get("correct"))
     signals = Signals(
         pred=str(info["pred"] or "") or None,
         format=_number(info["format"]) or 0.0,
-        format_budget_exceeded=_number(info.get("timed_out")) == 1.0,
+        format_budget_exceeded=timed_out,
         length_reward=_number(info.get("length_reward")),
         response_tokens=None if tokens is None else int(tokens),
         truncated=None if truncated is None else truncated == 1.0,
-        correct=_number(info.get("correct")),
+        correct=correct,
+        correct_timed_out=timed_out and correct is not None,  # one flag for both bounds: the verdict may be a rule
         monitor_error="the monitoring correctness check could not run" if monitor_failed else None,
     )
     return signals, None
