@@ -54,7 +54,7 @@ def test_every_rollout_has_self_certainty_for_every_response_token(rows, step) -
     for row in rows:
         tokens = len(row["response_ids"])
         assert tokens >= 1
-        for name in ("self_certainty", "entropy", "old_log_probs", "advantages"):
+        for name in ("self_certainty", "entropy", "old_log_probs", "rollout_log_probs", "advantages"):
             assert len(row[name]) == tokens, (row["uid"], name)
         assert all(math.isfinite(value) for value in row["self_certainty"])
     # veRL's own count of response tokens (response_mask) agrees with the rows
