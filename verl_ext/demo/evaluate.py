@@ -61,15 +61,17 @@ def latent_correct(text: str, ground_truth: str) -> bool:
     return int(answer) == int(ground_truth.strip())
 
 
-def generate_greedy(
-    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128
-) -> list[tuple[str, int]]:
-    """``(text, token count)`` of the greedy completion of each prompt; the count includes EOS as in training."""
+def _completions(
+    model, tokenizer, prompts: list[str], per_prompt: int, batch_size: int, **generate_options: Any
+) -> list[list[tuple[str, int]]]:
+    """``per_prompt`` completions of each prompt, ``(text, token count)``, the count including EOS as in training:
+    ``model.generate`` on ``batch_size`` left-padded prompts at a time, in eval mode (the caller's mode and the
+    tokenizer's padding side restored after), with ``generate_options``."""
     import torch
 
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    results: list[tuple[str, int]] = []
+    results: list[list[tuple[str, int]]] = []
     was_training = model.training
     model.eval()
     side = tokenizer.padding_side
@@ -82,21 +84,30 @@ def generate_greedy(
             with torch.no_grad():
                 out = model.generate(
                     **batch,
-                    do_sample=False,
-                    max_new_tokens=max_new_tokens,
+                    num_return_sequences=per_prompt,
                     eos_token_id=eos,
                     pad_token_id=pad,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
+                    **generate_options,
                 )
-            for row in out[:, batch["input_ids"].shape[1] :].tolist():
-                count = row.index(eos) + 1 if eos in row else len(row)
-                results.append((tokenizer.decode(row[:count], skip_special_tokens=True), count))
+            rows = out[:, batch["input_ids"].shape[1] :].tolist()
+            for first in range(0, len(rows), per_prompt):  # generate returns each prompt's completions together
+                group = []
+                for row in rows[first : first + per_prompt]:
+                    count = row.index(eos) + 1 if eos in row else len(row)
+                    group.append((tokenizer.decode(row[:count], skip_special_tokens=True), count))
+                results.append(group)
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
     return results
+
+
+def generate_greedy(
+    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 128
+) -> list[tuple[str, int]]:
+    """``(text, token count)`` of the greedy completion of each prompt; the count includes EOS as in training."""
+    options = {"do_sample": False, "max_new_tokens": max_new_tokens, "temperature": None, "top_p": None, "top_k": None}
+    return [only for (only,) in _completions(model, tokenizer, prompts, 1, batch_size, **options)]
 
 
 def generate_sampled(
@@ -114,44 +125,16 @@ def generate_sampled(
     that the caller's random state (the training run's) is left as it was."""
     import torch
 
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    per_batch = max(1, batch_size // samples)
-    results: list[list[tuple[str, int]]] = []
-    was_training = model.training
-    model.eval()
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for start in range(0, len(prompts), per_batch):
-                batch = tokenizer(
-                    prompts[start : start + per_batch], return_tensors="pt", padding=True, add_special_tokens=False
-                )
-                with torch.no_grad():
-                    out = model.generate(
-                        **batch,
-                        do_sample=True,
-                        num_return_sequences=samples,
-                        max_new_tokens=max_new_tokens,
-                        temperature=temperature,
-                        top_k=0,
-                        top_p=1.0,
-                        eos_token_id=eos,
-                        pad_token_id=pad,
-                    )
-                rows = out[:, batch["input_ids"].shape[1] :].tolist()
-                for first in range(0, len(rows), samples):  # generate returns each prompt's samples together
-                    group = []
-                    for row in rows[first : first + samples]:
-                        count = row.index(eos) + 1 if eos in row else len(row)
-                        group.append((tokenizer.decode(row[:count], skip_special_tokens=True), count))
-                    results.append(group)
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return results
+    options = {
+        "do_sample": True,
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "top_k": 0,
+        "top_p": 1.0,
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _completions(model, tokenizer, prompts, samples, max(1, batch_size // samples), **options)
 
 
 def score_samples(
