@@ -138,7 +138,8 @@ class MemoryEstimate:
         return max(self.rollout, self.training)
 
 
-def _lookup(tree: Any, dotted: str) -> Any:
+def config_value(tree: Any, dotted: str) -> Any:
+    """The value at a dotted key (``trainer.total_training_steps``) of a loaded YAML tree; None when absent."""
     for part in dotted.split("."):
         if not isinstance(tree, dict) or part not in tree:
             return None
@@ -198,7 +199,7 @@ def read_plan(
         elif variable and environ.get(variable):
             values[name] = _converted(name, environ[variable], f"{variable} in the environment")
         else:
-            found = next(((v, source) for tree, source in layers if (v := _lookup(tree, key)) is not None), None)
+            found = next(((v, source) for tree, source in layers if (v := config_value(tree, key)) is not None), None)
             if found is None and name not in NULLABLE:
                 raise RunPlanError(f"neither {scale_file} nor {MAIN_CONFIG} sets {key}")
             values[name] = None if found is None else _converted(name, *found)

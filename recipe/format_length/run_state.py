@@ -24,18 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MAIN_CONFIG = "format_length_grpo.yaml"
+from verl_ext.run_plan import MAIN_CONFIG, config_value
+
 TRACKER = "latest_checkpointed_iteration.txt"
 FINISHED = 3
 KEYS = ("trainer.total_training_steps", "trainer.resume_mode", "trainer.resume_from_path", "trainer.default_local_dir")
-
-
-def _lookup(tree: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return None
-        tree = tree[part]
-    return tree
 
 
 def _unquoted(value: str) -> str:
@@ -54,7 +47,7 @@ def settings(config_dir: Path, scale: str, checkpoints: Path, overrides: list[st
     layers.append(yaml.safe_load((config_dir / MAIN_CONFIG).read_text()) or {})
     found: dict[str, Any] = {}
     for key in KEYS:
-        found[key] = next((value for layer in layers if (value := _lookup(layer, key)) is not None), None)
+        found[key] = next((value for layer in layers if (value := config_value(layer, key)) is not None), None)
     found["trainer.default_local_dir"] = str(checkpoints)
     for override in overrides:
         key, sep, value = override.lstrip("+").partition("=")
