@@ -507,13 +507,45 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_tokenizer(tmp_path_factory.mktemp("tiny_tokenizer"))
 
 
+LAUNCHER_SETTINGS = (
+    "REWARD",
+    "TRAIN_SET",
+    "MODEL_PATH",
+    "DATA_DIR",
+    "CKPT_DIR",
+    "LOG_DIR",
+    "NNODES",
+    "GPUS_PER_NODE",
+    "EXPERIMENT",
+    "DRY_RUN",
+    "VERBOSE",
+    "CHECK_VERL",
+    "CHECK_DOCTOR",
+    "FORWARD_ENV",
+    "VERL_PLATFORM",
+    "VERL_FILE_LOGGER_ROOT",
+    "VERL_FILE_LOGGER_PATH",
+    "RAY_ADDRESS",
+    "RAY_TMPDIR",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN",
+    "RAY_RUNTIME_ENV_HOOK",
+    "RAY_JOB_CONFIG_JSON_ENV_VAR",
+)
+"""What the recipe's launchers read from the environment as a user's setting: never from the test machine."""
+
+
 @pytest.fixture(scope="session")
 def launcher_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for recipe launcher subprocesses: PYTHON is this interpreter, and PATH finds no python or ray
-    of any environment (decoys that fail loudly come first; this interpreter's bin directory is left out), so a
-    test passes only if the launcher uses $PYTHON for everything."""
+    """Environment for recipe launcher subprocesses: the test machine's without the launchers' settings
+    (``LAUNCHER_SETTINGS``) and without what they forward to Ray's workers when set (HF_*, WANDB_*, NCCL_*, ...:
+    ``verl_ext.verl.forward_env``), so a test sets what it means to; PYTHON is this interpreter, and PATH finds no
+    python or ray of any environment (decoys that fail loudly come first; this interpreter's bin directory is left
+    out), so a test passes only if the launcher uses $PYTHON for everything."""
     import os
     import sys
+
+    from verl_ext.verl.forward_env import FORWARDED_NAMES, FORWARDED_PREFIXES
 
     decoys = tmp_path_factory.mktemp("decoy_bin")
     for name in ("python", "python3", "ray"):
@@ -522,7 +554,12 @@ def launcher_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         decoy.chmod(0o755)
     python_bin = os.path.dirname(sys.executable)
     kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d != python_bin and "pyenv" not in d]
-    return {**os.environ, "PATH": os.pathsep.join([str(decoys), *kept]), "PYTHON": sys.executable}
+    machine = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in LAUNCHER_SETTINGS and name not in FORWARDED_NAMES and not name.startswith(FORWARDED_PREFIXES)
+    }
+    return {**machine, "PATH": os.pathsep.join([str(decoys), *kept]), "PYTHON": sys.executable}
 
 
 # --- the demo: one run through veRL's engine, and the capable student's claims on unseen seeds ------------------

@@ -22,24 +22,6 @@ RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO / "release_data" / "datasets"
 MODEL_DIR_NAME = "tiny-qwen2-0123456789abcdef"
 EXPERIMENT = f"grpo-deepscaler_17k-{MODEL_DIR_NAME}-format_length"
-LAUNCHER_NAMES = (
-    "REWARD",
-    "TRAIN_SET",
-    "MODEL_PATH",
-    "DATA_DIR",
-    "CKPT_DIR",
-    "LOG_DIR",
-    "NNODES",
-    "GPUS_PER_NODE",
-    "EXPERIMENT",
-    "DRY_RUN",
-    "VERBOSE",
-    "VERL_PLATFORM",
-    "VERL_FILE_LOGGER_PATH",
-    "RAY_TMPDIR",
-    "RAY_AUTH_MODE",
-    "RAY_AUTH_TOKEN",
-)
 
 # A stand-in for main_ppo: what veRL and Ray do that the launcher answers for. It prints a config dump and Ray-prefixed
 # lines (one of them veRL's resume), writes veRL's checkpoint lock and a Ray session folder where they would go (the
@@ -88,7 +70,7 @@ def cpu_launch(launcher_env: dict[str, str], tmp_path: Path, fake_python: Path):
     temp.mkdir()
 
     def launch(*overrides: str, **env: str) -> subprocess.CompletedProcess:
-        environment = {k: v for k, v in launcher_env.items() if k not in LAUNCHER_NAMES}
+        environment = dict(launcher_env)
         environment.update(
             {
                 "DATA_DIR": str(DATA_DIR),

@@ -26,20 +26,6 @@ DATA_DIR = REPO / "release_data" / "datasets"
 # A model folder named like the scale=cpu model's (tiny-qwen2-<hash>): its config.json is all the launcher checks.
 MODEL_DIR_NAME = "tiny-qwen2-0123456789abcdef"
 EXPERIMENT = f"grpo-deepscaler_17k-{MODEL_DIR_NAME}-format_length"
-LAUNCHER_NAMES = (
-    "REWARD",
-    "TRAIN_SET",
-    "MODEL_PATH",
-    "DATA_DIR",
-    "CKPT_DIR",
-    "LOG_DIR",
-    "NNODES",
-    "GPUS_PER_NODE",
-    "EXPERIMENT",
-    "DRY_RUN",
-    "VERL_PLATFORM",
-    "VERL_FILE_LOGGER_PATH",
-)
 
 # What a main_ppo stand-in does: write a two-step metrics log where veRL's file logger would, exit with $FAKE_STATUS.
 FAKE_PYTHON = """#!{python}
@@ -63,7 +49,7 @@ def cpu_launch(launcher_env: dict[str, str], tmp_path: Path):
     (model / "config.json").write_text("{}", encoding="utf-8")
 
     def launch(python: str = sys.executable, **env: str) -> subprocess.CompletedProcess:
-        environment = {k: v for k, v in launcher_env.items() if k not in LAUNCHER_NAMES}
+        environment = dict(launcher_env)
         environment.update(
             {
                 "DATA_DIR": str(DATA_DIR),

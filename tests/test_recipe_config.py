@@ -64,9 +64,6 @@ def run_launcher(*args: str, **env: str) -> subprocess.CompletedProcess:
     assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
     # CHECK_VERL=0: no pre-flight veRL import (5 s each; tests/test_recipe_launcher.py checks it)
     environment = {**_LAUNCHER_ENV, "DATA_DIR": str(DATA_DIR), "CHECK_VERL": "0", **env}
-    for name in ("REWARD", "TRAIN_SET", "MODEL_PATH", "NNODES", "GPUS_PER_NODE", "EXPERIMENT", "CKPT_DIR", "LOG_DIR"):
-        if name not in env:
-            environment.pop(name, None)
     return subprocess.run(
         ["bash", str(LAUNCHER), *args], env=environment, capture_output=True, text=True, timeout=300, check=False
     )

@@ -16,29 +16,10 @@ from pathlib import Path
 import pytest
 
 from verl_ext.rewards.registry import preset_names
-from verl_ext.verl.forward_env import FORWARDED_NAMES, FORWARDED_PREFIXES
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipe" / "format_length"
 DATA_DIR = REPO / "release_data" / "datasets"
-ENV_NAMES = (
-    "REWARD",
-    "TRAIN_SET",
-    "MODEL_PATH",
-    "DATA_DIR",
-    "CKPT_DIR",
-    "LOG_DIR",
-    "NNODES",
-    "GPUS_PER_NODE",
-    "EXPERIMENT",
-    "RAY_ADDRESS",
-    "DRY_RUN",
-    "VERL_FILE_LOGGER_ROOT",
-    "VERL_FILE_LOGGER_PATH",
-    "FORWARD_ENV",
-    "RAY_RUNTIME_ENV_HOOK",
-    "CHECK_VERL",
-)
 PLUGIN_ENV = "VERL_USE_EXTERNAL_MODULES=verl_ext.verl.plugin"
 _LAUNCHER_ENV: dict[str, str] = {}
 
@@ -50,13 +31,7 @@ def _launcher_env(launcher_env: dict[str, str]) -> None:
 
 def launch(*args: str, script: str = "run_grpo.sh", cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     assert _LAUNCHER_ENV, "the launcher_env fixture did not run"
-    # what the launcher forwards to the Ray workers when set (HF_*, WANDB_*, NCCL_*, ...;
-    # tests/test_recipe_forward_env.py) comes from the test, never from the machine or another test module
-    environment = {
-        k: v
-        for k, v in _LAUNCHER_ENV.items()
-        if k not in ENV_NAMES and k not in FORWARDED_NAMES and not k.startswith(FORWARDED_PREFIXES)
-    }
+    environment = dict(_LAUNCHER_ENV)
     # CHECK_VERL=0: the pre-flight's veRL import (5 s) is checked by the tests that pass CHECK_VERL="1"
     environment.update({"DATA_DIR": str(DATA_DIR), "DRY_RUN": "1", "CHECK_VERL": "0", **env})
     return subprocess.run(

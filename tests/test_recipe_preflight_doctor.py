@@ -110,9 +110,7 @@ def test_the_launcher_gives_the_doctor_the_runs_overrides_and_resolved_settings(
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    cleared = ("MODEL_PATH", "CKPT_DIR", "NNODES", "GPUS_PER_NODE", "DRY_RUN", "EXPERIMENT", "CHECK_DOCTOR")
-    env = {k: v for k, v in launcher_env.items() if k not in cleared}
-    env |= {
+    env = launcher_env | {
         "PYTHON": str(stand_in),
         "RECORD": str(tmp_path / "record.json"),
         "CHECK_VERL": "1",
