@@ -21,7 +21,7 @@ go with it; ``verl-ext demo`` options override the GRPO ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from verl_ext.demo.problems import DATA_DIR, DATA_FILE, SUMS_FILE, Problem, load_problems
@@ -77,43 +77,36 @@ class Student:
         )
 
 
-STUDENTS: dict[str, Student] = {
-    "capable": Student(
-        name="capable",
-        problems_file=SUMS_FILE.name,
-        spec=TinySpec(
-            hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
-        ),
-        warmup_steps=400,
-        warmup_lr=3e-3,
-        warmup_batch_size=32,
-        boxed_share=0.15,
-        steps_share=0.8,
-        grpo_steps=25,
-        max_completion_length=64,
-        learning_rate=1e-4,
-        eval_every=5,
-        kl_coef=0.3,
-        description="solves most sums of three digits, boxes its answer rarely",
+CAPABLE = Student(
+    name="capable",
+    problems_file=SUMS_FILE.name,
+    spec=TinySpec(
+        hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
     ),
-    "consistent": Student(
+    warmup_steps=400,
+    warmup_lr=3e-3,
+    warmup_batch_size=32,
+    boxed_share=0.15,
+    steps_share=0.8,
+    grpo_steps=25,
+    max_completion_length=64,
+    learning_rate=1e-4,
+    eval_every=5,
+    kl_coef=0.3,
+    description="solves most sums of three digits, boxes its answer rarely",
+)
+
+STUDENTS: dict[str, Student] = {
+    "capable": CAPABLE,
+    # the capable student's model, sums and training, warmed up on boxed, worked solutions of which 30% slip
+    "consistent": replace(
+        CAPABLE,
         name="consistent",
-        problems_file=SUMS_FILE.name,
-        spec=TinySpec(
-            hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2
-        ),
-        warmup_steps=400,
-        warmup_lr=3e-3,
-        warmup_batch_size=32,
         boxed_share=1.0,
         steps_share=1.0,
         slip_share=0.3,
         slip_spread=9,
         grpo_steps=30,
-        max_completion_length=64,
-        learning_rate=1e-4,
-        eval_every=5,
-        kl_coef=0.3,
         description="boxes every answer; one sample is right about half the time, the majority of 8 far more often",
     ),
     "weak": Student(
