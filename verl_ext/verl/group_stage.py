@@ -205,11 +205,8 @@ def run_group_stage(
         signals = [sample.signals for sample in result.samples]
         _log_failures(result, [keys[i] for i in order])
         rewards = [0.0] * len(keys)
-        for session, reward in zip(outputs, result.training_rewards()):  # a failed sample: its group's mean
-            for position in session:
-                rewards[position] = reward
-        put = {RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}
-        kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict(put))
+        trained = result.training_rewards()  # a failed sample: its group's mean
+        _write_session_rewards(trained, rewards, outputs, data[RM_SCORES], keys, partition_id, kv_batch_put)
         metrics[DIAGNOSTICS_PREFIX + "group_reward_error_rate"] = result.failed / len(order)
         groups = result.groups
         monitor_rewards: list[float | None] = [None if s.error else s.score for s in result.samples]
@@ -219,18 +216,33 @@ def run_group_stage(
         monitor_rewards = [None if bad else rewards[i] for i, bad in zip(order, failed)]
         if any(failed):  # ...except a failed sample's 0, which could top its group (format_length's range is [-1, 1.5])
             trained = with_failed_at_group_mean([rewards[i] for i in order], failed, group_members(uids))
-            for session, reward in zip(outputs, trained):
-                for position in session:
-                    rewards[position] = reward
-            put = {RM_SCORES: last_token_scores(data[RM_SCORES], rewards)}
-            kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict(put))
+            _write_session_rewards(trained, rewards, outputs, data[RM_SCORES], keys, partition_id, kv_batch_put)
             rewrite = True
+        # after the write: a monitor-only statistic that cannot be read must not keep the failed samples' 0
         token_stats = _token_stats(keys, partition_id, options, kv_batch_get, order)
         batch = Batch(signals=signals, group_ids=uids, token_stats=token_stats)
         signals, groups = monitored_batch(batch, options.tail_fraction)
     metrics.update(monitoring_metrics(groups, signals, monitor_rewards))
     metrics[DIAGNOSTICS_PREFIX + "group_stage_s"] = time.perf_counter() - started
     return StageOutcome(rewards, rewrite, metrics)
+
+
+def _write_session_rewards(
+    session_rewards: Sequence[float],
+    rewards: list[float],
+    outputs: list[list[int]],
+    rm_scores: Any,
+    keys: Sequence[str],
+    partition_id: str,
+    kv_batch_put: KVPut,
+) -> None:
+    """Each session's reward on every output of it (``outputs``: each session's positions in ``keys``), set in
+    ``rewards`` (per key) and put to TransferQueue as ``rm_scores`` (on each response's last token)."""
+    for session, reward in zip(outputs, session_rewards, strict=True):
+        for position in session:
+            rewards[position] = reward
+    put = {RM_SCORES: last_token_scores(rm_scores, rewards)}
+    kv_batch_put(keys=list(keys), partition_id=partition_id, fields=_tensordict(put))
 
 
 STATISTIC_FIELDS = {"logprobs": ROLLOUT_LOG_PROBS, "entropy": ENTROPY, "self_certainty": SELF_CERTAINTY}
