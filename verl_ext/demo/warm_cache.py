@@ -16,15 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from verl_ext.demo.students import Student
 from verl_ext.demo.warmup import WarmupResult
-from verl_ext.models.tiny import cache_root
+from verl_ext.models.cache import build_once, cache_root
 
 CACHE_VERSION = 2  # bump when the warm-up or the way it is stored changes
 KEY_FILE = "warm-key.json"
@@ -95,33 +93,28 @@ def warmed_model_dir(
     progress: bool,
     root: Path | None = None,
 ) -> WarmedModel:
-    """The warmed-up model's folder: from the cache, or warmed up now from ``base_dir`` and stored (atomically)."""
+    """The warmed-up model's folder: from the cache, or warmed up now from ``base_dir`` and stored, once however many
+    processes ask at the same time (``cache.build_once``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     key = warm_cache_key(student, folder_sha256(base_dir), file_sha256(problems_file), seed, warmup_steps, threads)
     root = Path(root) if root is not None else cache_root()
     target = root / f"warm-{student.name}-{key_digest(key)}"
-    if (target / RESULT_FILE).exists():
-        stored = json.loads((target / RESULT_FILE).read_text(encoding="utf-8"))
-        return WarmedModel(target, WarmupResult(**stored), cached=True, base=base_dir)
-    tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype="float32")
-    result = student.warm_up(model, tokenizer, train, steps=warmup_steps, seed=seed, progress=progress)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".warming-", dir=root))
-    try:
-        tokenizer.save_pretrained(staging)
-        model.save_pretrained(staging)
-        (staging / KEY_FILE).write_text(json.dumps(key, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (staging / RESULT_FILE).write_text(json.dumps(asdict(result)) + "\n", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:  # another process stored it first: keep theirs
-            if not (target / RESULT_FILE).exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return WarmedModel(target, result, cached=False, base=base_dir)
+    results: list[WarmupResult] = []
+
+    def build(folder: Path) -> None:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype="float32")
+        results.append(student.warm_up(model, tokenizer, train, steps=warmup_steps, seed=seed, progress=progress))
+        tokenizer.save_pretrained(folder)
+        model.save_pretrained(folder)
+        (folder / KEY_FILE).write_text(json.dumps(key, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (folder / RESULT_FILE).write_text(json.dumps(asdict(results[0])) + "\n", encoding="utf-8")
+
+    if build_once(target, lambda entry: (entry / RESULT_FILE).exists(), build):
+        return WarmedModel(target, results[0], cached=False, base=base_dir)
+    stored = json.loads((target / RESULT_FILE).read_text(encoding="utf-8"))
+    return WarmedModel(target, WarmupResult(**stored), cached=True, base=base_dir)
 
 
 def warm_student(
@@ -134,7 +127,7 @@ def warm_student(
     root: Path | None = None,
 ) -> WarmedModel:
     """The warmed-up tiny model of a student and seed, as ``verl-ext demo`` uses it (built when missing):
-    ``warmup_steps`` None is the student's own count; ``root`` None is the cache (``tiny.cache_root``)."""
+    ``warmup_steps`` None is the student's own count; ``root`` None is the cache (``cache.cache_root``)."""
     import torch
 
     from verl_ext.demo.students import get_student

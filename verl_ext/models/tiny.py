@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from verl_ext.models.cache import build_once, cache_root
 
 EOS = "<|endoftext|>"
 BUILD_VERSION = 1  # bump when the way the model or tokenizer is built changes
@@ -35,14 +34,6 @@ class TinySpec:
     num_key_value_heads: int = 2
     max_position_embeddings: int = 256
     init_seed: int = 0
-
-
-def cache_root() -> Path:
-    """``$VERL_EXT_CACHE``, else ``$XDG_CACHE_HOME/verl-ext``, else ``~/.cache/verl-ext``."""
-    if os.environ.get("VERL_EXT_CACHE"):
-        return Path(os.environ["VERL_EXT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "verl-ext"
 
 
 def build_tokenizer(corpus: Iterable[str], vocab_size: int):
@@ -102,26 +93,18 @@ def _key(corpus: list[str], spec: TinySpec) -> str:
 
 
 def tiny_model_dir(corpus: Iterable[str], spec: TinySpec = TinySpec(), root: Path | None = None) -> Path:
-    """Directory of the cached tiny model for ``corpus`` and ``spec``; built (atomically) when missing."""
+    """Directory of the cached tiny model for ``corpus`` and ``spec``, built once when missing (``build_once``)."""
     corpus = list(corpus)
     root = Path(root) if root is not None else cache_root()
     target = root / f"tiny-qwen2-{_key(corpus, spec)}"
-    if (target / "config.json").exists() and (target / "tokenizer.json").exists():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
-    try:
+
+    def build(folder: Path) -> None:
         tokenizer = build_tokenizer(corpus, spec.vocab_size)
         model = build_model(spec, len(tokenizer), tokenizer.eos_token_id)
-        tokenizer.save_pretrained(staging)
-        model.save_pretrained(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process built it first: keep theirs
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        tokenizer.save_pretrained(folder)
+        model.save_pretrained(folder)
+
+    build_once(target, lambda entry: (entry / "config.json").exists() and (entry / "tokenizer.json").exists(), build)
     return target
 
 
