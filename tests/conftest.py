@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 # end: the suite leaves nothing in the system's temporary folder but pytest's own tmp_path folders (pytest keeps the
 # last three sessions'). xdist's workers inherit it: they start after pytest_configure. Its name is short, as Ray's
 # socket paths under it must stay within 107 bytes.
+# The session's model cache (VERL_EXT_CACHE) is a folder in it, empty at the start as on a fresh machine: the tiny
+# models and the demo's warm-ups that tests share are built once per session, by whichever process asks first (the
+# others wait for it: verl_ext.models.cache.build_once), and nothing is read from the machine's own cache. A test whose
+# point is a cold cache (or what a cache hit does) sets its own.
 SESSION_TEMP_DIR = "VERL_EXT_TEST_TMPDIR"  # the session's folder, for every process of the session
 SYSTEM_TEMP_DIR = "VERL_EXT_SYSTEM_TMPDIR"  # the temporary folder the session started with
 _OWN_TEMP_DIR = pytest.StashKey[Path]()
@@ -41,7 +45,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config._tmp_path_factory.getbasetemp()  # pytest's own folder stays where pytest keeps it
     folder = Path(tempfile.mkdtemp(prefix="vxt."))
     config.stash[_OWN_TEMP_DIR] = folder
-    os.environ.update({SYSTEM_TEMP_DIR: tempfile.gettempdir(), SESSION_TEMP_DIR: str(folder), "TMPDIR": str(folder)})
+    os.environ.update(
+        {
+            SYSTEM_TEMP_DIR: tempfile.gettempdir(),
+            SESSION_TEMP_DIR: str(folder),
+            "TMPDIR": str(folder),
+            "VERL_EXT_CACHE": str(folder / "models"),
+        }
+    )
     os.environ.pop("RAY_TMPDIR", None)
     tempfile.tempdir = None  # tempfile keeps the folder it found first
     # A Ray instance a test starts itself keeps Ray's token authentication, with a token of the session's instead of
@@ -243,11 +254,7 @@ def _cpu_trainer_runs(work: Path) -> TrainerRuns:
     # The launches' own temporary folder, to see what they leave there: short (Ray's socket paths under it must stay
     # within 107 bytes), directly in the session's temporary folder.
     temp_dir = Path(tempfile.mkdtemp(prefix="e.", dir=system_temp_dir()))
-    env = {
-        **launcher_env(data, work, "cpu-e2e", "format_length", verbose=False),
-        "VERL_EXT_CACHE": str(work / "model-cache"),
-        "TMPDIR": str(temp_dir),
-    }
+    env = {**launcher_env(data, work, "cpu-e2e", "format_length", verbose=False), "TMPDIR": str(temp_dir)}
     for name in ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):  # as a user's shell: the launcher sets them
         env.pop(name, None)
     with one_launch_at_a_time(work):
@@ -301,7 +308,6 @@ class TokenStatsRun:
     launch: Launch
     log: Path
     rollouts: Path
-    model_cache: Path
 
 
 @SHARED_RUNS.register("cpu_token_stats_run")
@@ -312,13 +318,8 @@ def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
     from verl_ext.verl.cpu.launcher import launcher_env, metrics_log, run_log
 
     data = REPO / "release_data" / "datasets"
-    cache = work / "model-cache"
     temp_dir = Path(tempfile.mkdtemp(prefix="t.", dir=system_temp_dir()))  # short: Ray's socket paths
-    env = {
-        **launcher_env(data, work, "cpu-token-stats", "token_entropy", verbose=False),
-        "VERL_EXT_CACHE": str(cache),
-        "TMPDIR": str(temp_dir),
-    }
+    env = {**launcher_env(data, work, "cpu-token-stats", "token_entropy", verbose=False), "TMPDIR": str(temp_dir)}
     try:
         with one_launch_at_a_time(work):
             launch = _launch_recipe(
@@ -334,7 +335,7 @@ def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
             )
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
-    return TokenStatsRun(launch, metrics_log(work, "cpu-token-stats"), work / "rollouts", cache)
+    return TokenStatsRun(launch, metrics_log(work, "cpu-token-stats"), work / "rollouts")
 
 
 @pytest.fixture(scope="session")
@@ -595,7 +596,7 @@ warmed = warm_student("capable", seed, progress=False)
 model, tokenizer = AutoModelForCausalLM.from_pretrained(warmed.path), AutoTokenizer.from_pretrained(warmed.path)
 held_out = load_problems(SUMS_FILE, split="test")[:32]
 rows = score_samples(model, tokenizer, held_out, "format", student.max_completion_length)
-claims = {"seed": seed, "warm_up": {"cached": warmed.cached, "steps": warmed.warmup.steps,
+claims = {"seed": seed, "warm_up": {"path": str(warmed.path), "steps": warmed.warmup.steps,
                                     "latent": sum(r["latent_correct"] for r in rows) / len(rows),
                                     "boxed": sum(r["correct"] for r in rows) / len(rows)}}
 for reward in rewards:
@@ -631,20 +632,22 @@ def _finished(process, log: Path, timeout: int) -> None:
         raise RuntimeError(f"exit status {status}; last output:\n{log.read_text(errors='replace')[-6000:]}")
 
 
-# The demo's veRL run trains with the group-level ``majority`` reward: a student warmed up for 120 steps boxes about
-# 1 answer in 7 at temperature 1 (9 of 64 samples seen, seed 1), so its groups of 8 hold real votes and ties.
-DEMO_VERL_WARMUP_STEPS = 120
+# The demo's veRL run trains with the group-level ``majority`` reward on the capable student of the claims' last seed:
+# the same default warm-up (built once in the session's model cache, by whichever run asks first). At temperature 1
+# it boxes some of its answers (7 of the run's 32 samples), so its groups of 8 hold real votes and ties.
+DEMO_VERL_SEED = CAPABLE_SEEDS[-1]
 _WARM_UP = r"""
 import sys
 from verl_ext.demo.warm_cache import warm_student
-warm_student("capable", int(sys.argv[1]), progress=False, warmup_steps=int(sys.argv[2]))
+warm_student("capable", int(sys.argv[1]), progress=False)
 """
 
 
 @SHARED_RUNS.register("demo_verl_run")
 def _demo_verl_run(work: Path):
     """One 2-step demo through veRL's trainer (engine verl: ``run_grpo.sh scale=cpu REWARD=majority``), held-out
-    evaluation after each step. The warm-up runs first, outside the launch lock, into the cache the run then reads."""
+    evaluation after each step. The warm-up (or the wait for the claims' run building it) comes first, outside the
+    launch lock."""
     import json
     import os
     from types import SimpleNamespace
@@ -656,8 +659,7 @@ def _demo_verl_run(work: Path):
         reward="majority",
         steps=2,
         out=str(work / "out"),
-        seed=1,
-        warmup_steps=DEMO_VERL_WARMUP_STEPS,
+        seed=DEMO_VERL_SEED,
         num_generations=8,
         prompts_per_step=2,
         max_completion_length=40,
@@ -665,8 +667,8 @@ def _demo_verl_run(work: Path):
         progress=False,
     )
     fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
-    env = {**os.environ, "VERL_EXT_CACHE": str(work / "cache")}
-    warm = _python(_WARM_UP, str(config.seed), str(DEMO_VERL_WARMUP_STEPS), env=env, log=work / "warm_up.log")
+    env = dict(os.environ)  # the session's model cache
+    warm = _python(_WARM_UP, str(config.seed), env=env, log=work / "warm_up.log")
     _finished(warm, work / "warm_up.log", timeout=900)
     with one_launch_at_a_time(work):
         process = _python(_DEMO_RUN, json.dumps(fields), str(work / "result.json"), env=env, log=work / "output.log")
@@ -676,8 +678,9 @@ def _demo_verl_run(work: Path):
 
 @SHARED_RUNS.register("capable_claims")
 def _capable_claims(work: Path) -> dict[int, dict]:
-    """Per unseen seed: the capable student's warm-up, its held-out answers, 10 GRPO steps per reward. The two
-    seeds run side by side (one torch thread each: the demo's default, as in the cache key)."""
+    """Per unseen seed: the capable student's warm-up (in the session's model cache), its held-out answers, 10 GRPO
+    steps per reward. The two seeds run side by side (one torch thread each: the demo's default, as in the cache
+    key)."""
     import json
     import os
 
@@ -686,13 +689,12 @@ def _capable_claims(work: Path) -> dict[int, dict]:
         for seed in CAPABLE_SEEDS:
             folder = work / f"seed{seed}"
             folder.mkdir()
-            env = {**os.environ, "VERL_EXT_CACHE": str(folder / "cache")}
             processes[seed] = _python(
                 _CAPABLE_CLAIMS,
                 str(seed),
                 str(folder / "claims.json"),
                 ",".join(CAPABLE_REWARDS),
-                env=env,
+                env=dict(os.environ),
                 log=folder / "output.log",
             )
         for seed, process in processes.items():

@@ -61,14 +61,13 @@ def test_every_rollout_has_self_certainty_for_every_response_token(rows, step) -
     assert sum(len(row["response_ids"]) for row in rows) / len(rows) == pytest.approx(step["response_length/mean"])
 
 
-def test_the_statistics_equal_the_models_logits_recomputed(run, rows, monkeypatch) -> None:
+def test_the_statistics_equal_the_models_logits_recomputed(run, rows) -> None:
     """sc = logsumexp(z / T) - mean(z / T), H and log p(token) from the tiny model's logits, independently of the
     engine; the alignment (the position before each response token) is veRL's and must hold too."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    monkeypatch.setenv("VERL_EXT_CACHE", str(run.model_cache))  # the launch's model: built there, read here
-    from verl_ext.verl.cpu.tiny_model import recipe_model_dir
+    from verl_ext.verl.cpu.tiny_model import recipe_model_dir  # the launch's model, in the session's model cache
 
     model = AutoModelForCausalLM.from_pretrained(recipe_model_dir(), torch_dtype=torch.float32)
     model.eval()

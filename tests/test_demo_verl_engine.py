@@ -128,7 +128,7 @@ def test_verl_engine_writes_the_demo_log_plot_and_summary(verl_run) -> None:
 
     config, result = verl_run
     out = Path(config.out)
-    assert Path(result.log) == out / "majority-seed1.jsonl"
+    assert Path(result.log) == out / f"majority-seed{config.seed}.jsonl"
     steps = read_metric_log(result.log).steps
     assert sorted(steps) == [0, 1, 2]
     for step in (1, 2):
@@ -185,7 +185,7 @@ def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:
     config, _ = verl_run
     work = Path(config.out) / "verl"
     student = load_file(next((work / "student").glob("*.safetensors")))
-    checkpoint = work / "checkpoints" / "demo-majority-seed1" / "global_step_2" / "actor" / "huggingface"
+    checkpoint = work / "checkpoints" / f"demo-majority-seed{config.seed}" / "global_step_2" / "actor" / "huggingface"
     trained = load_file(next(checkpoint.glob("*.safetensors")))
     shared = sorted(set(student) & set(trained))
     assert shared
@@ -195,7 +195,7 @@ def test_held_out_after_training_is_the_trained_checkpoint(verl_run) -> None:
 
 @pytest.mark.e2e
 def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:
-    _, result = verl_run
+    config, result = verl_run
     table = subprocess.run(
         [sys.executable, "-m", "verl_ext.cli", "table", result.log, "--json"],
         capture_output=True,
@@ -204,7 +204,7 @@ def test_verl_engine_log_feeds_verl_ext_table(verl_run) -> None:
         check=False,
     )
     assert table.returncode == 0, table.stderr
-    assert "majority-seed1" in table.stdout
+    assert f"majority-seed{config.seed}" in table.stdout
 
 
 @pytest.mark.e2e
@@ -218,7 +218,8 @@ def test_majority_rewards_veRL_trained_on_are_each_whole_groups_vote(
 
     config, _ = verl_run
     rollouts = Path(config.out) / "verl" / "rollouts"
-    steps = read_metric_log(Path(config.out) / "verl" / "logs" / "format_length" / "demo-majority-seed1.jsonl").steps
+    log = Path(config.out) / "verl" / "logs" / "format_length" / f"demo-majority-seed{config.seed}.jsonl"
+    steps = read_metric_log(log).steps
     scores, answered, every_group = [], 0, []
     for step in range(1, config.steps + 1):
         groups = rollout_groups(rollouts / f"{step}.jsonl")
