@@ -319,7 +319,11 @@ def _cpu_token_stats_run(work: Path) -> TokenStatsRun:
 
     data = REPO / "release_data" / "datasets"
     temp_dir = Path(tempfile.mkdtemp(prefix="t.", dir=system_temp_dir()))  # short: Ray's socket paths
-    env = {**launcher_env(data, work, "cpu-token-stats", "token_entropy", verbose=False), "TMPDIR": str(temp_dir)}
+    env = {
+        **launcher_env(data, work, "cpu-token-stats", "token_entropy", verbose=False),
+        "TMPDIR": str(temp_dir),
+        "CHECK_VERL": "0",  # the pre-flight's veRL import: the recipe's first launch checks it
+    }
     try:
         with one_launch_at_a_time(work):
             launch = _launch_recipe(
@@ -667,7 +671,8 @@ def _demo_verl_run(work: Path):
         progress=False,
     )
     fields = {name: getattr(config, name) for name in config.__dataclass_fields__}
-    env = dict(os.environ)  # the session's model cache
+    # the session's model cache; no pre-flight veRL import (the recipe's first launch checks it)
+    env = {**os.environ, "CHECK_VERL": "0"}
     warm = _python(_WARM_UP, str(config.seed), env=env, log=work / "warm_up.log")
     _finished(warm, work / "warm_up.log", timeout=900)
     with one_launch_at_a_time(work):
