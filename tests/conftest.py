@@ -154,6 +154,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
         if runs:
             item.add_marker(pytest.mark.xdist_group(name=runs[0]))
+        elif fixture := _own_module_fixture(item):
+            # a module-scoped fixture is set up once per worker that gets one of its tests: one worker gets them all
+            item.add_marker(pytest.mark.xdist_group(name=f"{item.nodeid.split('::')[0]}::{fixture}"))
+
+
+def _own_module_fixture(item: pytest.Item) -> str | None:
+    """The first (by name) module-scoped fixture of the test's own module that the test uses, directly or through
+    another fixture; autouse ones (they set up an environment for every test of the module) do not count."""
+    info = getattr(item, "_fixtureinfo", None)  # pytest's record of a test's fixtures (private; absent on non-tests)
+    if info is None:
+        return None
+    module = item.nodeid.split("::")[0]
+    autouse = set(info.initialnames) - set(info.argnames)
+    own = [
+        name
+        for name, definitions in info.name2fixturedefs.items()
+        if name not in autouse and definitions[-1].scope == "module" and definitions[-1].baseid == module
+    ]
+    return min(own, default=None)
 
 
 def _xdist_worker(config: pytest.Config) -> bool:

@@ -90,6 +90,7 @@ def compose_config(config_dir: str, config_name: str, overrides: tuple[str, ...]
         return compose(config_name, overrides=list(overrides))
 
 
+@cache  # the launcher's answer for one environment: each test of a run reads it, one dry run per worker
 def launcher_config(*args: str, **env: str) -> DictConfig:
     """The config `run_grpo.sh --cfg job` composes for this environment, composed in this process."""
     config_dir, config_name, overrides = hydra_call(dry_run("--cfg", "job", *args, **env))
