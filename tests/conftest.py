@@ -227,7 +227,8 @@ class Launch:
 class TrainerRuns:
     """Launch A (``run_grpo.sh scale=cpu``, 2 steps, checkpoint at 2) and launch B (the same command with
     ``trainer.total_training_steps=3`` and the rollout's weight sync off: resumes from A's checkpoint; with
-    ``REWARD=majority``, the group stage's path, and veRL's rollout dump of step 3 in ``rollouts``)."""
+    ``REWARD=self_certainty``, the reward stage's token-level path, and veRL's rollout dump of step 3, with the
+    per-token statistics, in ``rollouts``)."""
 
     first: Launch
     resumed: Launch
