@@ -145,9 +145,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests reading a shared run go last (their run goes on in the background meanwhile). Under pytest-xdist
     (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
     ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest.
-    (pytest-xdist hands out the largest group first: the recipe's launches to one worker, the capable student's
-    claims to the other, then the demo's veRL run to whichever is free first, by when the recipe's launches,
-    which hold the launch lock, are about done.)"""
+    (pytest-xdist hands out the groups of most tests first, each to the first free worker: the recipe's launches,
+    15 tests, to one; the other takes the capable student's claims after a few quick groups of 11.)"""
     under_xdist = _xdist_worker(config)
     items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
