@@ -53,17 +53,22 @@ def test_an_incomplete_entry_is_replaced(tmp_path: Path) -> None:
     assert sorted(path.name for path in target.iterdir()) == ["done"]
 
 
-# Each process asks for the same entry; its build takes a while and appends a line to a shared file.
+# Each process says it is asking, then asks for the same entry; the build waits until all three have said so (so
+# the other two asked while it ran), then appends a line to a shared file.
 _ASK = r"""
 import sys, time
 from pathlib import Path
 from verl_ext.models.cache import build_once
-target, builds = Path(sys.argv[1]), Path(sys.argv[2])
+target, builds, asking = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+(asking / sys.argv[4]).touch()
 
 def build(folder):
+    deadline = time.monotonic() + 60
+    while len(list(asking.iterdir())) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # the others are in build_once by now: at the lock, or about to reach it
     with builds.open("a") as log:
         log.write("built\n")
-    time.sleep(1.0)
     (folder / "done").write_text("built")
 
 print(build_once(target, lambda entry: (entry / "done").exists(), build))
@@ -71,15 +76,30 @@ print(build_once(target, lambda entry: (entry / "done").exists(), build))
 
 
 def test_processes_asking_at_once_build_the_entry_once(tmp_path: Path) -> None:
-    target, builds = tmp_path / "entry", tmp_path / "builds.txt"
+    target, builds, asking = tmp_path / "entry", tmp_path / "builds.txt", tmp_path / "asking"
+    asking.mkdir()
     asks = [
-        subprocess.Popen([sys.executable, "-c", _ASK, str(target), str(builds)], stdout=subprocess.PIPE, text=True)
-        for _ in range(3)
+        subprocess.Popen(
+            [sys.executable, "-c", _ASK, str(target), str(builds), str(asking), str(number)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(3)
     ]
-    answers = sorted(ask.communicate(timeout=60)[0].strip() for ask in asks)
-    assert answers == ["False", "False", "True"]  # one built, two waited and read its entry
+    outputs = [ask.communicate(timeout=120) for ask in asks]
+    assert sorted(out.strip() for out, _ in outputs) == ["False", "False", "True"]  # one built, two read its entry
     assert builds.read_text() == "built\n"
     assert (target / "done").read_text() == "built"
+    waited = [err for err in outputs if "waiting for another process building" in err[1]]
+    assert len(waited) == 2, outputs  # each waiting process said so, once
+
+
+def test_a_build_that_leaves_an_incomplete_entry_is_an_error_and_no_entry(tmp_path: Path) -> None:
+    target = tmp_path / "entry"
+    with pytest.raises(RuntimeError, match="incomplete entry"):
+        build_once(target, _complete, lambda folder: (folder / "half").write_text(""))
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(

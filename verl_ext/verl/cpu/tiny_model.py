@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from verl_ext.models.cache import entry_lock
 from verl_ext.models.tiny import TinySpec, tiny_model_dir
 
 # Real math prompts run to a few hundred byte-level tokens: a longer context than the demo's.
@@ -46,11 +47,13 @@ def recipe_model_dir(root: Path | None = None) -> Path:
     directory = tiny_model_dir(tokenizer_corpus(load_problems()), CPU_RECIPE_SPEC, root)
     if saved_chat_template(directory) == CHAT_TEMPLATE:
         return directory
-    from transformers import AutoTokenizer
+    with entry_lock(directory):  # one process writes the template; another asking meanwhile waits, then reads it
+        if saved_chat_template(directory) != CHAT_TEMPLATE:
+            from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(directory)
+            tokenizer = AutoTokenizer.from_pretrained(directory)
+            tokenizer.chat_template = CHAT_TEMPLATE
+            tokenizer.save_pretrained(directory)
     return directory
 
 
