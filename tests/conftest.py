@@ -146,32 +146,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (``-n``) they go first instead, the longest work handed out first, and the tests of one run form one
     ``xdist_group``, so that ``--dist loadgroup`` runs it once, in one worker, while the others take the rest.
     (pytest-xdist hands out the groups of most tests first, each to the first free worker: the recipe's launches,
-    15 tests, to one; the other takes the capable student's claims after a few quick groups of 11.)"""
+    15 tests, to one; the other takes the capable student's claims after the quick module-fixture groups of 7 to 11
+    tests, a minute at most.)"""
     under_xdist = _xdist_worker(config)
     items.sort(key=lambda item: _reads_a_shared_run(item) != under_xdist)  # stable: each group keeps its order
     for item in items:
         runs = [name for name in item.fixturenames if name in SHARED_RUNS.jobs]
         if runs:
             item.add_marker(pytest.mark.xdist_group(name=runs[0]))
-        elif fixture := _own_module_fixture(item):
+        elif _uses_a_module_fixture_of_its_own(item):
             # a module-scoped fixture is set up once per worker that gets one of its tests: one worker gets them all
-            item.add_marker(pytest.mark.xdist_group(name=f"{item.nodeid.split('::')[0]}::{fixture}"))
+            item.add_marker(pytest.mark.xdist_group(name=f"{item.nodeid.split('::')[0]}::module-fixtures"))
 
 
-def _own_module_fixture(item: pytest.Item) -> str | None:
-    """The first (by name) module-scoped fixture of the test's own module that the test uses, directly or through
-    another fixture; autouse ones (they set up an environment for every test of the module) do not count."""
-    info = getattr(item, "_fixtureinfo", None)  # pytest's record of a test's fixtures (private; absent on non-tests)
-    if info is None:
-        return None
-    module = item.nodeid.split("::")[0]
-    autouse = set(info.initialnames) - set(info.argnames)
-    own = [
-        name
-        for name, definitions in info.name2fixturedefs.items()
-        if name not in autouse and definitions[-1].scope == "module" and definitions[-1].baseid == module
-    ]
-    return min(own, default=None)
+def _uses_a_module_fixture_of_its_own(item: pytest.Item) -> bool:
+    """Whether the test uses, directly or through another fixture, a module-scoped fixture of its own module, other
+    than those its module applies to every test (autouse or usefixtures: they set up an environment)."""
+    try:
+        info = item._fixtureinfo  # pytest's record of a test's fixtures (private; stable for years)
+        module = item.nodeid.split("::")[0]
+        applied = set(info.initialnames) - set(info.argnames)
+        return any(
+            name not in applied and definitions[-1].scope == "module" and definitions[-1].baseid == module
+            for name, definitions in info.name2fixturedefs.items()
+        )
+    except AttributeError:  # not a test function, or another pytest: no group
+        return False
 
 
 def _xdist_worker(config: pytest.Config) -> bool:
@@ -194,15 +194,11 @@ def _run_dir(config: pytest.Config):
 def one_launch_at_a_time(work: Path):
     """Hold the session's veRL-launch lock (a file beside the xdist workers' folders, or in this session's folder):
     two veRL launches of one test session never overlap, whichever workers run them."""
-    import fcntl
+    from verl_ext.models.cache import file_lock
 
     session_root = work.parent.parent if work.parent.name.startswith("popen-gw") else work.parent
-    with open(session_root / "verl-launch.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(session_root / "verl-launch.lock"):
+        yield
 
 
 def shared_run(request: pytest.FixtureRequest, name: str):
@@ -619,7 +615,8 @@ warmed = warm_student("capable", seed, progress=False)
 model, tokenizer = AutoModelForCausalLM.from_pretrained(warmed.path), AutoTokenizer.from_pretrained(warmed.path)
 held_out = load_problems(SUMS_FILE, split="test")[:32]
 rows = score_samples(model, tokenizer, held_out, "format", student.max_completion_length)
-claims = {"seed": seed, "warm_up": {"path": str(warmed.path), "steps": warmed.warmup.steps,
+claims = {"seed": seed, "warm_up": {"path": str(warmed.path), "cached": warmed.cached,
+                                    "steps": warmed.warmup.steps,
                                     "latent": sum(r["latent_correct"] for r in rows) / len(rows),
                                     "boxed": sum(r["correct"] for r in rows) / len(rows)}}
 for reward in rewards:

@@ -162,10 +162,14 @@ def test_the_defaults_named_above_are_the_commands_own() -> None:
 
 def test_the_suites_temporary_files_go_to_a_folder_of_the_session() -> None:
     """The suite's own temporary files (Ray's session folders of in-process tests, veRL's checkpoint locks, torch's
-    folders) go to one folder of the session (conftest's pytest_configure), removed at its end; pytest's own tmp_path
-    folders stay where pytest keeps them (it keeps the last three sessions')."""
+    folders) and its model cache go to one folder of the session (conftest's pytest_configure, a new folder each
+    session), removed at its end; pytest's own tmp_path folders stay where pytest keeps them (it keeps the last three
+    sessions')."""
     import tempfile
+
+    from verl_ext.models.cache import cache_root
 
     temp = Path(os.environ["TMPDIR"])
     assert temp.name.startswith("vxt.") and Path(tempfile.gettempdir()) == temp
     assert not Path(os.environ.get("PYTEST_XDIST_WORKER", "") or ".").is_relative_to(temp)
+    assert cache_root() == temp / "models"  # the models the tests share are built in this session

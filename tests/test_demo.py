@@ -418,16 +418,16 @@ SEEDS = (11, 12)  # not among the seeds the recipe was chosen or measured on (0-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_capable_warm_up_solves_far_more_than_it_boxes(capable_claims, seed: int) -> None:
     """On a slice of held-out sums the warmed-up student's greedy answers are right far more often in any form
-    (latent) than in a box (the paper's metric). The session's ``capable_claims`` (conftest) warmed up the default
-    capable student as ``verl-ext demo`` does, and scored its greedy answers on the first 32 held-out sums."""
-    import os
-
+    (latent) than in a box (the paper's metric). The session's ``capable_claims`` (conftest) scored the greedy answers
+    of the default capable student, warmed up as ``verl-ext demo`` does, on the first 32 held-out sums."""
     from verl_ext.demo.students import STUDENTS
+    from verl_ext.models.cache import cache_root
 
     warm_up = capable_claims[seed]["warm_up"]
-    # the default warm-up, built in this session (its model cache starts empty), by this run or the veRL demo's
-    assert Path(warm_up["path"]).parent == Path(os.environ["VERL_EXT_CACHE"])
-    assert warm_up["steps"] == STUDENTS["capable"].warmup_steps
+    # the default warm-up, in the session's model cache (empty at its start): warmed up by the claims' own process,
+    # or for seed 12 (conftest's DEMO_VERL_SEED) possibly by the veRL demo's, which trains the same student
+    assert Path(warm_up["path"]).parent == cache_root() and warm_up["steps"] == STUDENTS["capable"].warmup_steps
+    assert not warm_up["cached"] or seed == SEEDS[-1]
     latent, boxed = warm_up["latent"], warm_up["boxed"]
     assert latent >= LATENT_AT_LEAST and latent - boxed >= LATENT_MARGIN, (latent, boxed)
 
