@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from verl_ext.io.errors import InputError
 from verl_ext.io.generations import LAYOUTS, iter_records
+from verl_ext.verl.rollout_key import is_rollout_key, prompt_uid
 
 SCORED_FIELDS = (
     "pred",  # the extracted answer: content of the last \boxed{} ("" when none)
@@ -72,8 +72,7 @@ def _number(record: dict[str, Any], key: str, path: str, where: str, required: b
 
 VERL_DUMP_FIELDS = ("input", "output", "gts", "score", "step")
 """What every record of veRL 0.9.1's generation dumps has (``trainer.rollout_data_dir``, ``validation_data_dir``;
-``_write_generations``), beside a ``uid`` that is the rollout's key ``{prompt uid}_{session}_{index}``."""
-_ROLLOUT_KEY = re.compile(r"([^_]+)_\d+_\d+")
+``_write_generations``), beside a ``uid`` that is the rollout's key (``verl_ext.verl.rollout_key``)."""
 
 
 def problem_identity(record: dict[str, Any]) -> str | None:
@@ -84,8 +83,7 @@ def problem_identity(record: dict[str, Any]) -> str | None:
         value = record.get(key)
         if value is not None and value != "":
             if key == "uid" and isinstance(value, str) and all(field in record for field in VERL_DUMP_FIELDS):
-                rollout = _ROLLOUT_KEY.fullmatch(value)
-                value = rollout.group(1) if rollout else value
+                value = prompt_uid(value) if is_rollout_key(value) else value
             return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
     return None
 

@@ -51,6 +51,7 @@ from verl_ext.rewards.group import EMPO_MIN_SHARE
 from verl_ext.rewards.registry import RewardPreset, get_preset
 from verl_ext.rewards.signals import Signals
 from verl_ext.rewards.token_stats import Ragged
+from verl_ext.verl.rollout_key import prompt_uid, session_and_index
 from verl_ext.verl.token_stats import ENTROPY, ROLLOUT_LOG_PROBS, SELF_CERTAINTY, token_statistics
 
 logger = logging.getLogger(__name__)
@@ -59,25 +60,12 @@ EXTRA_FIELDS = "extra_fields"
 RM_SCORES = "rm_scores"
 
 
-def prompt_uid(key: str) -> str:
-    """The prompt uid of a rollout key ``{uid}_{session_id}_{index}`` (veRL's own ``key.split("_")[0]``)."""
-    return key.split("_")[0]
-
-
-def _member_order(key: str) -> tuple[int, int]:
-    parts = key.rsplit("_", 2)
-    try:
-        return int(parts[1]), int(parts[2])
-    except (IndexError, ValueError):
-        raise ValueError(f"rollout key {key!r} is not '{{uid}}_{{session_id}}_{{index}}'") from None
-
-
 def group_order(keys: Sequence[str]) -> list[int]:
     """Positions in ``keys`` in group order: prompts in order of first appearance, members by (session, index)."""
     groups: dict[str, list[int]] = {}
     for position, key in enumerate(keys):
         groups.setdefault(prompt_uid(key), []).append(position)
-    return [i for members in groups.values() for i in sorted(members, key=lambda i: _member_order(keys[i]))]
+    return [i for members in groups.values() for i in sorted(members, key=lambda i: session_and_index(keys[i]))]
 
 
 def sessions(keys: Sequence[str]) -> list[list[int]]:
@@ -86,7 +74,7 @@ def sessions(keys: Sequence[str]) -> list[list[int]]:
     final one's reward and ``reward_extra_info`` to the others (``AgentLoopWorkerTQ._agent_loop_postprocess``)."""
     by_session: dict[tuple[str, int], list[int]] = {}
     for position in group_order(keys):
-        by_session.setdefault((prompt_uid(keys[position]), _member_order(keys[position])[0]), []).append(position)
+        by_session.setdefault((prompt_uid(keys[position]), session_and_index(keys[position])[0]), []).append(position)
     return list(by_session.values())
 
 
