@@ -771,6 +771,44 @@ def capable_claims(request: pytest.FixtureRequest) -> dict[int, dict]:
     return shared_run(request, "capable_claims")
 
 
+# ---------------------------------------------------------------- a local TransferQueue holding one GRPO group
+
+
+@contextmanager
+def _one_group_in_a_local_transfer_queue(config, rollouts: list[dict], tags: list[dict]):
+    """A fresh local Ray instance and an in-memory TransferQueue (``config.transfer_queue``, one small storage unit)
+    holding one finished GRPO group as veRL's agent loop leaves it: prompt ``uid0``'s status tag (finished, step 1),
+    then each rollout's fields under key ``uid0_<i>_0`` with its tag. Yields ``(transfer_queue, keys)``; closed and
+    shut down after."""
+    import ray
+    import transfer_queue as tq
+    from omegaconf import OmegaConf
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    # Logical CPUs for TransferQueue's controller and storage actors (fewer deadlocks their scheduling).
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        storage = {"backend": {"SimpleStorage": {"total_storage_size": 64, "num_data_storage_units": 1}}}
+        tq.init(OmegaConf.merge(config.transfer_queue, storage))
+        try:
+            tq.kv_put(
+                key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1}
+            )
+            keys = [f"uid0_{i}_0" for i in range(len(rollouts))]
+            tq.kv_batch_put(keys=keys, partition_id="train", fields=list_of_dict_to_tensordict(rollouts), tags=tags)
+            yield tq, keys
+        finally:
+            tq.close()
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def one_group_in_a_local_transfer_queue():
+    """``_one_group_in_a_local_transfer_queue``, the context manager, for tests and fixtures of any scope."""
+    return _one_group_in_a_local_transfer_queue
+
+
 # ---------------------------------------------------------------- isolated checker children that cannot start
 
 

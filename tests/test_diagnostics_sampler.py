@@ -191,46 +191,25 @@ def test_sample_adds_diagnostics_to_training_batches_only(
     assert bool(fake_tq.calls) == adds_diagnostics
 
 
-def sample_one_group_from_a_local_transfer_queue(config) -> tuple[Any, dict, list[str]]:
+def sample_one_group_from_a_local_transfer_queue(config, one_group_in_a_local_transfer_queue):
     """One finished GRPO group (the prompt's status tag plus the INFOS rollouts, as the agent loop leaves them) in
     a local TransferQueue, sampled by veRL's sync sampling through the recipe's sampler.
     Returns (batch, metrics, keys)."""
-    import ray
-    import transfer_queue as tq
-    from omegaconf import OmegaConf
-
-    # Logical CPUs for TransferQueue's controller and storage actors (fewer deadlocks their scheduling).
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        tq.init(
-            OmegaConf.merge(
-                config.transfer_queue,
-                {"backend": {"SimpleStorage": {"total_storage_size": 64, "num_data_storage_units": 1}}},
-            )
-        )
-        try:
-            tq.kv_put(
-                key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1}
-            )
-            keys = [f"uid0_{i}_0" for i in range(len(INFOS))]
-            tq.kv_batch_put(
-                keys=keys,
-                partition_id="train",
-                fields=list_of_dict_to_tensordict([agent_loop_fields(info) for info in INFOS]),
-                tags=[{"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0}] * 4,
-            )
-            batch, metrics = build_replay_buffer(config).sample(global_steps=1, partition_id="train", batch_size=1)
-        finally:
-            tq.close()
-    finally:
-        ray.shutdown()
+    rollouts = [agent_loop_fields(info) for info in INFOS]
+    tags = [{"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0}] * 4
+    with one_group_in_a_local_transfer_queue(config, rollouts, tags) as (_, keys):
+        batch, metrics = build_replay_buffer(config).sample(global_steps=1, partition_id="train", batch_size=1)
     return batch, metrics, keys
 
 
 @pytest.mark.skipif(os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1", reason="VERL_EXT_SKIP_RAY_TESTS=1")
-def test_real_transfer_queue_round_trip_through_verls_sampler(recipe_config) -> None:
+def test_real_transfer_queue_round_trip_through_verls_sampler(
+    recipe_config, one_group_in_a_local_transfer_queue
+) -> None:
     """veRL's sync sampling over a local TransferQueue returns the batch plus its diagnostics."""
-    batch, metrics, keys = sample_one_group_from_a_local_transfer_queue(recipe_config)
+    batch, metrics, keys = sample_one_group_from_a_local_transfer_queue(
+        recipe_config, one_group_in_a_local_transfer_queue
+    )
 
     assert sorted(batch.keys) == keys
     assert {k: metrics[k] for k in EXPECTED} == pytest.approx(EXPECTED)

@@ -26,7 +26,6 @@ pytest.importorskip("verl.trainer.ppo.v1", reason="veRL's V1 trainer needs verl[
 from hydra import compose, initialize_config_dir
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, get_trainer_cls
-from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from verl_ext.verl import trainer as trainer_module
 from verl_ext.verl.trainer import RewardStageTrainer
@@ -143,14 +142,11 @@ class Workers:
 
 
 @pytest.fixture(scope="module")
-def one_step(tmp_path_factory, tiny_tokenizer_dir):
+def one_step(tmp_path_factory, tiny_tokenizer_dir, one_group_in_a_local_transfer_queue):
     """One ``_step_once`` of verl-ext's trainer (REWARD=majority, self-certainty asked for, token statistics dumped)
     over a local TransferQueue holding one finished group; then veRL's rollout dump of it."""
     if os.environ.get("VERL_EXT_SKIP_RAY_TESTS") == "1":
         pytest.skip("VERL_EXT_SKIP_RAY_TESTS=1")
-    import ray
-    import transfer_queue as tq
-    from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
     dump_dir = tmp_path_factory.mktemp("rollouts")
@@ -167,69 +163,49 @@ def one_step(tmp_path_factory, tiny_tokenizer_dir):
             ],
         )
     events: list[str] = []
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        tq.init(
-            OmegaConf.merge(
-                config.transfer_queue,
-                {"backend": {"SimpleStorage": {"total_storage_size": 64, "num_data_storage_units": 1}}},
-            )
-        )
+    tags = []
+    for i in range(4):
+        p, r = len(PROMPT), response_length(i)
+        tags.append({"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0,
+                     "prompt_len": p, "response_len": r, "seq_len": p + r})  # fmt: skip
+    with one_group_in_a_local_transfer_queue(config, [rollout_fields(i) for i in range(4)], tags) as (tq, keys):
+        assert keys == KEYS
+        trainer = RewardStageTrainer(config)  # veRL's PPOTrainer.__init__: the replay buffer from the config
+        workers = Workers(tq, events)
+        trainer.actor_rollout_wg = trainer.ref_policy_wg = workers
+        trainer.ref_in_actor = False
+        trainer.reward_loop_manager = SimpleNamespace(reward_loop_worker_handles=[object()])  # streaming reward
+        trainer.checkpoint_manager = SimpleNamespace(sleep_replicas=lambda: None)
+        trainer.curr_step_profile = False
+        trainer.tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+        trainer.global_steps = 1
+        trainer._init_dump_executor()
+        trainer.timing_raw = {}
+        stage = trainer_module.run_group_stage
+
+        def recorded_stage(*args, **kwargs):
+            events.append("reward_stage")
+            return stage(*args, **kwargs)
+
+        advantage = trainer._compute_advantage
+
+        def recorded_advantage(batch, metrics):
+            events.append("advantage")
+            rm = tq.kv_batch_get(keys=KEYS, partition_id="train", select_fields=["rm_scores"])["rm_scores"]
+            workers.trained_on["rm_scores_at_advantage"] = [float(row.sum()) for row in rm.unbind()]
+            return advantage(batch, metrics)
+
+        trainer_module.run_group_stage = recorded_stage
+        trainer._compute_advantage = recorded_advantage
         try:
-            tq.kv_put(
-                key="uid0", partition_id="train", tag={"is_prompt": True, "status": "finished", "global_steps": 1}
-            )
-            tags = []
-            for i in range(4):
-                p, r = len(PROMPT), response_length(i)
-                tags.append({"status": "success", "global_steps": 1, "min_global_steps": 0, "max_global_steps": 0,
-                             "prompt_len": p, "response_len": r, "seq_len": p + r})  # fmt: skip
-            tq.kv_batch_put(
-                keys=KEYS,
-                partition_id="train",
-                fields=list_of_dict_to_tensordict([rollout_fields(i) for i in range(4)]),
-                tags=tags,
-            )
-            trainer = RewardStageTrainer(config)  # veRL's PPOTrainer.__init__: the replay buffer from the config
-            workers = Workers(tq, events)
-            trainer.actor_rollout_wg = trainer.ref_policy_wg = workers
-            trainer.ref_in_actor = False
-            trainer.reward_loop_manager = SimpleNamespace(reward_loop_worker_handles=[object()])  # streaming reward
-            trainer.checkpoint_manager = SimpleNamespace(sleep_replicas=lambda: None)
-            trainer.curr_step_profile = False
-            trainer.tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-            trainer.global_steps = 1
-            trainer._init_dump_executor()
-            trainer.timing_raw = {}
-            stage = trainer_module.run_group_stage
-
-            def recorded_stage(*args, **kwargs):
-                events.append("reward_stage")
-                return stage(*args, **kwargs)
-
-            advantage = trainer._compute_advantage
-
-            def recorded_advantage(batch, metrics):
-                events.append("advantage")
-                rm = tq.kv_batch_get(keys=KEYS, partition_id="train", select_fields=["rm_scores"])["rm_scores"]
-                workers.trained_on["rm_scores_at_advantage"] = [float(row.sum()) for row in rm.unbind()]
-                return advantage(batch, metrics)
-
-            trainer_module.run_group_stage = recorded_stage
-            trainer._compute_advantage = recorded_advantage
-            try:
-                metrics: dict = {}
-                batch = trainer._step_once(metrics, trainer.timing_raw, sample_batch_size=1)
-            finally:
-                trainer_module.run_group_stage = stage
-            stored = tq.kv_batch_get(keys=KEYS, partition_id="train", select_fields=["self_certainty", "entropy"])
-            stored = {name: [row.tolist() for row in stored[name].unbind()] for name in ("self_certainty", "entropy")}
-            trainer._log_rollout_data(batch, trainer.timing_raw, str(dump_dir))
-            trainer._shutdown_dump_executor()
+            metrics: dict = {}
+            batch = trainer._step_once(metrics, trainer.timing_raw, sample_batch_size=1)
         finally:
-            tq.close()
-    finally:
-        ray.shutdown()
+            trainer_module.run_group_stage = stage
+        stored = tq.kv_batch_get(keys=KEYS, partition_id="train", select_fields=["self_certainty", "entropy"])
+        stored = {name: [row.tolist() for row in stored[name].unbind()] for name in ("self_certainty", "entropy")}
+        trainer._log_rollout_data(batch, trainer.timing_raw, str(dump_dir))
+        trainer._shutdown_dump_executor()
     dumped = [json.loads(line) for line in (dump_dir / "1.jsonl").read_text().splitlines()]
     return SimpleNamespace(events=events, metrics=metrics, workers=workers, stored=stored, dumped=dumped)
 
